@@ -1,0 +1,1 @@
+//! The Pixelspace OpenFX plugin.

@@ -1,0 +1,1 @@
+//! Pixelspace core library (see module docs).
