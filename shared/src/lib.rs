@@ -1,1 +1,5 @@
 //! Pixelspace core library (see module docs).
+
+pub mod error;
+pub mod geometry;
+pub mod image;
