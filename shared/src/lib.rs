@@ -3,3 +3,5 @@
 pub mod error;
 pub mod geometry;
 pub mod image;
+pub mod colour;
+pub mod tensor;
