@@ -1,1 +1,79 @@
-fn main() {}
+//! `pixelspace`: installs the Pixelspace OFX bundle, checks a machine, renders frames through a real
+//! OpenFX host, benchmarks and renders demos.
+
+mod bench;
+mod demo;
+mod doctor;
+mod error;
+mod frames;
+mod imageio;
+mod install;
+mod paths;
+mod render;
+mod runtime;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "pixelspace", version, about = "AI nodes for OpenFX hosts: install, check, render, benchmark")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Lay out the bundle, ONNX Runtime library and resources in an OFX plugin folder.
+    Install {
+        /// Plugin folder (default: first OFX_PLUGIN_PATH entry, else /usr/OFX/Plugins).
+        #[arg(long)]
+        prefix: Option<PathBuf>,
+        /// Install the GPU runtime (onnxruntime-gpu 1.31.1; needs CUDA 13 and cuDNN 9 on this machine).
+        #[arg(long)]
+        gpu: bool,
+        /// The plugin library to install (default: libpixelspace_ofx.so next to this executable).
+        #[arg(long)]
+        plugin_lib: Option<PathBuf>,
+        /// Use this already downloaded ONNX Runtime wheel instead of asking pip.
+        #[arg(long)]
+        wheel: Option<PathBuf>,
+        /// Copy this folder of models and manifests into the bundle's Resources/models.
+        #[arg(long)]
+        models: Option<PathBuf>,
+    },
+    /// Check the runtime, execution providers, the installed bundle and model folders.
+    Doctor {
+        /// Plugin folder to check (default: first OFX_PLUGIN_PATH entry, else /usr/OFX/Plugins).
+        #[arg(long)]
+        plugin_path: Option<PathBuf>,
+    },
+    /// Render frames of an effect through the OpenFX reference host.
+    Render(render::RenderArgs),
+    /// Time the Inference effect through host and plugin against a bare ONNX Runtime run.
+    Bench(bench::BenchArgs),
+    /// Render the demo shots through the host and write a contact sheet.
+    Demo(demo::DemoArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Install { prefix, gpu, plugin_lib, wheel, models } => {
+            install::run(&install::InstallArgs { prefix, gpu, plugin_lib, wheel, models }).map(|_| ())
+        }
+        Command::Doctor { plugin_path } => doctor::run(plugin_path),
+        Command::Render(args) => render::run(&args),
+        Command::Bench(args) => bench::run(&args),
+        Command::Demo(args) => demo::run(&args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("pixelspace: error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

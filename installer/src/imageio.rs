@@ -1,0 +1,196 @@
+//! Reading and writing frames: PNG (8 and 16 bit) and OpenEXR (RGBA float), as RGBA f32 with rows y-up.
+//!
+//! Files store rows top-down; everything past this module uses the OFX convention (row 0 at the bottom),
+//! so rows are flipped here and nowhere else. Outputs go through a temporary file renamed into place.
+
+use std::fs;
+use std::io::BufWriter;
+use std::path::{Path, PathBuf};
+
+use crate::error::{Context, Error, Result};
+
+/// An RGBA float image, rows bottom-up (OFX order).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Rgba {
+    pub width: u32,
+    pub height: u32,
+    pub data: Vec<f32>,
+}
+
+impl Rgba {
+    pub fn pixel(&self, x: u32, y: u32) -> [f32; 4] {
+        let i = ((y * self.width + x) * 4) as usize;
+        [self.data[i], self.data[i + 1], self.data[i + 2], self.data[i + 3]]
+    }
+}
+
+/// How many bits per channel a PNG output gets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PngBits {
+    Eight,
+    Sixteen,
+}
+
+/// Reads a PNG or EXR file, chosen by extension.
+pub fn read(path: &Path) -> Result<Rgba> {
+    match extension(path).as_str() {
+        "png" => read_png(path),
+        "exr" => read_exr(path),
+        other => Err(Error::new(format!("{}: unsupported file type {other:?} (use .png or .exr)", path.display()))),
+    }
+}
+
+/// Writes a PNG or EXR file, chosen by extension, via a temporary file renamed into place.
+pub fn write(path: &Path, image: &Rgba, png_bits: PngBits) -> Result<()> {
+    let ext = extension(path);
+    if ext != "png" && ext != "exr" {
+        return Err(Error::new(format!("{}: unsupported file type {ext:?} (use .png or .exr)", path.display())));
+    }
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        fs::create_dir_all(parent).context(|| format!("cannot create {}", parent.display()))?;
+    }
+    let tmp = temp_path(path);
+    let written = if ext == "png" { write_png(&tmp, image, png_bits) } else { write_exr(&tmp, image) };
+    if let Err(e) = written {
+        let _ = fs::remove_file(&tmp);
+        return Err(e);
+    }
+    fs::rename(&tmp, path).context(|| format!("cannot write {}", path.display()))
+}
+
+fn extension(path: &Path) -> String {
+    path.extension().map(|e| e.to_string_lossy().to_ascii_lowercase()).unwrap_or_default()
+}
+
+/// A hidden file beside `path`, kept with the same extension so the writers pick the same format.
+fn temp_path(path: &Path) -> PathBuf {
+    let name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+    path.with_file_name(format!(".{name}.{}.partial.{}", std::process::id(), extension(path)))
+}
+
+fn read_png(path: &Path) -> Result<Rgba> {
+    let file = fs::File::open(path).context(|| format!("cannot open {}", path.display()))?;
+    let mut decoder = png::Decoder::new(std::io::BufReader::new(file));
+    decoder.set_transformations(png::Transformations::EXPAND);
+    let mut reader = decoder.read_info().context(|| format!("{} is not a readable PNG", path.display()))?;
+    let mut buf = vec![0u8; reader.output_buffer_size().ok_or_else(|| Error::new(format!("{}: PNG too large", path.display())))?];
+    let info = reader.next_frame(&mut buf).context(|| format!("{} is not a readable PNG", path.display()))?;
+    let (w, h) = (info.width, info.height);
+    let channels = info.color_type.samples();
+    let sixteen = info.bit_depth == png::BitDepth::Sixteen;
+    let line = info.line_size;
+    let mut data = vec![0f32; (w * h * 4) as usize];
+    for row in 0..h {
+        let src = &buf[row as usize * line..];
+        let y = h - 1 - row; // file rows are top-down
+        for x in 0..w {
+            let mut v = [0f32; 4];
+            for c in 0..channels {
+                let i = x as usize * channels + c;
+                v[c] = if sixteen {
+                    u16::from_be_bytes([src[2 * i], src[2 * i + 1]]) as f32 / 65535.0
+                } else {
+                    src[i] as f32 / 255.0
+                };
+            }
+            let rgba = match channels {
+                1 => [v[0], v[0], v[0], 1.0],
+                2 => [v[0], v[0], v[0], v[1]],
+                3 => [v[0], v[1], v[2], 1.0],
+                _ => v,
+            };
+            let o = ((y * w + x) * 4) as usize;
+            data[o..o + 4].copy_from_slice(&rgba);
+        }
+    }
+    Ok(Rgba { width: w, height: h, data })
+}
+
+fn write_png(path: &Path, image: &Rgba, bits: PngBits) -> Result<()> {
+    let file = fs::File::create(path).context(|| format!("cannot create {}", path.display()))?;
+    let mut encoder = png::Encoder::new(BufWriter::new(file), image.width, image.height);
+    encoder.set_color(png::ColorType::Rgba);
+    encoder.set_depth(if bits == PngBits::Eight { png::BitDepth::Eight } else { png::BitDepth::Sixteen });
+    let mut writer = encoder.write_header().context(|| format!("cannot write {}", path.display()))?;
+    let (w, h) = (image.width as usize, image.height as usize);
+    let mut out = Vec::with_capacity(w * h * 4 * if bits == PngBits::Eight { 1 } else { 2 });
+    for row in 0..h {
+        let y = h - 1 - row;
+        for &v in &image.data[y * w * 4..(y + 1) * w * 4] {
+            let v = if v.is_nan() { 0.0 } else { v.clamp(0.0, 1.0) };
+            match bits {
+                PngBits::Eight => out.push((v * 255.0).round() as u8),
+                PngBits::Sixteen => out.extend_from_slice(&((v * 65535.0).round() as u16).to_be_bytes()),
+            }
+        }
+    }
+    writer.write_image_data(&out).context(|| format!("cannot write {}", path.display()))?;
+    writer.finish().context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
+}
+
+fn read_exr(path: &Path) -> Result<Rgba> {
+    use exr::prelude::*;
+    let image = read_first_rgba_layer_from_file(
+        path,
+        |resolution, _channels| {
+            let (w, h) = (resolution.width(), resolution.height());
+            (w, h, vec![0f32; w * h * 4])
+        },
+        |(w, h, data), pos, (r, g, b, a): (f32, f32, f32, f32)| {
+            let y = *h - 1 - pos.y(); // file rows are top-down
+            let o = (y * *w + pos.x()) * 4;
+            data[o..o + 4].copy_from_slice(&[r, g, b, a]);
+        },
+    )
+    .context(|| format!("{} is not a readable OpenEXR RGBA image", path.display()))?;
+    let (w, h, data) = image.layer_data.channel_data.pixels;
+    Ok(Rgba { width: w as u32, height: h as u32, data })
+}
+
+fn write_exr(path: &Path, image: &Rgba) -> Result<()> {
+    let (w, h) = (image.width as usize, image.height as usize);
+    exr::prelude::write_rgba_file(path, w, h, |x, row| {
+        let o = ((h - 1 - row) * w + x) * 4;
+        let d = &image.data;
+        (d[o], d[o + 1], d[o + 2], d[o + 3])
+    })
+    .context(|| format!("cannot write {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gradient(w: u32, h: u32) -> Rgba {
+        let mut data = Vec::new();
+        for y in 0..h {
+            for x in 0..w {
+                data.extend_from_slice(&[x as f32 / 255.0, y as f32 / 255.0, ((x + y) % 256) as f32 / 255.0, 1.0]);
+            }
+        }
+        Rgba { width: w, height: h, data }
+    }
+
+    #[test]
+    fn png_and_exr_round_trip() {
+        let dir = std::env::temp_dir().join(format!("pixelspace-io-{}", std::process::id()));
+        let img = gradient(7, 5);
+        for (name, bits) in [("a.png", PngBits::Eight), ("b.png", PngBits::Sixteen), ("c.exr", PngBits::Eight)] {
+            let p = dir.join(name);
+            write(&p, &img, bits).unwrap();
+            let back = read(&p).unwrap();
+            assert_eq!((back.width, back.height), (7, 5));
+            for (a, b) in img.data.iter().zip(&back.data) {
+                assert!((a - b).abs() < 1e-6, "{name}: {a} vs {b}");
+            }
+        }
+        // Row order: the first file row is the top of the image (highest y).
+        let raw = png::Decoder::new(std::io::BufReader::new(fs::File::open(dir.join("a.png")).unwrap()));
+        let mut r = raw.read_info().unwrap();
+        let mut buf = vec![0u8; r.output_buffer_size().unwrap()];
+        r.next_frame(&mut buf).unwrap();
+        assert_eq!(buf[1], 4); // green of file row 0 = y 4
+        fs::remove_dir_all(&dir).unwrap();
+    }
+}

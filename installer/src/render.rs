@@ -1,0 +1,228 @@
+//! `pixelspace render`: reads frame patterns, drives an effect through the reference OFX host, writes frames.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use clap::{Args, ValueEnum};
+use pixelspace_host::{Depth, FrameSource, Host, HostImage, RenderOptions, RowOrder};
+
+use crate::error::{Error, Result};
+use crate::frames::{self, FramePattern};
+use crate::imageio::{self, PngBits, Rgba};
+use crate::paths;
+
+#[derive(Args, Debug, Clone)]
+pub struct RenderArgs {
+    /// Effect identifier, e.g. org.pixelspace.Inference.
+    pub effect: String,
+    /// Input frame pattern for the Source clip, e.g. shot/%04d.png.
+    #[arg(short = 'i', long = "input")]
+    pub input: Option<String>,
+    /// Output frame pattern, e.g. out/%04d.exr.
+    #[arg(short = 'o', long = "output")]
+    pub output: String,
+    /// Frames to render, both ends included: A..B (may be negative: --frames=-4..27).
+    #[arg(long, allow_hyphen_values = true)]
+    pub frames: String,
+    /// Bind a further clip: NAME=PATTERN (repeatable).
+    #[arg(long = "clip", value_name = "NAME=PATTERN")]
+    pub clips: Vec<String>,
+    /// Set a parameter by script name: PARAM=VALUE (choice params by option name; repeatable).
+    #[arg(long = "set", value_name = "PARAM=VALUE", allow_hyphen_values = true)]
+    pub sets: Vec<String>,
+    /// Frames rendered at once (and CPUs the host reports to the plugin).
+    #[arg(long, default_value_t = 1)]
+    pub threads: usize,
+    /// Pixel depth the host gives the plugin.
+    #[arg(long, value_enum, default_value_t = DepthArg::Float)]
+    pub depth: DepthArg,
+    /// Render scale in (0, 1]: 0.5 renders at half resolution.
+    #[arg(long, default_value_t = 1.0)]
+    pub scale: f64,
+    /// OFX plugin folder (default: first OFX_PLUGIN_PATH entry, else /usr/OFX/Plugins).
+    #[arg(long)]
+    pub plugin_path: Option<PathBuf>,
+    /// Row order of host images (top-down = negative rowBytes). For testing plugins.
+    #[arg(long, value_enum, default_value_t = RowOrderArg::BottomUp, hide = true)]
+    pub row_order: RowOrderArg,
+    /// Extra bytes at the end of every host image row. For testing plugins.
+    #[arg(long, default_value_t = 0, hide = true)]
+    pub row_padding: usize,
+    /// Ask the plugin for WxH tiles instead of whole frames. For testing plugins.
+    #[arg(long, value_name = "WxH", hide = true)]
+    pub tile: Option<String>,
+    /// Bits per channel of PNG outputs (default: 8 for byte depth, else 16).
+    #[arg(long, hide = true)]
+    pub png_bits: Option<u8>,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DepthArg {
+    Byte,
+    Short,
+    Float,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RowOrderArg {
+    BottomUp,
+    TopDown,
+}
+
+/// A clip's frames read lazily from a frame pattern.
+pub struct PatternSource {
+    pattern: FramePattern,
+    text: String,
+    range: (i32, i32),
+    size: (u32, u32),
+}
+
+impl PatternSource {
+    /// Opens a pattern: its frame range is the frames that exist; a still covers `still_range`.
+    pub fn open(text: &str, still_range: (i32, i32)) -> Result<Self> {
+        let pattern = FramePattern::parse(text)?;
+        let (range, probe) = if pattern.is_still() {
+            (still_range, pattern.path(still_range.0))
+        } else {
+            let existing = pattern.existing_frames();
+            let (Some(&first), Some(&last)) = (existing.first(), existing.last()) else {
+                return Err(Error::new(format!("no frames found for {text} (expected files such as {})", pattern.path(1).display())));
+            };
+            ((first, last), pattern.path(first))
+        };
+        let probe_image = imageio::read(&probe)?;
+        Ok(PatternSource { pattern, text: text.to_string(), range, size: (probe_image.width, probe_image.height) })
+    }
+}
+
+impl FrameSource for PatternSource {
+    fn frame_range(&self) -> (i32, i32) {
+        self.range
+    }
+    fn rod(&self) -> (u32, u32) {
+        self.size
+    }
+    fn read(&self, frame: i32) -> std::result::Result<HostImage, String> {
+        let path = self.pattern.path(frame);
+        if !path.is_file() {
+            return Err(format!("frame {frame} of {} is missing: {}", self.text, path.display()));
+        }
+        let img = imageio::read(&path).map_err(|e| e.message)?;
+        if (img.width, img.height) != self.size {
+            return Err(format!(
+                "{} is {}x{} but the clip {} is {}x{}",
+                path.display(),
+                img.width,
+                img.height,
+                self.text,
+                self.size.0,
+                self.size.1
+            ));
+        }
+        Ok(HostImage { width: img.width, height: img.height, data: img.data })
+    }
+}
+
+fn split_pair<'a>(text: &'a str, what: &str) -> Result<(&'a str, &'a str)> {
+    text.split_once('=').ok_or_else(|| Error::new(format!("{what} {text:?}: expected NAME=VALUE")))
+}
+
+fn parse_tile(text: &str) -> Result<(u32, u32)> {
+    let bad = || Error::new(format!("tile {text:?}: expected WxH, e.g. 256x128"));
+    let (w, h) = text.split_once(['x', 'X']).ok_or_else(bad)?;
+    let (w, h): (u32, u32) = (w.parse().map_err(|_| bad())?, h.parse().map_err(|_| bad())?);
+    if w == 0 || h == 0 {
+        return Err(bad());
+    }
+    Ok((w, h))
+}
+
+/// Host render options from the command's flags.
+pub fn render_options(args: &RenderArgs) -> Result<RenderOptions> {
+    if !(args.scale > 0.0 && args.scale <= 1.0) {
+        return Err(Error::new(format!("render scale {} is outside (0, 1]", args.scale)));
+    }
+    if args.threads == 0 {
+        return Err(Error::new("--threads must be at least 1"));
+    }
+    Ok(RenderOptions {
+        depth: match args.depth {
+            DepthArg::Byte => Depth::Byte,
+            DepthArg::Short => Depth::Short,
+            DepthArg::Float => Depth::Float,
+        },
+        scale: args.scale,
+        threads: args.threads,
+        row_order: match args.row_order {
+            RowOrderArg::BottomUp => RowOrder::BottomUp,
+            RowOrderArg::TopDown => RowOrder::TopDown,
+        },
+        row_padding: args.row_padding,
+        tile: args.tile.as_deref().map(parse_tile).transpose()?,
+        ..RenderOptions::default()
+    })
+}
+
+/// Runs `pixelspace render`.
+pub fn run(args: &RenderArgs) -> Result<()> {
+    let range = frames::parse_range(&args.frames)?;
+    let frame_list: Vec<i32> = (range.0..=range.1).collect();
+    let output = FramePattern::parse(&args.output)?;
+    if output.is_still() && frame_list.len() > 1 {
+        return Err(Error::new(format!("output {:?} has no frame number (%04d or ####) but {} frames are rendered", args.output, frame_list.len())));
+    }
+    let out_ext = output.extension();
+    if out_ext != "png" && out_ext != "exr" {
+        return Err(Error::new(format!("output {:?}: use a .png or .exr pattern", args.output)));
+    }
+    let png_bits = match args.png_bits {
+        Some(8) => PngBits::Eight,
+        Some(16) => PngBits::Sixteen,
+        Some(b) => return Err(Error::new(format!("--png-bits {b}: use 8 or 16"))),
+        None if args.depth == DepthArg::Byte => PngBits::Eight,
+        None => PngBits::Sixteen,
+    };
+    let opts = render_options(args)?;
+
+    let plugin_dir = args.plugin_path.clone().unwrap_or_else(paths::default_plugin_dir);
+    let host = Host::new(&[plugin_dir.clone()])?;
+    if !host.effects().iter().any(|e| e.id == args.effect) {
+        let ids: Vec<String> = host.effects().into_iter().map(|e| e.id).collect();
+        return Err(Error::new(format!(
+            "effect {} not found in {} (found: {}); run `pixelspace install` or `pixelspace doctor`",
+            args.effect,
+            plugin_dir.display(),
+            if ids.is_empty() { "none".to_string() } else { ids.join(", ") }
+        )));
+    }
+    let mut instance = host.instance(&args.effect)?;
+    for set in &args.sets {
+        let (name, value) = split_pair(set, "--set")?;
+        instance.set_param(name, value)?;
+    }
+    let mut bindings: Vec<(String, String)> = Vec::new();
+    if let Some(input) = &args.input {
+        bindings.push(("Source".to_string(), input.clone()));
+    }
+    for clip in &args.clips {
+        let (name, pattern) = split_pair(clip, "--clip")?;
+        bindings.push((name.to_string(), pattern.to_string()));
+    }
+    for (name, pattern) in &bindings {
+        let source = PatternSource::open(pattern, range)?;
+        instance.connect(name, Arc::new(source))?;
+    }
+
+    let sink = |frame: i32, image: HostImage| -> std::result::Result<(), String> {
+        let path = output.path(frame);
+        let rgba = Rgba { width: image.width, height: image.height, data: image.data };
+        imageio::write(&path, &rgba, png_bits).map_err(|e| e.message)?;
+        eprintln!("wrote {}", path.display());
+        Ok(())
+    };
+    let rendered = instance.render_frames(&frame_list, &opts, &sink);
+    for message in instance.messages() {
+        eprintln!("{}: {message}", args.effect);
+    }
+    rendered.map_err(|e| Error::new(format!("render failed: {e}")))
+}
