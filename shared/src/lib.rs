@@ -5,3 +5,4 @@ pub mod geometry;
 pub mod image;
 pub mod colour;
 pub mod tensor;
+pub mod runtime;
