@@ -1,1 +1,29 @@
-//! The Pixelspace OpenFX plugin.
+//! The Pixelspace OpenFX plugin: the binary's entry points and the list of effects.
+//!
+//! The host calls `OfxGetNumberOfPlugins` and `OfxGetPlugin`; each effect's record carries its
+//! own `mainEntry` (see [`ofx::dispatch`]). All effects appear under the menu group
+//! "Pixelspace".
+
+pub mod ofx;
+
+use std::ffi::c_int;
+
+use ofx::PluginEntry;
+
+/// Menu group of every Pixelspace effect.
+pub const GROUP: &str = "Pixelspace";
+
+/// The effects in this binary.
+pub static PLUGINS: &[&PluginEntry] = &[];
+
+/// Number of effects in this binary (OFX entry point).
+#[unsafe(no_mangle)]
+pub extern "C" fn OfxGetNumberOfPlugins() -> c_int {
+    ofx::dispatch::number_of_plugins(PLUGINS)
+}
+
+/// The `nth` effect's `OfxPlugin` record, or null (OFX entry point).
+#[unsafe(no_mangle)]
+pub extern "C" fn OfxGetPlugin(nth: c_int) -> *const PluginEntry {
+    ofx::dispatch::get_plugin(PLUGINS, nth)
+}
