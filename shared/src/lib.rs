@@ -6,3 +6,4 @@ pub mod image;
 pub mod colour;
 pub mod tensor;
 pub mod runtime;
+pub mod manifest;
