@@ -1,1 +1,2 @@
 //! A headless OpenFX host.
+mod ffi;

@@ -1,0 +1,389 @@
+// The extern "C" boundary: plugin discovery, instance creation, params,
+// clips and rendering. Every C++ exception is caught here.
+#include <cstdlib>
+#include <cstring>
+#include <exception>
+
+#include "px_internal.h"
+
+namespace IE = OFX::Host::ImageEffect;
+
+namespace {
+
+/// A plugin cache whose search path we set ourselves (no OFX_PLUGIN_PATH,
+/// no /usr/OFX/Plugins) when directories are given explicitly.
+class OwnPluginCache : public OFX::Host::PluginCache {
+public:
+  void setPath(const std::vector<std::string> &dirs) {
+    _pluginPath.clear();
+    _nonrecursePath.clear();
+    for (const std::string &d : dirs) {
+      std::string dir = d;
+      while (dir.size() > 1 && dir[dir.size() - 1] == '/') dir.erase(dir.size() - 1);
+      const std::string suffix = ".ofx.bundle";
+      if (dir.size() > suffix.size() && dir.compare(dir.size() - suffix.size(), suffix.size(), suffix) == 0) {
+        // A bundle itself: scan its parent, without descending elsewhere.
+        size_t slash = dir.rfind('/');
+        std::string parent = slash == std::string::npos ? "." : (slash == 0 ? "/" : dir.substr(0, slash));
+        _pluginPath.push_back(parent);
+        _nonrecursePath.insert(parent);
+      } else {
+        _pluginPath.push_back(dir);
+      }
+    }
+  }
+};
+
+char *dup(const std::string &s) {
+  char *p = static_cast<char *>(malloc(s.size() + 1));
+  if (!p) return nullptr;
+  memcpy(p, s.c_str(), s.size() + 1);
+  return p;
+}
+
+void setErr(char **err, const std::string &msg) {
+  if (err) *err = dup(msg);
+}
+
+std::string currentException() {
+  try {
+    throw;
+  } catch (const OFX::Host::Property::Exception &e) {
+    return std::string("OpenFX property error (") + px::statusName(e.getStatus()) + ")";
+  } catch (const std::exception &e) {
+    return e.what();
+  } catch (...) {
+    return "unknown C++ exception";
+  }
+}
+
+} // namespace
+
+struct PxHost {
+  OwnPluginCache *cache = nullptr;
+  IE::PluginCache *effects = nullptr;
+  std::vector<IE::ImageEffectPlugin *> plugins;
+};
+
+struct PxInstance {
+  PxHost *host = nullptr;
+  px::Effect *effect = nullptr;
+};
+
+extern "C" {
+
+void px_string_free(char *s) { free(s); }
+
+PxHost *px_host_new(const char *const *dirs, size_t n, char **err) {
+  std::lock_guard<std::recursive_mutex> lock(px::globalMutex());
+  PxHost *h = new (std::nothrow) PxHost();
+  if (!h) {
+    setErr(err, "out of memory");
+    return nullptr;
+  }
+  try {
+    px::HostDescriptor &desc = px::HostDescriptor::get();
+    h->cache = new OwnPluginCache();
+    h->effects = new IE::PluginCache(desc);
+    h->effects->registerInCache(*h->cache);
+    if (n > 0) {
+      std::vector<std::string> paths;
+      for (size_t i = 0; i < n; ++i) paths.push_back(dirs[i] ? dirs[i] : "");
+      h->cache->setPath(paths);
+    }
+    h->cache->scanPluginFiles();
+    h->plugins = h->effects->getPlugins();
+    return h;
+  } catch (...) {
+    setErr(err, "scanning for OpenFX plugins failed: " + currentException());
+    px_host_free(h);
+    return nullptr;
+  }
+}
+
+void px_host_free(PxHost *h) {
+  if (!h) return;
+  std::lock_guard<std::recursive_mutex> lock(px::globalMutex());
+  try {
+    delete h->cache;  // owns the binaries and their plugins
+    delete h->effects;
+  } catch (...) {
+  }
+  delete h;
+}
+
+int px_host_effect_count(PxHost *h) { return h ? (int)h->plugins.size() : 0; }
+
+char *px_host_effect_string(PxHost *h, int i, const char *key) {
+  if (!h || i < 0 || i >= (int)h->plugins.size() || !key) return nullptr;
+  std::lock_guard<std::recursive_mutex> lock(px::globalMutex());
+  try {
+    IE::ImageEffectPlugin *p = h->plugins[i];
+    std::string k = key;
+    if (k == "id") return dup(p->getIdentifier());
+    if (k == "label") return dup(p->getDescriptor().getLabel());
+    if (k == "group") return dup(p->getDescriptor().getPluginGrouping());
+    if (k == "version") return dup(std::to_string(p->getVersionMajor()) + "." + std::to_string(p->getVersionMinor()));
+    if (k == "contexts") {
+      std::string s;
+      for (const std::string &c : p->getContexts()) s += (s.empty() ? "" : ",") + c;
+      return dup(s);
+    }
+    if (k == "bundle") return dup(p->getBinary()->getBundlePath());
+    if (k == "file") return dup(p->getBinary()->getFilePath());
+    return nullptr;
+  } catch (...) {
+    return nullptr;
+  }
+}
+
+PxInstance *px_instance_new(PxHost *h, const char *effectId, char **err) {
+  if (!h || !effectId) {
+    setErr(err, "no host or effect id");
+    return nullptr;
+  }
+  std::lock_guard<std::recursive_mutex> lock(px::globalMutex());
+  px::Effect *effect = nullptr;
+  try {
+    IE::ImageEffectPlugin *plugin = h->effects->getPluginById(effectId);
+    if (!plugin) {
+      std::string known;
+      for (IE::ImageEffectPlugin *p : h->plugins) known += (known.empty() ? "" : ", ") + p->getIdentifier();
+      setErr(err, std::string("no OpenFX effect with id \"") + effectId + "\" was found (found: " +
+                      (known.empty() ? "none" : known) + ")");
+      return nullptr;
+    }
+    const std::set<std::string> &contexts = plugin->getContexts();
+    std::string context;
+    if (contexts.count(kOfxImageEffectContextGeneral)) context = kOfxImageEffectContextGeneral;
+    else if (contexts.count(kOfxImageEffectContextFilter)) context = kOfxImageEffectContextFilter;
+    else {
+      setErr(err, std::string("effect ") + effectId + " supports neither the general nor the filter context");
+      return nullptr;
+    }
+    IE::Instance *inst = plugin->createInstance(context, nullptr);
+    effect = dynamic_cast<px::Effect *>(inst);
+    if (!effect) {
+      delete inst;
+      std::string msg = std::string("could not load effect ") + effectId + " (describe/load failed)";
+      for (const px::Message &m : px::HostDescriptor::get().hostMessages())
+        if (m.level >= 3) msg += "; " + m.text;
+      setErr(err, msg);
+      return nullptr;
+    }
+    px::RenderJob job;
+    job.effect = effect;
+    px::tlsJob = &job;
+    OfxStatus st = effect->createInstanceAction();
+    px::tlsJob = nullptr;
+    if (st != kOfxStatOK && st != kOfxStatReplyDefault) {
+      std::string msg = std::string("effect ") + effectId + " refused to create an instance (" + px::statusName(st) + ")";
+      for (const std::string &m : job.posted) msg += "; " + m;
+      delete effect;
+      setErr(err, msg);
+      return nullptr;
+    }
+    PxInstance *pi = new PxInstance();
+    pi->host = h;
+    pi->effect = effect;
+    return pi;
+  } catch (...) {
+    px::tlsJob = nullptr;
+    setErr(err, std::string("creating an instance of ") + effectId + " failed: " + currentException());
+    delete effect;
+    return nullptr;
+  }
+}
+
+void px_instance_free(PxInstance *pi) {
+  if (!pi) return;
+  std::lock_guard<std::recursive_mutex> lock(px::globalMutex());
+  try {
+    delete pi->effect;
+  } catch (...) {
+  }
+  delete pi;
+}
+
+char *px_instance_context(PxInstance *pi) { return pi ? dup(pi->effect->getContext()) : nullptr; }
+
+char *px_instance_render_thread_safety(PxInstance *pi) {
+  return pi ? dup(pi->effect->getRenderThreadSafety()) : nullptr;
+}
+
+int px_instance_supports_tiles(PxInstance *pi) { return pi && pi->effect->supportsTiles() ? 1 : 0; }
+
+int px_instance_supports_multi_resolution(PxInstance *pi) {
+  return pi && pi->effect->supportsMultiResolution() ? 1 : 0;
+}
+
+int px_instance_clip_count(PxInstance *pi) { return pi ? (int)pi->effect->clips().size() : 0; }
+
+char *px_instance_clip_string(PxInstance *pi, int i, const char *key) {
+  if (!pi || !key) return nullptr;
+  try {
+    // declaration order
+    const std::vector<IE::ClipDescriptor *> &order = pi->effect->getDescriptor().getClipsByOrder();
+    if (i < 0 || i >= (int)order.size()) return nullptr;
+    px::Clip *c = pi->effect->clip(order[i]->getName());
+    if (!c) return nullptr;
+    std::string k = key;
+    if (k == "name") return dup(c->getName());
+    if (k == "label") return dup(c->getLabel());
+    if (k == "optional") return dup(c->isOptional() ? "1" : "0");
+    if (k == "mask") return dup(c->isMask() ? "1" : "0");
+    if (k == "output") return dup(c->isOutput() ? "1" : "0");
+    if (k == "connected") return dup(c->getConnected() ? "1" : "0");
+    if (k == "depth") return dup(c->getPixelDepth());
+    if (k == "components") return dup(c->getComponents());
+    return nullptr;
+  } catch (...) {
+    return nullptr;
+  }
+}
+
+int px_instance_param_count(PxInstance *pi) { return pi ? (int)pi->effect->getParamList().size() : 0; }
+
+char *px_instance_param_string(PxInstance *pi, int i, const char *key) {
+  if (!pi || !key) return nullptr;
+  std::lock_guard<std::recursive_mutex> lock(px::globalMutex());
+  try {
+    const std::list<OFX::Host::Param::Instance *> &list = pi->effect->getParamList();
+    if (i < 0 || i >= (int)list.size()) return nullptr;
+    auto it = list.begin();
+    std::advance(it, i);
+    OFX::Host::Param::Instance *p = *it;
+    px::ParamValue *v = dynamic_cast<px::ParamValue *>(p);
+    std::string k = key;
+    if (k == "name") return dup(p->getName());
+    if (k == "type") return dup(p->getType());
+    if (k == "label") return dup(p->getLabel());
+    if (k == "hint") return dup(p->getHint());
+    if (k == "parent") return dup(p->getParentName());
+    if (k == "secret") return dup(p->getSecret() ? "1" : "0");
+    if (k == "value") return v ? dup(v->toString()) : nullptr;
+    if (k == "default") return v ? dup(v->defaultString()) : nullptr;
+    if (k == "options" || k == "option_names") {
+      std::vector<std::string> labels, names;
+      px::choiceOptions(p, labels, names);
+      const std::vector<std::string> &list2 = k == "options" ? labels : names;
+      std::string s;
+      for (size_t j = 0; j < list2.size(); ++j) s += (j ? "\x1f" : "") + list2[j];
+      return dup(s);
+    }
+    return nullptr;
+  } catch (...) {
+    return nullptr;
+  }
+}
+
+int px_instance_set_param(PxInstance *pi, const char *name, const char *value, char **err) {
+  if (!pi || !name || !value) {
+    setErr(err, "invalid arguments");
+    return 1;
+  }
+  std::lock_guard<std::recursive_mutex> lock(px::globalMutex());
+  try {
+    std::string e;
+    px::RenderJob job;
+    job.effect = pi->effect;
+    px::tlsJob = &job;
+    int rc = pi->effect->setParam(name, value, e);
+    px::tlsJob = nullptr;
+    if (rc) setErr(err, e);
+    return rc;
+  } catch (...) {
+    px::tlsJob = nullptr;
+    setErr(err, std::string("setting param ") + name + " failed: " + currentException());
+    return 1;
+  }
+}
+
+int px_instance_connect(PxInstance *pi, const char *clip, PxSource src, char **err) {
+  if (!pi || !clip || !src.frame_range || !src.size || !src.read) {
+    if (src.release) src.release(src.user);
+    setErr(err, "invalid arguments");
+    return 1;
+  }
+  std::lock_guard<std::recursive_mutex> lock(px::globalMutex());
+  try {
+    std::string e;
+    px::RenderJob job;
+    job.effect = pi->effect;
+    px::tlsJob = &job;
+    int rc = pi->effect->connect(clip, src, e);
+    px::tlsJob = nullptr;
+    if (rc) setErr(err, e);
+    return rc;
+  } catch (...) {
+    px::tlsJob = nullptr;
+    setErr(err, std::string("connecting clip ") + clip + " failed: " + currentException());
+    return 1;
+  }
+}
+
+int px_instance_time_domain(PxInstance *pi, double *first, double *last, char **err) {
+  if (!pi || !first || !last) {
+    setErr(err, "invalid arguments");
+    return 1;
+  }
+  std::lock_guard<std::recursive_mutex> lock(px::globalMutex());
+  try {
+    OfxRangeD r = {0, 0};
+    px::RenderJob job;
+    job.effect = pi->effect;
+    px::tlsJob = &job;
+    OfxStatus st = pi->effect->getTimeDomainAction(r);
+    px::tlsJob = nullptr;
+    if (st != kOfxStatOK) {
+      std::string msg = std::string("the effect's time-domain action failed (") + px::statusName(st) + ")";
+      for (const std::string &m : job.posted) msg += "; " + m;
+      setErr(err, msg);
+      return 1;
+    }
+    *first = r.min;
+    *last = r.max;
+    return 0;
+  } catch (...) {
+    px::tlsJob = nullptr;
+    setErr(err, "time domain failed: " + currentException());
+    return 1;
+  }
+}
+
+int px_instance_render(PxInstance *pi, const int *frames, size_t n, const PxRenderOptions *opts, PxSink sink,
+                       void *sinkUser, char **err) {
+  if (!pi || (!frames && n) || !opts) {
+    setErr(err, "invalid arguments");
+    return 1;
+  }
+  try {
+    std::string e;
+    int rc = pi->effect->render(frames, n, *opts, sink, sinkUser, e);
+    if (rc) setErr(err, e);
+    return rc;
+  } catch (...) {
+    px::tlsJob = nullptr;
+    setErr(err, "render failed: " + currentException());
+    return 1;
+  }
+}
+
+int px_instance_message_count(PxInstance *pi) { return pi ? (int)pi->effect->messages().size() : 0; }
+
+char *px_instance_message(PxInstance *pi, int i, int *level, int *persistent) {
+  if (!pi) return nullptr;
+  try {
+    std::vector<px::Message> msgs = pi->effect->messages();
+    if (i < 0 || i >= (int)msgs.size()) return nullptr;
+    if (level) *level = msgs[i].level;
+    if (persistent) *persistent = msgs[i].persistent ? 1 : 0;
+    return dup(msgs[i].text);
+  } catch (...) {
+    return nullptr;
+  }
+}
+
+double px_instance_progress(PxInstance *pi) { return pi ? pi->effect->progress() : 0.0; }
+
+} // extern "C"

@@ -1,0 +1,1 @@
+//! Raw declarations of the C ABI in `cpp/pxhost.h`.
