@@ -99,6 +99,15 @@ fn build_bundle(staging: &Path, plugin_lib: &Path, runtime_files: &[PathBuf], mo
         let name = file.file_name().expect("runtime files have names");
         copy(file, &arch.join(name))?;
     }
+    // The plugin loads `libonnxruntime.so.1.32.0` from its folder. The GPU wheel carries another
+    // version (1.31.1, accepted by the plugin's ONNX Runtime API level): point that name at it,
+    // so the CUDA/TensorRT provider libraries are found beside the library that loads them.
+    let main = runtime_files.first().and_then(|f| f.file_name()).expect("a runtime library");
+    let expected = pixelspace_shared::runtime::LIBRARY_FILE_NAME;
+    if main != expected {
+        std::os::unix::fs::symlink(main, arch.join(expected))
+            .context(|| format!("cannot link {expected} in {}", arch.display()))?;
+    }
     if let Some(models) = models {
         copy_tree(models, &resources.join("models"))?;
     }

@@ -1,0 +1,173 @@
+//! `pixelspace bench`: time per frame of the Inference effect through the reference host and the
+//! plugin, against a bare ONNX Runtime `run` of the same model on the same tensor, interleaved in one
+//! run; prints medians and the overhead ratio. A measurement, not a test.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use clap::Args;
+use pixelspace_host::{Depth, FrameSource, Host, HostImage, RenderOptions};
+use pixelspace_shared::runtime::{self, InputTensor, Provider, SessionCache};
+
+use crate::doctor::bundle_runtime_library;
+use crate::error::{Error, Result};
+use crate::paths;
+
+/// The effect that runs any manifest-described model.
+pub const INFERENCE: &str = "org.pixelspace.Inference";
+/// Its parameter holding the model file.
+pub const MODEL_PARAM: &str = "model";
+
+#[derive(Args, Debug, Clone)]
+pub struct BenchArgs {
+    /// Model to run (default: the generated bench_convnet test model).
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// Interleaved repetitions of each measurement.
+    #[arg(long, default_value_t = 7)]
+    pub reps: usize,
+    /// Frame width.
+    #[arg(long, default_value_t = 1920)]
+    pub width: u32,
+    /// Frame height.
+    #[arg(long, default_value_t = 1080)]
+    pub height: u32,
+    /// OFX plugin folder (default: first OFX_PLUGIN_PATH entry, else /usr/OFX/Plugins).
+    #[arg(long)]
+    pub plugin_path: Option<PathBuf>,
+}
+
+/// One frame held in memory, the same for every time.
+pub struct MemorySource {
+    pub image: HostImage,
+}
+
+impl FrameSource for MemorySource {
+    fn frame_range(&self) -> (i32, i32) {
+        (0, 1_000_000)
+    }
+    fn rod(&self) -> (u32, u32) {
+        (self.image.width, self.image.height)
+    }
+    fn read(&self, _frame: i32) -> std::result::Result<HostImage, String> {
+        Ok(self.image.clone())
+    }
+}
+
+/// A deterministic, textured test frame (smooth ramps plus hash noise), RGBA in [0, 1].
+pub fn test_frame(width: u32, height: u32) -> HostImage {
+    let mut data = Vec::with_capacity((width * height * 4) as usize);
+    for y in 0..height {
+        for x in 0..width {
+            let h = (x.wrapping_mul(73_856_093) ^ y.wrapping_mul(19_349_663)) % 1000;
+            let noise = h as f32 / 1000.0 * 0.1;
+            data.push((x as f32 / width as f32) * 0.9 + noise);
+            data.push((y as f32 / height as f32) * 0.9 + noise);
+            data.push(0.5 + 0.4 * ((x + y) as f32 * 0.01).sin() * 0.9 + noise * 0.5);
+            data.push(1.0);
+        }
+    }
+    HostImage { width, height, data }
+}
+
+/// The generated bench model next to this build: `<target>/test-data/models/bench_convnet.onnx`.
+fn default_model() -> Result<PathBuf> {
+    let candidates: Vec<PathBuf> = std::env::var_os("PIXELSPACE_TEST_DATA")
+        .map(|d| PathBuf::from(d).join("models/bench_convnet.onnx"))
+        .into_iter()
+        .chain(paths::exe_dir().map(|d| d.join("../test-data/models/bench_convnet.onnx")))
+        .collect();
+    candidates.iter().find(|p| p.is_file()).cloned().ok_or_else(|| {
+        Error::new(
+            "bench model not found; generate it with `python3 tests/data/make_models.py target/test-data/models` \
+             (or run tests/run), or pass --model FILE",
+        )
+    })
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    let n = v.len();
+    if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 }
+}
+
+/// NCHW planes of the frame's RGB, rows top-down (the tensor convention).
+fn nchw(image: &HostImage) -> Vec<f32> {
+    let (w, h) = (image.width as usize, image.height as usize);
+    let mut out = vec![0f32; 3 * w * h];
+    for r in 0..h {
+        let y = h - 1 - r;
+        for x in 0..w {
+            for c in 0..3 {
+                out[c * w * h + r * w + x] = image.data[(y * w + x) * 4 + c];
+            }
+        }
+    }
+    out
+}
+
+pub fn run(args: &BenchArgs) -> Result<()> {
+    if args.reps == 0 {
+        return Err(Error::new("--reps must be at least 1"));
+    }
+    let model = match &args.model {
+        Some(m) => m.clone(),
+        None => default_model()?,
+    };
+    let model = model.canonicalize().map_err(|e| Error::new(format!("model {}: {e}", model.display())))?;
+    let plugin_dir = args.plugin_path.clone().unwrap_or_else(paths::default_plugin_dir);
+    let frame = test_frame(args.width, args.height);
+
+    // Bare ONNX Runtime, with the library the bundle ships.
+    let lib = bundle_runtime_library(&plugin_dir).ok_or_else(|| {
+        Error::new(format!("no ONNX Runtime library in the bundle at {}; run `pixelspace install`", plugin_dir.display()))
+    })?;
+    let info = runtime::init(&lib)?;
+    let session = SessionCache::global().get(&model, Provider::Auto, None)?;
+    let input_name = session.inputs().first().map(|i| i.name.clone()).ok_or_else(|| Error::new("the model has no inputs"))?;
+    let tensor = nchw(&frame);
+    let shape = [1i64, 3, args.height as i64, args.width as i64];
+    let mut out = Vec::new();
+    let mut bare = || -> Result<f64> {
+        let t = Instant::now();
+        session.run(&[InputTensor { name: &input_name, shape: &shape, data: &tensor }], 0, &mut out)?;
+        Ok(t.elapsed().as_secs_f64())
+    };
+
+    // Host + plugin.
+    let host = Host::new(&[plugin_dir.clone()])?;
+    let mut instance = host.instance(INFERENCE)?;
+    instance.set_param(MODEL_PARAM, &model.display().to_string())?;
+    instance.connect("Source", Arc::new(MemorySource { image: frame.clone() }))?;
+    let opts = RenderOptions { depth: Depth::Float, scale: 1.0, threads: 1, ..RenderOptions::default() };
+    let sink = |_: i32, _: HostImage| -> std::result::Result<(), String> { Ok(()) };
+    let mut frame_no = 0;
+    let mut hosted = || -> Result<f64> {
+        frame_no += 1;
+        let t = Instant::now();
+        instance.render_frames(&[frame_no], &opts, &sink)?;
+        Ok(t.elapsed().as_secs_f64())
+    };
+
+    println!(
+        "model {} on a {}x{} float frame, ONNX Runtime {} ({} reps, interleaved; first run of each discarded)",
+        model.display(),
+        args.width,
+        args.height,
+        info.version,
+        args.reps
+    );
+    bare()?;
+    hosted()?;
+    let (mut b, mut h) = (Vec::new(), Vec::new());
+    for _ in 0..args.reps {
+        b.push(bare()?);
+        h.push(hosted()?);
+    }
+    let (mb, mh) = (median(&mut b), median(&mut h));
+    println!("bare session.run          median {:8.1} ms/frame", mb * 1e3);
+    println!("host + plugin (Inference) median {:8.1} ms/frame", mh * 1e3);
+    println!("overhead ratio            {:.3}x", mh / mb);
+    Ok(())
+}
