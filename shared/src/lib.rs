@@ -5,5 +5,7 @@ pub mod geometry;
 pub mod image;
 pub mod colour;
 pub mod tensor;
+pub mod resize;
+pub mod tiling;
 pub mod runtime;
 pub mod manifest;
