@@ -286,10 +286,6 @@ fn instance_box<'e, P: Plugin>(effect: &'e ImageEffect) -> Result<Option<&'e Ins
     Ok(unsafe { (p as *const InstanceBox<P::Instance>).as_ref() })
 }
 
-fn instance<'e, P: Plugin>(effect: &'e ImageEffect) -> Result<&'e InstanceBox<P::Instance>> {
-    instance_box::<P>(effect)?.ok_or_else(|| Error::failed("the host used an effect instance it never created"))
-}
-
 /// # Safety
 /// See [`main_entry`].
 unsafe fn dispatch<P: Plugin>(
@@ -346,7 +342,18 @@ unsafe fn dispatch<P: Plugin>(
         return Ok(Reply::Done);
     }
 
-    let inst = instance::<P>(&effect)?;
+    let Some(inst) = instance_box::<P>(&effect)? else {
+        // Hosts may send instanceChanged (e.g. for a param the plugin sets) while the instance
+        // is still being created; there is nothing to do for it yet.
+        if action == kOfxActionInstanceChanged
+            || action == kOfxActionBeginInstanceChanged
+            || action == kOfxActionEndInstanceChanged
+            || action == kOfxActionPurgeCaches
+        {
+            return Ok(Reply::Default);
+        }
+        return Err(Error::failed("the host used an effect instance it never created").into());
+    };
     let reply = if action == kOfxImageEffectActionRender {
         let args = render_args(&in_args)?;
         match P::render(&inst.inner, &effect, &args) {
