@@ -7,11 +7,11 @@
 //! interleaved in RGBA order (or RGB, or a single alpha), in native byte order.
 //!
 //! Reading maps byte/short to [0,1] (`v / 255`, `v / 65535`); half and float are read as is.
-//! Writing byte/short clamps to [0,1], then rounds to nearest (NaN becomes 0); half converts with
-//! round-to-nearest-even (values beyond ±65504 become ±inf, NaN stays NaN); float stores the
-//! value unchanged, NaN and inf included. The pipeline sanitises non-finite values before they
-//! reach a model (see `colour::sanitize`); writing never alters what it is given beyond what the
-//! depth forces.
+//! Writing byte/short clamps to [0,1], then rounds to nearest, ties to even (NaN becomes 0);
+//! half converts with round-to-nearest-even (values beyond ±65504 become ±inf, NaN stays NaN);
+//! float stores the value unchanged, NaN and inf included. The pipeline sanitises non-finite
+//! values before they reach a model (see `colour::sanitize`); writing never alters what it is
+//! given beyond what the depth forces.
 //!
 //! Conversions are row-wise: the depth and component layout are matched once per row and the
 //! inner loops are monomorphised, so a 1920x1080 frame converts in a few milliseconds (release).
@@ -19,6 +19,7 @@
 use crate::error::{Error, Result};
 use crate::geometry::Rect;
 use half::f16;
+use half::slice::HalfFloatSliceExt;
 
 /// Storage type of one pixel component.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -335,17 +336,36 @@ static U8_TO_F32: [f32; 256] = u8_table();
 /// Decodes packed pixels into RGBA floats (`dst.len() == 4 * pixels`).
 fn decode_row(depth: PixelDepth, comps: Components, src: &[u8], dst: &mut [f32]) {
     match depth {
-        PixelDepth::Byte => decode_with::<1>(comps, src, dst, |b| U8_TO_F32[b[0] as usize]),
-        PixelDepth::Short => decode_with::<2>(comps, src, dst, |b| u16::from_ne_bytes(*b) as f32 / 65535.0),
-        PixelDepth::Half => decode_with::<2>(comps, src, dst, |b| f16::from_ne_bytes(*b).to_f32()),
-        PixelDepth::Float => decode_with::<4>(comps, src, dst, |b| f32::from_ne_bytes(*b)),
+        PixelDepth::Byte => decode_with(comps, src.as_chunks::<1>().0, dst, |b| U8_TO_F32[b[0] as usize]),
+        PixelDepth::Short => {
+            decode_with(comps, src.as_chunks::<2>().0, dst, |b| u16::from_ne_bytes(*b) as f32 / 65535.0)
+        }
+        PixelDepth::Half => decode_half(comps, src, dst),
+        PixelDepth::Float => decode_with(comps, src.as_chunks::<4>().0, dst, |b| f32::from_ne_bytes(*b)),
     }
 }
 
+/// Pixels converted per batch by the half-float paths (the `half` crate's slice conversions
+/// use the CPU's F16C instructions when present).
+const HALF_BATCH: usize = 64;
+
+fn decode_half(comps: Components, src: &[u8], dst: &mut [f32]) {
+    let n = comps.count();
+    let mut h = [f16::ZERO; 4 * HALF_BATCH];
+    let mut f = [0.0f32; 4 * HALF_BATCH];
+    for (s, d) in src.chunks(2 * n * HALF_BATCH).zip(dst.chunks_mut(4 * HALF_BATCH)) {
+        let k = s.len() / 2;
+        for (hv, b) in h[..k].iter_mut().zip(s.as_chunks::<2>().0) {
+            *hv = f16::from_ne_bytes(*b);
+        }
+        h[..k].convert_to_f32_slice(&mut f[..k]);
+        decode_with(comps, &f[..k], d, |v| *v);
+    }
+}
+
+/// Spreads component cells (`comps.count()` per pixel) into RGBA floats.
 #[inline(always)]
-fn decode_with<const B: usize>(comps: Components, src: &[u8], dst: &mut [f32], read: impl Fn(&[u8; B]) -> f32) {
-    let (cells, rest) = src.as_chunks::<B>();
-    debug_assert!(rest.is_empty());
+fn decode_with<T>(comps: Components, cells: &[T], dst: &mut [f32], read: impl Fn(&T) -> f32) {
     match comps {
         Components::Rgba => {
             for (s, d) in cells.chunks_exact(4).zip(dst.chunks_exact_mut(4)) {
@@ -372,26 +392,46 @@ fn decode_with<const B: usize>(comps: Components, src: &[u8], dst: &mut [f32], r
     }
 }
 
+/// Clamps to [0,1] (NaN to 0), scales to `max` (at most 65535) and rounds to nearest, ties to
+/// even, returning the integer.
 #[inline(always)]
-fn unorm(v: f32, max: f32) -> f32 {
-    // NaN survives clamp and becomes 0 in the saturating float->int cast below.
-    (v.clamp(0.0, 1.0) * max).round()
+fn unorm(v: f32, max: f32) -> u32 {
+    // Adding 2^23 rounds a value in [0, 2^23) to an integer (ties to even) that then sits in
+    // the low mantissa bits: plain SIMD arithmetic, no rounding call, no saturating cast.
+    // `max(0.0)` also maps NaN to 0.
+    const MAGIC: f32 = 8_388_608.0;
+    (v.max(0.0).min(1.0) * max + MAGIC).to_bits() & 0xFFFF
 }
 
 /// Encodes RGBA floats (4 per pixel) into packed pixels.
 fn encode_row(depth: PixelDepth, comps: Components, src: &[f32], dst: &mut [u8]) {
     match depth {
-        PixelDepth::Byte => encode_with::<1>(comps, src, dst, |v| [unorm(v, 255.0) as u8]),
-        PixelDepth::Short => encode_with::<2>(comps, src, dst, |v| (unorm(v, 65535.0) as u16).to_ne_bytes()),
-        PixelDepth::Half => encode_with::<2>(comps, src, dst, |v| f16::from_f32(v).to_ne_bytes()),
-        PixelDepth::Float => encode_with::<4>(comps, src, dst, |v| v.to_ne_bytes()),
+        PixelDepth::Byte => encode_with(comps, src, dst.as_chunks_mut::<1>().0, |v| [unorm(v, 255.0) as u8]),
+        PixelDepth::Short => {
+            encode_with(comps, src, dst.as_chunks_mut::<2>().0, |v| (unorm(v, 65535.0) as u16).to_ne_bytes())
+        }
+        PixelDepth::Half => encode_half(comps, src, dst),
+        PixelDepth::Float => encode_with(comps, src, dst.as_chunks_mut::<4>().0, |v| v.to_ne_bytes()),
     }
 }
 
+fn encode_half(comps: Components, src: &[f32], dst: &mut [u8]) {
+    let n = comps.count();
+    let mut h = [f16::ZERO; 4 * HALF_BATCH];
+    let mut f = [0.0f32; 4 * HALF_BATCH];
+    for (s, d) in src.chunks(4 * HALF_BATCH).zip(dst.chunks_mut(2 * n * HALF_BATCH)) {
+        let k = d.len() / 2;
+        encode_with(comps, s, &mut f[..k], |v| v);
+        h[..k].convert_from_f32_slice(&f[..k]);
+        for (b, hv) in d.as_chunks_mut::<2>().0.iter_mut().zip(&h[..k]) {
+            *b = hv.to_ne_bytes();
+        }
+    }
+}
+
+/// Gathers RGBA floats into component cells (`comps.count()` per pixel).
 #[inline(always)]
-fn encode_with<const B: usize>(comps: Components, src: &[f32], dst: &mut [u8], write: impl Fn(f32) -> [u8; B]) {
-    let (cells, rest) = dst.as_chunks_mut::<B>();
-    debug_assert!(rest.is_empty());
+fn encode_with<T>(comps: Components, src: &[f32], cells: &mut [T], write: impl Fn(f32) -> T) {
     match comps {
         Components::Rgba => {
             for (s, d) in src.chunks_exact(4).zip(cells.chunks_exact_mut(4)) {
@@ -651,8 +691,8 @@ pub(crate) mod tests {
 
     fn quantise(depth: PixelDepth, v: f32) -> f32 {
         match depth {
-            PixelDepth::Byte => (v.clamp(0.0, 1.0) * 255.0).round() / 255.0,
-            PixelDepth::Short => (v.clamp(0.0, 1.0) * 65535.0).round() / 65535.0,
+            PixelDepth::Byte => (v.clamp(0.0, 1.0) * 255.0).round_ties_even() / 255.0,
+            PixelDepth::Short => (v.clamp(0.0, 1.0) * 65535.0).round_ties_even() / 65535.0,
             PixelDepth::Half => f16::from_f32(v).to_f32(),
             PixelDepth::Float => v,
         }
@@ -758,6 +798,37 @@ pub(crate) mod tests {
         out.set_rgba(0, 0, [1.0, 0.0, 0.5, 2.0]);
         assert_eq!(out.pixel_rgba(0, 0), [1.0, 0.0, 32768.0 / 65535.0, 1.0]);
         assert_eq!(u16::from_ne_bytes([sbuf[4], sbuf[5]]), 32768);
+    }
+
+    #[test]
+    fn integer_rounding_is_nearest_ties_even() {
+        let mut rng = Rng(42);
+        for i in 0..200_000 {
+            let v = if i < 1000 { (i as f32 + 0.5) / 255.0 } else { rng.unit() * 1.4 - 0.2 };
+            assert_eq!(unorm(v, 255.0) as f32, (v.clamp(0.0, 1.0) * 255.0).round_ties_even(), "{v}");
+            assert_eq!(unorm(v, 65535.0) as f32, (v.clamp(0.0, 1.0) * 65535.0).round_ties_even(), "{v}");
+        }
+        assert_eq!(unorm(2.5 / 255.0, 255.0), 2);
+        assert_eq!(unorm(1.0, 65535.0), 65535);
+        assert_eq!(unorm(f32::NAN, 255.0), 0);
+        assert_eq!(unorm(f32::INFINITY, 255.0), 255);
+        assert_eq!(unorm(f32::NEG_INFINITY, 65535.0), 0);
+    }
+
+    #[test]
+    fn half_batches_cover_long_rows() {
+        // rows longer than one conversion batch, odd lengths, every layout
+        for comps in ALL_COMPS {
+            let b = Rect::new(0, 0, 3 * HALF_BATCH as i32 + 5, 2);
+            let img = FloatImage::from_fn(b, |x, y| [x as f32 * 0.25, y as f32, -(x as f32), 0.5 + x as f32]);
+            let (mut buf, first, rb) = buffer(b, PixelDepth::Half, comps, 2, false);
+            let mut out = ImageViewMut::new(&mut buf, first, rb, b, PixelDepth::Half, comps).unwrap();
+            img.write_to(&mut out, b);
+            let back = FloatImage::from_view(&out.as_view(), b);
+            for (x, y) in b.pixels() {
+                assert_eq!(back.pixel(x, y), expected(PixelDepth::Half, comps, img.pixel(x, y)), "{comps:?} {x}");
+            }
+        }
     }
 
     #[test]
