@@ -9,3 +9,4 @@ pub mod resize;
 pub mod tiling;
 pub mod runtime;
 pub mod manifest;
+pub mod pipeline;

@@ -522,6 +522,12 @@ impl Manifest {
         }
         if first.apply != Apply::Replace {
             let input = self.image_inputs().next().expect("validated: at least one image input");
+            if first.apply == Apply::Residual && input.layout != first.layout {
+                return Err(self.err(format!(
+                    "output '{}' uses apply \"residual\", which adds it to input '{}' tensor by tensor, so both need the same layout",
+                    first.name, input.name
+                )));
+            }
             if input.channels != first.channels {
                 return Err(self.err(format!(
                     "output '{}' uses apply \"{}\", which needs the same channels as input '{}' ('{}' vs '{}')",
@@ -778,6 +784,12 @@ mod tests {
         expect(Box::new(|v| v["context"] = (-1).into()), "invalid value");
         expect(Box::new(|v| v["outputs"] = serde_json::json!([])), "`outputs` is empty");
         expect(Box::new(|v| v["outputs"][0]["apply"] = "add".into()), "unknown variant `add`");
+        expect(
+            Box::new(|v| {
+                v["outputs"][0]["apply"] = "residual".into();
+            }),
+            "both need the same layout",
+        );
         expect(
             Box::new(|v| v["outputs"][0]["channels"] = "alpha".into()),
             "needs the same channels as input 'input'",
