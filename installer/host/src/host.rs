@@ -5,7 +5,8 @@ use std::ffi::CString;
 use std::os::raw::c_char;
 use std::path::{Path, PathBuf};
 use std::ptr;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 use crate::error::{HostError, from_c};
 use crate::ffi;
@@ -51,6 +52,17 @@ impl Host {
     /// otherwise only the given directories are searched. A path to a bundle
     /// itself scans the directory holding it.
     pub fn new(plugin_dirs: &[PathBuf]) -> Result<Host, HostError> {
+        // One C++ host per set of directories in the process: scanning a bundle
+        // again sends its plugins load/describe/unload while instances made by
+        // an earlier host may be rendering.
+        static HOSTS: OnceLock<Mutex<HashMap<Vec<PathBuf>, Weak<HostInner>>>> = OnceLock::new();
+        let mut hosts = HOSTS.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
+        hosts.retain(|_, h| h.strong_count() > 0);
+        let key = plugin_dirs.to_vec();
+        if let Some(inner) = hosts.get(&key).and_then(Weak::upgrade) {
+            let effects = list_effects(inner.raw);
+            return Ok(Host { inner, effects });
+        }
         let dirs: Vec<CString> = plugin_dirs
             .iter()
             .map(|d| path_cstring(d))
@@ -63,20 +75,8 @@ impl Host {
             return Err(from_c(err, "could not create the OpenFX host"));
         }
         let inner = Arc::new(HostInner { raw });
-        // SAFETY: raw is a live host.
-        let count = unsafe { ffi::px_host_effect_count(raw) };
-        let mut effects = Vec::new();
-        for i in 0..count {
-            let get = |key: &str| effect_string(raw, i, key).unwrap_or_default();
-            effects.push(EffectInfo {
-                id: get("id"),
-                label: get("label"),
-                group: get("group"),
-                version: get("version"),
-                contexts: get("contexts").split(',').filter(|s| !s.is_empty()).map(String::from).collect(),
-                bundle_path: PathBuf::from(get("bundle")),
-            });
-        }
+        hosts.insert(key, Arc::downgrade(&inner));
+        let effects = list_effects(raw);
         Ok(Host { inner, effects })
     }
 
@@ -91,6 +91,24 @@ impl Host {
     pub fn instance(&self, effect_id: &str) -> Result<Instance, HostError> {
         Instance::create(self.inner.clone(), effect_id)
     }
+}
+
+fn list_effects(raw: *mut ffi::PxHost) -> Vec<EffectInfo> {
+    // SAFETY: raw is a live host.
+    let count = unsafe { ffi::px_host_effect_count(raw) };
+    (0..count)
+        .map(|i| {
+            let get = |key: &str| effect_string(raw, i, key).unwrap_or_default();
+            EffectInfo {
+                id: get("id"),
+                label: get("label"),
+                group: get("group"),
+                version: get("version"),
+                contexts: get("contexts").split(',').filter(|s| !s.is_empty()).map(String::from).collect(),
+                bundle_path: PathBuf::from(get("bundle")),
+            }
+        })
+        .collect()
 }
 
 fn effect_string(raw: *mut ffi::PxHost, i: i32, key: &str) -> Option<String> {
