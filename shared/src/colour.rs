@@ -42,7 +42,11 @@ impl ColourSpace {
 #[inline]
 pub fn srgb_to_linear(v: f32) -> f32 {
     let a = v.abs();
-    let l = if a <= 0.04045 { a / 12.92 } else { ((a + 0.055) / 1.055).powf(2.4) };
+    let l = if a <= 0.04045 {
+        a / 12.92
+    } else {
+        ((a + 0.055) / 1.055).powf(2.4)
+    };
     l.copysign(v)
 }
 
@@ -51,7 +55,11 @@ pub fn srgb_to_linear(v: f32) -> f32 {
 #[inline]
 pub fn linear_to_srgb(v: f32) -> f32 {
     let a = v.abs();
-    let s = if a <= 0.003_130_8 { a * 12.92 } else { 1.055 * a.powf(1.0 / 2.4) - 0.055 };
+    let s = if a <= 0.003_130_8 {
+        a * 12.92
+    } else {
+        1.055 * a.powf(1.0 / 2.4) - 0.055
+    };
     s.copysign(v)
 }
 
@@ -86,7 +94,11 @@ pub fn sanitize(values: &mut [f32]) -> usize {
     let mut replaced = 0;
     for v in values.iter_mut() {
         if !v.is_finite() {
-            *v = if v.is_nan() { 0.0 } else { SANITIZED_INFINITY.copysign(*v) };
+            *v = if v.is_nan() {
+                0.0
+            } else {
+                SANITIZED_INFINITY.copysign(*v)
+            };
             replaced += 1;
         }
     }
@@ -126,7 +138,10 @@ mod tests {
     fn extended_range_and_mirror() {
         // above 1 the power segment continues
         let l = srgb_to_linear(2.0);
-        assert!(rel_close(l, ((2.0f64 + 0.055) / 1.055).powf(2.4) as f32, 1e-6), "{l}");
+        assert!(
+            rel_close(l, ((2.0f64 + 0.055) / 1.055).powf(2.4) as f32, 1e-6),
+            "{l}"
+        );
         assert!(linear_to_srgb(16.0) > 2.5);
         for v in [0.001f32, 0.02, 0.3, 0.9, 1.5, 7.0, 100.0] {
             assert_eq!(srgb_to_linear(-v), -srgb_to_linear(v));
@@ -154,7 +169,10 @@ mod tests {
         // every 8-bit code survives decode -> encode -> quantise
         for c in 0..=255u32 {
             let v = c as f32 / 255.0;
-            assert_eq!((linear_to_srgb(srgb_to_linear(v)) * 255.0).round() as u32, c);
+            assert_eq!(
+                (linear_to_srgb(srgb_to_linear(v)) * 255.0).round() as u32,
+                c
+            );
         }
     }
 
@@ -192,7 +210,15 @@ mod tests {
 
     #[test]
     fn sanitize_counts_and_replaces() {
-        let mut v = [1.0, f32::NAN, f32::INFINITY, -2.5, f32::NEG_INFINITY, f32::MAX, -0.0];
+        let mut v = [
+            1.0,
+            f32::NAN,
+            f32::INFINITY,
+            -2.5,
+            f32::NEG_INFINITY,
+            f32::MAX,
+            -0.0,
+        ];
         assert_eq!(sanitize(&mut v), 3);
         assert_eq!(v[..6], [1.0, 0.0, 65504.0, -2.5, -65504.0, f32::MAX]);
         assert_eq!(v[6].to_bits(), (-0.0f32).to_bits());

@@ -26,7 +26,9 @@ pub type Result<T> = std::result::Result<T, Error>;
 impl Error {
     /// A new error with the given message.
     pub fn new(message: impl Into<String>) -> Self {
-        Error { message: message.into() }
+        Error {
+            message: message.into(),
+        }
     }
 
     /// The message.
@@ -36,12 +38,16 @@ impl Error {
 
     /// Prefixes the message with context: `"{context}: {message}"`.
     pub fn context(self, context: impl fmt::Display) -> Self {
-        Error { message: format!("{context}: {}", self.message) }
+        Error {
+            message: format!("{context}: {}", self.message),
+        }
     }
 
     /// An error from any displayable cause, prefixed with context: `"{context}: {cause}"`.
     pub fn with_cause(context: impl fmt::Display, cause: impl fmt::Display) -> Self {
-        Error { message: format!("{context}: {cause}") }
+        Error {
+            message: format!("{context}: {cause}"),
+        }
     }
 }
 
@@ -139,11 +145,18 @@ mod tests {
 
     #[test]
     fn result_ext() {
-        let r: std::result::Result<(), std::io::Error> =
-            Err(std::io::Error::new(std::io::ErrorKind::Other, "boom"));
-        assert_eq!(r.context("loading model").unwrap_err().message(), "loading model: boom");
+        let r: std::result::Result<(), std::io::Error> = Err(std::io::Error::other("boom"));
+        assert_eq!(
+            r.context("loading model").unwrap_err().message(),
+            "loading model: boom"
+        );
         let r: std::result::Result<u8, Error> = Err(Error::new("inner"));
-        assert_eq!(r.with_context(|| format!("outer {}", 1)).unwrap_err().message(), "outer 1: inner");
+        assert_eq!(
+            r.with_context(|| format!("outer {}", 1))
+                .unwrap_err()
+                .message(),
+            "outer 1: inner"
+        );
         let ok: std::result::Result<u8, String> = Ok(3);
         assert_eq!(ok.context("x").unwrap(), 3);
     }

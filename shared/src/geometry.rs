@@ -14,7 +14,12 @@ pub struct Rect {
 
 impl Rect {
     /// The empty rect at the origin.
-    pub const EMPTY: Rect = Rect { x1: 0, y1: 0, x2: 0, y2: 0 };
+    pub const EMPTY: Rect = Rect {
+        x1: 0,
+        y1: 0,
+        x2: 0,
+        y2: 0,
+    };
 
     /// A rect from its corners (`x2`, `y2` exclusive).
     pub const fn new(x1: i32, y1: i32, x2: i32, y2: i32) -> Rect {
@@ -23,17 +28,30 @@ impl Rect {
 
     /// A rect at the origin: `(0, 0, width, height)`.
     pub const fn from_size(width: u32, height: u32) -> Rect {
-        Rect { x1: 0, y1: 0, x2: width as i32, y2: height as i32 }
+        Rect {
+            x1: 0,
+            y1: 0,
+            x2: width as i32,
+            y2: height as i32,
+        }
     }
 
     /// Width in pixels (0 if empty).
     pub fn width(&self) -> u32 {
-        if self.x2 > self.x1 { (self.x2 as i64 - self.x1 as i64) as u32 } else { 0 }
+        if self.x2 > self.x1 {
+            (self.x2 as i64 - self.x1 as i64) as u32
+        } else {
+            0
+        }
     }
 
     /// Height in pixels (0 if empty).
     pub fn height(&self) -> u32 {
-        if self.y2 > self.y1 { (self.y2 as i64 - self.y1 as i64) as u32 } else { 0 }
+        if self.y2 > self.y1 {
+            (self.y2 as i64 - self.y1 as i64) as u32
+        } else {
+            0
+        }
     }
 
     /// Number of pixels.
@@ -60,7 +78,11 @@ impl Rect {
     /// The smallest rect holding both. An empty operand is ignored.
     pub fn union(&self, other: &Rect) -> Rect {
         if self.is_empty() {
-            return if other.is_empty() { Rect::EMPTY } else { *other };
+            return if other.is_empty() {
+                Rect::EMPTY
+            } else {
+                *other
+            };
         }
         if other.is_empty() {
             return *self;
@@ -96,12 +118,20 @@ impl Rect {
     /// True if every pixel of `other` lies inside `self` (an empty `other` is always contained).
     pub fn contains_rect(&self, other: &Rect) -> bool {
         other.is_empty()
-            || (other.x1 >= self.x1 && other.y1 >= self.y1 && other.x2 <= self.x2 && other.y2 <= self.y2)
+            || (other.x1 >= self.x1
+                && other.y1 >= self.y1
+                && other.x2 <= self.x2
+                && other.y2 <= self.y2)
     }
 
     /// The rect moved by `(dx, dy)`.
     pub fn translate(&self, dx: i32, dy: i32) -> Rect {
-        Rect { x1: self.x1 + dx, y1: self.y1 + dy, x2: self.x2 + dx, y2: self.y2 + dy }
+        Rect {
+            x1: self.x1 + dx,
+            y1: self.y1 + dy,
+            x2: self.x2 + dx,
+            y2: self.y2 + dy,
+        }
     }
 
     /// The rect in a space scaled by `(sx, sy)` (an OFX render scale), rounded outward:
@@ -129,7 +159,11 @@ impl Rect {
     /// Iterates over the rect's pixels, row by row from `y1` up, `x1` to `x2 - 1` within a row.
     pub fn pixels(&self) -> impl Iterator<Item = (i32, i32)> + use<> {
         let r = *self;
-        let (ys, xs) = if r.is_empty() { (0..0, 0..0) } else { (r.y1..r.y2, r.x1..r.x2) };
+        let (ys, xs) = if r.is_empty() {
+            (0..0, 0..0)
+        } else {
+            (r.y1..r.y2, r.x1..r.x2)
+        };
         ys.flat_map(move |y| xs.clone().map(move |x| (x, y)))
     }
 }
@@ -191,9 +225,18 @@ mod tests {
         let r = Rect::new(1, 1, 5, 5);
         assert_eq!(r.scaled(1.0, 1.0), r);
         assert_eq!(r.scaled(0.5, 0.5), Rect::new(0, 0, 3, 3));
-        assert_eq!(Rect::new(-3, -3, 3, 3).scaled(0.5, 0.5), Rect::new(-2, -2, 2, 2));
-        assert_eq!(Rect::new(0, 0, 1920, 1080).scaled(0.25, 0.5), Rect::new(0, 0, 480, 540));
-        assert_eq!(Rect::new(0, 0, 480, 540).unscaled(0.25, 0.5), Rect::new(0, 0, 1920, 1080));
+        assert_eq!(
+            Rect::new(-3, -3, 3, 3).scaled(0.5, 0.5),
+            Rect::new(-2, -2, 2, 2)
+        );
+        assert_eq!(
+            Rect::new(0, 0, 1920, 1080).scaled(0.25, 0.5),
+            Rect::new(0, 0, 480, 540)
+        );
+        assert_eq!(
+            Rect::new(0, 0, 480, 540).unscaled(0.25, 0.5),
+            Rect::new(0, 0, 1920, 1080)
+        );
         // the scaled rect always covers the original once mapped back
         let r = Rect::new(7, 3, 13, 29);
         for s in [0.1, 0.25, 0.333, 0.5, 0.75] {

@@ -93,7 +93,13 @@ impl Layout {
         depth: PixelDepth,
         components: Components,
     ) -> Result<Layout> {
-        let layout = Layout { first_row_offset, row_bytes, bounds, depth, components };
+        let layout = Layout {
+            first_row_offset,
+            row_bytes,
+            bounds,
+            depth,
+            components,
+        };
         let bpc = depth.bytes_per_component();
         let describe = || {
             format!(
@@ -112,7 +118,7 @@ impl Layout {
         if bounds.is_empty() {
             return Ok(layout);
         }
-        if row_bytes.unsigned_abs() % bpc != 0 || first_row_offset % bpc != 0 {
+        if !row_bytes.unsigned_abs().is_multiple_of(bpc) || !first_row_offset.is_multiple_of(bpc) {
             return Err(Error::new(format!(
                 "image rows are not aligned to the {}-byte pixel components: {}",
                 bpc,
@@ -184,7 +190,14 @@ impl<'a> ImageView<'a> {
         depth: PixelDepth,
         components: Components,
     ) -> Result<Self> {
-        let layout = Layout::new(bytes.len(), first_row_offset, row_bytes, bounds, depth, components)?;
+        let layout = Layout::new(
+            bytes.len(),
+            first_row_offset,
+            row_bytes,
+            bounds,
+            depth,
+            components,
+        )?;
         Ok(ImageView { bytes, layout })
     }
 
@@ -207,8 +220,13 @@ impl<'a> ImageView<'a> {
 
     /// The raw bytes of row `y` (only the pixels, no padding). Panics if `y` is outside the bounds.
     pub fn row(&self, y: i32) -> &'a [u8] {
-        assert!(y >= self.layout.bounds.y1 && y < self.layout.bounds.y2, "row {y} outside the image");
-        &self.bytes[self.layout.span(y, self.layout.bounds.x1, self.layout.bounds.x2)]
+        assert!(
+            y >= self.layout.bounds.y1 && y < self.layout.bounds.y2,
+            "row {y} outside the image"
+        );
+        &self.bytes[self
+            .layout
+            .span(y, self.layout.bounds.x1, self.layout.bounds.x2)]
     }
 
     /// Pixel `(x, y)` as RGBA in float. Alpha-only images give `[a, a, a, a]`, RGB images
@@ -254,7 +272,14 @@ impl<'a> ImageViewMut<'a> {
         depth: PixelDepth,
         components: Components,
     ) -> Result<Self> {
-        let layout = Layout::new(bytes.len(), first_row_offset, row_bytes, bounds, depth, components)?;
+        let layout = Layout::new(
+            bytes.len(),
+            first_row_offset,
+            row_bytes,
+            bounds,
+            depth,
+            components,
+        )?;
         Ok(ImageViewMut { bytes, layout })
     }
 
@@ -277,7 +302,10 @@ impl<'a> ImageViewMut<'a> {
 
     /// A read-only view of the same pixels.
     pub fn as_view(&self) -> ImageView<'_> {
-        ImageView { bytes: self.bytes, layout: self.layout }
+        ImageView {
+            bytes: self.bytes,
+            layout: self.layout,
+        }
     }
 
     /// Pixel `(x, y)` as RGBA (see [`ImageView::pixel_rgba`]).
@@ -292,7 +320,12 @@ impl<'a> ImageViewMut<'a> {
             return;
         }
         let span = self.layout.span(y, x, x + 1);
-        encode_row(self.layout.depth, self.layout.components, &rgba, &mut self.bytes[span]);
+        encode_row(
+            self.layout.depth,
+            self.layout.components,
+            &rgba,
+            &mut self.bytes[span],
+        );
     }
 
     /// Encodes RGBA floats (4 per pixel) into pixels `x1..x2` of row `y`. The span must lie
@@ -305,7 +338,12 @@ impl<'a> ImageViewMut<'a> {
         );
         assert_eq!(rgba.len(), 4 * (x2 - x1) as usize, "input row length");
         let span = self.layout.span(y, x1, x2);
-        encode_row(self.layout.depth, self.layout.components, rgba, &mut self.bytes[span]);
+        encode_row(
+            self.layout.depth,
+            self.layout.components,
+            rgba,
+            &mut self.bytes[span],
+        );
     }
 
     /// Sets every pixel of `rect ∩ bounds` to `rgba`.
@@ -314,7 +352,12 @@ impl<'a> ImageViewMut<'a> {
         if r.is_empty() {
             return;
         }
-        let row: Vec<f32> = rgba.iter().copied().cycle().take(4 * r.width() as usize).collect();
+        let row: Vec<f32> = rgba
+            .iter()
+            .copied()
+            .cycle()
+            .take(4 * r.width() as usize)
+            .collect();
         for y in r.y1..r.y2 {
             self.write_row_rgba(y, r.x1, r.x2, &row);
         }
@@ -336,12 +379,16 @@ static U8_TO_F32: [f32; 256] = u8_table();
 /// Decodes packed pixels into RGBA floats (`dst.len() == 4 * pixels`).
 fn decode_row(depth: PixelDepth, comps: Components, src: &[u8], dst: &mut [f32]) {
     match depth {
-        PixelDepth::Byte => decode_with(comps, src.as_chunks::<1>().0, dst, |b| U8_TO_F32[b[0] as usize]),
-        PixelDepth::Short => {
-            decode_with(comps, src.as_chunks::<2>().0, dst, |b| u16::from_ne_bytes(*b) as f32 / 65535.0)
-        }
+        PixelDepth::Byte => decode_with(comps, src.as_chunks::<1>().0, dst, |b| {
+            U8_TO_F32[b[0] as usize]
+        }),
+        PixelDepth::Short => decode_with(comps, src.as_chunks::<2>().0, dst, |b| {
+            u16::from_ne_bytes(*b) as f32 / 65535.0
+        }),
         PixelDepth::Half => decode_half(comps, src, dst),
-        PixelDepth::Float => decode_with(comps, src.as_chunks::<4>().0, dst, |b| f32::from_ne_bytes(*b)),
+        PixelDepth::Float => decode_with(comps, src.as_chunks::<4>().0, dst, |b| {
+            f32::from_ne_bytes(*b)
+        }),
     }
 }
 
@@ -353,7 +400,10 @@ fn decode_half(comps: Components, src: &[u8], dst: &mut [f32]) {
     let n = comps.count();
     let mut h = [f16::ZERO; 4 * HALF_BATCH];
     let mut f = [0.0f32; 4 * HALF_BATCH];
-    for (s, d) in src.chunks(2 * n * HALF_BATCH).zip(dst.chunks_mut(4 * HALF_BATCH)) {
+    for (s, d) in src
+        .chunks(2 * n * HALF_BATCH)
+        .zip(dst.chunks_mut(4 * HALF_BATCH))
+    {
         let k = s.len() / 2;
         for (hv, b) in h[..k].iter_mut().zip(s.as_chunks::<2>().0) {
             *hv = f16::from_ne_bytes(*b);
@@ -395,6 +445,7 @@ fn decode_with<T>(comps: Components, cells: &[T], dst: &mut [f32], read: impl Fn
 /// Clamps to [0,1] (NaN to 0), scales to `max` (at most 65535) and rounds to nearest, ties to
 /// even, returning the integer.
 #[inline(always)]
+#[allow(clippy::manual_clamp)] // clamp() would keep NaN; max() turns it into 0
 fn unorm(v: f32, max: f32) -> u32 {
     // Adding 2^23 rounds a value in [0, 2^23) to an integer (ties to even) that then sits in
     // the low mantissa bits: plain SIMD arithmetic, no rounding call, no saturating cast.
@@ -406,12 +457,16 @@ fn unorm(v: f32, max: f32) -> u32 {
 /// Encodes RGBA floats (4 per pixel) into packed pixels.
 fn encode_row(depth: PixelDepth, comps: Components, src: &[f32], dst: &mut [u8]) {
     match depth {
-        PixelDepth::Byte => encode_with(comps, src, dst.as_chunks_mut::<1>().0, |v| [unorm(v, 255.0) as u8]),
-        PixelDepth::Short => {
-            encode_with(comps, src, dst.as_chunks_mut::<2>().0, |v| (unorm(v, 65535.0) as u16).to_ne_bytes())
-        }
+        PixelDepth::Byte => encode_with(comps, src, dst.as_chunks_mut::<1>().0, |v| {
+            [unorm(v, 255.0) as u8]
+        }),
+        PixelDepth::Short => encode_with(comps, src, dst.as_chunks_mut::<2>().0, |v| {
+            (unorm(v, 65535.0) as u16).to_ne_bytes()
+        }),
         PixelDepth::Half => encode_half(comps, src, dst),
-        PixelDepth::Float => encode_with(comps, src, dst.as_chunks_mut::<4>().0, |v| v.to_ne_bytes()),
+        PixelDepth::Float => {
+            encode_with(comps, src, dst.as_chunks_mut::<4>().0, |v| v.to_ne_bytes())
+        }
     }
 }
 
@@ -419,7 +474,10 @@ fn encode_half(comps: Components, src: &[f32], dst: &mut [u8]) {
     let n = comps.count();
     let mut h = [f16::ZERO; 4 * HALF_BATCH];
     let mut f = [0.0f32; 4 * HALF_BATCH];
-    for (s, d) in src.chunks(4 * HALF_BATCH).zip(dst.chunks_mut(2 * n * HALF_BATCH)) {
+    for (s, d) in src
+        .chunks(4 * HALF_BATCH)
+        .zip(dst.chunks_mut(2 * n * HALF_BATCH))
+    {
         let k = d.len() / 2;
         encode_with(comps, s, &mut f[..k], |v| v);
         h[..k].convert_from_f32_slice(&f[..k]);
@@ -473,14 +531,27 @@ impl FloatImage {
 
     /// An image over `bounds` with every pixel set to `rgba`.
     pub fn filled(bounds: Rect, rgba: [f32; 4]) -> FloatImage {
-        let bounds = if bounds.is_empty() { Rect::EMPTY } else { bounds };
-        let data = rgba.iter().copied().cycle().take(4 * bounds.area()).collect();
+        let bounds = if bounds.is_empty() {
+            Rect::EMPTY
+        } else {
+            bounds
+        };
+        let data = rgba
+            .iter()
+            .copied()
+            .cycle()
+            .take(4 * bounds.area())
+            .collect();
         FloatImage { bounds, data }
     }
 
     /// An image over `bounds` whose pixel `(x, y)` is `f(x, y)`.
     pub fn from_fn(bounds: Rect, mut f: impl FnMut(i32, i32) -> [f32; 4]) -> FloatImage {
-        let bounds = if bounds.is_empty() { Rect::EMPTY } else { bounds };
+        let bounds = if bounds.is_empty() {
+            Rect::EMPTY
+        } else {
+            bounds
+        };
         let mut data = Vec::with_capacity(4 * bounds.area());
         for (x, y) in bounds.pixels() {
             data.extend_from_slice(&f(x, y));
@@ -490,7 +561,11 @@ impl FloatImage {
 
     /// Wraps existing RGBA data; fails if its length does not match the bounds.
     pub fn from_data(bounds: Rect, data: Vec<f32>) -> Result<FloatImage> {
-        let bounds = if bounds.is_empty() { Rect::EMPTY } else { bounds };
+        let bounds = if bounds.is_empty() {
+            Rect::EMPTY
+        } else {
+            bounds
+        };
         if data.len() != 4 * bounds.area() {
             return Err(Error::new(format!(
                 "image data holds {} floats but a {}x{} RGBA image needs {}",
@@ -514,14 +589,23 @@ impl FloatImage {
 
     /// Index of pixel `(x, y)`'s red component in `data`. Panics outside the bounds.
     pub fn index(&self, x: i32, y: i32) -> usize {
-        assert!(self.bounds.contains(x, y), "pixel ({x}, {y}) outside {:?}", self.bounds);
+        assert!(
+            self.bounds.contains(x, y),
+            "pixel ({x}, {y}) outside {:?}",
+            self.bounds
+        );
         4 * ((y - self.bounds.y1) as usize * self.width() as usize + (x - self.bounds.x1) as usize)
     }
 
     /// Pixel `(x, y)`; panics outside the bounds.
     pub fn pixel(&self, x: i32, y: i32) -> [f32; 4] {
         let i = self.index(x, y);
-        [self.data[i], self.data[i + 1], self.data[i + 2], self.data[i + 3]]
+        [
+            self.data[i],
+            self.data[i + 1],
+            self.data[i + 2],
+            self.data[i + 3],
+        ]
     }
 
     /// Pixel `(x, y)` with the coordinates clamped into the bounds (edge replication).
@@ -540,7 +624,11 @@ impl FloatImage {
 
     /// Row `y` (4 floats per pixel); panics outside the bounds.
     pub fn row(&self, y: i32) -> &[f32] {
-        assert!(y >= self.bounds.y1 && y < self.bounds.y2, "row {y} outside {:?}", self.bounds);
+        assert!(
+            y >= self.bounds.y1 && y < self.bounds.y2,
+            "row {y} outside {:?}",
+            self.bounds
+        );
         let w = 4 * self.width() as usize;
         let start = (y - self.bounds.y1) as usize * w;
         &self.data[start..start + w]
@@ -548,7 +636,11 @@ impl FloatImage {
 
     /// Row `y`, writable; panics outside the bounds.
     pub fn row_mut(&mut self, y: i32) -> &mut [f32] {
-        assert!(y >= self.bounds.y1 && y < self.bounds.y2, "row {y} outside {:?}", self.bounds);
+        assert!(
+            y >= self.bounds.y1 && y < self.bounds.y2,
+            "row {y} outside {:?}",
+            self.bounds
+        );
         let w = 4 * self.width() as usize;
         let start = (y - self.bounds.y1) as usize * w;
         &mut self.data[start..start + w]
@@ -610,21 +702,35 @@ impl FloatImage {
             return;
         }
         let ours = area.intersect(&self.bounds);
-        let zeros = if ours != area { vec![0.0f32; 4 * area.width() as usize] } else { Vec::new() };
+        let zeros = if ours != area {
+            vec![0.0f32; 4 * area.width() as usize]
+        } else {
+            Vec::new()
+        };
         for y in area.y1..area.y2 {
             if ours.is_empty() || y < ours.y1 || y >= ours.y2 {
                 output.write_row_rgba(y, area.x1, area.x2, &zeros);
                 continue;
             }
             if area.x1 < ours.x1 {
-                output.write_row_rgba(y, area.x1, ours.x1, &zeros[..4 * (ours.x1 - area.x1) as usize]);
+                output.write_row_rgba(
+                    y,
+                    area.x1,
+                    ours.x1,
+                    &zeros[..4 * (ours.x1 - area.x1) as usize],
+                );
             }
             let row = self.row(y);
             let a = 4 * (ours.x1 - self.bounds.x1) as usize;
             let b = 4 * (ours.x2 - self.bounds.x1) as usize;
             output.write_row_rgba(y, ours.x1, ours.x2, &row[a..b]);
             if ours.x2 < area.x2 {
-                output.write_row_rgba(y, ours.x2, area.x2, &zeros[..4 * (area.x2 - ours.x2) as usize]);
+                output.write_row_rgba(
+                    y,
+                    ours.x2,
+                    area.x2,
+                    &zeros[..4 * (area.x2 - ours.x2) as usize],
+                );
             }
         }
     }
@@ -637,8 +743,10 @@ impl FloatImage {
         for y in common.y1..common.y2 {
             let a = self.row(y);
             let b = other.row(y);
-            let a = &a[4 * (common.x1 - self.bounds.x1) as usize..4 * (common.x2 - self.bounds.x1) as usize];
-            let b = &b[4 * (common.x1 - other.bounds.x1) as usize..4 * (common.x2 - other.bounds.x1) as usize];
+            let a = &a[4 * (common.x1 - self.bounds.x1) as usize
+                ..4 * (common.x2 - self.bounds.x1) as usize];
+            let b = &b[4 * (common.x1 - other.bounds.x1) as usize
+                ..4 * (common.x2 - other.bounds.x1) as usize];
             for (p, q) in a.iter().zip(b) {
                 let d = (p - q).abs();
                 m = if d.is_nan() { f32::INFINITY } else { m.max(d) };
@@ -674,12 +782,23 @@ pub(crate) mod tests {
         }
     }
 
-    const ALL_DEPTHS: [PixelDepth; 4] = [PixelDepth::Byte, PixelDepth::Short, PixelDepth::Half, PixelDepth::Float];
+    const ALL_DEPTHS: [PixelDepth; 4] = [
+        PixelDepth::Byte,
+        PixelDepth::Short,
+        PixelDepth::Half,
+        PixelDepth::Float,
+    ];
     const ALL_COMPS: [Components; 3] = [Components::Rgba, Components::Rgb, Components::Alpha];
 
     /// Allocates a buffer for `bounds` with `pad` bytes of padding per row, rows bottom-up or
     /// top-down (negative row bytes). Returns (buffer, first_row_offset, row_bytes).
-    fn buffer(bounds: Rect, depth: PixelDepth, comps: Components, pad: usize, top_down: bool) -> (Vec<u8>, usize, isize) {
+    fn buffer(
+        bounds: Rect,
+        depth: PixelDepth,
+        comps: Components,
+        pad: usize,
+        top_down: bool,
+    ) -> (Vec<u8>, usize, isize) {
         let row = bounds.width() as usize * depth.bytes_per_component() * comps.count() + pad;
         let len = row * bounds.height() as usize;
         if top_down {
@@ -734,30 +853,42 @@ pub(crate) mod tests {
                     });
                     let (mut buf, first, rb) = buffer(bounds, depth, comps, pad, top_down);
                     {
-                        let mut out = ImageViewMut::new(&mut buf, first, rb, bounds, depth, comps).unwrap();
+                        let mut out =
+                            ImageViewMut::new(&mut buf, first, rb, bounds, depth, comps).unwrap();
                         src.write_to(&mut out, bounds);
                         // per-pixel read agrees with the row path
                         for (x, y) in bounds.pixels() {
                             let want = expected(depth, comps, src.pixel(x, y));
                             let got = out.pixel_rgba(x, y);
-                            assert!(close(got, want), "{depth:?} {comps:?} pad {pad} td {top_down} ({x},{y}): {got:?} vs {want:?}");
+                            assert!(
+                                close(got, want),
+                                "{depth:?} {comps:?} pad {pad} td {top_down} ({x},{y}): {got:?} vs {want:?}"
+                            );
                         }
                     }
                     let view = ImageView::new(&buf, first, rb, bounds, depth, comps).unwrap();
                     let back = FloatImage::from_view(&view, bounds);
                     for (x, y) in bounds.pixels() {
-                        assert!(close(back.pixel(x, y), expected(depth, comps, src.pixel(x, y))));
+                        assert!(close(
+                            back.pixel(x, y),
+                            expected(depth, comps, src.pixel(x, y))
+                        ));
                     }
                     // quantised values are a fixed point: writing them again gives identical bytes
                     let mut buf2 = buf.clone();
-                    let mut out2 = ImageViewMut::new(&mut buf2, first, rb, bounds, depth, comps).unwrap();
+                    let mut out2 =
+                        ImageViewMut::new(&mut buf2, first, rb, bounds, depth, comps).unwrap();
                     back.write_to(&mut out2, bounds);
                     assert_eq!(buf, buf2, "{depth:?} {comps:?}");
                     // padding bytes are never touched
                     if pad > 0 {
                         let row = buf.len() / bounds.height() as usize;
                         for r in 0..bounds.height() as usize {
-                            assert!(buf[r * row + row - pad..(r + 1) * row].iter().all(|&b| b == 0xAB));
+                            assert!(
+                                buf[r * row + row - pad..(r + 1) * row]
+                                    .iter()
+                                    .all(|&b| b == 0xAB)
+                            );
                         }
                     }
                 }
@@ -773,7 +904,8 @@ pub(crate) mod tests {
         for (i, b) in buf.iter_mut().enumerate() {
             *b = i as u8 * 10;
         }
-        let view = ImageView::new(&buf, 4, -2, bounds, PixelDepth::Byte, Components::Alpha).unwrap();
+        let view =
+            ImageView::new(&buf, 4, -2, bounds, PixelDepth::Byte, Components::Alpha).unwrap();
         assert_eq!(view.row(0), &[40, 50]);
         assert_eq!(view.row(2), &[0, 10]);
         assert_eq!(view.pixel_rgba(1, 2), [10.0 / 255.0; 4]);
@@ -785,16 +917,32 @@ pub(crate) mod tests {
         let bounds = Rect::new(0, 0, 1, 1);
         let mut buf = [0u8, 128, 255, 7];
         let view = ImageView::new(&buf, 0, 4, bounds, PixelDepth::Byte, Components::Rgba).unwrap();
-        assert_eq!(view.pixel_rgba(0, 0), [0.0, 128.0 / 255.0, 1.0, 7.0 / 255.0]);
-        let mut out = ImageViewMut::new(&mut buf, 0, 4, bounds, PixelDepth::Byte, Components::Rgba).unwrap();
+        assert_eq!(
+            view.pixel_rgba(0, 0),
+            [0.0, 128.0 / 255.0, 1.0, 7.0 / 255.0]
+        );
+        let mut out =
+            ImageViewMut::new(&mut buf, 0, 4, bounds, PixelDepth::Byte, Components::Rgba).unwrap();
         out.set_rgba(0, 0, [-0.5, 1.7, f32::NAN, 0.5]);
         assert_eq!(buf, [0, 255, 0, 128]);
-        let mut out = ImageViewMut::new(&mut buf, 0, 4, bounds, PixelDepth::Byte, Components::Rgba).unwrap();
-        out.set_rgba(0, 0, [0.5 / 255.0 - 1e-4, 0.5 / 255.0 + 1e-4, f32::INFINITY, f32::NEG_INFINITY]);
+        let mut out =
+            ImageViewMut::new(&mut buf, 0, 4, bounds, PixelDepth::Byte, Components::Rgba).unwrap();
+        out.set_rgba(
+            0,
+            0,
+            [
+                0.5 / 255.0 - 1e-4,
+                0.5 / 255.0 + 1e-4,
+                f32::INFINITY,
+                f32::NEG_INFINITY,
+            ],
+        );
         assert_eq!(buf, [0, 1, 255, 0]);
 
         let mut sbuf = vec![0u8; 8];
-        let mut out = ImageViewMut::new(&mut sbuf, 0, 8, bounds, PixelDepth::Short, Components::Rgba).unwrap();
+        let mut out =
+            ImageViewMut::new(&mut sbuf, 0, 8, bounds, PixelDepth::Short, Components::Rgba)
+                .unwrap();
         out.set_rgba(0, 0, [1.0, 0.0, 0.5, 2.0]);
         assert_eq!(out.pixel_rgba(0, 0), [1.0, 0.0, 32768.0 / 65535.0, 1.0]);
         assert_eq!(u16::from_ne_bytes([sbuf[4], sbuf[5]]), 32768);
@@ -804,9 +952,21 @@ pub(crate) mod tests {
     fn integer_rounding_is_nearest_ties_even() {
         let mut rng = Rng(42);
         for i in 0..200_000 {
-            let v = if i < 1000 { (i as f32 + 0.5) / 255.0 } else { rng.unit() * 1.4 - 0.2 };
-            assert_eq!(unorm(v, 255.0) as f32, (v.clamp(0.0, 1.0) * 255.0).round_ties_even(), "{v}");
-            assert_eq!(unorm(v, 65535.0) as f32, (v.clamp(0.0, 1.0) * 65535.0).round_ties_even(), "{v}");
+            let v = if i < 1000 {
+                (i as f32 + 0.5) / 255.0
+            } else {
+                rng.unit() * 1.4 - 0.2
+            };
+            assert_eq!(
+                unorm(v, 255.0) as f32,
+                (v.clamp(0.0, 1.0) * 255.0).round_ties_even(),
+                "{v}"
+            );
+            assert_eq!(
+                unorm(v, 65535.0) as f32,
+                (v.clamp(0.0, 1.0) * 65535.0).round_ties_even(),
+                "{v}"
+            );
         }
         assert_eq!(unorm(2.5 / 255.0, 255.0), 2);
         assert_eq!(unorm(1.0, 65535.0), 65535);
@@ -820,13 +980,20 @@ pub(crate) mod tests {
         // rows longer than one conversion batch, odd lengths, every layout
         for comps in ALL_COMPS {
             let b = Rect::new(0, 0, 3 * HALF_BATCH as i32 + 5, 2);
-            let img = FloatImage::from_fn(b, |x, y| [x as f32 * 0.25, y as f32, -(x as f32), 0.5 + x as f32]);
+            let img = FloatImage::from_fn(b, |x, y| {
+                [x as f32 * 0.25, y as f32, -(x as f32), 0.5 + x as f32]
+            });
             let (mut buf, first, rb) = buffer(b, PixelDepth::Half, comps, 2, false);
-            let mut out = ImageViewMut::new(&mut buf, first, rb, b, PixelDepth::Half, comps).unwrap();
+            let mut out =
+                ImageViewMut::new(&mut buf, first, rb, b, PixelDepth::Half, comps).unwrap();
             img.write_to(&mut out, b);
             let back = FloatImage::from_view(&out.as_view(), b);
             for (x, y) in b.pixels() {
-                assert_eq!(back.pixel(x, y), expected(PixelDepth::Half, comps, img.pixel(x, y)), "{comps:?} {x}");
+                assert_eq!(
+                    back.pixel(x, y),
+                    expected(PixelDepth::Half, comps, img.pixel(x, y)),
+                    "{comps:?} {x}"
+                );
             }
         }
     }
@@ -835,29 +1002,50 @@ pub(crate) mod tests {
     fn half_and_float_keep_out_of_range_values() {
         let bounds = Rect::new(0, 0, 1, 1);
         let mut hbuf = vec![0u8; 8];
-        let mut out = ImageViewMut::new(&mut hbuf, 0, 8, bounds, PixelDepth::Half, Components::Rgba).unwrap();
+        let mut out =
+            ImageViewMut::new(&mut hbuf, 0, 8, bounds, PixelDepth::Half, Components::Rgba).unwrap();
         out.set_rgba(0, 0, [4.5, -2.25, 1e6, 0.1]);
         let p = out.pixel_rgba(0, 0);
         assert_eq!(&p[..2], &[4.5, -2.25]);
         assert!(p[2].is_infinite());
         assert_eq!(p[3], f16::from_f32(0.1).to_f32());
         let mut fbuf = vec![0u8; 16];
-        let mut out = ImageViewMut::new(&mut fbuf, 0, 16, bounds, PixelDepth::Float, Components::Rgba).unwrap();
+        let mut out = ImageViewMut::new(
+            &mut fbuf,
+            0,
+            16,
+            bounds,
+            PixelDepth::Float,
+            Components::Rgba,
+        )
+        .unwrap();
         out.set_rgba(0, 0, [12.5, -3.0, f32::INFINITY, 0.1]);
         assert_eq!(out.pixel_rgba(0, 0), [12.5, -3.0, f32::INFINITY, 0.1]);
         out.set_rgba(0, 0, [f32::NAN, 0.0, 0.0, 0.0]);
-        assert!(out.pixel_rgba(0, 0)[0].is_nan(), "float stores NaN as given");
+        assert!(
+            out.pixel_rgba(0, 0)[0].is_nan(),
+            "float stores NaN as given"
+        );
     }
 
     #[test]
     fn rgb_and_alpha_semantics() {
         let bounds = Rect::new(0, 0, 1, 1);
         let mut buf = vec![0u8; 3];
-        let mut out = ImageViewMut::new(&mut buf, 0, 3, bounds, PixelDepth::Byte, Components::Rgb).unwrap();
+        let mut out =
+            ImageViewMut::new(&mut buf, 0, 3, bounds, PixelDepth::Byte, Components::Rgb).unwrap();
         out.set_rgba(0, 0, [1.0, 0.0, 1.0, 0.0]);
         assert_eq!(out.pixel_rgba(0, 0), [1.0, 0.0, 1.0, 1.0]);
         let mut abuf = vec![0u8; 4];
-        let mut out = ImageViewMut::new(&mut abuf, 0, 4, bounds, PixelDepth::Float, Components::Alpha).unwrap();
+        let mut out = ImageViewMut::new(
+            &mut abuf,
+            0,
+            4,
+            bounds,
+            PixelDepth::Float,
+            Components::Alpha,
+        )
+        .unwrap();
         out.set_rgba(0, 0, [0.1, 0.2, 0.3, 0.75]);
         assert_eq!(out.pixel_rgba(0, 0), [0.75; 4]);
         // out-of-bounds reads are transparent black, writes are ignored
@@ -869,28 +1057,63 @@ pub(crate) mod tests {
     #[test]
     fn constructor_rejects_bad_layouts() {
         let bounds = Rect::new(0, 0, 4, 3);
-        let buf = vec![0u8; 4 * 4 * 3];
-        let f = |first, rb, len: usize| ImageView::new(&buf[..len], first, rb, bounds, PixelDepth::Byte, Components::Rgba);
+        let buf = [0u8; 4 * 4 * 3];
+        let f = |first, rb, len: usize| {
+            ImageView::new(
+                &buf[..len],
+                first,
+                rb,
+                bounds,
+                PixelDepth::Byte,
+                Components::Rgba,
+            )
+        };
         assert!(f(0, 16, 48).is_ok());
         assert!(f(32, -16, 48).is_ok());
         let e = f(0, 16, 47).unwrap_err();
         assert!(e.message().contains("do not fit"), "{e}");
-        assert!(f(16, -16, 48).is_err(), "negative stride running off the front");
+        assert!(
+            f(16, -16, 48).is_err(),
+            "negative stride running off the front"
+        );
         assert!(f(1, 16, 48).is_err());
         let e = f(0, 12, 48).unwrap_err();
         assert!(e.message().contains("overlap"), "{e}");
         let fbuf = vec![0u8; 4 * 16 * 3 + 8];
-        let e = ImageView::new(&fbuf, 2, 64, bounds, PixelDepth::Float, Components::Rgba).unwrap_err();
+        let e =
+            ImageView::new(&fbuf, 2, 64, bounds, PixelDepth::Float, Components::Rgba).unwrap_err();
         assert!(e.message().contains("aligned"), "{e}");
         assert!(ImageView::new(&fbuf, 0, 66, bounds, PixelDepth::Float, Components::Rgba).is_err());
         assert!(ImageView::new(&fbuf, 0, 64, bounds, PixelDepth::Float, Components::Rgba).is_ok());
         // huge bounds must not overflow
         let big = Rect::new(i32::MIN, i32::MIN, i32::MAX, i32::MAX);
-        assert!(ImageView::new(&fbuf, 0, isize::MAX, big, PixelDepth::Float, Components::Rgba).is_err());
+        assert!(
+            ImageView::new(
+                &fbuf,
+                0,
+                isize::MAX,
+                big,
+                PixelDepth::Float,
+                Components::Rgba
+            )
+            .is_err()
+        );
         // empty bounds need no bytes
-        assert!(ImageView::new(&[], 0, 0, Rect::EMPTY, PixelDepth::Float, Components::Rgba).is_ok());
+        assert!(
+            ImageView::new(&[], 0, 0, Rect::EMPTY, PixelDepth::Float, Components::Rgba).is_ok()
+        );
         // a single row may have any row bytes
-        assert!(ImageView::new(&buf[..16], 0, 0, Rect::new(0, 0, 4, 1), PixelDepth::Byte, Components::Rgba).is_ok());
+        assert!(
+            ImageView::new(
+                &buf[..16],
+                0,
+                0,
+                Rect::new(0, 0, 4, 1),
+                PixelDepth::Byte,
+                Components::Rgba
+            )
+            .is_ok()
+        );
     }
 
     #[test]
@@ -898,30 +1121,46 @@ pub(crate) mod tests {
         let vb = Rect::new(10, 20, 13, 22);
         let src = FloatImage::from_fn(vb, |x, y| [x as f32, y as f32, 0.0, 1.0]);
         let mut buf = vec![0u8; 16 * 3 * 2];
-        let mut out = ImageViewMut::new(&mut buf, 0, 48, vb, PixelDepth::Float, Components::Rgba).unwrap();
+        let mut out =
+            ImageViewMut::new(&mut buf, 0, 48, vb, PixelDepth::Float, Components::Rgba).unwrap();
         src.write_to(&mut out, vb);
         let view = out.as_view();
         let region = Rect::new(7, 17, 16, 25);
         let img = FloatImage::from_view(&view, region);
         for (x, y) in region.pixels() {
-            assert_eq!(img.pixel(x, y), [x.clamp(10, 12) as f32, y.clamp(20, 21) as f32, 0.0, 1.0]);
+            assert_eq!(
+                img.pixel(x, y),
+                [x.clamp(10, 12) as f32, y.clamp(20, 21) as f32, 0.0, 1.0]
+            );
         }
         // regions entirely outside the view
-        for region in [Rect::new(0, 0, 3, 3), Rect::new(20, 30, 22, 31), Rect::new(0, 21, 5, 40)] {
+        for region in [
+            Rect::new(0, 0, 3, 3),
+            Rect::new(20, 30, 22, 31),
+            Rect::new(0, 21, 5, 40),
+        ] {
             let img = FloatImage::from_view(&view, region);
             for (x, y) in region.pixels() {
-                assert_eq!(img.pixel(x, y), [x.clamp(10, 12) as f32, y.clamp(20, 21) as f32, 0.0, 1.0]);
+                assert_eq!(
+                    img.pixel(x, y),
+                    [x.clamp(10, 12) as f32, y.clamp(20, 21) as f32, 0.0, 1.0]
+                );
             }
         }
-        let empty = ImageView::new(&[], 0, 0, Rect::EMPTY, PixelDepth::Float, Components::Rgba).unwrap();
-        assert_eq!(FloatImage::from_view(&empty, region), FloatImage::new(region));
+        let empty =
+            ImageView::new(&[], 0, 0, Rect::EMPTY, PixelDepth::Float, Components::Rgba).unwrap();
+        assert_eq!(
+            FloatImage::from_view(&empty, region),
+            FloatImage::new(region)
+        );
     }
 
     #[test]
     fn write_to_respects_window_and_zero_fills() {
         let ob = Rect::new(0, 0, 6, 4);
         let mut buf = vec![0u8; 6 * 4];
-        let mut out = ImageViewMut::new(&mut buf, 0, 6, ob, PixelDepth::Byte, Components::Alpha).unwrap();
+        let mut out =
+            ImageViewMut::new(&mut buf, 0, 6, ob, PixelDepth::Byte, Components::Alpha).unwrap();
         out.fill(ob, [0.0, 0.0, 0.0, 1.0]);
         let img = FloatImage::filled(Rect::new(2, 1, 4, 3), [0.0, 0.0, 0.0, 0.5]);
         img.write_to(&mut out, Rect::new(1, 1, 5, 3));
@@ -963,7 +1202,9 @@ pub(crate) mod tests {
         let mut buf = vec![0u8; 1920 * 1080 * 4];
         let img = FloatImage::filled(b, [0.2, 0.4, 0.6, 1.0]);
         let t = std::time::Instant::now();
-        let mut out = ImageViewMut::new(&mut buf, 0, 1920 * 4, b, PixelDepth::Byte, Components::Rgba).unwrap();
+        let mut out =
+            ImageViewMut::new(&mut buf, 0, 1920 * 4, b, PixelDepth::Byte, Components::Rgba)
+                .unwrap();
         img.write_to(&mut out, b);
         let back = FloatImage::from_view(&out.as_view(), b);
         let dt = t.elapsed();

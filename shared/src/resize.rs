@@ -8,7 +8,10 @@ use crate::image::FloatImage;
 /// source's origin `(x1, y1)`. See [`resize_to`].
 pub fn resize(src: &FloatImage, width: u32, height: u32) -> FloatImage {
     let b = src.bounds;
-    resize_to(src, Rect::new(b.x1, b.y1, b.x1 + width as i32, b.y1 + height as i32))
+    resize_to(
+        src,
+        Rect::new(b.x1, b.y1, b.x1 + width as i32, b.y1 + height as i32),
+    )
 }
 
 /// Resamples `src` so that its whole area maps onto `dst_bounds`, with bilinear interpolation.
@@ -28,7 +31,10 @@ pub fn resize_to(src: &FloatImage, dst_bounds: Rect) -> FloatImage {
     let (sw, sh) = (src.width() as usize, src.height() as usize);
     let (dw, dh) = (dst_bounds.width() as usize, dst_bounds.height() as usize);
     if (sw, sh) == (dw, dh) {
-        return FloatImage { bounds: dst_bounds, data: src.data.clone() };
+        return FloatImage {
+            bounds: dst_bounds,
+            data: src.data.clone(),
+        };
     }
     let xs = taps(sw, dw);
     let ys = taps(sh, dh);
@@ -112,12 +118,17 @@ pub fn crop(src: &FloatImage, rect: Rect) -> FloatImage {
             drow[a..b].copy_from_slice(&srow[sa..sa + (b - a)]);
             let left: [f32; 4] = drow[a..a + 4].try_into().unwrap();
             let right: [f32; 4] = drow[b - 4..b].try_into().unwrap();
-            drow[..a].chunks_exact_mut(4).for_each(|p| p.copy_from_slice(&left));
-            drow[b..].chunks_exact_mut(4).for_each(|p| p.copy_from_slice(&right));
+            drow[..a]
+                .chunks_exact_mut(4)
+                .for_each(|p| p.copy_from_slice(&left));
+            drow[b..]
+                .chunks_exact_mut(4)
+                .for_each(|p| p.copy_from_slice(&right));
         } else {
             let sx = 4 * (rect.x1.clamp(sb.x1, sb.x2 - 1) - sb.x1) as usize;
             let px: [f32; 4] = srow[sx..sx + 4].try_into().unwrap();
-            drow.chunks_exact_mut(4).for_each(|p| p.copy_from_slice(&px));
+            drow.chunks_exact_mut(4)
+                .for_each(|p| p.copy_from_slice(&px));
         }
     }
     out
@@ -130,7 +141,9 @@ mod tests {
 
     fn random(b: Rect, seed: u64) -> FloatImage {
         let mut rng = Rng(seed);
-        FloatImage::from_fn(b, |_, _| [rng.unit(), rng.unit() * 3.0, rng.unit() - 0.5, rng.unit()])
+        FloatImage::from_fn(b, |_, _| {
+            [rng.unit(), rng.unit() * 3.0, rng.unit() - 0.5, rng.unit()]
+        })
     }
 
     #[test]
@@ -148,7 +161,10 @@ mod tests {
         for (w, h) in [(1, 1), (5, 3), (26, 14), (100, 3), (7, 13)] {
             let r = resize(&img, w, h);
             assert_eq!(r.bounds, Rect::from_size(w, h));
-            assert!(r.data.chunks_exact(4).all(|p| p == [0.1, 0.7, 3.3, 0.9]), "{w}x{h}");
+            assert!(
+                r.data.chunks_exact(4).all(|p| p == [0.1, 0.7, 3.3, 0.9]),
+                "{w}x{h}"
+            );
         }
     }
 
@@ -169,13 +185,18 @@ mod tests {
     #[test]
     fn linear_ramps_are_reproduced_inside() {
         // bilinear interpolation reproduces an affine function away from the clamped edges
-        let img = FloatImage::from_fn(Rect::new(0, 0, 10, 10), |x, y| [x as f32, y as f32, (x + y) as f32, 1.0]);
+        let img = FloatImage::from_fn(Rect::new(0, 0, 10, 10), |x, y| {
+            [x as f32, y as f32, (x + y) as f32, 1.0]
+        });
         let r = resize(&img, 25, 25);
         let s = 10.0 / 25.0;
         for (x, y) in Rect::new(2, 2, 23, 23).pixels() {
             let p = r.pixel(x, y);
             let (ex, ey) = ((x as f32 + 0.5) * s - 0.5, (y as f32 + 0.5) * s - 0.5);
-            assert!((p[0] - ex).abs() < 1e-5 && (p[1] - ey).abs() < 1e-5, "({x},{y}) {p:?}");
+            assert!(
+                (p[0] - ex).abs() < 1e-5 && (p[1] - ey).abs() < 1e-5,
+                "({x},{y}) {p:?}"
+            );
         }
     }
 
@@ -207,13 +228,20 @@ mod tests {
         for (x, y) in c.bounds.pixels() {
             assert_eq!(c.pixel(x, y), img.pixel(x, y));
         }
-        for r in [Rect::new(-5, -5, -1, 2), Rect::new(7, 6, 9, 9), Rect::new(-2, 1, 10, 3)] {
+        for r in [
+            Rect::new(-5, -5, -1, 2),
+            Rect::new(7, 6, 9, 9),
+            Rect::new(-2, 1, 10, 3),
+        ] {
             let c = crop(&img, r);
             for (x, y) in r.pixels() {
                 assert_eq!(c.pixel(x, y), img.pixel_clamped(x, y));
             }
         }
-        assert_eq!(crop(&FloatImage::new(Rect::EMPTY), Rect::new(0, 0, 2, 2)), FloatImage::new(Rect::new(0, 0, 2, 2)));
+        assert_eq!(
+            crop(&FloatImage::new(Rect::EMPTY), Rect::new(0, 0, 2, 2)),
+            FloatImage::new(Rect::new(0, 0, 2, 2))
+        );
     }
 
     #[test]
@@ -224,7 +252,11 @@ mod tests {
         });
         let up = resize(&img, 128, 96);
         let back = resize(&up, 64, 48);
-        assert!(back.max_abs_diff(&img) < 0.01, "{}", back.max_abs_diff(&img));
+        assert!(
+            back.max_abs_diff(&img) < 0.01,
+            "{}",
+            back.max_abs_diff(&img)
+        );
         assert!(resize(&img, 0, 5).data.is_empty());
     }
 }

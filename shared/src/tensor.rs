@@ -89,7 +89,11 @@ impl Default for Normalisation {
 impl Normalisation {
     /// Pixel values go in unchanged: range `[0, 1]`, no mean, no std.
     pub fn identity() -> Self {
-        Normalisation { range: [0.0, 1.0], mean: Vec::new(), std: Vec::new() }
+        Normalisation {
+            range: [0.0, 1.0],
+            mean: Vec::new(),
+            std: Vec::new(),
+        }
     }
 
     /// Checks the mapping can be inverted for a tensor of `channels` channels: finite numbers,
@@ -109,11 +113,16 @@ impl Normalisation {
                 )));
             }
             if !list.iter().all(|v| v.is_finite()) {
-                return Err(Error::new(format!("{what} values must be finite numbers: {list:?}")));
+                return Err(Error::new(format!(
+                    "{what} values must be finite numbers: {list:?}"
+                )));
             }
         }
         if self.std.contains(&0.0) {
-            return Err(Error::new(format!("std must not contain 0: {:?}", self.std)));
+            return Err(Error::new(format!(
+                "std must not contain 0: {:?}",
+                self.std
+            )));
         }
         Ok(())
     }
@@ -148,7 +157,11 @@ impl Normalisation {
             .map(|c| {
                 let (m, s) = (self.mean_of(c), self.std_of(c));
                 let w = r1 - r0;
-                if m == 0.0 && s == 1.0 && w == 1.0 { (1.0, -r0) } else { (s / w, (m - r0) / w) }
+                if m == 0.0 && s == 1.0 && w == 1.0 {
+                    (1.0, -r0)
+                } else {
+                    (s / w, (m - r0) / w)
+                }
             })
             .collect()
     }
@@ -192,7 +205,13 @@ fn check_region(image: &FloatImage, region: Rect) -> Result<()> {
 }
 
 /// Packs `region` of `image` into a new tensor (see the module docs for the mapping).
-pub fn pack(image: &FloatImage, region: Rect, layout: Layout, order: ChannelOrder, norm: &Normalisation) -> Result<Vec<f32>> {
+pub fn pack(
+    image: &FloatImage,
+    region: Rect,
+    layout: Layout,
+    order: ChannelOrder,
+    norm: &Normalisation,
+) -> Result<Vec<f32>> {
     let mut out = Vec::new();
     pack_into(image, region, layout, order, norm, &mut out)?;
     Ok(out)
@@ -315,13 +334,21 @@ mod tests {
 
     fn test_image(b: Rect) -> FloatImage {
         // every component distinct: r = x, g = y, b = 100 + x*y, a = -x
-        FloatImage::from_fn(b, |x, y| [x as f32, y as f32, 100.0 + (x * y) as f32, -(x as f32)])
+        FloatImage::from_fn(b, |x, y| {
+            [x as f32, y as f32, 100.0 + (x * y) as f32, -(x as f32)]
+        })
     }
 
     #[test]
     fn shapes() {
-        assert_eq!(tensor_shape(Layout::Nchw, ChannelOrder::Rgb, 5, 3), [1, 3, 3, 5]);
-        assert_eq!(tensor_shape(Layout::Nhwc, ChannelOrder::Alpha, 5, 3), [1, 3, 5, 1]);
+        assert_eq!(
+            tensor_shape(Layout::Nchw, ChannelOrder::Rgb, 5, 3),
+            [1, 3, 3, 5]
+        );
+        assert_eq!(
+            tensor_shape(Layout::Nhwc, ChannelOrder::Alpha, 5, 3),
+            [1, 3, 5, 1]
+        );
         assert_eq!(ChannelOrder::Rgba.count(), 4);
         assert_eq!(ChannelOrder::Bgr.count(), 3);
     }
@@ -330,13 +357,24 @@ mod tests {
     fn nchw_index_and_flip() {
         let b = Rect::new(10, 20, 14, 23); // 4 x 3
         let img = test_image(b);
-        let t = pack(&img, b, Layout::Nchw, ChannelOrder::Rgb, &Normalisation::identity()).unwrap();
+        let t = pack(
+            &img,
+            b,
+            Layout::Nchw,
+            ChannelOrder::Rgb,
+            &Normalisation::identity(),
+        )
+        .unwrap();
         let (w, h) = (4usize, 3usize);
         for c in 0..3 {
             for r in 0..h {
                 for x in 0..w {
                     let (ix, iy) = (10 + x as i32, 22 - r as i32);
-                    assert_eq!(t[(c * h + r) * w + x], img.pixel(ix, iy)[c], "c{c} r{r} x{x}");
+                    assert_eq!(
+                        t[(c * h + r) * w + x],
+                        img.pixel(ix, iy)[c],
+                        "c{c} r{r} x{x}"
+                    );
                 }
             }
         }
@@ -350,7 +388,12 @@ mod tests {
         let b = Rect::new(-2, -1, 1, 2); // 3 x 3
         let img = test_image(b);
         let id = Normalisation::identity();
-        for order in [ChannelOrder::Rgb, ChannelOrder::Bgr, ChannelOrder::Rgba, ChannelOrder::Alpha] {
+        for order in [
+            ChannelOrder::Rgb,
+            ChannelOrder::Bgr,
+            ChannelOrder::Rgba,
+            ChannelOrder::Alpha,
+        ] {
             let n = pack(&img, b, Layout::Nhwc, order, &id).unwrap();
             let c = pack(&img, b, Layout::Nchw, order, &id).unwrap();
             let ch = order.count();
@@ -374,17 +417,35 @@ mod tests {
     fn normalisation_values() {
         let b = Rect::new(0, 0, 1, 1);
         let img = FloatImage::filled(b, [0.0, 0.5, 1.0, 0.25]);
-        let norm = Normalisation { range: [-1.0, 1.0], mean: vec![], std: vec![] };
-        assert_eq!(pack(&img, b, Layout::Nchw, ChannelOrder::Rgb, &norm).unwrap(), vec![-1.0, 0.0, 1.0]);
-        let norm = Normalisation { range: [0.0, 255.0], mean: vec![], std: vec![] };
-        assert_eq!(pack(&img, b, Layout::Nchw, ChannelOrder::Rgba, &norm).unwrap(), vec![0.0, 127.5, 255.0, 63.75]);
+        let norm = Normalisation {
+            range: [-1.0, 1.0],
+            mean: vec![],
+            std: vec![],
+        };
+        assert_eq!(
+            pack(&img, b, Layout::Nchw, ChannelOrder::Rgb, &norm).unwrap(),
+            vec![-1.0, 0.0, 1.0]
+        );
+        let norm = Normalisation {
+            range: [0.0, 255.0],
+            mean: vec![],
+            std: vec![],
+        };
+        assert_eq!(
+            pack(&img, b, Layout::Nchw, ChannelOrder::Rgba, &norm).unwrap(),
+            vec![0.0, 127.5, 255.0, 63.75]
+        );
         let imagenet = Normalisation {
             range: [0.0, 1.0],
             mean: vec![0.485, 0.456, 0.406],
             std: vec![0.229, 0.224, 0.225],
         };
         let t = pack(&img, b, Layout::Nchw, ChannelOrder::Rgb, &imagenet).unwrap();
-        let want = [(0.0 - 0.485) / 0.229, (0.5 - 0.456) / 0.224, (1.0 - 0.406) / 0.225];
+        let want = [
+            (0.0 - 0.485) / 0.229,
+            (0.5 - 0.456) / 0.224,
+            (1.0 - 0.406) / 0.225,
+        ];
         for (a, w) in t.iter().zip(want) {
             assert!((a - w).abs() < 1e-6, "{a} vs {w}");
         }
@@ -392,24 +453,78 @@ mod tests {
         let t = pack(&img, b, Layout::Nchw, ChannelOrder::Bgr, &imagenet).unwrap();
         assert!((t[0] - (1.0 - 0.485) / 0.229).abs() < 1e-6);
         // single values broadcast
-        let one = Normalisation { range: [0.0, 1.0], mean: vec![0.5], std: vec![0.5] };
-        assert_eq!(pack(&img, b, Layout::Nhwc, ChannelOrder::Rgb, &one).unwrap(), vec![-1.0, 0.0, 1.0]);
+        let one = Normalisation {
+            range: [0.0, 1.0],
+            mean: vec![0.5],
+            std: vec![0.5],
+        };
+        assert_eq!(
+            pack(&img, b, Layout::Nhwc, ChannelOrder::Rgb, &one).unwrap(),
+            vec![-1.0, 0.0, 1.0]
+        );
     }
 
     #[test]
     fn validation_errors() {
         let b = Rect::new(0, 0, 2, 2);
         let img = FloatImage::new(b);
-        let bad = |n: Normalisation| pack(&img, b, Layout::Nchw, ChannelOrder::Rgb, &n).unwrap_err();
-        assert!(bad(Normalisation { range: [1.0, 1.0], ..Default::default() }).message().contains("range"));
-        assert!(bad(Normalisation { mean: vec![0.0; 2], ..Default::default() }).message().contains("mean has 2"));
-        assert!(bad(Normalisation { std: vec![1.0, 0.0, 1.0], ..Default::default() }).message().contains("std"));
-        assert!(bad(Normalisation { std: vec![f32::NAN], ..Default::default() }).message().contains("finite"));
+        let bad =
+            |n: Normalisation| pack(&img, b, Layout::Nchw, ChannelOrder::Rgb, &n).unwrap_err();
+        assert!(
+            bad(Normalisation {
+                range: [1.0, 1.0],
+                ..Default::default()
+            })
+            .message()
+            .contains("range")
+        );
+        assert!(
+            bad(Normalisation {
+                mean: vec![0.0; 2],
+                ..Default::default()
+            })
+            .message()
+            .contains("mean has 2")
+        );
+        assert!(
+            bad(Normalisation {
+                std: vec![1.0, 0.0, 1.0],
+                ..Default::default()
+            })
+            .message()
+            .contains("std")
+        );
+        assert!(
+            bad(Normalisation {
+                std: vec![f32::NAN],
+                ..Default::default()
+            })
+            .message()
+            .contains("finite")
+        );
         let id = Normalisation::identity();
-        assert!(pack(&img, Rect::new(0, 0, 3, 2), Layout::Nchw, ChannelOrder::Rgb, &id).is_err());
+        assert!(
+            pack(
+                &img,
+                Rect::new(0, 0, 3, 2),
+                Layout::Nchw,
+                ChannelOrder::Rgb,
+                &id
+            )
+            .is_err()
+        );
         assert!(pack(&img, Rect::EMPTY, Layout::Nchw, ChannelOrder::Rgb, &id).is_err());
         let mut out = img.clone();
-        let e = unpack(&[0.0; 11], Layout::Nchw, ChannelOrder::Rgb, &id, AlphaUnpack::AlphaOnly, &mut out, b).unwrap_err();
+        let e = unpack(
+            &[0.0; 11],
+            Layout::Nchw,
+            ChannelOrder::Rgb,
+            &id,
+            AlphaUnpack::AlphaOnly,
+            &mut out,
+            b,
+        )
+        .unwrap_err();
         assert!(e.message().contains("11 values"), "{e}");
     }
 
@@ -421,12 +536,29 @@ mod tests {
         let region = Rect::new(4, -3, 9, 1);
         let norms = [
             Normalisation::identity(),
-            Normalisation { range: [-1.0, 1.0], mean: vec![], std: vec![] },
-            Normalisation { range: [0.0, 255.0], mean: vec![123.7, 116.3, 103.5, 50.0], std: vec![58.4, 57.1, 57.4, 10.0] },
-            Normalisation { range: [1.0, 0.0], mean: vec![0.25], std: vec![2.0] },
+            Normalisation {
+                range: [-1.0, 1.0],
+                mean: vec![],
+                std: vec![],
+            },
+            Normalisation {
+                range: [0.0, 255.0],
+                mean: vec![123.7, 116.3, 103.5, 50.0],
+                std: vec![58.4, 57.1, 57.4, 10.0],
+            },
+            Normalisation {
+                range: [1.0, 0.0],
+                mean: vec![0.25],
+                std: vec![2.0],
+            },
         ];
         for layout in [Layout::Nchw, Layout::Nhwc] {
-            for order in [ChannelOrder::Rgb, ChannelOrder::Bgr, ChannelOrder::Rgba, ChannelOrder::Alpha] {
+            for order in [
+                ChannelOrder::Rgb,
+                ChannelOrder::Bgr,
+                ChannelOrder::Rgba,
+                ChannelOrder::Alpha,
+            ] {
                 for norm in &norms {
                     let mut norm = norm.clone();
                     for l in [&mut norm.mean, &mut norm.std] {
@@ -437,14 +569,26 @@ mod tests {
                     let t = pack(&img, region, layout, order, &norm).unwrap();
                     assert_eq!(t.len(), order.count() * 5 * 4);
                     let mut out = FloatImage::filled(b, [9.0; 4]);
-                    unpack(&t, layout, order, &norm, AlphaUnpack::AlphaOnly, &mut out, region).unwrap();
+                    unpack(
+                        &t,
+                        layout,
+                        order,
+                        &norm,
+                        AlphaUnpack::AlphaOnly,
+                        &mut out,
+                        region,
+                    )
+                    .unwrap();
                     for (x, y) in b.pixels() {
                         let got = out.pixel(x, y);
                         let src = img.pixel(x, y);
                         for k in 0..4 {
                             let written = region.contains(x, y) && order.sources().contains(&k);
                             if written {
-                                assert!((got[k] - src[k]).abs() < 2e-6, "{layout:?} {order:?} {norm:?}: {got:?} vs {src:?}");
+                                assert!(
+                                    (got[k] - src[k]).abs() < 2e-6,
+                                    "{layout:?} {order:?} {norm:?}: {got:?} vs {src:?}"
+                                );
                             } else {
                                 assert_eq!(got[k], 9.0, "{layout:?} {order:?} untouched component");
                             }
@@ -459,11 +603,29 @@ mod tests {
     fn identity_round_trip_is_bit_exact() {
         let mut rng = Rng(7);
         let b = Rect::new(0, 0, 6, 5);
-        let img = FloatImage::from_fn(b, |_, _| [rng.unit() * 4.0 - 1.0, rng.unit(), rng.unit(), rng.unit()]);
+        let img = FloatImage::from_fn(b, |_, _| {
+            [rng.unit() * 4.0 - 1.0, rng.unit(), rng.unit(), rng.unit()]
+        });
         for layout in [Layout::Nchw, Layout::Nhwc] {
-            let t = pack(&img, b, layout, ChannelOrder::Rgba, &Normalisation::identity()).unwrap();
+            let t = pack(
+                &img,
+                b,
+                layout,
+                ChannelOrder::Rgba,
+                &Normalisation::identity(),
+            )
+            .unwrap();
             let mut out = FloatImage::new(b);
-            unpack(&t, layout, ChannelOrder::Rgba, &Normalisation::identity(), AlphaUnpack::AlphaOnly, &mut out, b).unwrap();
+            unpack(
+                &t,
+                layout,
+                ChannelOrder::Rgba,
+                &Normalisation::identity(),
+                AlphaUnpack::AlphaOnly,
+                &mut out,
+                b,
+            )
+            .unwrap();
             assert_eq!(out, img);
         }
     }
@@ -474,10 +636,28 @@ mod tests {
         for layout in [Layout::Nchw, Layout::Nhwc] {
             let mut img = FloatImage::filled(b, [0.1, 0.2, 0.3, 0.4]);
             let id = Normalisation::identity();
-            unpack(&[0.5, 0.75], layout, ChannelOrder::Alpha, &id, AlphaUnpack::AlphaOnly, &mut img, b).unwrap();
+            unpack(
+                &[0.5, 0.75],
+                layout,
+                ChannelOrder::Alpha,
+                &id,
+                AlphaUnpack::AlphaOnly,
+                &mut img,
+                b,
+            )
+            .unwrap();
             assert_eq!(img.pixel(0, 0), [0.1, 0.2, 0.3, 0.5]);
             assert_eq!(img.pixel(1, 0), [0.1, 0.2, 0.3, 0.75]);
-            unpack(&[0.5, 0.75], layout, ChannelOrder::Alpha, &id, AlphaUnpack::AllChannels, &mut img, b).unwrap();
+            unpack(
+                &[0.5, 0.75],
+                layout,
+                ChannelOrder::Alpha,
+                &id,
+                AlphaUnpack::AllChannels,
+                &mut img,
+                b,
+            )
+            .unwrap();
             assert_eq!(img.pixel(0, 0), [0.5; 4]);
             assert_eq!(img.pixel(1, 0), [0.75; 4]);
         }
@@ -491,7 +671,14 @@ mod tests {
         assert_eq!(c, ChannelOrder::Bgr);
         assert!(serde_json::from_str::<ChannelOrder>("\"BGR\"").is_err());
         let n: Normalisation = serde_json::from_str(r#"{"range": [-1, 1], "std": [0.5]}"#).unwrap();
-        assert_eq!(n, Normalisation { range: [-1.0, 1.0], mean: vec![], std: vec![0.5] });
+        assert_eq!(
+            n,
+            Normalisation {
+                range: [-1.0, 1.0],
+                mean: vec![],
+                std: vec![0.5]
+            }
+        );
         let n: Normalisation = serde_json::from_str("{}").unwrap();
         assert_eq!(n, Normalisation::identity());
     }

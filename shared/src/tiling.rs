@@ -58,12 +58,23 @@ fn split_axis(start: i32, len: u32, tile: u32, overlap: u32) -> Vec<(i32, i32)> 
 /// the two segments, trimmed halfway towards the neighbouring overlaps' midpoints so ramps never
 /// meet (at most two tiles have weight anywhere). An empty interval is a hard cut at `a`.
 fn ramps(segs: &[(i32, i32)]) -> Vec<(i32, i32)> {
-    let mids: Vec<i64> = segs.windows(2).map(|w| (w[1].0 as i64 + w[0].1 as i64).div_euclid(2)).collect();
+    let mids: Vec<i64> = segs
+        .windows(2)
+        .map(|w| (w[1].0 as i64 + w[0].1 as i64).div_euclid(2))
+        .collect();
     (0..mids.len())
         .map(|i| {
             let (lo, hi) = (segs[i + 1].0 as i64, segs[i].1 as i64);
-            let a = if i > 0 { lo.max((mids[i - 1] + mids[i]).div_euclid(2)) } else { lo };
-            let b = if i + 1 < mids.len() { hi.min((mids[i] + mids[i + 1]).div_euclid(2)) } else { hi };
+            let a = if i > 0 {
+                lo.max((mids[i - 1] + mids[i]).div_euclid(2))
+            } else {
+                lo
+            };
+            let b = if i + 1 < mids.len() {
+                hi.min((mids[i] + mids[i + 1]).div_euclid(2))
+            } else {
+                hi
+            };
             (a as i32, (b.max(a)) as i32)
         })
         .collect()
@@ -163,7 +174,12 @@ impl TileAccumulator {
             let base = (y - area.y1) as usize * aw + (r.x1 - area.x1) as usize;
             let wacc = &mut self.weight[base..base + n];
             let dst = &mut self.image.data[4 * base..4 * (base + n)];
-            for (((d, s), wsum), &wxv) in dst.chunks_exact_mut(4).zip(src.chunks_exact(4)).zip(wacc).zip(wx) {
+            for (((d, s), wsum), &wxv) in dst
+                .chunks_exact_mut(4)
+                .zip(src.chunks_exact(4))
+                .zip(wacc)
+                .zip(wx)
+            {
                 let w = wxv * wy;
                 if w <= 0.0 {
                     continue;
@@ -194,7 +210,8 @@ mod tests {
         let mut sums = vec![0.0f32; area.area()];
         for t in tiles {
             for (x, y) in t.input.pixels() {
-                sums[(y - area.y1) as usize * area.width() as usize + (x - area.x1) as usize] += t.weight(x, y);
+                sums[(y - area.y1) as usize * area.width() as usize + (x - area.x1) as usize] +=
+                    t.weight(x, y);
             }
         }
         sums
@@ -219,7 +236,12 @@ mod tests {
             let tile = rng.range(4, 64) as u32;
             let overlap = rng.range(0, tile as i32) as u32;
             let area = Rect::new(rng.range(-50, 50), rng.range(-50, 50), 0, 0);
-            let area = Rect::new(area.x1, area.y1, area.x1 + rng.range(1, 200), area.y1 + rng.range(1, 200));
+            let area = Rect::new(
+                area.x1,
+                area.y1,
+                area.x1 + rng.range(1, 200),
+                area.y1 + rng.range(1, 200),
+            );
             let tiles = plan_tiles(area, tile, overlap);
             let eff = overlap.min(tile / 2) as i32;
             for t in &tiles {
@@ -227,7 +249,11 @@ mod tests {
                 assert!(area.contains_rect(&t.input));
             }
             // neighbours along each axis overlap by at least the (capped) overlap
-            let xs: Vec<_> = tiles.iter().filter(|t| t.grid.1 == 0).map(|t| (t.input.x1, t.input.x2)).collect();
+            let xs: Vec<_> = tiles
+                .iter()
+                .filter(|t| t.grid.1 == 0)
+                .map(|t| (t.input.x1, t.input.x2))
+                .collect();
             for w in xs.windows(2) {
                 assert!(w[0].1 - w[1].0 >= eff, "{tile} {overlap} {xs:?}");
                 assert!(w[1].0 > w[0].0);
@@ -244,8 +270,16 @@ mod tests {
     #[test]
     fn known_plan() {
         let tiles = plan_tiles(Rect::new(0, 0, 1920, 1080), 1024, 32);
-        let xs: Vec<_> = tiles.iter().filter(|t| t.grid.1 == 0).map(|t| (t.input.x1, t.input.x2)).collect();
-        let ys: Vec<_> = tiles.iter().filter(|t| t.grid.0 == 0).map(|t| (t.input.y1, t.input.y2)).collect();
+        let xs: Vec<_> = tiles
+            .iter()
+            .filter(|t| t.grid.1 == 0)
+            .map(|t| (t.input.x1, t.input.x2))
+            .collect();
+        let ys: Vec<_> = tiles
+            .iter()
+            .filter(|t| t.grid.0 == 0)
+            .map(|t| (t.input.y1, t.input.y2))
+            .collect();
         assert_eq!(xs, vec![(0, 976), (944, 1920)]);
         assert_eq!(ys, vec![(0, 556), (524, 1080)]);
         assert_eq!(tiles.len(), 4);
@@ -262,7 +296,9 @@ mod tests {
     fn tiled_identity_equals_untiled_exactly() {
         let mut rng = Rng(11);
         let area = Rect::new(-7, 4, 130, 101);
-        let img = FloatImage::from_fn(area, |_, _| [rng.unit() * 10.0 - 2.0, rng.unit(), rng.unit(), rng.unit()]);
+        let img = FloatImage::from_fn(area, |_, _| {
+            [rng.unit() * 10.0 - 2.0, rng.unit(), rng.unit(), rng.unit()]
+        });
         for (tile, ov) in [(32, 8), (40, 20), (17, 3), (64, 0), (9, 4)] {
             let mut acc = TileAccumulator::new(area);
             for t in plan_tiles(area, tile, ov) {
@@ -322,7 +358,9 @@ mod tests {
         let area = Rect::new(0, 0, 10, 10);
         let tiles = plan_tiles(area, 6, 2);
         let mut acc = TileAccumulator::new(area);
-        let e = acc.add(&tiles[0], &FloatImage::new(Rect::new(0, 0, 2, 2))).unwrap_err();
+        let e = acc
+            .add(&tiles[0], &FloatImage::new(Rect::new(0, 0, 2, 2)))
+            .unwrap_err();
         assert!(e.message().contains("does not cover"), "{e}");
     }
 }
