@@ -172,7 +172,10 @@ impl TryFrom<RawInput> for Input {
                     extra.join(", ")
                 ));
             }
-            return Ok(Input::Constant(ConstantInput { name: raw.name, value }));
+            return Ok(Input::Constant(ConstantInput {
+                name: raw.name,
+                value,
+            }));
         }
         let missing: Vec<&str> = [
             ("clip", raw.clip.is_none()),
@@ -317,7 +320,11 @@ fn unit_range() -> [f32; 2] {
 impl Output {
     /// The value mapping (inverted when unpacking).
     pub fn normalisation(&self) -> Normalisation {
-        Normalisation { range: self.range, mean: self.mean.clone(), std: self.std.clone() }
+        Normalisation {
+            range: self.range,
+            mean: self.mean.clone(),
+            std: self.std.clone(),
+        }
     }
 }
 
@@ -340,9 +347,8 @@ impl Manifest {
     /// Parses and validates manifest bytes; `origin` is the manifest's path (for messages and
     /// to resolve the model path). Never panics, whatever the bytes.
     pub fn parse(bytes: &[u8], origin: &Path) -> Result<Manifest> {
-        let mut manifest: Manifest = serde_json::from_slice(bytes).map_err(|e| {
-            Error::new(format!("manifest {} is not valid: {e}", origin.display()))
-        })?;
+        let mut manifest: Manifest = serde_json::from_slice(bytes)
+            .map_err(|e| Error::new(format!("manifest {} is not valid: {e}", origin.display())))?;
         manifest.source = origin.to_path_buf();
         manifest.base_dir = origin.parent().map(Path::to_path_buf).unwrap_or_default();
         manifest.validate()?;
@@ -361,7 +367,10 @@ impl Manifest {
         }
         let manifest = Manifest::load(&json)?;
         let described = manifest.model_path();
-        let same = match (std::fs::canonicalize(&described), std::fs::canonicalize(model_path)) {
+        let same = match (
+            std::fs::canonicalize(&described),
+            std::fs::canonicalize(model_path),
+        ) {
             (Ok(a), Ok(b)) => a == b,
             _ => described.file_name() == model_path.file_name(),
         };
@@ -422,7 +431,9 @@ impl Manifest {
             )));
         }
         if self.licence.name.trim().is_empty() {
-            return Err(self.err("licence `name` is empty; say which licence the weights are under"));
+            return Err(
+                self.err("licence `name` is empty; say which licence the weights are under")
+            );
         }
         if self.licence.source.trim().is_empty() {
             return Err(self.err("licence `source` is empty; say where the weights came from"));
@@ -449,15 +460,22 @@ impl Manifest {
                     if img.clip.trim().is_empty() {
                         return Err(self.err(format!("input '{}' has an empty `clip`", img.name)));
                     }
-                    check_norm(&format!("input '{}'", img.name), img.channels, &img.normalisation)
-                        .map_err(|e| self.err(e))?;
+                    check_norm(
+                        &format!("input '{}'", img.name),
+                        img.channels,
+                        &img.normalisation,
+                    )
+                    .map_err(|e| self.err(e))?;
                 }
                 Input::Constant(c) => {
                     if c.value.is_empty() {
                         return Err(self.err(format!("input '{}' has an empty `value`", c.name)));
                     }
                     if !c.value.iter().all(|v| v.is_finite()) {
-                        return Err(self.err(format!("input '{}': `value` must hold finite numbers", c.name)));
+                        return Err(self.err(format!(
+                            "input '{}': `value` must hold finite numbers",
+                            c.name
+                        )));
                     }
                 }
             }
@@ -472,7 +490,9 @@ impl Manifest {
         match self.size {
             Size::Dynamic { multiple } => {
                 if multiple == 0 || multiple > 1024 {
-                    return Err(self.err(format!("size `multiple` must be 1..1024, got {multiple}")));
+                    return Err(
+                        self.err(format!("size `multiple` must be 1..1024, got {multiple}"))
+                    );
                 }
             }
             Size::Fixed { width, height } => {
@@ -486,10 +506,10 @@ impl Manifest {
                 }
             }
         }
-        if let Some(context) = self.context {
-            if context > MAX_EDGE {
-                return Err(self.err(format!("`context` {context} is larger than {MAX_EDGE} px")));
-            }
+        if let Some(context) = self.context
+            && context > MAX_EDGE
+        {
+            return Err(self.err(format!("`context` {context} is larger than {MAX_EDGE} px")));
         }
         if let Some(t) = self.tiling {
             if t.tile < 16 || t.tile > MAX_EDGE {
@@ -507,7 +527,9 @@ impl Manifest {
 
     fn validate_outputs(&self) -> Result<()> {
         let Some(first) = self.outputs.first() else {
-            return Err(self.err("`outputs` is empty; name at least the output that makes the image"));
+            return Err(
+                self.err("`outputs` is empty; name at least the output that makes the image")
+            );
         };
         let mut names = HashSet::new();
         for output in &self.outputs {
@@ -517,11 +539,18 @@ impl Manifest {
             if !names.insert(output.name.as_str()) {
                 return Err(self.err(format!("output '{}' is listed twice", output.name)));
             }
-            check_norm(&format!("output '{}'", output.name), output.channels, &output.normalisation())
-                .map_err(|e| self.err(e))?;
+            check_norm(
+                &format!("output '{}'", output.name),
+                output.channels,
+                &output.normalisation(),
+            )
+            .map_err(|e| self.err(e))?;
         }
         if first.apply != Apply::Replace {
-            let input = self.image_inputs().next().expect("validated: at least one image input");
+            let input = self
+                .image_inputs()
+                .next()
+                .expect("validated: at least one image input");
             if first.apply == Apply::Residual && input.layout != first.layout {
                 return Err(self.err(format!(
                     "output '{}' uses apply \"residual\", which adds it to input '{}' tensor by tensor, so both need the same layout",
@@ -549,7 +578,10 @@ impl Manifest {
             if e.kind() == std::io::ErrorKind::NotFound {
                 Error::new(format!("model file not found: {}", model_path.display()))
             } else {
-                Error::new(format!("model file {} cannot be read: {e}", model_path.display()))
+                Error::new(format!(
+                    "model file {} cannot be read: {e}",
+                    model_path.display()
+                ))
             }
         })?;
         let stamp = (
@@ -558,7 +590,11 @@ impl Manifest {
             meta.modified().ok(),
             self.sha256.to_ascii_lowercase(),
         );
-        if VERIFIED.lock().unwrap_or_else(|p| p.into_inner()).contains(&stamp) {
+        if VERIFIED
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(&stamp)
+        {
             return Ok(());
         }
         let actual = sha256_file(model_path)?;
@@ -572,7 +608,10 @@ impl Manifest {
                 self.name
             )));
         }
-        VERIFIED.lock().unwrap_or_else(|p| p.into_inner()).push(stamp);
+        VERIFIED
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(stamp);
         Ok(())
     }
 }
@@ -580,7 +619,11 @@ impl Manifest {
 type Stamp = (PathBuf, u64, Option<SystemTime>, String);
 static VERIFIED: Mutex<Vec<Stamp>> = Mutex::new(Vec::new());
 
-fn check_norm(what: &str, channels: ChannelOrder, norm: &Normalisation) -> std::result::Result<(), String> {
+fn check_norm(
+    what: &str,
+    channels: ChannelOrder,
+    norm: &Normalisation,
+) -> std::result::Result<(), String> {
     let n = channels.count();
     for (field, list) in [("mean", &norm.mean), ("std", &norm.std)] {
         if !(list.is_empty() || list.len() == 1 || list.len() == n) {
@@ -608,20 +651,31 @@ fn check_norm(what: &str, channels: ChannelOrder, norm: &Normalisation) -> std::
 
 /// sha256 of a file as lower-case hex, read in chunks.
 pub fn sha256_file(path: &Path) -> Result<String> {
-    let mut file = std::fs::File::open(path)
-        .map_err(|e| Error::new(format!("cannot open {} to check its sha256: {e}", path.display())))?;
+    let mut file = std::fs::File::open(path).map_err(|e| {
+        Error::new(format!(
+            "cannot open {} to check its sha256: {e}",
+            path.display()
+        ))
+    })?;
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
     loop {
-        let n = file
-            .read(&mut buf)
-            .map_err(|e| Error::new(format!("cannot read {} to check its sha256: {e}", path.display())))?;
+        let n = file.read(&mut buf).map_err(|e| {
+            Error::new(format!(
+                "cannot read {} to check its sha256: {e}",
+                path.display()
+            ))
+        })?;
         if n == 0 {
             break;
         }
         hasher.update(&buf[..n]);
     }
-    Ok(hasher.finalize().iter().map(|b| format!("{b:02x}")).collect())
+    Ok(hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
 }
 
 #[cfg(test)]
@@ -668,7 +722,13 @@ mod tests {
         assert_eq!(m.model_path(), Path::new("models/tiny.onnx"));
         assert_eq!(m.size, Size::Dynamic { multiple: 8 });
         assert_eq!(m.context, Some(16));
-        assert_eq!(m.tiling, Some(Tiling { tile: 512, overlap: 32 }));
+        assert_eq!(
+            m.tiling,
+            Some(Tiling {
+                tile: 512,
+                overlap: 32
+            })
+        );
         let img: Vec<_> = m.image_inputs().collect();
         assert_eq!(img.len(), 1);
         assert_eq!(img[0].clip, "Source");
@@ -702,7 +762,13 @@ mod tests {
             v["size"].as_object_mut().unwrap();
         })
         .unwrap();
-        assert_eq!(m.size, Size::Fixed { width: 256, height: 128 });
+        assert_eq!(
+            m.size,
+            Size::Fixed {
+                width: 256,
+                height: 128
+            }
+        );
         assert_eq!(m.context, None);
         let m = edit(|v| v["size"] = serde_json::json!({"mode": "dynamic"})).unwrap();
         assert_eq!(m.size, Size::Dynamic { multiple: 1 });
@@ -712,13 +778,18 @@ mod tests {
     fn malformed_json_is_an_error() {
         for text in ["", "{", "[]", "null", "{\"schema\": 1,}", "not json at all"] {
             let e = parse(text).unwrap_err();
-            assert!(e.message().starts_with("manifest models/tiny.json is not valid: "), "{e}");
+            assert!(
+                e.message()
+                    .starts_with("manifest models/tiny.json is not valid: "),
+                "{e}"
+            );
         }
     }
 
     #[test]
     fn unknown_fields_are_rejected_everywhere() {
-        let cases: Vec<Box<dyn Fn(&mut serde_json::Value)>> = vec![
+        type Edit = Box<dyn Fn(&mut serde_json::Value)>;
+        let cases: Vec<Edit> = vec![
             Box::new(|v| v["colour"] = "srgb".into()),
             Box::new(|v| v["licence"]["commercial"] = true.into()),
             Box::new(|v| v["inputs"][0]["colorspace"] = "srgb".into()),
@@ -745,7 +816,10 @@ mod tests {
                 v["licence"].as_object_mut().unwrap().remove(field);
             })
             .unwrap_err();
-            assert!(e.message().contains(&format!("missing field `{field}`")), "{e}");
+            assert!(
+                e.message().contains(&format!("missing field `{field}`")),
+                "{e}"
+            );
         }
         let e = edit(|v| v["licence"]["source"] = "  ".into()).unwrap_err();
         assert!(e.message().contains("licence `source` is empty"), "{e}");
@@ -761,29 +835,77 @@ mod tests {
             Box::new(|v| v["inputs"][0]["mean"] = serde_json::json!([0.5, 0.5])),
             "manifest models/tiny.json: input 'input' has 2 mean values but channels 'rgb' needs 3",
         );
-        expect(Box::new(|v| v["inputs"][0]["std"] = serde_json::json!([1, 0, 1])), "std values must not be 0");
-        expect(Box::new(|v| v["inputs"][0]["range"] = serde_json::json!([1, 1])), "range [1, 1]");
-        expect(Box::new(|v| v["inputs"][0]["layout"] = "chw".into()), "unknown variant `chw`");
-        expect(Box::new(|v| v["inputs"][0]["channels"] = "RGB".into()), "unknown variant `RGB`");
-        expect(Box::new(|v| v["inputs"][0]["colour_space"] = "rec709".into()), "unknown variant `rec709`");
+        expect(
+            Box::new(|v| v["inputs"][0]["std"] = serde_json::json!([1, 0, 1])),
+            "std values must not be 0",
+        );
+        expect(
+            Box::new(|v| v["inputs"][0]["range"] = serde_json::json!([1, 1])),
+            "range [1, 1]",
+        );
+        expect(
+            Box::new(|v| v["inputs"][0]["layout"] = "chw".into()),
+            "unknown variant `chw`",
+        );
+        expect(
+            Box::new(|v| v["inputs"][0]["channels"] = "RGB".into()),
+            "unknown variant `RGB`",
+        );
+        expect(
+            Box::new(|v| v["inputs"][0]["colour_space"] = "rec709".into()),
+            "unknown variant `rec709`",
+        );
         expect(
             Box::new(|v| {
                 v["inputs"][0].as_object_mut().unwrap().remove("clip");
             }),
             "input 'input' needs clip",
         );
-        expect(Box::new(|v| v["inputs"][1]["clip"] = "Source".into()), "give one or the other");
-        expect(Box::new(|v| v["inputs"][1]["value"] = serde_json::json!([])), "empty `value`");
-        expect(Box::new(|v| v["inputs"][1]["name"] = "input".into()), "input 'input' is listed twice");
-        expect(Box::new(|v| v["schema"] = 2.into()), "schema 2 is not supported");
-        expect(Box::new(|v| v["sha256"] = "abc".into()), "`sha256` must be 64 hex digits");
-        expect(Box::new(|v| v["size"]["multiple"] = 0.into()), "size `multiple` must be 1..1024");
-        expect(Box::new(|v| v["size"]["mode"] = "stretch".into()), "unknown variant `stretch`");
-        expect(Box::new(|v| v["tiling"]["overlap"] = 256.into()), "less than half the tile size");
-        expect(Box::new(|v| v["tiling"]["tile"] = 8.into()), "tile size 8 must be");
+        expect(
+            Box::new(|v| v["inputs"][1]["clip"] = "Source".into()),
+            "give one or the other",
+        );
+        expect(
+            Box::new(|v| v["inputs"][1]["value"] = serde_json::json!([])),
+            "empty `value`",
+        );
+        expect(
+            Box::new(|v| v["inputs"][1]["name"] = "input".into()),
+            "input 'input' is listed twice",
+        );
+        expect(
+            Box::new(|v| v["schema"] = 2.into()),
+            "schema 2 is not supported",
+        );
+        expect(
+            Box::new(|v| v["sha256"] = "abc".into()),
+            "`sha256` must be 64 hex digits",
+        );
+        expect(
+            Box::new(|v| v["size"]["multiple"] = 0.into()),
+            "size `multiple` must be 1..1024",
+        );
+        expect(
+            Box::new(|v| v["size"]["mode"] = "stretch".into()),
+            "unknown variant `stretch`",
+        );
+        expect(
+            Box::new(|v| v["tiling"]["overlap"] = 256.into()),
+            "less than half the tile size",
+        );
+        expect(
+            Box::new(|v| v["tiling"]["tile"] = 8.into()),
+            "tile size 8 must be",
+        );
         expect(Box::new(|v| v["context"] = (-1).into()), "invalid value");
-        expect(Box::new(|v| v["outputs"] = serde_json::json!([])), "`outputs` is empty");
-        expect(Box::new(|v| v["outputs"][0]["apply"] = "add".into()), "unknown variant `add`");
+        expect(
+            Box::new(|v| v["outputs"] = serde_json::json!([])),
+            "`outputs` is empty",
+        );
+        expect(
+            Box::new(|v| v["outputs"][0]["apply"] = "add".into()),
+            "unknown variant `add`",
+        );
         expect(
             Box::new(|v| {
                 v["outputs"][0]["apply"] = "residual".into();
@@ -806,7 +928,12 @@ mod tests {
             }),
             "`tiling` needs size mode \"dynamic\"",
         );
-        expect(Box::new(|v| v["size"] = serde_json::json!({"mode": "fixed", "width": 0, "height": 64})), "fixed size 0x64");
+        expect(
+            Box::new(|v| {
+                v["size"] = serde_json::json!({"mode": "fixed", "width": 0, "height": 64})
+            }),
+            "fixed size 0x64",
+        );
     }
 
     #[test]
@@ -845,13 +972,17 @@ mod tests {
 
     #[test]
     fn sha256_is_checked_and_streamed() {
-        let dir = std::env::temp_dir().join(format!("pixelspace-manifest-sha-{}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("pixelspace-manifest-sha-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let model = dir.join("tiny.onnx");
         // Larger than one read chunk so streaming is exercised.
         let bytes: Vec<u8> = (0..(3 << 20) + 17).map(|i: u32| (i % 251) as u8).collect();
         std::fs::write(&model, &bytes).unwrap();
-        let expected: String = Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
+        let expected: String = Sha256::digest(&bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
         assert_eq!(sha256_file(&model).unwrap(), expected);
 
         let mut m = parse(GOOD).unwrap();
@@ -860,7 +991,10 @@ mod tests {
         m.sha256 = "0".repeat(64);
         let e = m.verify_model(&model).unwrap_err();
         assert!(e.message().contains("does not match its manifest"), "{e}");
-        assert!(e.message().contains(&format!("sha256 is {expected}")), "{e}");
+        assert!(
+            e.message().contains(&format!("sha256 is {expected}")),
+            "{e}"
+        );
         assert!(e.message().contains("pixelspace models fetch tiny"), "{e}");
         let e = m.verify_model(&dir.join("missing.onnx")).unwrap_err();
         assert!(e.message().starts_with("model file not found: "), "{e}");
@@ -869,7 +1003,8 @@ mod tests {
 
     #[test]
     fn for_model_finds_the_manifest_beside_the_model() {
-        let dir = std::env::temp_dir().join(format!("pixelspace-manifest-for-{}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("pixelspace-manifest-for-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let model = dir.join("tiny.onnx");
         std::fs::write(&model, b"x").unwrap();

@@ -78,7 +78,10 @@ impl std::fmt::Debug for InferencePipeline {
 
 fn is_float(info: &TensorInfo) -> bool {
     use ort::value::TensorElementType as T;
-    matches!(info.element_type, Some(T::Float32) | Some(T::Float16) | Some(T::Float64))
+    matches!(
+        info.element_type,
+        Some(T::Float32) | Some(T::Float16) | Some(T::Float64)
+    )
 }
 
 /// (channel, height, width) dimension positions for a layout.
@@ -145,9 +148,9 @@ impl InferencePipeline {
     /// context or a fixed size.
     pub fn region_of_interest(&self, window: Rect, frame: Rect) -> Rect {
         match (self.manifest.size, self.manifest.context) {
-            (Size::Dynamic { .. }, Some(context)) => {
-                window.grow(context.min(i32::MAX as u32) as i32).intersect(&frame)
-            }
+            (Size::Dynamic { .. }, Some(context)) => window
+                .grow(context.min(i32::MAX as u32) as i32)
+                .intersect(&frame),
             _ => frame,
         }
     }
@@ -158,7 +161,11 @@ impl InferencePipeline {
         if window.is_empty() {
             return Ok(());
         }
-        let first = self.manifest.image_inputs().next().expect("validated manifest has an image input");
+        let first = self
+            .manifest
+            .image_inputs()
+            .next()
+            .expect("validated manifest has an image input");
         let primary = find_input(req, first)?;
         let area = self.region_of_interest(req.window, primary.image.bounds());
         if area.is_empty() {
@@ -227,8 +234,12 @@ impl InferencePipeline {
                 return Err(Error::new(CANCELLED));
             }
             let host_tile = resize::crop(host, t.input);
-            let inputs: Vec<FloatImage> = model_inputs.iter().map(|img| resize::crop(img, t.input)).collect();
-            let out = self.render_region(req.frame_colour, t.input, &host_tile, &inputs, scratch)?;
+            let inputs: Vec<FloatImage> = model_inputs
+                .iter()
+                .map(|img| resize::crop(img, t.input))
+                .collect();
+            let out =
+                self.render_region(req.frame_colour, t.input, &host_tile, &inputs, scratch)?;
             acc.add(t, &out)?;
             (req.progress)((i + 1) as f64 / n as f64);
         }
@@ -248,7 +259,8 @@ impl InferencePipeline {
         let out_spec = &self.manifest.outputs[0];
         // Fit to the model: pad (dynamic) or resize (fixed). Model-space images have bounds
         // starting at the region's origin.
-        let fitted: Vec<std::borrow::Cow<FloatImage>> = inputs.iter().map(|img| self.fit(img)).collect();
+        let fitted: Vec<std::borrow::Cow<FloatImage>> =
+            inputs.iter().map(|img| self.fit(img)).collect();
         let model_rect = fitted[0].bounds;
         let (mw, mh) = (model_rect.width(), model_rect.height());
 
@@ -256,7 +268,11 @@ impl InferencePipeline {
         let image_inputs: Vec<&ImageInput> = self.manifest.image_inputs().collect();
         scratch.tensors.resize_with(image_inputs.len(), Vec::new);
         let mut shapes: Vec<Vec<i64>> = Vec::with_capacity(image_inputs.len());
-        for ((spec, img), buf) in image_inputs.iter().zip(&fitted).zip(scratch.tensors.iter_mut()) {
+        for ((spec, img), buf) in image_inputs
+            .iter()
+            .zip(&fitted)
+            .zip(scratch.tensors.iter_mut())
+        {
             if img.bounds.width() != mw || img.bounds.height() != mh {
                 return Err(Error::new(format!(
                     "input '{}' is {}x{} but the first input is {}x{}; all image inputs must cover the same region",
@@ -267,22 +283,45 @@ impl InferencePipeline {
                     mh
                 )));
             }
-            tensor::pack_into(img, img.bounds, spec.layout, spec.channels, &spec.normalisation, buf)?;
-            shapes.push(tensor::tensor_shape(spec.layout, spec.channels, mw, mh).iter().map(|d| *d as i64).collect());
+            tensor::pack_into(
+                img,
+                img.bounds,
+                spec.layout,
+                spec.channels,
+                &spec.normalisation,
+                buf,
+            )?;
+            shapes.push(
+                tensor::tensor_shape(spec.layout, spec.channels, mw, mh)
+                    .iter()
+                    .map(|d| *d as i64)
+                    .collect(),
+            );
         }
-        let mut feeds: Vec<InputTensor> = Vec::with_capacity(image_inputs.len() + self.constants.len());
+        let mut feeds: Vec<InputTensor> =
+            Vec::with_capacity(image_inputs.len() + self.constants.len());
         for ((spec, buf), shape) in image_inputs.iter().zip(&scratch.tensors).zip(&shapes) {
-            feeds.push(InputTensor { name: &spec.name, shape, data: buf });
+            feeds.push(InputTensor {
+                name: &spec.name,
+                shape,
+                data: buf,
+            });
         }
         for (name, shape, value) in &self.constants {
-            feeds.push(InputTensor { name, shape, data: value });
+            feeds.push(InputTensor {
+                name,
+                shape,
+                data: value,
+            });
         }
 
         let session = self.session_for(&shapes[0])?;
         let out_shape = session.run(&feeds, self.output_index, &mut scratch.output)?;
         drop(feeds);
-        let expected: Vec<i64> =
-            tensor::tensor_shape(out_spec.layout, out_spec.channels, mw, mh).iter().map(|d| *d as i64).collect();
+        let expected: Vec<i64> = tensor::tensor_shape(out_spec.layout, out_spec.channels, mw, mh)
+            .iter()
+            .map(|d| *d as i64)
+            .collect();
         if out_shape != expected {
             return Err(Error::new(format!(
                 "model output '{}' has shape {:?} but the manifest (layout {:?}, channels '{}') and the {}x{} input make {:?}",
@@ -317,7 +356,7 @@ impl InferencePipeline {
         )?;
 
         // Back to the region's size and the frame's colour space.
-        let mut out = self.unfit(&model_out, region);
+        let mut out = self.unfit(model_out, region);
         colour::convert_image(&mut out, out_spec.colour_space, frame_colour);
         let produced = produced_components(out_spec.channels);
         match out_spec.apply {
@@ -331,11 +370,20 @@ impl InferencePipeline {
                 }
             }
             Apply::Change => {
-                let mut model_in = self.unfit(&fitted[0], region);
+                let mut model_in = self.unfit(fitted[0].clone().into_owned(), region);
                 colour::convert_image(&mut model_in, first_in.colour_space, frame_colour);
-                for ((o, h), i) in out.data.chunks_exact_mut(4).zip(host.data.chunks_exact(4)).zip(model_in.data.chunks_exact(4)) {
+                for ((o, h), i) in out
+                    .data
+                    .chunks_exact_mut(4)
+                    .zip(host.data.chunks_exact(4))
+                    .zip(model_in.data.chunks_exact(4))
+                {
                     for c in 0..4 {
-                        o[c] = if produced[c] { h[c] + (o[c] - i[c]) } else { h[c] };
+                        o[c] = if produced[c] {
+                            h[c] + (o[c] - i[c])
+                        } else {
+                            h[c]
+                        };
                     }
                 }
             }
@@ -369,13 +417,13 @@ impl InferencePipeline {
     }
 
     /// Inverse of [`Self::fit`]: crop the padding away, or resize back to `region`.
-    fn unfit(&self, img: &FloatImage, region: Rect) -> FloatImage {
+    fn unfit(&self, img: FloatImage, region: Rect) -> FloatImage {
         if img.bounds == region {
-            return img.clone();
+            return img;
         }
         match self.manifest.size {
-            Size::Dynamic { .. } => resize::crop(img, region),
-            Size::Fixed { .. } => resize::resize_to(img, region),
+            Size::Dynamic { .. } => resize::crop(&img, region),
+            Size::Fixed { .. } => resize::resize_to(&img, region),
         }
     }
 
@@ -389,7 +437,11 @@ impl InferencePipeline {
     }
 
     fn take_scratch(&self) -> Scratch {
-        self.scratch.lock().unwrap_or_else(|p| p.into_inner()).pop().unwrap_or_default()
+        self.scratch
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .pop()
+            .unwrap_or_default()
     }
 
     fn give_back_scratch(&self, scratch: Scratch) {
@@ -414,7 +466,10 @@ fn produced_components(order: ChannelOrder) -> [bool; 4] {
     p
 }
 
-fn find_input<'r, 'a>(req: &'r RenderRequest<'a>, input: &ImageInput) -> Result<&'r InputImage<'a>> {
+fn find_input<'r, 'a>(
+    req: &'r RenderRequest<'a>,
+    input: &ImageInput,
+) -> Result<&'r InputImage<'a>> {
     req.inputs
         .iter()
         .find(|i| i.clip == input.clip && i.frame_offset == input.frame_offset)
@@ -441,7 +496,12 @@ fn check_model(
             manifest.source.display()
         ))
     };
-    let names = |list: &[TensorInfo]| list.iter().map(|t| format!("'{}'", t.name)).collect::<Vec<_>>().join(", ");
+    let names = |list: &[TensorInfo]| {
+        list.iter()
+            .map(|t| format!("'{}'", t.name))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     for model_input in session.inputs() {
         if !manifest.inputs.iter().any(|i| i.name() == model_input.name) {
             return Err(err(format!(
@@ -451,14 +511,27 @@ fn check_model(
         }
     }
     let find_in = |name: &str| {
-        session.inputs().iter().find(|t| t.name == name).ok_or_else(|| {
-            err(format!("the model has no input '{name}'; its inputs are {}", names(session.inputs())))
-        })
+        session
+            .inputs()
+            .iter()
+            .find(|t| t.name == name)
+            .ok_or_else(|| {
+                err(format!(
+                    "the model has no input '{name}'; its inputs are {}",
+                    names(session.inputs())
+                ))
+            })
     };
     for input in manifest.image_inputs() {
         let info = find_in(&input.name)?;
-        check_image_tensor(&format!("input '{}'", input.name), info, input.layout, input.channels, manifest.size)
-            .map_err(err)?;
+        check_image_tensor(
+            &format!("input '{}'", input.name),
+            info,
+            input.layout,
+            input.channels,
+            manifest.size,
+        )
+        .map_err(err)?;
     }
     let mut constants = Vec::new();
     for c in manifest.constant_inputs() {
@@ -491,7 +564,13 @@ fn check_model(
 }
 
 fn check_output(out: &Output, info: &TensorInfo, size: Size) -> std::result::Result<(), String> {
-    check_image_tensor(&format!("output '{}'", out.name), info, out.layout, out.channels, size)
+    check_image_tensor(
+        &format!("output '{}'", out.name),
+        info,
+        out.layout,
+        out.channels,
+        size,
+    )
 }
 
 fn check_image_tensor(
@@ -518,7 +597,10 @@ fn check_image_tensor(
     let (c, h, w) = chw_axes(layout);
     let s = &info.shape;
     if s[0] > 1 {
-        return Err(format!("{what} has batch size {} (shape {:?}); only batch 1 is supported", s[0], s));
+        return Err(format!(
+            "{what} has batch size {} (shape {:?}); only batch 1 is supported",
+            s[0], s
+        ));
     }
     if s[c] >= 0 && s[c] as usize != channels.count() {
         return Err(format!(
@@ -563,8 +645,14 @@ fn constant_shape(declared: &[i64], len: usize) -> Option<Vec<i64>> {
     let len = len as i64;
     let shape: Vec<i64> = match free {
         0 => declared.to_vec(),
-        1 if known > 0 && len % known == 0 => declared.iter().map(|d| if *d < 0 { len / known } else { *d }).collect(),
-        _ => declared.iter().map(|d| if *d < 0 { 1 } else { *d }).collect(),
+        1 if known > 0 && len % known == 0 => declared
+            .iter()
+            .map(|d| if *d < 0 { len / known } else { *d })
+            .collect(),
+        _ => declared
+            .iter()
+            .map(|d| if *d < 0 { 1 } else { *d })
+            .collect(),
     };
     (shape.iter().product::<i64>() == len).then_some(shape)
 }
@@ -595,25 +683,96 @@ mod tests {
     #[test]
     fn image_tensor_checks() {
         let dynamic = Size::Dynamic { multiple: 1 };
-        let fixed = Size::Fixed { width: 256, height: 128 };
-        assert!(check_image_tensor("input 'x'", &info(&[1, 3, -1, -1]), Layout::Nchw, ChannelOrder::Rgb, dynamic).is_ok());
-        assert!(check_image_tensor("input 'x'", &info(&[-1, -1, -1, 4]), Layout::Nhwc, ChannelOrder::Rgba, dynamic).is_ok());
-        let e = check_image_tensor("input 'x'", &info(&[1, 3, -1, -1]), Layout::Nchw, ChannelOrder::Rgba, dynamic).unwrap_err();
+        let fixed = Size::Fixed {
+            width: 256,
+            height: 128,
+        };
+        assert!(
+            check_image_tensor(
+                "input 'x'",
+                &info(&[1, 3, -1, -1]),
+                Layout::Nchw,
+                ChannelOrder::Rgb,
+                dynamic
+            )
+            .is_ok()
+        );
+        assert!(
+            check_image_tensor(
+                "input 'x'",
+                &info(&[-1, -1, -1, 4]),
+                Layout::Nhwc,
+                ChannelOrder::Rgba,
+                dynamic
+            )
+            .is_ok()
+        );
+        let e = check_image_tensor(
+            "input 'x'",
+            &info(&[1, 3, -1, -1]),
+            Layout::Nchw,
+            ChannelOrder::Rgba,
+            dynamic,
+        )
+        .unwrap_err();
         assert!(e.contains("has 3 channels") && e.contains("needs 4"), "{e}");
-        let e = check_image_tensor("input 'x'", &info(&[1, 3, 64]), Layout::Nchw, ChannelOrder::Rgb, dynamic).unwrap_err();
+        let e = check_image_tensor(
+            "input 'x'",
+            &info(&[1, 3, 64]),
+            Layout::Nchw,
+            ChannelOrder::Rgb,
+            dynamic,
+        )
+        .unwrap_err();
         assert!(e.contains("rank 3"), "{e}");
-        let e = check_image_tensor("input 'x'", &info(&[1, 3, 128, 256]), Layout::Nchw, ChannelOrder::Rgb, dynamic).unwrap_err();
+        let e = check_image_tensor(
+            "input 'x'",
+            &info(&[1, 3, 128, 256]),
+            Layout::Nchw,
+            ChannelOrder::Rgb,
+            dynamic,
+        )
+        .unwrap_err();
         assert!(e.contains("\"width\": 256, \"height\": 128"), "{e}");
-        assert!(check_image_tensor("input 'x'", &info(&[1, 3, 128, 256]), Layout::Nchw, ChannelOrder::Rgb, fixed).is_ok());
-        let e = check_image_tensor("input 'x'", &info(&[1, 128, 128, 3]), Layout::Nhwc, ChannelOrder::Rgb, fixed).unwrap_err();
+        assert!(
+            check_image_tensor(
+                "input 'x'",
+                &info(&[1, 3, 128, 256]),
+                Layout::Nchw,
+                ChannelOrder::Rgb,
+                fixed
+            )
+            .is_ok()
+        );
+        let e = check_image_tensor(
+            "input 'x'",
+            &info(&[1, 128, 128, 3]),
+            Layout::Nhwc,
+            ChannelOrder::Rgb,
+            fixed,
+        )
+        .unwrap_err();
         assert!(e.contains("is 128x128") && e.contains("256x128"), "{e}");
-        let e = check_image_tensor("input 'x'", &info(&[2, 3, -1, -1]), Layout::Nchw, ChannelOrder::Rgb, dynamic).unwrap_err();
+        let e = check_image_tensor(
+            "input 'x'",
+            &info(&[2, 3, -1, -1]),
+            Layout::Nchw,
+            ChannelOrder::Rgb,
+            dynamic,
+        )
+        .unwrap_err();
         assert!(e.contains("batch size 2"), "{e}");
     }
 
     #[test]
     fn produced() {
-        assert_eq!(produced_components(ChannelOrder::Bgr), [true, true, true, false]);
-        assert_eq!(produced_components(ChannelOrder::Alpha), [false, false, false, true]);
+        assert_eq!(
+            produced_components(ChannelOrder::Bgr),
+            [true, true, true, false]
+        );
+        assert_eq!(
+            produced_components(ChannelOrder::Alpha),
+            [false, false, false, true]
+        );
     }
 }

@@ -122,7 +122,11 @@ fn load(absolute: &Path) -> Result<Runtime> {
         .or_else(|| version_from_file_name(absolute))
         .unwrap_or_else(|| "unknown".to_string());
     Ok(Runtime {
-        info: RuntimeInfo { library: absolute.to_path_buf(), version, build_info },
+        info: RuntimeInfo {
+            library: absolute.to_path_buf(),
+            version,
+            build_info,
+        },
         environment,
     })
 }
@@ -134,8 +138,10 @@ fn min_version() -> String {
 /// `ORT Build Info: git-branch=rel-1.32.0, …` -> `1.32.0`.
 fn version_from_build_info(info: &str) -> Option<String> {
     let start = info.find("rel-")? + 4;
-    let version: String =
-        info[start..].chars().take_while(|c| c.is_ascii_digit() || *c == '.').collect();
+    let version: String = info[start..]
+        .chars()
+        .take_while(|c| c.is_ascii_digit() || *c == '.')
+        .collect();
     let version = version.trim_end_matches('.').to_string();
     (version.split('.').count() >= 2).then_some(version)
 }
@@ -144,7 +150,8 @@ fn version_from_build_info(info: &str) -> Option<String> {
 fn version_from_file_name(path: &Path) -> Option<String> {
     let name = path.file_name()?.to_str()?;
     let rest = &name[name.find(".so.")? + 4..];
-    (!rest.is_empty() && rest.chars().all(|c| c.is_ascii_digit() || c == '.')).then(|| rest.to_string())
+    (!rest.is_empty() && rest.chars().all(|c| c.is_ascii_digit() || c == '.'))
+        .then(|| rest.to_string())
 }
 
 /// The loaded runtime, if [`init`] succeeded.
@@ -176,7 +183,12 @@ pub enum Provider {
 
 impl Provider {
     /// Every provider, in the order a user would list them.
-    pub const ALL: [Provider; 4] = [Provider::Auto, Provider::Cpu, Provider::Cuda, Provider::TensorRt];
+    pub const ALL: [Provider; 4] = [
+        Provider::Auto,
+        Provider::Cpu,
+        Provider::Cuda,
+        Provider::TensorRt,
+    ];
 
     /// Lower-case name used in params, the command line and messages.
     pub fn name(self) -> &'static str {
@@ -261,7 +273,9 @@ fn user_cache_dir() -> PathBuf {
 /// TensorRT half precision: on when env `PIXELSPACE_TENSORRT_FP16` is `1`/`true`/`on`.
 pub fn tensorrt_fp16() -> bool {
     matches!(
-        std::env::var("PIXELSPACE_TENSORRT_FP16").map(|v| v.to_ascii_lowercase()).as_deref(),
+        std::env::var("PIXELSPACE_TENSORRT_FP16")
+            .map(|v| v.to_ascii_lowercase())
+            .as_deref(),
         Ok("1") | Ok("true") | Ok("on") | Ok("yes")
     )
 }
@@ -340,7 +354,12 @@ impl SharedSession {
 
     /// Runs the model and copies output `output_index` (converted to f32) into `out`
     /// (reusing its allocation). Returns the output's shape.
-    pub fn run(&self, inputs: &[InputTensor<'_>], output_index: usize, out: &mut Vec<f32>) -> Result<Vec<i64>> {
+    pub fn run(
+        &self,
+        inputs: &[InputTensor<'_>],
+        output_index: usize,
+        out: &mut Vec<f32>,
+    ) -> Result<Vec<i64>> {
         let output_name = match self.outputs.get(output_index) {
             Some(o) => o.name.clone(),
             None => {
@@ -353,12 +372,21 @@ impl SharedSession {
             }
         };
         let mut converted: Vec<Converted> = Vec::new();
-        let mut values: Vec<(String, ort::session::SessionInputValue<'_>)> = Vec::with_capacity(inputs.len());
+        let mut values: Vec<(String, ort::session::SessionInputValue<'_>)> =
+            Vec::with_capacity(inputs.len());
         // First convert every input that needs it, so the borrowed views below stay valid.
         for input in inputs {
-            let info = self.inputs.iter().find(|i| i.name == input.name).ok_or_else(|| {
-                Error::new(format!("model {} has no input named '{}'", self.model.display(), input.name))
-            })?;
+            let info = self
+                .inputs
+                .iter()
+                .find(|i| i.name == input.name)
+                .ok_or_else(|| {
+                    Error::new(format!(
+                        "model {} has no input named '{}'",
+                        self.model.display(),
+                        input.name
+                    ))
+                })?;
             let expected: i64 = input.shape.iter().product();
             if input.shape.iter().any(|d| *d < 0) || expected as usize != input.data.len() {
                 return Err(Error::new(format!(
@@ -369,20 +397,36 @@ impl SharedSession {
                     input.data.len()
                 )));
             }
-            converted.push(Converted::from_f32(info.element_type, input.data).map_err(|e| {
-                Error::new(format!("input '{}' of model {}: {e}", input.name, self.model.display()))
-            })?);
+            converted.push(
+                Converted::from_f32(info.element_type, input.data).map_err(|e| {
+                    Error::new(format!(
+                        "input '{}' of model {}: {e}",
+                        input.name,
+                        self.model.display()
+                    ))
+                })?,
+            );
         }
         for (input, conv) in inputs.iter().zip(converted.iter()) {
             let shape = input.shape.to_vec();
             let value: ort::session::SessionInputValue<'_> = match conv {
                 Converted::AsIs => TensorRef::from_array_view((shape, input.data)).map(Into::into),
-                Converted::F16(v) => TensorRef::from_array_view((shape, v.as_slice())).map(Into::into),
-                Converted::F64(v) => TensorRef::from_array_view((shape, v.as_slice())).map(Into::into),
-                Converted::I64(v) => TensorRef::from_array_view((shape, v.as_slice())).map(Into::into),
-                Converted::I32(v) => TensorRef::from_array_view((shape, v.as_slice())).map(Into::into),
+                Converted::F16(v) => {
+                    TensorRef::from_array_view((shape, v.as_slice())).map(Into::into)
+                }
+                Converted::F64(v) => {
+                    TensorRef::from_array_view((shape, v.as_slice())).map(Into::into)
+                }
+                Converted::I64(v) => {
+                    TensorRef::from_array_view((shape, v.as_slice())).map(Into::into)
+                }
+                Converted::I32(v) => {
+                    TensorRef::from_array_view((shape, v.as_slice())).map(Into::into)
+                }
             }
-            .map_err(|e| Error::new(format!("input '{}': cannot make a tensor: {e}", input.name)))?;
+            .map_err(|e| {
+                Error::new(format!("input '{}': cannot make a tensor: {e}", input.name))
+            })?;
             values.push((input.name.to_string(), value));
         }
         let mut session = self.session.lock().unwrap_or_else(|p| p.into_inner());
@@ -425,15 +469,32 @@ enum Converted {
 }
 
 impl Converted {
-    fn from_f32(ty: Option<TensorElementType>, data: &[f32]) -> std::result::Result<Converted, String> {
+    fn from_f32(
+        ty: Option<TensorElementType>,
+        data: &[f32],
+    ) -> std::result::Result<Converted, String> {
         Ok(match ty {
             Some(TensorElementType::Float32) => Converted::AsIs,
-            Some(TensorElementType::Float16) => Converted::F16(data.iter().map(|v| half::f16::from_f32(*v)).collect()),
-            Some(TensorElementType::Float64) => Converted::F64(data.iter().map(|v| *v as f64).collect()),
-            Some(TensorElementType::Int64) => Converted::I64(data.iter().map(|v| v.round() as i64).collect()),
-            Some(TensorElementType::Int32) => Converted::I32(data.iter().map(|v| v.round() as i32).collect()),
-            Some(other) => return Err(format!("element type {other:?} is not supported (use float, half, double or int)")),
-            None => return Err("the model wants a non-tensor value, which is not supported".to_string()),
+            Some(TensorElementType::Float16) => {
+                Converted::F16(data.iter().map(|v| half::f16::from_f32(*v)).collect())
+            }
+            Some(TensorElementType::Float64) => {
+                Converted::F64(data.iter().map(|v| *v as f64).collect())
+            }
+            Some(TensorElementType::Int64) => {
+                Converted::I64(data.iter().map(|v| v.round() as i64).collect())
+            }
+            Some(TensorElementType::Int32) => {
+                Converted::I32(data.iter().map(|v| v.round() as i32).collect())
+            }
+            Some(other) => {
+                return Err(format!(
+                    "element type {other:?} is not supported (use float, half, double or int)"
+                ));
+            }
+            None => {
+                return Err("the model wants a non-tensor value, which is not supported".to_string());
+            }
         })
     }
 }
@@ -458,7 +519,9 @@ static CACHE: OnceLock<SessionCache> = OnceLock::new();
 impl SessionCache {
     /// The global cache.
     pub fn global() -> &'static SessionCache {
-        CACHE.get_or_init(|| SessionCache { slots: Mutex::new(HashMap::new()) })
+        CACHE.get_or_init(|| SessionCache {
+            slots: Mutex::new(HashMap::new()),
+        })
     }
 
     /// The session for `model` on `provider`, built on first use and shared afterwards.
@@ -466,17 +529,33 @@ impl SessionCache {
     /// `input_shape` is part of the key only for TensorRT (engines are built per shape) and is
     /// ignored otherwise. Two threads asking for the same key build it once; different keys
     /// build concurrently. A failed build is not cached, so it is retried next time.
-    pub fn get(&self, model: &Path, provider: Provider, input_shape: Option<&[i64]>) -> Result<Arc<SharedSession>> {
+    pub fn get(
+        &self,
+        model: &Path,
+        provider: Provider,
+        input_shape: Option<&[i64]>,
+    ) -> Result<Arc<SharedSession>> {
         runtime()?;
         if !model.is_file() {
-            return Err(Error::new(format!("model file not found: {}", model.display())));
+            return Err(Error::new(format!(
+                "model file not found: {}",
+                model.display()
+            )));
         }
-        let canonical = std::fs::canonicalize(model)
-            .map_err(|e| Error::new(format!("model file {} cannot be read: {e}", model.display())))?;
+        let canonical = std::fs::canonicalize(model).map_err(|e| {
+            Error::new(format!(
+                "model file {} cannot be read: {e}",
+                model.display()
+            ))
+        })?;
         let key = Key {
             model: canonical,
             provider,
-            shape: if provider == Provider::TensorRt { input_shape.map(|s| s.to_vec()) } else { None },
+            shape: if provider == Provider::TensorRt {
+                input_shape.map(|s| s.to_vec())
+            } else {
+                None
+            },
         };
         let slot = {
             let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
@@ -494,7 +573,10 @@ impl SessionCache {
     /// Number of sessions built and held.
     pub fn len(&self) -> usize {
         let slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
-        slots.values().filter(|s| s.lock().map(|s| s.is_some()).unwrap_or(false)).count()
+        slots
+            .values()
+            .filter(|s| s.lock().map(|s| s.is_some()).unwrap_or(false))
+            .count()
     }
 
     /// Whether no session is held.
@@ -510,12 +592,21 @@ impl SessionCache {
 
 fn base_builder(model: &Path) -> Result<SessionBuilder> {
     let rt = runtime()?;
-    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    let builder = Session::builder(&rt.environment)
-        .map_err(|e| Error::new(format!("cannot prepare a session for {}: {e}", model.display())))?;
-    builder
-        .with_intra_threads(threads)
-        .map_err(|e| Error::new(format!("cannot prepare a session for {}: {e}", model.display())))
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let builder = Session::builder(&rt.environment).map_err(|e| {
+        Error::new(format!(
+            "cannot prepare a session for {}: {e}",
+            model.display()
+        ))
+    })?;
+    builder.with_intra_threads(threads).map_err(|e| {
+        Error::new(format!(
+            "cannot prepare a session for {}: {e}",
+            model.display()
+        ))
+    })
 }
 
 fn commit(mut builder: SessionBuilder, model: &Path) -> Result<Session> {
@@ -557,7 +648,10 @@ fn build_gpu(model: &Path, provider: Provider, shape: Option<&[i64]>) -> Result<
             {
                 let dir = tensorrt_cache_dir();
                 std::fs::create_dir_all(&dir).map_err(|e| {
-                    Error::new(format!("cannot create the TensorRT cache folder {}: {e}", dir.display()))
+                    Error::new(format!(
+                        "cannot create the TensorRT cache folder {}: {e}",
+                        dir.display()
+                    ))
                 })?;
                 let dir_str = dir.to_string_lossy().to_string();
                 let mut trt = ort::ep::TensorRT::default()
@@ -582,7 +676,9 @@ fn build_gpu(model: &Path, provider: Provider, shape: Option<&[i64]>) -> Result<
             #[cfg(not(feature = "tensorrt"))]
             return Err(no_support(provider));
         }
-        Provider::Auto | Provider::Cpu => unreachable!("build_gpu is only called for GPU providers"),
+        Provider::Auto | Provider::Cpu => {
+            unreachable!("build_gpu is only called for GPU providers")
+        }
     }
     #[allow(unreachable_code)]
     {
@@ -594,7 +690,8 @@ fn build_gpu(model: &Path, provider: Provider, shape: Option<&[i64]>) -> Result<
                  `pixelspace doctor`, or choose the cpu provider"
             ))
         })?;
-        commit(builder, model).map_err(|e| e.context(format!("with the {provider} execution provider")))
+        commit(builder, model)
+            .map_err(|e| e.context(format!("with the {provider} execution provider")))
     }
 }
 
@@ -618,7 +715,11 @@ fn build_session(model: &Path, provider: Provider, shape: Option<&[i64]>) -> Res
                     Ok(s) => (s, Provider::Cuda, None),
                     Err(e) => {
                         let session = commit(base_builder(model)?, model)?;
-                        (session, Provider::Cpu, Some(format!("CUDA was not used, running on CPU: {e}")))
+                        (
+                            session,
+                            Provider::Cpu,
+                            Some(format!("CUDA was not used, running on CPU: {e}")),
+                        )
                     }
                 }
             } else {
@@ -626,8 +727,16 @@ fn build_session(model: &Path, provider: Provider, shape: Option<&[i64]>) -> Res
             }
         }
     };
-    let inputs = session.inputs().iter().map(|o| tensor_info(o.name(), o.dtype())).collect();
-    let outputs = session.outputs().iter().map(|o| tensor_info(o.name(), o.dtype())).collect();
+    let inputs = session
+        .inputs()
+        .iter()
+        .map(|o| tensor_info(o.name(), o.dtype()))
+        .collect();
+    let outputs = session
+        .outputs()
+        .iter()
+        .map(|o| tensor_info(o.name(), o.dtype()))
+        .collect();
     Ok(SharedSession {
         session: Mutex::new(session),
         model: model.to_path_buf(),
@@ -641,7 +750,10 @@ fn build_session(model: &Path, provider: Provider, shape: Option<&[i64]>) -> Res
 fn tensor_info(name: &str, dtype: &ValueType) -> TensorInfo {
     TensorInfo {
         name: name.to_string(),
-        shape: dtype.tensor_shape().map(|s| s.iter().copied().collect()).unwrap_or_default(),
+        shape: dtype
+            .tensor_shape()
+            .map(|s| s.iter().copied().collect())
+            .unwrap_or_default(),
         element_type: dtype.tensor_type(),
     }
 }
@@ -659,7 +771,11 @@ mod tests {
         assert_eq!("TensorRT".parse::<Provider>().unwrap(), Provider::TensorRt);
         assert_eq!(" CUDA ".parse::<Provider>().unwrap(), Provider::Cuda);
         let err = "opencl".parse::<Provider>().unwrap_err();
-        assert!(err.message().contains("unknown execution provider 'opencl'"), "{err}");
+        assert!(
+            err.message()
+                .contains("unknown execution provider 'opencl'"),
+            "{err}"
+        );
         assert!(Provider::Cpu.compiled_in() && Provider::Auto.compiled_in());
         assert_eq!(Provider::Cuda.compiled_in(), cfg!(feature = "cuda"));
     }
@@ -668,18 +784,31 @@ mod tests {
     fn versions_are_parsed() {
         let info = "ORT Build Info: git-branch=rel-1.32.0, git-commit-id=abc, build type=Release";
         assert_eq!(version_from_build_info(info).as_deref(), Some("1.32.0"));
-        assert_eq!(version_from_build_info("ORT Build Info: git-branch=main"), None);
+        assert_eq!(
+            version_from_build_info("ORT Build Info: git-branch=main"),
+            None
+        );
         assert_eq!(
             version_from_file_name(Path::new("/x/libonnxruntime.so.1.32.0")).as_deref(),
             Some("1.32.0")
         );
-        assert_eq!(version_from_file_name(Path::new("/x/libonnxruntime.so")), None);
+        assert_eq!(
+            version_from_file_name(Path::new("/x/libonnxruntime.so")),
+            None
+        );
     }
 
     #[test]
     fn missing_library_is_an_error() {
-        let err = init(Path::new("/nonexistent/pixelspace/libonnxruntime.so.1.32.0")).unwrap_err();
-        assert!(err.message().starts_with("ONNX Runtime library not found at /nonexistent/"), "{err}");
+        let err = init(Path::new(
+            "/nonexistent/pixelspace/libonnxruntime.so.1.32.0",
+        ))
+        .unwrap_err();
+        assert!(
+            err.message()
+                .starts_with("ONNX Runtime library not found at /nonexistent/"),
+            "{err}"
+        );
         assert!(err.message().contains("pixelspace doctor"), "{err}");
     }
 

@@ -32,7 +32,11 @@ impl Frame {
                 }
             }
         }
-        Frame { bytes, bounds, depth: PixelDepth::Float }
+        Frame {
+            bytes,
+            bounds,
+            depth: PixelDepth::Float,
+        }
     }
     fn byte(bounds: Rect, f: impl Fn(i32, i32) -> [u8; 4]) -> Frame {
         let mut bytes = Vec::with_capacity(4 * bounds.area());
@@ -41,7 +45,11 @@ impl Frame {
                 bytes.extend_from_slice(&f(x, y));
             }
         }
-        Frame { bytes, bounds, depth: PixelDepth::Byte }
+        Frame {
+            bytes,
+            bounds,
+            depth: PixelDepth::Byte,
+        }
     }
     fn filled(bounds: Rect, depth: PixelDepth, v: f32) -> Frame {
         match depth {
@@ -54,11 +62,27 @@ impl Frame {
         (self.bounds.width() as usize * 4 * self.depth.bytes_per_component()) as isize
     }
     fn view(&self) -> ImageView<'_> {
-        ImageView::new(&self.bytes, 0, self.row_bytes(), self.bounds, self.depth, Components::Rgba).unwrap()
+        ImageView::new(
+            &self.bytes,
+            0,
+            self.row_bytes(),
+            self.bounds,
+            self.depth,
+            Components::Rgba,
+        )
+        .unwrap()
     }
     fn view_mut(&mut self) -> ImageViewMut<'_> {
         let rb = self.row_bytes();
-        ImageViewMut::new(&mut self.bytes, 0, rb, self.bounds, self.depth, Components::Rgba).unwrap()
+        ImageViewMut::new(
+            &mut self.bytes,
+            0,
+            rb,
+            self.bounds,
+            self.depth,
+            Components::Rgba,
+        )
+        .unwrap()
     }
     fn pixel(&self, x: i32, y: i32) -> [f32; 4] {
         self.view().pixel_rgba(x, y)
@@ -67,7 +91,12 @@ impl Frame {
 
 fn pattern(x: i32, y: i32) -> [f32; 4] {
     let h = ((x * 7919 + y * 104_729) % 1000) as f32 / 1000.0;
-    [h, (x as f32 * 0.031).sin() * 0.5 + 0.5, (y as f32 * 0.047).cos() * 0.5 + 0.5, 0.25 + 0.5 * h]
+    [
+        h,
+        (x as f32 * 0.031).sin() * 0.5 + 0.5,
+        (y as f32 * 0.047).cos() * 0.5 + 0.5,
+        0.25 + 0.5 * h,
+    ]
 }
 
 fn pipeline(name: &str) -> InferencePipeline {
@@ -76,7 +105,10 @@ fn pipeline(name: &str) -> InferencePipeline {
     InferencePipeline::new(m, model(name), Provider::Cpu).unwrap()
 }
 
-fn pipeline_with(name: &str, edit: impl FnOnce(&mut Manifest)) -> pixelspace_shared::error::Result<InferencePipeline> {
+fn pipeline_with(
+    name: &str,
+    edit: impl FnOnce(&mut Manifest),
+) -> pixelspace_shared::error::Result<InferencePipeline> {
     init_runtime();
     let mut m = Manifest::for_model(&model(name)).unwrap();
     edit(&mut m);
@@ -87,12 +119,24 @@ struct Run {
     progress: Mutex<Vec<f64>>,
 }
 
-fn render(p: &InferencePipeline, src: &Frame, window: Rect, colour: ColourSpace, out: &mut Frame) -> pixelspace_shared::error::Result<Vec<f64>> {
-    let run = Run { progress: Mutex::new(Vec::new()) };
+fn render(
+    p: &InferencePipeline,
+    src: &Frame,
+    window: Rect,
+    colour: ColourSpace,
+    out: &mut Frame,
+) -> pixelspace_shared::error::Result<Vec<f64>> {
+    let run = Run {
+        progress: Mutex::new(Vec::new()),
+    };
     let progress = |f: f64| run.progress.lock().unwrap().push(f);
     let not_cancelled = || false;
     let req = RenderRequest {
-        inputs: vec![InputImage { clip: "Source".into(), frame_offset: 0, image: src.view() }],
+        inputs: vec![InputImage {
+            clip: "Source".into(),
+            frame_offset: 0,
+            image: src.view(),
+        }],
         window,
         frame_colour: colour,
         is_cancelled: &not_cancelled,
@@ -104,11 +148,17 @@ fn render(p: &InferencePipeline, src: &Frame, window: Rect, colour: ColourSpace,
 }
 
 fn conv(w: &[Vec<f32>], b: &[f32], px: [f32; 4]) -> Vec<f32> {
-    w.iter().zip(b).map(|(row, bias)| bias + row.iter().zip(&px[..3]).map(|(a, v)| a * v).sum::<f32>()).collect()
+    w.iter()
+        .zip(b)
+        .map(|(row, bias)| bias + row.iter().zip(&px[..3]).map(|(a, v)| a * v).sum::<f32>())
+        .collect()
 }
 
 fn assert_close(a: f32, e: f32, tol: f32, what: &str) {
-    assert!((a - e).abs() <= tol, "{what}: got {a}, expected {e} (tolerance {tol})");
+    assert!(
+        (a - e).abs() <= tol,
+        "{what}: got {a}, expected {e} (tolerance {tol})"
+    );
 }
 
 #[test]
@@ -143,11 +193,21 @@ fn linear_frames_are_converted_to_the_models_srgb_and_back() {
     render(&p, &src, frame, ColourSpace::Linear, &mut out).unwrap();
     for (x, y) in frame.pixels() {
         let s = pattern(x, y);
-        let enc = [linear_to_srgb(s[0]), linear_to_srgb(s[1]), linear_to_srgb(s[2]), s[3]];
+        let enc = [
+            linear_to_srgb(s[0]),
+            linear_to_srgb(s[1]),
+            linear_to_srgb(s[2]),
+            s[3],
+        ];
         let e = conv(&w, &b, enc);
         let o = out.pixel(x, y);
         for c in 0..3 {
-            assert_close(o[c], srgb_to_linear(e[c]), 1e-5, &format!("({x},{y}) channel {c}"));
+            assert_close(
+                o[c],
+                srgb_to_linear(e[c]),
+                1e-5,
+                &format!("({x},{y}) channel {c}"),
+            );
         }
     }
 }
@@ -165,7 +225,12 @@ fn pad_to_multiple_model_works_on_odd_sizes() {
             let e = conv(&w, &b, pattern(x, y));
             let o = out.pixel(x, y);
             for c in 0..3 {
-                assert_close(o[c], e[c], 1e-5, &format!("{wd}x{ht} ({x},{y}) channel {c}"));
+                assert_close(
+                    o[c],
+                    e[c],
+                    1e-5,
+                    &format!("{wd}x{ht} ({x},{y}) channel {c}"),
+                );
             }
         }
     }
@@ -176,14 +241,23 @@ fn tiled_equals_untiled_for_a_per_pixel_model() {
     let frame = Rect::new(0, 0, 70, 45);
     let src = Frame::float(frame, pattern);
     let untiled = pipeline("conv_pad8");
-    let tiled = pipeline_with("conv_pad8", |m| m.tiling = Some(Tiling { tile: 24, overlap: 6 })).unwrap();
+    let tiled = pipeline_with("conv_pad8", |m| {
+        m.tiling = Some(Tiling {
+            tile: 24,
+            overlap: 6,
+        })
+    })
+    .unwrap();
     let mut a = Frame::filled(frame, PixelDepth::Float, 0.0);
     let mut b = Frame::filled(frame, PixelDepth::Float, 0.0);
     let pa = render(&untiled, &src, frame, ColourSpace::Srgb, &mut a).unwrap();
     let pb = render(&tiled, &src, frame, ColourSpace::Srgb, &mut b).unwrap();
     assert_eq!(pa, vec![1.0]);
     assert!(pb.len() > 4, "expected several tiles, progress {pb:?}");
-    assert!(pb.windows(2).all(|w| w[0] < w[1]) && *pb.last().unwrap() == 1.0, "{pb:?}");
+    assert!(
+        pb.windows(2).all(|w| w[0] < w[1]) && *pb.last().unwrap() == 1.0,
+        "{pb:?}"
+    );
     let mut max = 0.0f32;
     for (x, y) in frame.pixels() {
         let (pa, pb) = (a.pixel(x, y), b.pixel(x, y));
@@ -280,11 +354,21 @@ fn change_keeps_hdr_values_the_model_cannot_see() {
     render(&p, &src, frame, ColourSpace::Srgb, &mut out).unwrap();
     for (x, y) in frame.pixels() {
         let s = hdr(x, y);
-        let clamped = [s[0].clamp(0.0, 1.0), s[1].clamp(0.0, 1.0), s[2].clamp(0.0, 1.0), s[3]];
+        let clamped = [
+            s[0].clamp(0.0, 1.0),
+            s[1].clamp(0.0, 1.0),
+            s[2].clamp(0.0, 1.0),
+            s[3],
+        ];
         let e = conv(&w, &b, clamped);
         let o = out.pixel(x, y);
         for c in 0..3 {
-            assert_close(o[c], s[c] + (e[c] - clamped[c]), 1e-5, &format!("({x},{y}) channel {c}"));
+            assert_close(
+                o[c],
+                s[c] + (e[c] - clamped[c]),
+                1e-5,
+                &format!("({x},{y}) channel {c}"),
+            );
         }
         if s[0] > 1.0 {
             assert!(o[0] > 4.0, "HDR value {} survived as {}", s[0], o[0]);
@@ -334,7 +418,12 @@ fn byte_frames_round_trip_through_the_model() {
         let o = out.pixel(x, y);
         for c in 0..3 {
             // Quantised to the nearest of 256 levels (a value on a .5 boundary may go either way).
-            assert_close(o[c], e[c].clamp(0.0, 1.0), 0.5 / 255.0 + 1e-5, "byte output");
+            assert_close(
+                o[c],
+                e[c].clamp(0.0, 1.0),
+                0.5 / 255.0 + 1e-5,
+                "byte output",
+            );
             assert_eq!((o[c] * 255.0).round() / 255.0, o[c], "byte levels");
         }
     }
@@ -352,13 +441,23 @@ fn non_finite_host_values_never_reach_the_output() {
     let mut out = Frame::filled(frame, PixelDepth::Float, 0.0);
     render(&p, &src, frame, ColourSpace::Linear, &mut out).unwrap();
     for (x, y) in frame.pixels() {
-        assert!(out.pixel(x, y).iter().all(|v| v.is_finite()), "({x},{y}) {:?}", out.pixel(x, y));
+        assert!(
+            out.pixel(x, y).iter().all(|v| v.is_finite()),
+            "({x},{y}) {:?}",
+            out.pixel(x, y)
+        );
     }
 }
 
 #[test]
 fn cancelled_render_writes_nothing() {
-    let p = pipeline_with("conv1x1", |m| m.tiling = Some(Tiling { tile: 16, overlap: 2 })).unwrap();
+    let p = pipeline_with("conv1x1", |m| {
+        m.tiling = Some(Tiling {
+            tile: 16,
+            overlap: 2,
+        })
+    })
+    .unwrap();
     let frame = Rect::new(0, 0, 40, 40);
     let src = Frame::float(frame, pattern);
     let mut out = Frame::filled(frame, PixelDepth::Float, 3.0);
@@ -370,7 +469,11 @@ fn cancelled_render_writes_nothing() {
     };
     let progress = |_f: f64| {};
     let req = RenderRequest {
-        inputs: vec![InputImage { clip: "Source".into(), frame_offset: 0, image: src.view() }],
+        inputs: vec![InputImage {
+            clip: "Source".into(),
+            frame_offset: 0,
+            image: src.view(),
+        }],
         window: frame,
         frame_colour: ColourSpace::Srgb,
         is_cancelled: &cancel_after_two,
@@ -390,14 +493,22 @@ fn missing_clip_in_the_request_is_an_error() {
     let no = || false;
     let progress = |_f: f64| {};
     let req = RenderRequest {
-        inputs: vec![InputImage { clip: "Mask".into(), frame_offset: 0, image: src.view() }],
+        inputs: vec![InputImage {
+            clip: "Mask".into(),
+            frame_offset: 0,
+            image: src.view(),
+        }],
         window: frame,
         frame_colour: ColourSpace::Srgb,
         is_cancelled: &no,
         progress: &progress,
     };
     let err = p.render(&req, &mut out.view_mut()).unwrap_err();
-    assert!(err.message().contains("no image from clip 'Source' at frame offset 0"), "{err}");
+    assert!(
+        err.message()
+            .contains("no image from clip 'Source' at frame offset 0"),
+        "{err}"
+    );
 }
 
 fn image_input_mut(m: &mut Manifest) -> &mut pixelspace_shared::manifest::ImageInput {
@@ -409,8 +520,13 @@ fn image_input_mut(m: &mut Manifest) -> &mut pixelspace_shared::manifest::ImageI
 
 #[test]
 fn a_manifest_that_does_not_fit_the_model_is_a_clear_error() {
-    let cases: Vec<(&str, Box<dyn FnOnce(&mut Manifest)>, &str)> = vec![
-        ("conv1x1", Box::new(|m| image_input_mut(m).name = "image".into()), "model input 'input' is not described in the manifest"),
+    type Edit = Box<dyn FnOnce(&mut Manifest)>;
+    let cases: Vec<(&str, Edit, &str)> = vec![
+        (
+            "conv1x1",
+            Box::new(|m| image_input_mut(m).name = "image".into()),
+            "model input 'input' is not described in the manifest",
+        ),
         (
             "conv1x1",
             Box::new(|m| {
@@ -422,34 +538,76 @@ fn a_manifest_that_does_not_fit_the_model_is_a_clear_error() {
             }),
             "the model has no input 'second'; its inputs are 'input'",
         ),
-        ("conv1x1", Box::new(|m| image_input_mut(m).channels = ChannelOrder::Rgba), "input 'input' has 3 channels"),
-        ("conv1x1", Box::new(|m| m.outputs[0].name = "out".into()), "the model has no output 'out'; its outputs are 'output'"),
-        ("conv1x1", Box::new(|m| m.outputs[0].channels = ChannelOrder::Alpha), "output 'output' has 3 channels"),
         (
             "conv1x1",
-            Box::new(|m| m.size = Size::Fixed { width: 64, height: 64 }),
-            "",
+            Box::new(|m| image_input_mut(m).channels = ChannelOrder::Rgba),
+            "input 'input' has 3 channels",
         ),
-        ("fixed256", Box::new(|m| m.size = Size::Dynamic { multiple: 1 }), "has a fixed size"),
-        ("fixed256", Box::new(|m| m.size = Size::Fixed { width: 128, height: 256 }), "fixed size is 128x256"),
-        ("conv1x1", Box::new(|m| m.sha256 = "ab".repeat(32)), "does not match its manifest"),
+        (
+            "conv1x1",
+            Box::new(|m| m.outputs[0].name = "out".into()),
+            "the model has no output 'out'; its outputs are 'output'",
+        ),
+        (
+            "conv1x1",
+            Box::new(|m| m.outputs[0].channels = ChannelOrder::Alpha),
+            "output 'output' has 3 channels",
+        ),
         (
             "conv1x1",
             Box::new(|m| {
-                m.inputs.push(Input::Constant(pixelspace_shared::manifest::ConstantInput {
-                    name: "timestep".into(),
-                    value: vec![0.5],
-                }))
+                m.size = Size::Fixed {
+                    width: 64,
+                    height: 64,
+                }
+            }),
+            "",
+        ),
+        (
+            "fixed256",
+            Box::new(|m| m.size = Size::Dynamic { multiple: 1 }),
+            "has a fixed size",
+        ),
+        (
+            "fixed256",
+            Box::new(|m| {
+                m.size = Size::Fixed {
+                    width: 128,
+                    height: 256,
+                }
+            }),
+            "fixed size is 128x256",
+        ),
+        (
+            "conv1x1",
+            Box::new(|m| m.sha256 = "ab".repeat(32)),
+            "does not match its manifest",
+        ),
+        (
+            "conv1x1",
+            Box::new(|m| {
+                m.inputs.push(Input::Constant(
+                    pixelspace_shared::manifest::ConstantInput {
+                        name: "timestep".into(),
+                        value: vec![0.5],
+                    },
+                ))
             }),
             "the model has no input 'timestep'",
         ),
     ];
     for (name, edit, needle) in cases {
         match pipeline_with(name, edit) {
-            Ok(_) => assert!(needle.is_empty(), "{name}: expected an error containing '{needle}'"),
+            Ok(_) => assert!(
+                needle.is_empty(),
+                "{name}: expected an error containing '{needle}'"
+            ),
             Err(e) => {
                 assert!(!needle.is_empty(), "{name}: unexpected error {e}");
-                assert!(e.message().contains(needle), "{name}: expected '{needle}' in: {e}");
+                assert!(
+                    e.message().contains(needle),
+                    "{name}: expected '{needle}' in: {e}"
+                );
             }
         }
     }
@@ -484,7 +642,12 @@ fn renders_in_parallel_share_one_pipeline() {
                 let mut out = Frame::filled(frame, PixelDepth::Float, 0.0);
                 render(p, &src, frame, ColourSpace::Srgb, &mut out).unwrap();
                 for (x, y) in frame.pixels() {
-                    assert_close(out.pixel(x, y)[1], conv(w, b, pattern(x, y))[1], 1e-5, "parallel");
+                    assert_close(
+                        out.pixel(x, y)[1],
+                        conv(w, b, pattern(x, y))[1],
+                        1e-5,
+                        "parallel",
+                    );
                 }
             });
         }

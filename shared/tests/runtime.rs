@@ -32,18 +32,27 @@ fn loads_the_runtime_and_reports_its_version() {
     // A second call with another existing file keeps (and reports) the library in use.
     let again = runtime::init(&model("conv1x1")).unwrap();
     assert_eq!(again.library, info.library);
-    assert!(runtime::library_providers().unwrap().contains(&Provider::Cpu));
+    assert!(
+        runtime::library_providers()
+            .unwrap()
+            .contains(&Provider::Cpu)
+    );
 }
 
 #[test]
 fn conv1x1_arithmetic_matches_the_weights() {
     init_runtime();
-    let session = SessionCache::global().get(&model("conv1x1"), Provider::Cpu, None).unwrap();
+    let session = SessionCache::global()
+        .get(&model("conv1x1"), Provider::Cpu, None)
+        .unwrap();
     assert_eq!(session.provider(), Provider::Cpu);
     let input = &session.inputs()[0];
     assert_eq!(input.name, "input");
     assert_eq!(input.shape, vec![-1, 3, -1, -1]);
-    assert_eq!(input.element_type, Some(ort::value::TensorElementType::Float32));
+    assert_eq!(
+        input.element_type,
+        Some(ort::value::TensorElementType::Float32)
+    );
     assert_eq!(session.outputs()[0].name, "output");
 
     let (w, b) = weights("conv1x1");
@@ -52,7 +61,17 @@ fn conv1x1_arithmetic_matches_the_weights() {
     let x: Vec<f32> = (0..3 * h * wd).map(|_| rng.unit() * 1.5 - 0.25).collect();
     let shape = [1, 3, h as i64, wd as i64];
     let mut out = Vec::new();
-    let out_shape = session.run(&[InputTensor { name: "input", shape: &shape, data: &x }], 0, &mut out).unwrap();
+    let out_shape = session
+        .run(
+            &[InputTensor {
+                name: "input",
+                shape: &shape,
+                data: &x,
+            }],
+            0,
+            &mut out,
+        )
+        .unwrap();
     assert_eq!(out_shape, shape.to_vec());
     let expected = conv_reference(&w, &b, &x, h * wd);
     for (a, e) in out.iter().zip(&expected) {
@@ -67,7 +86,9 @@ fn sessions_are_built_once_and_shared_across_threads() {
     let a = cache.get(&model("conv1x1"), Provider::Cpu, None).unwrap();
     // Same file through another spelling of its path, and a TensorRT-only shape that CPU ignores.
     let other_path = test_data().join(".").join("conv1x1.onnx");
-    let b = cache.get(&other_path, Provider::Cpu, Some(&[1, 3, 8, 8])).unwrap();
+    let b = cache
+        .get(&other_path, Provider::Cpu, Some(&[1, 3, 8, 8]))
+        .unwrap();
     assert!(Arc::ptr_eq(&a, &b));
 
     let (w, bias) = weights("conv1x1");
@@ -80,7 +101,16 @@ fn sessions_are_built_once_and_shared_across_threads() {
                 let mut out = Vec::new();
                 for _ in 0..10 {
                     let x: Vec<f32> = (0..3 * 16).map(|_| rng.unit()).collect();
-                    s.run(&[InputTensor { name: "input", shape: &[1, 3, 4, 4], data: &x }], 0, &mut out).unwrap();
+                    s.run(
+                        &[InputTensor {
+                            name: "input",
+                            shape: &[1, 3, 4, 4],
+                            data: &x,
+                        }],
+                        0,
+                        &mut out,
+                    )
+                    .unwrap();
                     let e = conv_reference(&w, &bias, &x, 16);
                     assert!(out.iter().zip(&e).all(|(a, b)| (a - b).abs() < 1e-5));
                 }
@@ -95,7 +125,9 @@ fn sessions_are_built_once_and_shared_across_threads() {
 #[test]
 fn auto_reports_the_provider_it_really_uses() {
     init_runtime();
-    let s = SessionCache::global().get(&model("conv1x1"), Provider::Auto, None).unwrap();
+    let s = SessionCache::global()
+        .get(&model("conv1x1"), Provider::Auto, None)
+        .unwrap();
     assert_ne!(s.provider(), Provider::Auto);
     if !cfg!(feature = "cuda") {
         assert_eq!(s.provider(), Provider::Cpu);
@@ -128,7 +160,9 @@ fn gpu_providers_without_support_are_clear_errors() {
 fn missing_and_garbage_models_are_clear_errors() {
     init_runtime();
     let cache = SessionCache::global();
-    let err = cache.get(Path::new("/no/such/model.onnx"), Provider::Cpu, None).unwrap_err();
+    let err = cache
+        .get(Path::new("/no/such/model.onnx"), Provider::Cpu, None)
+        .unwrap_err();
     assert_eq!(err.message(), "model file not found: /no/such/model.onnx");
 
     let dir = temp_dir("garbage-model");
@@ -147,25 +181,68 @@ fn missing_and_garbage_models_are_clear_errors() {
 #[test]
 fn pad8_model_really_needs_multiples_of_8() {
     init_runtime();
-    let s = SessionCache::global().get(&model("conv_pad8"), Provider::Cpu, None).unwrap();
+    let s = SessionCache::global()
+        .get(&model("conv_pad8"), Provider::Cpu, None)
+        .unwrap();
     let x = vec![0.5f32; 3 * 13 * 17];
     let mut out = Vec::new();
-    let err = s.run(&[InputTensor { name: "input", shape: &[1, 3, 13, 17], data: &x }], 0, &mut out).unwrap_err();
+    let err = s
+        .run(
+            &[InputTensor {
+                name: "input",
+                shape: &[1, 3, 13, 17],
+                data: &x,
+            }],
+            0,
+            &mut out,
+        )
+        .unwrap_err();
     assert!(err.message().starts_with("running model "), "{err}");
     let x = vec![0.5f32; 3 * 16 * 24];
-    s.run(&[InputTensor { name: "input", shape: &[1, 3, 16, 24], data: &x }], 0, &mut out).unwrap();
+    s.run(
+        &[InputTensor {
+            name: "input",
+            shape: &[1, 3, 16, 24],
+            data: &x,
+        }],
+        0,
+        &mut out,
+    )
+    .unwrap();
     assert_eq!(out.len(), x.len());
 }
 
 #[test]
 fn bad_run_arguments_are_errors() {
     init_runtime();
-    let s = SessionCache::global().get(&model("conv1x1"), Provider::Cpu, None).unwrap();
+    let s = SessionCache::global()
+        .get(&model("conv1x1"), Provider::Cpu, None)
+        .unwrap();
     let mut out = Vec::new();
     let x = vec![0.0f32; 10];
-    let e = s.run(&[InputTensor { name: "input", shape: &[1, 3, 2, 2], data: &x }], 0, &mut out).unwrap_err();
+    let e = s
+        .run(
+            &[InputTensor {
+                name: "input",
+                shape: &[1, 3, 2, 2],
+                data: &x,
+            }],
+            0,
+            &mut out,
+        )
+        .unwrap_err();
     assert!(e.message().contains("does not match 10 values"), "{e}");
-    let e = s.run(&[InputTensor { name: "nope", shape: &[10], data: &x }], 0, &mut out).unwrap_err();
+    let e = s
+        .run(
+            &[InputTensor {
+                name: "nope",
+                shape: &[10],
+                data: &x,
+            }],
+            0,
+            &mut out,
+        )
+        .unwrap_err();
     assert!(e.message().contains("no input named 'nope'"), "{e}");
     let e = s.run(&[], 3, &mut out).unwrap_err();
     assert!(e.message().contains("output 3 does not exist"), "{e}");

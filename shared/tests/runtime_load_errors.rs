@@ -20,7 +20,13 @@ fn wrong_library_files_are_errors_then_the_right_one_loads() {
     let err = runtime::init(&dir).unwrap_err();
     assert!(err.message().contains("is not a file"), "{err}");
 
-    for (name, bytes) in [("empty.so", Vec::new()), ("garbage.so", (0..5000u32).map(|i| (i * 7919) as u8).collect())] {
+    for (name, bytes) in [
+        ("empty.so", Vec::new()),
+        (
+            "garbage.so",
+            (0..5000u32).map(|i| (i * 7919) as u8).collect(),
+        ),
+    ] {
         let path = dir.join(name);
         std::fs::write(&path, bytes).unwrap();
         let err = runtime::init(&path).unwrap_err();
@@ -33,7 +39,10 @@ fn wrong_library_files_are_errors_then_the_right_one_loads() {
     let err = runtime::SessionCache::global()
         .get(&dir.join("empty.so"), runtime::Provider::Cpu, None)
         .unwrap_err();
-    assert!(err.message().starts_with("ONNX Runtime is not loaded"), "{err}");
+    assert!(
+        err.message().starts_with("ONNX Runtime is not loaded"),
+        "{err}"
+    );
 
     let info = common::init_runtime();
     assert_eq!(info.version, "1.32.0");

@@ -63,9 +63,20 @@ pub fn weights(name: &str) -> (Vec<Vec<f32>>, Vec<f32>) {
         .as_array()
         .unwrap()
         .iter()
-        .map(|row| row.as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect())
+        .map(|row| {
+            row.as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_f64().unwrap() as f32)
+                .collect()
+        })
         .collect();
-    let b = v["bias"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect();
+    let b = v["bias"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap() as f32)
+        .collect();
     (w, b)
 }
 
