@@ -33,16 +33,18 @@ pub fn init_runtime() -> RuntimeInfo {
     runtime::init(&lib).unwrap_or_else(|e| panic!("{e}"))
 }
 
-/// `PIXELSPACE_TEST_DATA`, else `<workspace>/target/test-data`; must hold the generated models.
+/// The generated test models: `$PIXELSPACE_TEST_DATA/models`, else
+/// `<workspace>/target/test-data/models` (as `tests/setup` writes them).
 pub fn test_data() -> PathBuf {
-    let dir = match std::env::var_os("PIXELSPACE_TEST_DATA").filter(|p| !p.is_empty()) {
+    let root = match std::env::var_os("PIXELSPACE_TEST_DATA").filter(|p| !p.is_empty()) {
         Some(p) => PathBuf::from(p),
         None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/test-data"),
     };
+    let dir = root.join("models");
     assert!(
         dir.join("conv1x1.onnx").is_file(),
-        "test models not found in {} (set PIXELSPACE_TEST_DATA). Generate them with: \
-         python3 -m pip install onnx numpy && python3 tests/data/make_models.py {}",
+        "test models not found in {} (set PIXELSPACE_TEST_DATA to the folder holding models/). \
+         Generate them with: python3 -m pip install onnx numpy && python3 tests/data/make_models.py {}",
         dir.display(),
         dir.display()
     );
