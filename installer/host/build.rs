@@ -99,6 +99,9 @@ fn find_openfx_source() -> Result<PathBuf, String> {
 }
 
 fn is_openfx(dir: &Path) -> bool {
-    dir.join("HostSupport").join("src").join("ofxhImageEffect.cpp").is_file()
+    dir.join("HostSupport")
+        .join("src")
+        .join("ofxhImageEffect.cpp")
+        .is_file()
         && dir.join("include").join("ofxCore.h").is_file()
 }

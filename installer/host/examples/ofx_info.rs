@@ -14,16 +14,35 @@ fn main() {
         }
     };
     for e in host.effects() {
-        println!("{} \"{}\" v{} [{}] {}", e.id, e.label, e.version, e.contexts.join(", "), e.bundle_path.display());
+        println!(
+            "{} \"{}\" v{} [{}] {}",
+            e.id,
+            e.label,
+            e.version,
+            e.contexts.join(", "),
+            e.bundle_path.display()
+        );
         match host.instance(&e.id) {
             Ok(fx) => {
                 println!("  context {} / {}", fx.context(), fx.render_thread_safety());
                 for c in fx.clips() {
-                    println!("  clip {}{}{}", c.name, if c.optional { " (optional)" } else { "" }, if c.output { " (output)" } else { "" });
+                    println!(
+                        "  clip {}{}{}",
+                        c.name,
+                        if c.optional { " (optional)" } else { "" },
+                        if c.output { " (output)" } else { "" }
+                    );
                 }
                 for p in fx.params() {
-                    let opts = if p.options.is_empty() { String::new() } else { format!(" options {:?} names {:?}", p.options, p.option_names) };
-                    println!("  param {} {:?} = {:?} (default {:?}){}", p.name, p.kind, p.value, p.default, opts);
+                    let opts = if p.options.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" options {:?} names {:?}", p.options, p.option_names)
+                    };
+                    println!(
+                        "  param {} {:?} = {:?} (default {:?}){}",
+                        p.name, p.kind, p.value, p.default, opts
+                    );
                 }
                 for m in fx.messages() {
                     println!("  posted {m}");

@@ -11,7 +11,9 @@ pub struct HostError {
 
 impl HostError {
     pub fn new(message: impl Into<String>) -> Self {
-        HostError { message: message.into() }
+        HostError {
+            message: message.into(),
+        }
     }
 }
 

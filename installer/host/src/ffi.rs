@@ -59,12 +59,24 @@ pub type PxSink = extern "C" fn(
 unsafe extern "C" {
     pub fn px_string_free(s: *mut c_char);
 
-    pub fn px_host_new(dirs: *const *const c_char, n_dirs: usize, err: *mut *mut c_char) -> *mut PxHost;
+    pub fn px_host_new(
+        dirs: *const *const c_char,
+        n_dirs: usize,
+        err: *mut *mut c_char,
+    ) -> *mut PxHost;
     pub fn px_host_free(host: *mut PxHost);
     pub fn px_host_effect_count(host: *mut PxHost) -> c_int;
-    pub fn px_host_effect_string(host: *mut PxHost, index: c_int, key: *const c_char) -> *mut c_char;
+    pub fn px_host_effect_string(
+        host: *mut PxHost,
+        index: c_int,
+        key: *const c_char,
+    ) -> *mut c_char;
 
-    pub fn px_instance_new(host: *mut PxHost, effect_id: *const c_char, err: *mut *mut c_char) -> *mut PxInstance;
+    pub fn px_instance_new(
+        host: *mut PxHost,
+        effect_id: *const c_char,
+        err: *mut *mut c_char,
+    ) -> *mut PxInstance;
     pub fn px_instance_free(inst: *mut PxInstance);
     pub fn px_instance_context(inst: *mut PxInstance) -> *mut c_char;
     pub fn px_instance_render_thread_safety(inst: *mut PxInstance) -> *mut c_char;
@@ -72,10 +84,18 @@ unsafe extern "C" {
     pub fn px_instance_supports_multi_resolution(inst: *mut PxInstance) -> c_int;
 
     pub fn px_instance_clip_count(inst: *mut PxInstance) -> c_int;
-    pub fn px_instance_clip_string(inst: *mut PxInstance, index: c_int, key: *const c_char) -> *mut c_char;
+    pub fn px_instance_clip_string(
+        inst: *mut PxInstance,
+        index: c_int,
+        key: *const c_char,
+    ) -> *mut c_char;
 
     pub fn px_instance_param_count(inst: *mut PxInstance) -> c_int;
-    pub fn px_instance_param_string(inst: *mut PxInstance, index: c_int, key: *const c_char) -> *mut c_char;
+    pub fn px_instance_param_string(
+        inst: *mut PxInstance,
+        index: c_int,
+        key: *const c_char,
+    ) -> *mut c_char;
     pub fn px_instance_set_param(
         inst: *mut PxInstance,
         name: *const c_char,
@@ -125,7 +145,9 @@ pub unsafe fn take_string(s: *mut c_char) -> Option<String> {
         return None;
     }
     // SAFETY: non-null, NUL-terminated, allocated by the host (caller's contract).
-    let out = unsafe { std::ffi::CStr::from_ptr(s) }.to_string_lossy().into_owned();
+    let out = unsafe { std::ffi::CStr::from_ptr(s) }
+        .to_string_lossy()
+        .into_owned();
     // SAFETY: allocated with malloc by the host, freed exactly once here.
     unsafe { px_string_free(s) };
     Some(out)

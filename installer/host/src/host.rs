@@ -1,11 +1,11 @@
 //! Plugin discovery: a host scans plugin directories for `*.ofx.bundle`s the
 //! way OpenFX hosts do and lists the effects it found.
 
+use std::collections::HashMap;
 use std::ffi::CString;
 use std::os::raw::c_char;
 use std::path::{Path, PathBuf};
 use std::ptr;
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 use crate::error::{HostError, from_c};
@@ -56,7 +56,10 @@ impl Host {
         // again sends its plugins load/describe/unload while instances made by
         // an earlier host may be rendering.
         static HOSTS: OnceLock<Mutex<HashMap<Vec<PathBuf>, Weak<HostInner>>>> = OnceLock::new();
-        let mut hosts = HOSTS.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
+        let mut hosts = HOSTS
+            .get_or_init(Default::default)
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         hosts.retain(|_, h| h.strong_count() > 0);
         let key = plugin_dirs.to_vec();
         if let Some(inner) = hosts.get(&key).and_then(Weak::upgrade) {
@@ -104,7 +107,11 @@ fn list_effects(raw: *mut ffi::PxHost) -> Vec<EffectInfo> {
                 label: get("label"),
                 group: get("group"),
                 version: get("version"),
-                contexts: get("contexts").split(',').filter(|s| !s.is_empty()).map(String::from).collect(),
+                contexts: get("contexts")
+                    .split(',')
+                    .filter(|s| !s.is_empty())
+                    .map(String::from)
+                    .collect(),
                 bundle_path: PathBuf::from(get("bundle")),
             }
         })

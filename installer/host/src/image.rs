@@ -13,7 +13,12 @@ impl HostImage {
     /// RGBA of pixel (x, y), y up.
     pub fn pixel(&self, x: u32, y: u32) -> [f32; 4] {
         let i = ((y as usize) * (self.width as usize) + x as usize) * 4;
-        [self.data[i], self.data[i + 1], self.data[i + 2], self.data[i + 3]]
+        [
+            self.data[i],
+            self.data[i + 1],
+            self.data[i + 2],
+            self.data[i + 3],
+        ]
     }
 }
 

@@ -172,7 +172,11 @@ impl Instance {
         if raw.is_null() {
             return Err(from_c(err, "could not create the effect instance"));
         }
-        Ok(Instance { raw, cancel: Arc::new(AtomicBool::new(false)), _host: host })
+        Ok(Instance {
+            raw,
+            cancel: Arc::new(AtomicBool::new(false)),
+            _host: host,
+        })
     }
 
     fn string(&self, f: unsafe extern "C" fn(*mut ffi::PxInstance) -> *mut c_char) -> String {
@@ -209,8 +213,10 @@ impl Instance {
                 let get = |k: &str| {
                     let key = CString::new(k).expect("static key");
                     // SAFETY: raw is live; the string is ours to free.
-                    unsafe { ffi::take_string(ffi::px_instance_clip_string(self.raw, i, key.as_ptr())) }
-                        .unwrap_or_default()
+                    unsafe {
+                        ffi::take_string(ffi::px_instance_clip_string(self.raw, i, key.as_ptr()))
+                    }
+                    .unwrap_or_default()
                 };
                 ClipInfo {
                     name: get("name"),
@@ -232,7 +238,9 @@ impl Instance {
                 let get = |k: &str| {
                     let key = CString::new(k).expect("static key");
                     // SAFETY: raw is live; the string is ours to free.
-                    unsafe { ffi::take_string(ffi::px_instance_param_string(self.raw, i, key.as_ptr())) }
+                    unsafe {
+                        ffi::take_string(ffi::px_instance_param_string(self.raw, i, key.as_ptr()))
+                    }
                 };
                 let list = |k: &str| -> Vec<String> {
                     get(k)
@@ -266,7 +274,11 @@ impl Instance {
         let mut err: *mut c_char = ptr::null_mut();
         // SAFETY: raw is live; strings are NUL-terminated; err is an out-pointer.
         let rc = unsafe { ffi::px_instance_set_param(self.raw, n.as_ptr(), v.as_ptr(), &mut err) };
-        if rc != 0 { Err(from_c(err, "could not set the param")) } else { Ok(()) }
+        if rc != 0 {
+            Err(from_c(err, "could not set the param"))
+        } else {
+            Ok(())
+        }
     }
 
     /// Connect input clip `clip` to `src`. Frames are read lazily while rendering.
@@ -283,7 +295,11 @@ impl Instance {
         let mut err: *mut c_char = ptr::null_mut();
         // SAFETY: raw is live; the C++ side takes ownership of `user` and calls release once.
         let rc = unsafe { ffi::px_instance_connect(self.raw, name.as_ptr(), source, &mut err) };
-        if rc != 0 { Err(from_c(err, "could not connect the clip")) } else { Ok(()) }
+        if rc != 0 {
+            Err(from_c(err, "could not connect the clip"))
+        } else {
+            Ok(())
+        }
     }
 
     /// Frames the effect can produce (its time-domain action in the general
@@ -293,7 +309,11 @@ impl Instance {
         let mut err: *mut c_char = ptr::null_mut();
         // SAFETY: raw is live; out-pointers are valid.
         let rc = unsafe { ffi::px_instance_time_domain(self.raw, &mut a, &mut b, &mut err) };
-        if rc != 0 { Err(from_c(err, "could not get the time domain")) } else { Ok((a, b)) }
+        if rc != 0 {
+            Err(from_c(err, "could not get the time domain"))
+        } else {
+            Ok((a, b))
+        }
     }
 
     /// A handle that cancels a render running on another thread.
@@ -317,7 +337,10 @@ impl Instance {
             return Err(HostError::new("threads must be at least 1"));
         }
         if !(opts.scale > 0.0 && opts.scale <= 1.0) {
-            return Err(HostError::new(format!("render scale must be in (0, 1], got {}", opts.scale)));
+            return Err(HostError::new(format!(
+                "render scale must be in (0, 1], got {}",
+                opts.scale
+            )));
         }
         let (tile_width, tile_height) = match opts.tile {
             Some((w, h)) if w > 0 && h > 0 => (w as c_int, h as c_int),
@@ -354,12 +377,19 @@ impl Instance {
                 &mut err,
             )
         };
-        if rc != 0 { Err(from_c(err, "render failed")) } else { Ok(()) }
+        if rc != 0 {
+            Err(from_c(err, "render failed"))
+        } else {
+            Ok(())
+        }
     }
 
     /// Everything the plugin posted, as `level: text`.
     pub fn messages(&self) -> Vec<String> {
-        self.posted().into_iter().map(|m| format!("{}: {}", m.level.name(), m.text)).collect()
+        self.posted()
+            .into_iter()
+            .map(|m| format!("{}: {}", m.level.name(), m.text))
+            .collect()
     }
 
     /// Everything the plugin posted, with levels.
@@ -371,9 +401,18 @@ impl Instance {
                 let (mut level, mut persistent) = (0, 0);
                 // SAFETY: raw is live; out-pointers valid; the string is ours to free.
                 let text = unsafe {
-                    ffi::take_string(ffi::px_instance_message(self.raw, i, &mut level, &mut persistent))
+                    ffi::take_string(ffi::px_instance_message(
+                        self.raw,
+                        i,
+                        &mut level,
+                        &mut persistent,
+                    ))
                 }?;
-                Some(Message { level: MessageLevel::from_c(level), persistent: persistent != 0, text })
+                Some(Message {
+                    level: MessageLevel::from_c(level),
+                    persistent: persistent != 0,
+                    text,
+                })
             })
             .collect()
     }
@@ -455,7 +494,9 @@ extern "C" fn source_read(
 
 extern "C" fn source_release(user: *mut c_void) {
     // SAFETY: user is the Box<Source> leaked in `connect`; release is called once.
-    let _ = catch_unwind(AssertUnwindSafe(|| drop(unsafe { Box::from_raw(user as *mut Source) })));
+    let _ = catch_unwind(AssertUnwindSafe(|| {
+        drop(unsafe { Box::from_raw(user as *mut Source) })
+    }));
 }
 
 extern "C" fn is_cancelled(user: *mut c_void) -> c_int {
@@ -482,7 +523,11 @@ extern "C" fn sink_frame(
     let n = width as usize * height as usize * 4;
     // SAFETY: rgba holds width*height*4 floats for the duration of the call.
     let data = unsafe { std::slice::from_raw_parts(rgba, n) }.to_vec();
-    let image = HostImage { width, height, data };
+    let image = HostImage {
+        width,
+        height,
+        data,
+    };
     let msg = match catch_unwind(AssertUnwindSafe(|| (ctx.sink)(frame, image))) {
         Ok(Ok(())) => return 0,
         Ok(Err(e)) => e,

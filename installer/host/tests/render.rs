@@ -5,7 +5,9 @@
 mod common;
 
 use common::*;
-use pixelspace_host::{Depth, Host, HostImage, Instance, MessageLevel, ParamKind, RenderOptions, RowOrder};
+use pixelspace_host::{
+    Depth, Host, HostImage, Instance, MessageLevel, ParamKind, RenderOptions, RowOrder,
+};
 
 const GAIN: &str = "org.pixelspace.test.Gain";
 
@@ -22,7 +24,12 @@ fn check(img: &HostImage, tol: f32, want: impl Fn(u32, u32) -> [f32; 4]) {
         for x in 0..img.width {
             let (g, w) = (img.pixel(x, y), want(x, y));
             for c in 0..4 {
-                assert!((g[c] - w[c]).abs() <= tol, "({x},{y})[{c}]: got {} want {}", g[c], w[c]);
+                assert!(
+                    (g[c] - w[c]).abs() <= tol,
+                    "({x},{y})[{c}]: got {} want {}",
+                    g[c],
+                    w[c]
+                );
             }
         }
     }
@@ -56,7 +63,14 @@ fn general_context_and_params() {
 #[test]
 fn set_param_by_name_label_and_index() {
     let (_h, mut fx, _) = instance();
-    let value = |fx: &Instance, n: &str| fx.params().into_iter().find(|p| p.name == n).unwrap().value.unwrap();
+    let value = |fx: &Instance, n: &str| {
+        fx.params()
+            .into_iter()
+            .find(|p| p.name == n)
+            .unwrap()
+            .value
+            .unwrap()
+    };
     fx.set_param("mode", "add").unwrap();
     assert_eq!(value(&fx, "mode"), "add");
     fx.set_param("mode", "sRGB (display)").unwrap();
@@ -75,7 +89,10 @@ fn set_param_by_name_label_and_index() {
     fx.set_param("note", "/tmp/some file.png").unwrap();
     assert_eq!(value(&fx, "note"), "/tmp/some file.png");
     let err = fx.set_param("gian", "2").unwrap_err();
-    assert!(err.message.contains("gain") && err.message.contains("gian"), "{err}");
+    assert!(
+        err.message.contains("gain") && err.message.contains("gian"),
+        "{err}"
+    );
     let err = fx.connect("Sourc", gradient()).unwrap_err();
     assert!(err.message.contains("Source"), "{err}");
 }
@@ -84,8 +101,15 @@ fn set_param_by_name_label_and_index() {
 fn byte_short_float_depths() {
     let (_h, mut fx, src) = instance();
     fx.set_param("gain", "0.5").unwrap();
-    for (depth, levels, tol) in [(Depth::Byte, 255.0, 1e-6), (Depth::Short, 65535.0, 1e-6), (Depth::Float, 0.0, 1e-6)] {
-        let opts = RenderOptions { depth, ..Default::default() };
+    for (depth, levels, tol) in [
+        (Depth::Byte, 255.0, 1e-6),
+        (Depth::Short, 65535.0, 1e-6),
+        (Depth::Float, 0.0, 1e-6),
+    ] {
+        let opts = RenderOptions {
+            depth,
+            ..Default::default()
+        };
         let frames = render(&mut fx, &[2], &opts).unwrap();
         let img = &frames[0].1;
         assert_eq!((img.width, img.height), (37, 23));
@@ -93,8 +117,19 @@ fn byte_short_float_depths() {
             let s = src.value(x, y, 2);
             // host: round half away from zero; the plugin uses lrintf (half to even)
             let q = |v: f32| if levels > 0.0 { quantize(v, levels) } else { v };
-            let p = |v: f32| if levels > 0.0 { (v * levels).round_ties_even() / levels } else { v };
-            [p(q(s[0]) * 0.5), p(q(s[1]) * 0.5), p(q(s[2]) * 0.5), p(q(s[3]))]
+            let p = |v: f32| {
+                if levels > 0.0 {
+                    (v * levels).round_ties_even() / levels
+                } else {
+                    v
+                }
+            };
+            [
+                p(q(s[0]) * 0.5),
+                p(q(s[1]) * 0.5),
+                p(q(s[2]) * 0.5),
+                p(q(s[3])),
+            ]
         });
     }
 }
@@ -119,7 +154,10 @@ fn half(src: &Gradient, frame: i32, x: u32, y: u32) -> [f32; 4] {
 fn render_scale_half_box_filters_sources() {
     let (_h, mut fx, src) = instance();
     fx.set_param("gain", "2").unwrap();
-    let opts = RenderOptions { scale: 0.5, ..Default::default() };
+    let opts = RenderOptions {
+        scale: 0.5,
+        ..Default::default()
+    };
     let frames = render(&mut fx, &[1], &opts).unwrap();
     let img = &frames[0].1;
     assert_eq!((img.width, img.height), (19, 12));
@@ -134,12 +172,22 @@ fn top_down_rows_and_padding_give_the_same_pixels() {
     let (_h, mut fx, _) = instance();
     fx.set_param("invert", "true").unwrap();
     for depth in [Depth::Byte, Depth::Short, Depth::Float] {
-        let base = RenderOptions { depth, ..Default::default() };
+        let base = RenderOptions {
+            depth,
+            ..Default::default()
+        };
         let a = render(&mut fx, &[0, 4], &base).unwrap();
-        let flipped = RenderOptions { row_order: RowOrder::TopDown, row_padding: 13, ..base.clone() };
+        let flipped = RenderOptions {
+            row_order: RowOrder::TopDown,
+            row_padding: 13,
+            ..base.clone()
+        };
         let b = render(&mut fx, &[0, 4], &flipped).unwrap();
         assert_eq!(a, b, "{depth:?}");
-        let padded = RenderOptions { row_padding: 7, ..base };
+        let padded = RenderOptions {
+            row_padding: 7,
+            ..base
+        };
         let c = render(&mut fx, &[0, 4], &padded).unwrap();
         assert_eq!(a, c, "{depth:?}");
     }
@@ -150,9 +198,34 @@ fn one_and_four_threads_and_tiles_agree() {
     let (_h, mut fx, src) = instance();
     fx.set_param("gain", "0.75").unwrap();
     let frames: Vec<i32> = (0..=5).collect();
-    let one = render(&mut fx, &frames, &RenderOptions { threads: 1, ..Default::default() }).unwrap();
-    let four = render(&mut fx, &frames, &RenderOptions { threads: 4, ..Default::default() }).unwrap();
-    let tiled = render(&mut fx, &frames, &RenderOptions { threads: 4, tile: Some((8, 5)), ..Default::default() }).unwrap();
+    let one = render(
+        &mut fx,
+        &frames,
+        &RenderOptions {
+            threads: 1,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let four = render(
+        &mut fx,
+        &frames,
+        &RenderOptions {
+            threads: 4,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let tiled = render(
+        &mut fx,
+        &frames,
+        &RenderOptions {
+            threads: 4,
+            tile: Some((8, 5)),
+            ..Default::default()
+        },
+    )
+    .unwrap();
     assert_eq!(one.len(), 6);
     assert_eq!(one, four);
     assert_eq!(one, tiled);
@@ -191,8 +264,16 @@ fn failed_render_returns_the_plugin_message_and_skips_the_sink() {
     assert!(err.message.contains("deliberate failure at frame"), "{err}");
     assert!(err.message.contains("kOfxStatFailed"), "{err}");
     assert_eq!(called.load(std::sync::atomic::Ordering::SeqCst), 0);
-    assert!(fx.posted().iter().any(|m| m.level == MessageLevel::Error && m.text.contains("deliberate failure")));
-    assert!(fx.messages().iter().any(|m| m.starts_with("error: deliberate failure")));
+    assert!(
+        fx.posted()
+            .iter()
+            .any(|m| m.level == MessageLevel::Error && m.text.contains("deliberate failure"))
+    );
+    assert!(
+        fx.messages()
+            .iter()
+            .any(|m| m.starts_with("error: deliberate failure"))
+    );
 
     // A C++ exception thrown by the plugin is a failed render, not a crash.
     fx.set_param("fail", "false").unwrap();
@@ -202,7 +283,12 @@ fn failed_render_returns_the_plugin_message_and_skips_the_sink() {
 
     // And the instance still renders afterwards.
     fx.set_param("throw", "false").unwrap();
-    assert_eq!(render(&mut fx, &[1], &RenderOptions::default()).unwrap().len(), 1);
+    assert_eq!(
+        render(&mut fx, &[1], &RenderOptions::default())
+            .unwrap()
+            .len(),
+        1
+    );
 }
 
 #[test]
@@ -210,9 +296,16 @@ fn sink_errors_and_unconnected_clips_are_reported() {
     let host = Host::new(&[test_plugin_dir()]).unwrap();
     let mut fx = host.instance(GAIN).unwrap();
     let err = render(&mut fx, &[0], &RenderOptions::default()).unwrap_err();
-    assert!(err.message.contains("Source") && err.message.contains("connected"), "{err}");
+    assert!(
+        err.message.contains("Source") && err.message.contains("connected"),
+        "{err}"
+    );
     fx.connect("Source", gradient()).unwrap();
-    let err = fx.render_frames(&[0], &RenderOptions::default(), &|_, _| Err("disk full".into())).unwrap_err();
+    let err = fx
+        .render_frames(&[0], &RenderOptions::default(), &|_, _| {
+            Err("disk full".into())
+        })
+        .unwrap_err();
     assert!(err.message.contains("disk full"), "{err}");
 }
 
@@ -235,5 +328,11 @@ fn invert_and_gain_side_by_side() {
     let host = Host::new(&[test_plugin_dir(), invert_plugin_dir()]).unwrap();
     let mut ids: Vec<String> = host.effects().into_iter().map(|e| e.id).collect();
     ids.sort();
-    assert_eq!(ids, vec![GAIN.to_string(), "uk.co.thefoundry.OfxInvertExample".to_string()]);
+    assert_eq!(
+        ids,
+        vec![
+            GAIN.to_string(),
+            "uk.co.thefoundry.OfxInvertExample".to_string()
+        ]
+    );
 }

@@ -20,7 +20,10 @@ pub fn bundle(name: &str, sources: &[PathBuf]) -> PathBuf {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
         .join(format!("ofx-{}-{}", std::process::id(), name))
         .join("plugins");
-    let bin_dir = dir.join(format!("{name}.ofx.bundle")).join("Contents").join("Linux-x86-64");
+    let bin_dir = dir
+        .join(format!("{name}.ofx.bundle"))
+        .join("Contents")
+        .join("Linux-x86-64");
     std::fs::create_dir_all(&bin_dir).unwrap();
     let out = bin_dir.join(format!("{name}.ofx"));
     let include = pixelspace_host::openfx_source_dir().join("include");
@@ -88,12 +91,21 @@ impl FrameSource for Gradient {
                 data.extend_from_slice(&self.value(x, y, frame));
             }
         }
-        Ok(HostImage { width: self.width, height: self.height, data })
+        Ok(HostImage {
+            width: self.width,
+            height: self.height,
+            data,
+        })
     }
 }
 
 pub fn gradient() -> Arc<Gradient> {
-    Arc::new(Gradient { width: 37, height: 23, first: 0, last: 5 })
+    Arc::new(Gradient {
+        width: 37,
+        height: 23,
+        first: 0,
+        last: 5,
+    })
 }
 
 /// Render `frames` and collect the results sorted by frame.
