@@ -4,7 +4,9 @@
 //! own `mainEntry` (see [`ofx::dispatch`]). All effects appear under the menu group
 //! "Pixelspace".
 
+pub mod inference;
 pub mod ofx;
+pub mod runtime;
 
 use std::ffi::c_int;
 
@@ -13,8 +15,10 @@ use ofx::PluginEntry;
 /// Menu group of every Pixelspace effect.
 pub const GROUP: &str = "Pixelspace";
 
+static INFERENCE: PluginEntry = PluginEntry::new::<inference::Inference>();
+
 /// The effects in this binary.
-pub static PLUGINS: &[&PluginEntry] = &[];
+pub static PLUGINS: &[&PluginEntry] = &[&INFERENCE];
 
 /// Number of effects in this binary (OFX entry point).
 #[unsafe(no_mangle)]
