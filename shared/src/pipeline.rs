@@ -315,7 +315,7 @@ impl InferencePipeline {
             });
         }
 
-        let session = self.session_for(&shapes[0])?;
+        let session = self.session_for(&feeds)?;
         let out_shape = session.run(&feeds, self.output_index, &mut scratch.output)?;
         drop(feeds);
         let expected: Vec<i64> = tensor::tensor_shape(out_spec.layout, out_spec.channels, mw, mh)
@@ -427,10 +427,11 @@ impl InferencePipeline {
         }
     }
 
-    fn session_for(&self, first_shape: &[i64]) -> Result<Arc<SharedSession>> {
+    fn session_for(&self, feeds: &[InputTensor]) -> Result<Arc<SharedSession>> {
         if self.session.provider() == Provider::TensorRt {
-            // TensorRT engines are built per input shape.
-            SessionCache::global().get(&self.model_path, Provider::TensorRt, Some(first_shape))
+            // TensorRT engines are built per set of input shapes.
+            let shapes: Vec<(&str, &[i64])> = feeds.iter().map(|f| (f.name, f.shape)).collect();
+            SessionCache::global().get(&self.model_path, Provider::TensorRt, Some(&shapes))
         } else {
             Ok(self.session.clone())
         }

@@ -493,7 +493,9 @@ impl Converted {
                 ));
             }
             None => {
-                return Err("the model wants a non-tensor value, which is not supported".to_string());
+                return Err(
+                    "the model wants a non-tensor value, which is not supported".to_string()
+                );
             }
         })
     }
@@ -504,7 +506,7 @@ impl Converted {
 struct Key {
     model: PathBuf,
     provider: Provider,
-    shape: Option<Vec<i64>>,
+    shapes: Option<Vec<(String, Vec<i64>)>>,
 }
 
 type Slot = Arc<Mutex<Option<Arc<SharedSession>>>>;
@@ -526,14 +528,15 @@ impl SessionCache {
 
     /// The session for `model` on `provider`, built on first use and shared afterwards.
     ///
-    /// `input_shape` is part of the key only for TensorRT (engines are built per shape) and is
-    /// ignored otherwise. Two threads asking for the same key build it once; different keys
+    /// `input_shapes` (name and shape of each input) are part of the key only for TensorRT,
+    /// whose engines are built for one optimisation profile, and are ignored otherwise.
+    /// `None` builds a TensorRT session without a fixed profile. Two threads asking for the same key build it once; different keys
     /// build concurrently. A failed build is not cached, so it is retried next time.
     pub fn get(
         &self,
         model: &Path,
         provider: Provider,
-        input_shape: Option<&[i64]>,
+        input_shapes: Option<&[(&str, &[i64])]>,
     ) -> Result<Arc<SharedSession>> {
         runtime()?;
         if !model.is_file() {
@@ -551,8 +554,12 @@ impl SessionCache {
         let key = Key {
             model: canonical,
             provider,
-            shape: if provider == Provider::TensorRt {
-                input_shape.map(|s| s.to_vec())
+            shapes: if provider == Provider::TensorRt {
+                input_shapes.map(|list| {
+                    list.iter()
+                        .map(|(n, s)| (n.to_string(), s.to_vec()))
+                        .collect()
+                })
             } else {
                 None
             },
@@ -565,7 +572,7 @@ impl SessionCache {
         if let Some(session) = slot.as_ref() {
             return Ok(session.clone());
         }
-        let session = Arc::new(build_session(&key.model, provider, key.shape.as_deref())?);
+        let session = Arc::new(build_session(&key.model, provider, key.shapes.as_deref())?);
         *slot = Some(session.clone());
         Ok(session)
     }
@@ -633,7 +640,11 @@ fn no_support(provider: Provider) -> Error {
 /// Builds a session on the GPU provider `provider` (Cuda or TensorRt), failing when the
 /// provider cannot be registered or the session cannot be created with it.
 #[allow(unused_variables)]
-fn build_gpu(model: &Path, provider: Provider, shape: Option<&[i64]>) -> Result<Session> {
+fn build_gpu(
+    model: &Path,
+    provider: Provider,
+    shapes: Option<&[(String, Vec<i64>)]>,
+) -> Result<Session> {
     #[allow(unused_mut)]
     let mut eps: Vec<ort::ep::ExecutionProviderDispatch> = Vec::new();
     match provider {
@@ -660,10 +671,16 @@ fn build_gpu(model: &Path, provider: Provider, shape: Option<&[i64]>) -> Result<
                     .with_timing_cache(true)
                     .with_timing_cache_path(dir_str)
                     .with_fp16(tensorrt_fp16());
-                if let Some(shape) = shape {
-                    let name = first_input_name(model)?;
-                    let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
-                    let profile = format!("{name}:{}", dims.join("x"));
+                if let Some(shapes) = shapes {
+                    // One optimisation profile: exactly these shapes, e.g. `image:1x3x512x512,t:1`.
+                    let profile = shapes
+                        .iter()
+                        .map(|(name, shape)| {
+                            let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
+                            format!("{name}:{}", dims.join("x"))
+                        })
+                        .collect::<Vec<_>>()
+                        .join(",");
                     trt = trt
                         .with_profile_min_shapes(profile.clone())
                         .with_profile_opt_shapes(profile.clone())
@@ -695,20 +712,16 @@ fn build_gpu(model: &Path, provider: Provider, shape: Option<&[i64]>) -> Result<
     }
 }
 
-#[cfg(feature = "tensorrt")]
-fn first_input_name(model: &Path) -> Result<String> {
-    let session = commit(base_builder(model)?, model)?;
-    session
-        .inputs()
-        .first()
-        .map(|i| i.name().to_string())
-        .ok_or_else(|| Error::new(format!("model {} has no inputs", model.display())))
-}
-
-fn build_session(model: &Path, provider: Provider, shape: Option<&[i64]>) -> Result<SharedSession> {
+fn build_session(
+    model: &Path,
+    provider: Provider,
+    shapes: Option<&[(String, Vec<i64>)]>,
+) -> Result<SharedSession> {
     let (session, used, fallback) = match provider {
         Provider::Cpu => (commit(base_builder(model)?, model)?, Provider::Cpu, None),
-        Provider::Cuda | Provider::TensorRt => (build_gpu(model, provider, shape)?, provider, None),
+        Provider::Cuda | Provider::TensorRt => {
+            (build_gpu(model, provider, shapes)?, provider, None)
+        }
         Provider::Auto => {
             if Provider::Cuda.compiled_in() {
                 match build_gpu(model, Provider::Cuda, None) {

@@ -87,7 +87,11 @@ fn sessions_are_built_once_and_shared_across_threads() {
     // Same file through another spelling of its path, and a TensorRT-only shape that CPU ignores.
     let other_path = test_data().join(".").join("conv1x1.onnx");
     let b = cache
-        .get(&other_path, Provider::Cpu, Some(&[1, 3, 8, 8]))
+        .get(
+            &other_path,
+            Provider::Cpu,
+            Some(&[("input", &[1i64, 3, 8, 8][..])]),
+        )
         .unwrap();
     assert!(Arc::ptr_eq(&a, &b));
 
