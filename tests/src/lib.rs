@@ -160,7 +160,7 @@ fn read_exr(path: &Path) -> Image {
     )
     .unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
     let (width, height, data) = image.layer_data.channel_data.pixels;
-    Image { width, height, data }
+    crate::Image { width, height, data }
 }
 
 /// Writes an RGBA float EXR (rows bottom-up in `image`).
