@@ -26,8 +26,9 @@ use pixelspace_shared::pipeline::{InferencePipeline, InputImage, RenderRequest};
 use pixelspace_shared::runtime::Provider;
 
 use crate::ofx::{
-    CanonicalRect, ChangedKind, ClipPreferences, Context, Description, Error, FramesNeeded, ImageEffect,
-    InstanceChanged, Plugin, RegionsOfInterest, RenderArgs, Reply, Result, StringMode, ThreadSafety,
+    CanonicalRect, ChangedKind, ClipPreferences, Context, Description, Error, FramesNeeded,
+    ImageEffect, InstanceChanged, Plugin, RegionsOfInterest, RenderArgs, Reply, Result, StringMode,
+    ThreadSafety,
 };
 
 /// Clip every model can read.
@@ -52,9 +53,14 @@ pub const COLOUR_OPTIONS: [&str; 3] = ["auto", "linear", "srgb"];
 
 /// The provider chosen by the `provider` param's index.
 pub fn provider_from_index(index: i32) -> Result<Provider> {
-    let name = usize::try_from(index).ok().and_then(|i| PROVIDER_OPTIONS.get(i)).ok_or_else(|| {
-        Error::failed(format!("the provider parameter has an unknown value ({index})"))
-    })?;
+    let name = usize::try_from(index)
+        .ok()
+        .and_then(|i| PROVIDER_OPTIONS.get(i))
+        .ok_or_else(|| {
+            Error::failed(format!(
+                "the provider parameter has an unknown value ({index})"
+            ))
+        })?;
     Ok(name.parse::<Provider>()?)
 }
 
@@ -72,7 +78,9 @@ impl FrameColour {
             0 => Ok(FrameColour::Auto),
             1 => Ok(FrameColour::Fixed(ColourSpace::Linear)),
             2 => Ok(FrameColour::Fixed(ColourSpace::Srgb)),
-            other => Err(Error::failed(format!("the colourSpace parameter has an unknown value ({other})"))),
+            other => Err(Error::failed(format!(
+                "the colourSpace parameter has an unknown value ({other})"
+            ))),
         }
     }
 
@@ -96,9 +104,20 @@ pub fn licence_text(model: &str) -> String {
     match Manifest::for_model(Path::new(model.trim())) {
         Ok(m) => {
             let l = &m.licence;
-            let use_ = if l.commercial_use { "commercial use allowed" } else { "NON-COMMERCIAL use only" };
-            let url = l.url.as_deref().map(|u| format!(" ({u})")).unwrap_or_default();
-            format!("{}: {}, {use_}; weights from {}{url}", m.name, l.name, l.source)
+            let use_ = if l.commercial_use {
+                "commercial use allowed"
+            } else {
+                "NON-COMMERCIAL use only"
+            };
+            let url = l
+                .url
+                .as_deref()
+                .map(|u| format!(" ({u})"))
+                .unwrap_or_default();
+            format!(
+                "{}: {}, {use_}; weights from {}{url}",
+                m.name, l.name, l.source
+            )
         }
         Err(e) => format!("unknown: {e}"),
     }
@@ -138,12 +157,19 @@ impl InferenceInstance {
             return Ok(l.pipeline.clone());
         }
         if !path.is_file() {
-            return Err(Error::failed(format!("model file not found: {}", path.display())));
+            return Err(Error::failed(format!(
+                "model file not found: {}",
+                path.display()
+            )));
         }
         crate::runtime::ensure_loaded()?;
         let manifest = Manifest::for_model(&path)?;
         let pipeline = Arc::new(InferencePipeline::new(manifest, path.clone(), provider)?);
-        *loaded = Some(Loaded { model: path, provider, pipeline: pipeline.clone() });
+        *loaded = Some(Loaded {
+            model: path,
+            provider,
+            pipeline: pipeline.clone(),
+        });
         Ok(pipeline)
     }
 
@@ -190,7 +216,9 @@ fn set_licence(effect: &ImageEffect, time: Option<f64>) -> Result<()> {
         Some(t) => model.get_string_at(t)?,
         None => model.get_string()?,
     };
-    params.param(PARAM_LICENCE)?.set_string(&licence_text(&model))
+    params
+        .param(PARAM_LICENCE)?
+        .set_string(&licence_text(&model))
 }
 
 impl Plugin for Inference {
@@ -217,7 +245,10 @@ impl Plugin for Inference {
     }
 
     fn describe_in_context(effect: &ImageEffect, _context: Context) -> Result<()> {
-        effect.define_clip(CLIP_OUTPUT)?.supported_components(&[Components::Rgba])?.supports_tiles(true)?;
+        effect
+            .define_clip(CLIP_OUTPUT)?
+            .supported_components(&[Components::Rgba])?
+            .supports_tiles(true)?;
         effect
             .define_clip(CLIP_SOURCE)?
             .supported_components(&[Components::Rgba, Components::Alpha])?
@@ -266,10 +297,16 @@ impl Plugin for Inference {
     fn create_instance(effect: &ImageEffect) -> Result<InferenceInstance> {
         // Cheap: reads the manifest only. Some hosts refuse param writes here; that is harmless.
         let _ = set_licence(effect, None);
-        Ok(InferenceInstance { loaded: Mutex::new(None) })
+        Ok(InferenceInstance {
+            loaded: Mutex::new(None),
+        })
     }
 
-    fn instance_changed(_inst: &InferenceInstance, effect: &ImageEffect, args: &InstanceChanged) -> Result<Reply> {
+    fn instance_changed(
+        _inst: &InferenceInstance,
+        effect: &ImageEffect,
+        args: &InstanceChanged,
+    ) -> Result<Reply> {
         if args.kind == ChangedKind::Param && args.name == PARAM_MODEL {
             set_licence(effect, Some(args.time))?;
             return Ok(Reply::Done);
@@ -277,9 +314,15 @@ impl Plugin for Inference {
         Ok(Reply::Default)
     }
 
-    fn regions_of_interest(inst: &InferenceInstance, effect: &ImageEffect, args: &RegionsOfInterest) -> Result<Reply> {
+    fn regions_of_interest(
+        inst: &InferenceInstance,
+        effect: &ImageEffect,
+        args: &RegionsOfInterest,
+    ) -> Result<Reply> {
         // Without a usable model, let the host use its defaults: render reports the problem.
-        let Ok(pipeline) = inst.pipeline_for(effect, args.time) else { return Ok(Reply::Default) };
+        let Ok(pipeline) = inst.pipeline_for(effect, args.time) else {
+            return Ok(Reply::Default);
+        };
         for (clip_name, _) in clip_offsets(&pipeline.required_inputs()) {
             if check_clip(&clip_name).is_err() {
                 continue;
@@ -290,27 +333,44 @@ impl Plugin for Inference {
             }
             let par = clip.pixel_aspect_ratio();
             let window = args.region.to_pixels(args.render_scale, par);
-            let frame = clip.region_of_definition(args.time)?.to_pixels(args.render_scale, par);
+            let frame = clip
+                .region_of_definition(args.time)?
+                .to_pixels(args.render_scale, par);
             let roi = pipeline.region_of_interest(window, frame);
-            args.set(&clip_name, CanonicalRect::from_pixels(roi, args.render_scale, par))?;
+            args.set(
+                &clip_name,
+                CanonicalRect::from_pixels(roi, args.render_scale, par),
+            )?;
         }
         Ok(Reply::Done)
     }
 
-    fn frames_needed(inst: &InferenceInstance, effect: &ImageEffect, args: &FramesNeeded) -> Result<Reply> {
-        let Ok(pipeline) = inst.pipeline_for(effect, args.time) else { return Ok(Reply::Default) };
+    fn frames_needed(
+        inst: &InferenceInstance,
+        effect: &ImageEffect,
+        args: &FramesNeeded,
+    ) -> Result<Reply> {
+        let Ok(pipeline) = inst.pipeline_for(effect, args.time) else {
+            return Ok(Reply::Default);
+        };
         for (clip, offsets) in clip_offsets(&pipeline.required_inputs()) {
             if check_clip(&clip).is_err() {
                 continue;
             }
-            let ranges: Vec<(f64, f64)> =
-                offsets.iter().map(|o| (args.time + *o as f64, args.time + *o as f64)).collect();
+            let ranges: Vec<(f64, f64)> = offsets
+                .iter()
+                .map(|o| (args.time + *o as f64, args.time + *o as f64))
+                .collect();
             args.set(&clip, &ranges)?;
         }
         Ok(Reply::Done)
     }
 
-    fn clip_preferences(_inst: &InferenceInstance, effect: &ImageEffect, args: &ClipPreferences) -> Result<Reply> {
+    fn clip_preferences(
+        _inst: &InferenceInstance,
+        effect: &ImageEffect,
+        args: &ClipPreferences,
+    ) -> Result<Reply> {
         args.set_components(CLIP_OUTPUT, Components::Rgba)?;
         // RGBA everywhere: a matte arrives with its alpha in `a`, which is what a manifest's
         // `alpha` channel reads, and hosts need no alpha-only buffers.
@@ -357,7 +417,11 @@ impl Plugin for Inference {
         let inputs = images
             .iter()
             .map(|(clip, offset, image)| {
-                Ok(InputImage { clip: clip.clone(), frame_offset: *offset, image: image.view()? })
+                Ok(InputImage {
+                    clip: clip.clone(),
+                    frame_offset: *offset,
+                    image: image.view()?,
+                })
             })
             .collect::<Result<Vec<_>>>()?;
 
@@ -365,7 +429,8 @@ impl Plugin for Inference {
         let frame_colour = colour.resolve(output.depth());
         let progress = effect.progress("Pixelspace Inference");
         let cancelled_by_progress = AtomicBool::new(false);
-        let is_cancelled = || cancelled_by_progress.load(Ordering::Relaxed) || effect.abort_requested();
+        let is_cancelled =
+            || cancelled_by_progress.load(Ordering::Relaxed) || effect.abort_requested();
         let report = |fraction: f64| {
             if !progress.update(fraction) {
                 cancelled_by_progress.store(true, Ordering::Relaxed);
@@ -420,7 +485,9 @@ mod tests {
         let srgb = FrameColour::from_index(2).unwrap();
         assert_eq!(srgb.resolve(PixelDepth::Float), ColourSpace::Srgb);
         for (i, name) in COLOUR_OPTIONS.iter().enumerate().skip(1) {
-            let FrameColour::Fixed(c) = FrameColour::from_index(i as i32).unwrap() else { panic!() };
+            let FrameColour::Fixed(c) = FrameColour::from_index(i as i32).unwrap() else {
+                panic!()
+            };
             assert_eq!(c.name(), *name);
         }
     }
@@ -435,7 +502,10 @@ mod tests {
         ];
         assert_eq!(
             clip_offsets(&req),
-            vec![("Source".to_string(), vec![-1, 1]), ("Mask".to_string(), vec![0])]
+            vec![
+                ("Source".to_string(), vec![-1, 1]),
+                ("Mask".to_string(), vec![0])
+            ]
         );
     }
 
@@ -444,7 +514,10 @@ mod tests {
         assert!(check_clip("Source").is_ok());
         assert!(check_clip("Mask").is_ok());
         let e = check_clip("FaceSource").unwrap_err();
-        assert!(e.message().contains("FaceSource") && e.message().contains("Source2"), "{e}");
+        assert!(
+            e.message().contains("FaceSource") && e.message().contains("Source2"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -456,10 +529,16 @@ mod tests {
 
     #[test]
     fn empty_model_is_a_clear_error() {
-        let inst = InferenceInstance { loaded: Mutex::new(None) };
-        let Err(e) = inst.pipeline("  ", Provider::Cpu) else { panic!("loaded an empty model") };
+        let inst = InferenceInstance {
+            loaded: Mutex::new(None),
+        };
+        let Err(e) = inst.pipeline("  ", Provider::Cpu) else {
+            panic!("loaded an empty model")
+        };
         assert!(e.message().contains("no model chosen"), "{e}");
-        let Err(e) = inst.pipeline("/no/such/model.onnx", Provider::Cpu) else { panic!("loaded a missing model") };
+        let Err(e) = inst.pipeline("/no/such/model.onnx", Provider::Cpu) else {
+            panic!("loaded a missing model")
+        };
         assert_eq!(e.message(), "model file not found: /no/such/model.onnx");
     }
 }

@@ -14,7 +14,10 @@ pub const ENV_LIBRARY: &str = "PIXELSPACE_ORT_LIB";
 /// Where the runtime library is expected: `PIXELSPACE_ORT_LIB` when set (and not empty), else
 /// `<folder of the plugin binary>/libonnxruntime.so.1.32.0`.
 pub fn library_path() -> Result<PathBuf> {
-    library_path_from(std::env::var_os(ENV_LIBRARY).map(PathBuf::from), path::binary_dir().as_deref())
+    library_path_from(
+        std::env::var_os(ENV_LIBRARY).map(PathBuf::from),
+        path::binary_dir().as_deref(),
+    )
 }
 
 fn library_path_from(env: Option<PathBuf>, plugin_dir: Option<&Path>) -> Result<PathBuf> {
@@ -47,8 +50,14 @@ mod tests {
             library_path_from(Some(PathBuf::from("/x/libonnxruntime.so")), Some(dir)).unwrap(),
             PathBuf::from("/x/libonnxruntime.so")
         );
-        assert_eq!(library_path_from(Some(PathBuf::new()), Some(dir)).unwrap(), dir.join(LIBRARY_FILE_NAME));
-        assert_eq!(library_path_from(None, Some(dir)).unwrap(), dir.join("libonnxruntime.so.1.32.0"));
+        assert_eq!(
+            library_path_from(Some(PathBuf::new()), Some(dir)).unwrap(),
+            dir.join(LIBRARY_FILE_NAME)
+        );
+        assert_eq!(
+            library_path_from(None, Some(dir)).unwrap(),
+            dir.join("libonnxruntime.so.1.32.0")
+        );
         let e = library_path_from(None, None).unwrap_err();
         assert!(e.message().contains(ENV_LIBRARY), "{e}");
     }

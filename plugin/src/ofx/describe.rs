@@ -3,8 +3,8 @@
 use std::ffi::CStr;
 
 use openfx::sys::generic::core::{
-    kOfxPropLabel, kOfxPropLongLabel, kOfxPropPluginDescription, kOfxPropShortLabel, kOfxPropVersion,
-    kOfxPropVersionLabel,
+    kOfxPropLabel, kOfxPropLongLabel, kOfxPropPluginDescription, kOfxPropShortLabel,
+    kOfxPropVersion, kOfxPropVersionLabel,
 };
 use openfx::sys::image_effect_v1::image_effect::{
     kOfxImageEffectPluginPropFieldRenderTwiceAlways, kOfxImageEffectPluginPropGrouping,
@@ -60,8 +60,16 @@ impl Description<'_> {
         let depths: Vec<&CStr> = self.depths.iter().map(|d| depth_name(*d)).collect();
         p.set_cstrs(kOfxImageEffectPropSupportedPixelDepths, &depths)?;
         p.set_int(kOfxImageEffectPropSupportsTiles, 0, self.tiles as i32)?;
-        p.set_int(kOfxImageEffectPropSupportsMultiResolution, 0, self.multi_resolution as i32)?;
-        p.set_int(kOfxImageEffectPropTemporalClipAccess, 0, self.temporal_access as i32)?;
+        p.set_int(
+            kOfxImageEffectPropSupportsMultiResolution,
+            0,
+            self.multi_resolution as i32,
+        )?;
+        p.set_int(
+            kOfxImageEffectPropTemporalClipAccess,
+            0,
+            self.temporal_access as i32,
+        )?;
         let safety = match self.thread_safety {
             ThreadSafety::Unsafe => kOfxImageEffectRenderUnsafe,
             ThreadSafety::InstanceSafe => kOfxImageEffectRenderInstanceSafe,
@@ -69,15 +77,26 @@ impl Description<'_> {
         };
         p.set_cstr(kOfxImageEffectPluginRenderThreadSafety, 0, safety)?;
         p.set_int(kOfxImageEffectPluginPropSingleInstance, 0, 0)?;
-        p.set_int(kOfxImageEffectPluginPropHostFrameThreading, 0, self.host_frame_threading as i32)?;
+        p.set_int(
+            kOfxImageEffectPluginPropHostFrameThreading,
+            0,
+            self.host_frame_threading as i32,
+        )?;
         p.set_int(kOfxImageEffectPropSupportsMultipleClipDepths, 0, 0)?;
         p.set_int(kOfxImageEffectPropSupportsMultipleClipPARs, 0, 0)?;
         p.set_int(kOfxImageEffectPluginPropFieldRenderTwiceAlways, 0, 0)?;
         // Nice to have; older hosts may not know these properties.
         let _ = p.set_string(kOfxPropShortLabel, 0, self.label);
         let _ = p.set_string(kOfxPropLongLabel, 0, self.label);
-        let _ = p.set_ints(kOfxPropVersion, &[self.version.0 as i32, self.version.1 as i32]);
-        let _ = p.set_string(kOfxPropVersionLabel, 0, &format!("{}.{}", self.version.0, self.version.1));
+        let _ = p.set_ints(
+            kOfxPropVersion,
+            &[self.version.0 as i32, self.version.1 as i32],
+        );
+        let _ = p.set_string(
+            kOfxPropVersionLabel,
+            0,
+            &format!("{}.{}", self.version.0, self.version.1),
+        );
         Ok(())
     }
 }

@@ -10,8 +10,8 @@ use openfx::sys::generic::core::{
     OfxHost, OfxPlugin, OfxPropertySetHandle, OfxStatus, kOfxActionBeginInstanceChanged,
     kOfxActionCreateInstance, kOfxActionDescribe, kOfxActionDestroyInstance,
     kOfxActionEndInstanceChanged, kOfxActionInstanceChanged, kOfxActionLoad, kOfxActionPurgeCaches,
-    kOfxActionUnload, kOfxChangePluginEdited, kOfxChangeTime, kOfxChangeUserEdited, kOfxStatErrUnknown,
-    kOfxStatFailed, kOfxStatOK, kOfxStatReplyDefault,
+    kOfxActionUnload, kOfxChangePluginEdited, kOfxChangeTime, kOfxChangeUserEdited,
+    kOfxStatErrUnknown, kOfxStatFailed, kOfxStatOK, kOfxStatReplyDefault,
 };
 use openfx::sys::generic::core::{kOfxPropChangeReason, kOfxPropName, kOfxPropTime, kOfxPropType};
 use openfx::sys::image_effect_v1::image_effect::{
@@ -93,7 +93,10 @@ pub struct RegionsOfInterest<'a> {
 impl RegionsOfInterest<'_> {
     /// Sets the region needed from `clip` (canonical coordinates).
     pub fn set(&self, clip: &str, region: CanonicalRect) -> Result<()> {
-        self.out.set_doubles(&dynamic_name("OfxImageClipPropRoI_", clip)?, &region.to_array())
+        self.out.set_doubles(
+            &dynamic_name("OfxImageClipPropRoI_", clip)?,
+            &region.to_array(),
+        )
     }
 }
 
@@ -107,7 +110,8 @@ impl FramesNeeded<'_> {
     /// Sets the frame ranges (inclusive pairs) needed from `clip`.
     pub fn set(&self, clip: &str, ranges: &[(f64, f64)]) -> Result<()> {
         let flat: Vec<f64> = ranges.iter().flat_map(|(a, b)| [*a, *b]).collect();
-        self.out.set_doubles(&dynamic_name("OfxImageClipPropFrameRange_", clip)?, &flat)
+        self.out
+            .set_doubles(&dynamic_name("OfxImageClipPropFrameRange_", clip)?, &flat)
     }
 }
 
@@ -118,17 +122,27 @@ pub struct ClipPreferences<'a> {
 
 impl ClipPreferences<'_> {
     pub fn set_components(&self, clip: &str, components: Components) -> Result<()> {
-        self.out.set_cstr(&dynamic_name("OfxImageClipPropComponents_", clip)?, 0, components_name(components))
+        self.out.set_cstr(
+            &dynamic_name("OfxImageClipPropComponents_", clip)?,
+            0,
+            components_name(components),
+        )
     }
     pub fn set_depth(&self, clip: &str, depth: PixelDepth) -> Result<()> {
-        self.out.set_cstr(&dynamic_name("OfxImageClipPropDepth_", clip)?, 0, depth_name(depth))
+        self.out.set_cstr(
+            &dynamic_name("OfxImageClipPropDepth_", clip)?,
+            0,
+            depth_name(depth),
+        )
     }
     pub fn set_pixel_aspect_ratio(&self, clip: &str, par: f64) -> Result<()> {
-        self.out.set_double(&dynamic_name("OfxImageClipPropPAR_", clip)?, 0, par)
+        self.out
+            .set_double(&dynamic_name("OfxImageClipPropPAR_", clip)?, 0, par)
     }
     /// Whether the output differs from frame to frame even with constant inputs.
     pub fn set_frame_varying(&self, varying: bool) -> Result<()> {
-        self.out.set_int(kOfxImageEffectFrameVarying, 0, varying as i32)
+        self.out
+            .set_int(kOfxImageEffectFrameVarying, 0, varying as i32)
     }
 }
 
@@ -145,20 +159,40 @@ pub trait Plugin: 'static {
     fn describe_in_context(effect: &ImageEffect, context: Context) -> Result<()>;
     /// Must be light: no model loading here.
     fn create_instance(effect: &ImageEffect) -> Result<Self::Instance>;
-    fn instance_changed(_inst: &Self::Instance, _effect: &ImageEffect, _args: &InstanceChanged) -> Result<Reply> {
+    fn instance_changed(
+        _inst: &Self::Instance,
+        _effect: &ImageEffect,
+        _args: &InstanceChanged,
+    ) -> Result<Reply> {
         Ok(Reply::Default)
     }
-    fn regions_of_interest(_inst: &Self::Instance, _effect: &ImageEffect, _args: &RegionsOfInterest) -> Result<Reply> {
+    fn regions_of_interest(
+        _inst: &Self::Instance,
+        _effect: &ImageEffect,
+        _args: &RegionsOfInterest,
+    ) -> Result<Reply> {
         Ok(Reply::Default)
     }
-    fn frames_needed(_inst: &Self::Instance, _effect: &ImageEffect, _args: &FramesNeeded) -> Result<Reply> {
+    fn frames_needed(
+        _inst: &Self::Instance,
+        _effect: &ImageEffect,
+        _args: &FramesNeeded,
+    ) -> Result<Reply> {
         Ok(Reply::Default)
     }
-    fn clip_preferences(_inst: &Self::Instance, _effect: &ImageEffect, _args: &ClipPreferences) -> Result<Reply> {
+    fn clip_preferences(
+        _inst: &Self::Instance,
+        _effect: &ImageEffect,
+        _args: &ClipPreferences,
+    ) -> Result<Reply> {
         Ok(Reply::Default)
     }
     /// `Some((clip, time))` if the output is that clip's image unchanged.
-    fn is_identity(_inst: &Self::Instance, _effect: &ImageEffect, _args: &RenderArgs) -> Result<Option<(String, f64)>> {
+    fn is_identity(
+        _inst: &Self::Instance,
+        _effect: &ImageEffect,
+        _args: &RenderArgs,
+    ) -> Result<Option<(String, f64)>> {
         Ok(None)
     }
     fn render(inst: &Self::Instance, effect: &ImageEffect, args: &RenderArgs) -> Result<()>;
@@ -185,7 +219,9 @@ impl PluginEntry {
     /// The identifier, for listings and tests.
     pub fn id(&self) -> &'static str {
         // SAFETY: pluginIdentifier always comes from a `&'static CStr` (see `new`).
-        unsafe { CStr::from_ptr(self.0.pluginIdentifier) }.to_str().unwrap_or("")
+        unsafe { CStr::from_ptr(self.0.pluginIdentifier) }
+            .to_str()
+            .unwrap_or("")
     }
 }
 
@@ -239,7 +275,9 @@ pub unsafe extern "C" fn main_entry<P: Plugin>(
     };
     let status = error.status();
     // Reporting must not unwind into the host either.
-    let _ = catch_unwind(AssertUnwindSafe(|| report::<P>(handle as OfxImageEffectHandle, instance_action, &error)));
+    let _ = catch_unwind(AssertUnwindSafe(|| {
+        report::<P>(handle as OfxImageEffectHandle, instance_action, &error)
+    }));
     status
 }
 
@@ -257,12 +295,22 @@ impl From<Error> for Failure {
 }
 
 fn is_instance_action(action: &CStr) -> bool {
-    ![kOfxActionLoad, kOfxActionUnload, kOfxActionDescribe, kOfxImageEffectActionDescribeInContext].contains(&action)
+    ![
+        kOfxActionLoad,
+        kOfxActionUnload,
+        kOfxActionDescribe,
+        kOfxImageEffectActionDescribeInContext,
+    ]
+    .contains(&action)
 }
 
 fn report<P: Plugin>(handle: OfxImageEffectHandle, instance_action: bool, error: &Error) {
     let Ok(host) = host::host() else {
-        eprintln!("Pixelspace {}: {}", P::ID.to_string_lossy(), error.message());
+        eprintln!(
+            "Pixelspace {}: {}",
+            P::ID.to_string_lossy(),
+            error.message()
+        );
         return;
     };
     if instance_action && !handle.is_null() {
@@ -274,12 +322,18 @@ fn report<P: Plugin>(handle: OfxImageEffectHandle, instance_action: bool, error:
             b.persistent_message.store(true, Ordering::Relaxed);
         }
     } else if !host.post_message(std::ptr::null_mut(), MessageLevel::Error, error.message()) {
-        eprintln!("Pixelspace {}: {}", P::ID.to_string_lossy(), error.message());
+        eprintln!(
+            "Pixelspace {}: {}",
+            P::ID.to_string_lossy(),
+            error.message()
+        );
     }
 }
 
 /// The instance's state, if created.
-fn instance_box<'e, P: Plugin>(effect: &'e ImageEffect) -> Result<Option<&'e InstanceBox<P::Instance>>> {
+fn instance_box<'e, P: Plugin>(
+    effect: &'e ImageEffect,
+) -> Result<Option<&'e InstanceBox<P::Instance>>> {
     let p = effect.instance_data()?;
     // SAFETY: the only pointer ever stored in kOfxPropInstanceData is a Box<InstanceBox<P::Instance>>
     // made in create_instance and freed in destroy_instance, after which it is reset to null.
@@ -323,7 +377,10 @@ unsafe fn dispatch<P: Plugin>(
     }
     if action == kOfxActionCreateInstance {
         let inner = P::create_instance(&effect)?;
-        let b = Box::new(InstanceBox { inner, persistent_message: AtomicBool::new(false) });
+        let b = Box::new(InstanceBox {
+            inner,
+            persistent_message: AtomicBool::new(false),
+        });
         let raw = Box::into_raw(b);
         if let Err(e) = effect.set_instance_data(raw as *mut c_void) {
             // SAFETY: not stored anywhere; reclaim.
@@ -381,12 +438,17 @@ unsafe fn dispatch<P: Plugin>(
         let args = RegionsOfInterest {
             time: in_args.get_double(kOfxPropTime, 0)?,
             render_scale: in_args.get_double_n::<2>(kOfxImageEffectPropRenderScale)?,
-            region: CanonicalRect::from_array(in_args.get_double_n::<4>(kOfxImageEffectPropRegionOfInterest)?),
+            region: CanonicalRect::from_array(
+                in_args.get_double_n::<4>(kOfxImageEffectPropRegionOfInterest)?,
+            ),
             out: out_args,
         };
         P::regions_of_interest(&inst.inner, &effect, &args)?
     } else if action == kOfxImageEffectActionGetFramesNeeded {
-        let args = FramesNeeded { time: in_args.get_double(kOfxPropTime, 0)?, out: out_args };
+        let args = FramesNeeded {
+            time: in_args.get_double(kOfxPropTime, 0)?,
+            out: out_args,
+        };
         P::frames_needed(&inst.inner, &effect, &args)?
     } else if action == kOfxImageEffectActionGetClipPreferences {
         P::clip_preferences(&inst.inner, &effect, &ClipPreferences { out: out_args })?
@@ -399,7 +461,9 @@ unsafe fn dispatch<P: Plugin>(
         } else {
             ChangedKind::Other
         };
-        let reason = in_args.get_string(kOfxPropChangeReason, 0).unwrap_or_default();
+        let reason = in_args
+            .get_string(kOfxPropChangeReason, 0)
+            .unwrap_or_default();
         let reason = [
             (kOfxChangeUserEdited, ChangeReason::User),
             (kOfxChangePluginEdited, ChangeReason::Plugin),
@@ -418,9 +482,8 @@ unsafe fn dispatch<P: Plugin>(
     } else if action == kOfxActionPurgeCaches {
         P::purge_caches(&inst.inner);
         Reply::Done
-    } else if action == kOfxActionBeginInstanceChanged || action == kOfxActionEndInstanceChanged {
-        Reply::Default
     } else {
+        // begin/endInstanceChanged, begin/endSequenceRender, getRegionOfDefinition, ...
         Reply::Default
     };
     Ok(reply)
@@ -431,8 +494,15 @@ fn render_args(in_args: &PropertySet) -> Result<RenderArgs> {
     let flag = |name: &CStr| in_args.get_int(name, 0).map(|v| v != 0).unwrap_or(false);
     Ok(RenderArgs {
         time: in_args.get_double(kOfxPropTime, 0)?,
-        window: Rect { x1: w[0], y1: w[1], x2: w[2], y2: w[3] },
-        render_scale: in_args.get_double_n::<2>(kOfxImageEffectPropRenderScale).unwrap_or([1.0, 1.0]),
+        window: Rect {
+            x1: w[0],
+            y1: w[1],
+            x2: w[2],
+            y2: w[3],
+        },
+        render_scale: in_args
+            .get_double_n::<2>(kOfxImageEffectPropRenderScale)
+            .unwrap_or([1.0, 1.0]),
         sequential: flag(kOfxImageEffectPropSequentialRenderStatus),
         interactive: flag(kOfxImageEffectPropInteractiveRenderStatus),
         draft: flag(kOfxImageEffectPropRenderQualityDraft),
@@ -486,7 +556,10 @@ mod tests {
         assert!(get_plugin(LIST, -1).is_null());
         assert_eq!(DUMMY.id(), "org.pixelspace.test.Dummy");
         assert_eq!(DUMMY.0.apiVersion, 1);
-        assert_eq!((DUMMY.0.pluginVersionMajor, DUMMY.0.pluginVersionMinor), (1, 2));
+        assert_eq!(
+            (DUMMY.0.pluginVersionMajor, DUMMY.0.pluginVersionMinor),
+            (1, 2)
+        );
     }
 
     #[test]
@@ -504,9 +577,23 @@ mod tests {
         // and nothing unwinds. (Load fails too: no host pointer.)
         let f = DUMMY.0.mainEntry.unwrap();
         // SAFETY: null handles and argument sets are never dereferenced before the host check.
-        let s = unsafe { f(kOfxActionDescribe.as_ptr(), std::ptr::null(), std::ptr::null_mut(), std::ptr::null_mut()) };
+        let s = unsafe {
+            f(
+                kOfxActionDescribe.as_ptr(),
+                std::ptr::null(),
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+            )
+        };
         assert_eq!(s, openfx::sys::generic::core::kOfxStatErrMissingHostFeature);
-        let s = unsafe { f(std::ptr::null(), std::ptr::null(), std::ptr::null_mut(), std::ptr::null_mut()) };
+        let s = unsafe {
+            f(
+                std::ptr::null(),
+                std::ptr::null(),
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+            )
+        };
         assert_eq!(s, kOfxStatErrUnknown);
     }
 }

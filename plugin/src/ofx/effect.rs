@@ -48,12 +48,19 @@ impl Context {
 
     /// The OFX name.
     pub fn c_name(self) -> &'static CStr {
-        Self::ALL.iter().find(|(c, _)| *c == self).map(|(_, n)| *n).unwrap_or(kOfxImageEffectContextGeneral)
+        Self::ALL
+            .iter()
+            .find(|(c, _)| *c == self)
+            .map(|(_, n)| *n)
+            .unwrap_or(kOfxImageEffectContextGeneral)
     }
 
     /// Parses an OFX context name.
     pub fn parse(name: &str) -> Option<Context> {
-        Self::ALL.iter().find(|(_, n)| n.to_bytes() == name.as_bytes()).map(|(c, _)| *c)
+        Self::ALL
+            .iter()
+            .find(|(_, n)| n.to_bytes() == name.as_bytes())
+            .map(|(c, _)| *c)
     }
 }
 
@@ -69,7 +76,12 @@ pub struct CanonicalRect {
 impl CanonicalRect {
     /// From the four doubles of a property (x1, y1, x2, y2).
     pub fn from_array(v: [f64; 4]) -> Self {
-        CanonicalRect { x1: v[0], y1: v[1], x2: v[2], y2: v[3] }
+        CanonicalRect {
+            x1: v[0],
+            y1: v[1],
+            x2: v[2],
+            y2: v[3],
+        }
     }
     pub fn to_array(self) -> [f64; 4] {
         [self.x1, self.y1, self.x2, self.y2]
@@ -120,8 +132,17 @@ impl<'a> ImageEffect<'a> {
     /// # Safety
     /// `handle` must be a valid effect descriptor (`instance == false`) or instance of `host`
     /// for the whole of `'a`.
-    pub(crate) unsafe fn from_raw(handle: OfxImageEffectHandle, host: &'static Host, instance: bool) -> Self {
-        ImageEffect { handle, host, instance, _life: PhantomData }
+    pub(crate) unsafe fn from_raw(
+        handle: OfxImageEffectHandle,
+        host: &'static Host,
+        instance: bool,
+    ) -> Self {
+        ImageEffect {
+            handle,
+            host,
+            instance,
+            _life: PhantomData,
+        }
     }
 
     pub fn host(&self) -> &'static Host {
@@ -155,7 +176,9 @@ impl<'a> ImageEffect<'a> {
 
     /// The context the instance runs in.
     pub fn context(&self) -> Result<Context> {
-        let name = self.properties()?.get_string(kOfxImageEffectPropContext, 0)?;
+        let name = self
+            .properties()?
+            .get_string(kOfxImageEffectPropContext, 0)?;
         Context::parse(&name).ok_or_else(|| Error::failed(format!("unknown effect context {name}")))
     }
 
@@ -165,9 +188,14 @@ impl<'a> ImageEffect<'a> {
         let cname = clip_c_name(name)?;
         let mut props: OfxPropertySetHandle = ptr::null_mut();
         // SAFETY: valid descriptor, NUL-terminated name, valid out pointer.
-        check(unsafe { f(self.handle, cname.as_ptr(), &mut props) }, format!("define clip {name}"))?;
+        check(
+            unsafe { f(self.handle, cname.as_ptr(), &mut props) },
+            format!("define clip {name}"),
+        )?;
         // SAFETY: the clip descriptor lives as long as the effect descriptor.
-        Ok(ClipDescriptor { props: unsafe { PropertySet::from_raw(props, self.host) } })
+        Ok(ClipDescriptor {
+            props: unsafe { PropertySet::from_raw(props, self.host) },
+        })
     }
 
     /// An instance's clip by name.
@@ -177,7 +205,10 @@ impl<'a> ImageEffect<'a> {
         let mut handle: OfxImageClipHandle = ptr::null_mut();
         let mut props: OfxPropertySetHandle = ptr::null_mut();
         // SAFETY: valid instance, NUL-terminated name, valid out pointers.
-        check(unsafe { f(self.handle, cname.as_ptr(), &mut handle, &mut props) }, format!("clip {name}"))?;
+        check(
+            unsafe { f(self.handle, cname.as_ptr(), &mut handle, &mut props) },
+            format!("clip {name}"),
+        )?;
         Ok(Clip {
             handle,
             // SAFETY: the clip's properties live as long as the instance.
@@ -205,7 +236,11 @@ impl<'a> ImageEffect<'a> {
     /// Sets the instance's persistent message; falls back to a transient message on hosts
     /// without v2 message suites. Returns whether a persistent message was set.
     pub fn set_persistent_message(&self, level: MessageLevel, text: &str) -> bool {
-        if self.instance && self.host.set_persistent_message(self.handle as *mut c_void, level, text) {
+        if self.instance
+            && self
+                .host
+                .set_persistent_message(self.handle as *mut c_void, level, text)
+        {
             true
         } else {
             self.post_message(level, text);
@@ -216,12 +251,17 @@ impl<'a> ImageEffect<'a> {
     /// Clears the instance's persistent message.
     pub fn clear_persistent_message(&self) {
         if self.instance {
-            self.host.clear_persistent_message(self.handle as *mut c_void);
+            self.host
+                .clear_persistent_message(self.handle as *mut c_void);
         }
     }
 
     fn message_handle(&self) -> *mut c_void {
-        if self.instance { self.handle as *mut c_void } else { ptr::null_mut() }
+        if self.instance {
+            self.handle as *mut c_void
+        } else {
+            ptr::null_mut()
+        }
     }
 
     /// Starts a progress report (ended when the returned value drops). Does nothing on hosts
@@ -232,23 +272,32 @@ impl<'a> ImageEffect<'a> {
             && match self.host.progress {
                 // SAFETY: valid instance handle, NUL-terminated strings.
                 ProgressSuite::V2(s) => s.progressStart.is_some_and(|f| unsafe {
-                    f(self.handle as *mut c_void, label.as_ptr(), c"org.pixelspace.progress".as_ptr()) == 0
+                    f(
+                        self.handle as *mut c_void,
+                        label.as_ptr(),
+                        c"org.pixelspace.progress".as_ptr(),
+                    ) == 0
                 }),
                 ProgressSuite::V1(s) => s
                     .progressStart
                     .is_some_and(|f| unsafe { f(self.handle as *mut c_void, label.as_ptr()) == 0 }),
                 ProgressSuite::None => false,
             };
-        Progress { effect: *self, started }
+        Progress {
+            effect: *self,
+            started,
+        }
     }
 
     /// The instance data pointer (kOfxPropInstanceData).
     pub(crate) fn instance_data(&self) -> Result<*mut c_void> {
-        self.properties()?.get_pointer(openfx::sys::generic::core::kOfxPropInstanceData, 0)
+        self.properties()?
+            .get_pointer(openfx::sys::generic::core::kOfxPropInstanceData, 0)
     }
 
     pub(crate) fn set_instance_data(&self, data: *mut c_void) -> Result<()> {
-        self.properties()?.set_pointer(openfx::sys::generic::core::kOfxPropInstanceData, 0, data)
+        self.properties()?
+            .set_pointer(openfx::sys::generic::core::kOfxPropInstanceData, 0, data)
     }
 }
 
@@ -275,7 +324,10 @@ impl Progress<'_> {
         };
         match f {
             // SAFETY: valid instance handle.
-            Some(f) => unsafe { f(self.effect.handle as *mut c_void, fraction.clamp(0.0, 1.0)) != openfx::sys::generic::core::kOfxStatReplyNo },
+            Some(f) => unsafe {
+                f(self.effect.handle as *mut c_void, fraction.clamp(0.0, 1.0))
+                    != openfx::sys::generic::core::kOfxStatReplyNo
+            },
             None => true,
         }
     }
@@ -310,15 +362,18 @@ impl<'a> ClipDescriptor<'a> {
     }
     pub fn supported_components(self, components: &[Components]) -> Result<Self> {
         let names: Vec<&CStr> = components.iter().map(|c| components_name(*c)).collect();
-        self.props.set_cstrs(kOfxImageEffectPropSupportedComponents, &names)?;
+        self.props
+            .set_cstrs(kOfxImageEffectPropSupportedComponents, &names)?;
         Ok(self)
     }
     pub fn temporal_access(self, on: bool) -> Result<Self> {
-        self.props.set_int(kOfxImageEffectPropTemporalClipAccess, 0, on as i32)?;
+        self.props
+            .set_int(kOfxImageEffectPropTemporalClipAccess, 0, on as i32)?;
         Ok(self)
     }
     pub fn optional(self, on: bool) -> Result<Self> {
-        self.props.set_int(kOfxImageClipPropOptional, 0, on as i32)?;
+        self.props
+            .set_int(kOfxImageClipPropOptional, 0, on as i32)?;
         Ok(self)
     }
     pub fn is_mask(self, on: bool) -> Result<Self> {
@@ -326,7 +381,8 @@ impl<'a> ClipDescriptor<'a> {
         Ok(self)
     }
     pub fn supports_tiles(self, on: bool) -> Result<Self> {
-        self.props.set_int(kOfxImageEffectPropSupportsTiles, 0, on as i32)?;
+        self.props
+            .set_int(kOfxImageEffectPropSupportsTiles, 0, on as i32)?;
         Ok(self)
     }
 }
@@ -354,36 +410,65 @@ impl<'a> Clip<'a> {
 
     /// Whether something is connected to the clip.
     pub fn connected(&self) -> bool {
-        self.props.get_int(kOfxImageClipPropConnected, 0).map(|v| v != 0).unwrap_or(false)
+        self.props
+            .get_int(kOfxImageClipPropConnected, 0)
+            .map(|v| v != 0)
+            .unwrap_or(false)
     }
 
     /// The frame range the clip has images for (inclusive).
     pub fn frame_range(&self) -> Result<(f64, f64)> {
-        let [a, b] = self.props.get_double_n::<2>(kOfxImageEffectPropFrameRange)?;
+        let [a, b] = self
+            .props
+            .get_double_n::<2>(kOfxImageEffectPropFrameRange)?;
         Ok((a, b))
     }
 
     /// The depth images from this clip come in (after clip preferences).
     pub fn pixel_depth(&self) -> Result<Option<PixelDepth>> {
-        Ok(parse_depth(&self.props.get_string(kOfxImageEffectPropPixelDepth, 0)?))
+        Ok(parse_depth(
+            &self.props.get_string(kOfxImageEffectPropPixelDepth, 0)?,
+        ))
     }
 
     /// The components images from this clip come in (after clip preferences).
     pub fn components(&self) -> Result<Option<Components>> {
-        Ok(parse_components(&self.props.get_string(kOfxImageEffectPropComponents, 0)?))
+        Ok(parse_components(
+            &self.props.get_string(kOfxImageEffectPropComponents, 0)?,
+        ))
     }
 
     pub fn pixel_aspect_ratio(&self) -> f64 {
-        self.props.get_double(kOfxImagePropPixelAspectRatio, 0).ok().filter(|p| *p > 0.0).unwrap_or(1.0)
+        self.props
+            .get_double(kOfxImagePropPixelAspectRatio, 0)
+            .ok()
+            .filter(|p| *p > 0.0)
+            .unwrap_or(1.0)
     }
 
     /// The clip's region of definition at `time`, canonical coordinates.
     pub fn region_of_definition(&self, time: f64) -> Result<CanonicalRect> {
-        let f = func(self.host.effect.clipGetRegionOfDefinition, "clipGetRegionOfDefinition")?;
-        let mut r = OfxRectD { x1: 0.0, y1: 0.0, x2: 0.0, y2: 0.0 };
+        let f = func(
+            self.host.effect.clipGetRegionOfDefinition,
+            "clipGetRegionOfDefinition",
+        )?;
+        let mut r = OfxRectD {
+            x1: 0.0,
+            y1: 0.0,
+            x2: 0.0,
+            y2: 0.0,
+        };
         // SAFETY: valid clip handle, valid out pointer.
-        check(unsafe { f(self.handle, time, &mut r) }, format!("region of definition of clip {}", self.name))?;
-        Ok(CanonicalRect { x1: r.x1, y1: r.y1, x2: r.x2, y2: r.y2 })
+        check(
+            unsafe { f(self.handle, time, &mut r) },
+            format!("region of definition of clip {}", self.name),
+        )?;
+        Ok(CanonicalRect {
+            x1: r.x1,
+            y1: r.y1,
+            x2: r.x2,
+            y2: r.y2,
+        })
     }
 
     /// The clip's image at `time` (the region the host decided from the regions of interest).
@@ -396,7 +481,11 @@ impl<'a> Clip<'a> {
             return Err(Error::failed(format!(
                 "the host gave no image for clip {} at frame {time}{}",
                 self.name,
-                if self.connected() { "" } else { " (the clip is not connected)" }
+                if self.connected() {
+                    ""
+                } else {
+                    " (the clip is not connected)"
+                }
             )));
         }
         // SAFETY: a fresh image handle from clipGetImage; Image releases it.
@@ -420,20 +509,72 @@ mod tests {
 
     #[test]
     fn canonical_pixel_conversions() {
-        let r = CanonicalRect { x1: 0.0, y1: 0.0, x2: 1920.0, y2: 1080.0 };
-        assert_eq!(r.to_pixels([0.5, 0.5], 1.0), Rect { x1: 0, y1: 0, x2: 960, y2: 540 });
+        let r = CanonicalRect {
+            x1: 0.0,
+            y1: 0.0,
+            x2: 1920.0,
+            y2: 1080.0,
+        };
+        assert_eq!(
+            r.to_pixels([0.5, 0.5], 1.0),
+            Rect {
+                x1: 0,
+                y1: 0,
+                x2: 960,
+                y2: 540
+            }
+        );
         // outward rounding
-        let r = CanonicalRect { x1: 1.0, y1: 1.0, x2: 10.0, y2: 10.0 };
-        assert_eq!(r.to_pixels([0.5, 0.5], 1.0), Rect { x1: 0, y1: 0, x2: 5, y2: 5 });
+        let r = CanonicalRect {
+            x1: 1.0,
+            y1: 1.0,
+            x2: 10.0,
+            y2: 10.0,
+        };
+        assert_eq!(
+            r.to_pixels([0.5, 0.5], 1.0),
+            Rect {
+                x1: 0,
+                y1: 0,
+                x2: 5,
+                y2: 5
+            }
+        );
         // pixel aspect ratio 2: canonical x is twice the pixel x
-        let p = Rect { x1: 10, y1: 4, x2: 20, y2: 8 };
+        let p = Rect {
+            x1: 10,
+            y1: 4,
+            x2: 20,
+            y2: 8,
+        };
         let c = CanonicalRect::from_pixels(p, [1.0, 1.0], 2.0);
-        assert_eq!(c, CanonicalRect { x1: 20.0, y1: 4.0, x2: 40.0, y2: 8.0 });
+        assert_eq!(
+            c,
+            CanonicalRect {
+                x1: 20.0,
+                y1: 4.0,
+                x2: 40.0,
+                y2: 8.0
+            }
+        );
         assert_eq!(c.to_pixels([1.0, 1.0], 2.0), p);
         let c = CanonicalRect::from_pixels(p, [0.25, 0.25], 1.0);
         assert_eq!(c.to_pixels([0.25, 0.25], 1.0), p);
         // infinite RoDs (generators) clamp instead of overflowing
-        let inf = CanonicalRect { x1: f64::NEG_INFINITY, y1: -1e300, x2: f64::INFINITY, y2: 1e300 };
-        assert_eq!(inf.to_pixels([1.0, 1.0], 1.0), Rect { x1: i32::MIN, y1: i32::MIN, x2: i32::MAX, y2: i32::MAX });
+        let inf = CanonicalRect {
+            x1: f64::NEG_INFINITY,
+            y1: -1e300,
+            x2: f64::INFINITY,
+            y2: 1e300,
+        };
+        assert_eq!(
+            inf.to_pixels([1.0, 1.0], 1.0),
+            Rect {
+                x1: i32::MIN,
+                y1: i32::MIN,
+                x2: i32::MAX,
+                y2: i32::MAX
+            }
+        );
     }
 }

@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicPtr, Ordering};
 
 use openfx::sys::generic::core::{OfxHost, OfxPropertySetHandle};
 use openfx::sys::generic::property::OfxPropertySuiteV1;
+use openfx::sys::generic::property::kOfxPropertySuite;
 use openfx::sys::image_effect_v1::image_effect::{OfxImageEffectSuiteV1, kOfxImageEffectSuite};
 use openfx::sys::image_effect_v1::memory::{OfxMemorySuiteV1, kOfxMemorySuite};
 use openfx::sys::image_effect_v1::message::{
@@ -20,8 +21,9 @@ use openfx::sys::image_effect_v1::message::{
 };
 use openfx::sys::image_effect_v1::multi_thread::{OfxMultiThreadSuiteV1, kOfxMultiThreadSuite};
 use openfx::sys::image_effect_v1::param::{OfxParameterSuiteV1, kOfxParameterSuite};
-use openfx::sys::image_effect_v1::progress::{OfxProgressSuiteV1, OfxProgressSuiteV2, kOfxProgressSuite};
-use openfx::sys::generic::property::kOfxPropertySuite;
+use openfx::sys::image_effect_v1::progress::{
+    OfxProgressSuiteV1, OfxProgressSuiteV2, kOfxProgressSuite,
+};
 
 use super::property::PropertySet;
 use super::status::{Error, Result};
@@ -229,7 +231,12 @@ impl Host {
 
     /// Posts a transient message. `handle` is an effect instance handle or null (descriptors and
     /// load/unload: hosts may treat the handle as an instance, so never pass a descriptor).
-    pub(crate) fn post_message(&self, handle: *mut c_void, level: MessageLevel, text: &str) -> bool {
+    pub(crate) fn post_message(
+        &self,
+        handle: *mut c_void,
+        level: MessageLevel,
+        text: &str,
+    ) -> bool {
         let text = c_text(text);
         let f = match self.message {
             MessageSuite::V2(s) => s.message,
@@ -239,8 +246,13 @@ impl Host {
         match f {
             // SAFETY: "%s" with one NUL-terminated string argument; the text is never the format.
             Some(f) => unsafe {
-                f(handle, level.c_name().as_ptr(), MESSAGE_ID.as_ptr(), c"%s".as_ptr(), text.as_ptr())
-                    == 0
+                f(
+                    handle,
+                    level.c_name().as_ptr(),
+                    MESSAGE_ID.as_ptr(),
+                    c"%s".as_ptr(),
+                    text.as_ptr(),
+                ) == 0
             },
             None => false,
         }
@@ -253,13 +265,22 @@ impl Host {
         level: MessageLevel,
         text: &str,
     ) -> bool {
-        let MessageSuite::V2(s) = self.message else { return false };
-        let Some(f) = s.setPersistentMessage else { return false };
+        let MessageSuite::V2(s) = self.message else {
+            return false;
+        };
+        let Some(f) = s.setPersistentMessage else {
+            return false;
+        };
         let text = c_text(text);
         // SAFETY: as in post_message; `instance` is a live effect instance handle.
         unsafe {
-            f(instance, level.c_name().as_ptr(), MESSAGE_ID.as_ptr(), c"%s".as_ptr(), text.as_ptr())
-                == 0
+            f(
+                instance,
+                level.c_name().as_ptr(),
+                MESSAGE_ID.as_ptr(),
+                c"%s".as_ptr(),
+                text.as_ptr(),
+            ) == 0
         }
     }
 

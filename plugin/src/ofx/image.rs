@@ -78,26 +78,51 @@ pub struct ByteSpan {
 
 /// The byte span covering every row of an image `width` x `height` pixels of `pixel_bytes`
 /// bytes each, whose rows are `row_bytes` apart (negative: rows go down in memory).
-pub fn byte_span(width: u32, height: u32, pixel_bytes: usize, row_bytes: isize) -> Result<ByteSpan> {
+pub fn byte_span(
+    width: u32,
+    height: u32,
+    pixel_bytes: usize,
+    row_bytes: isize,
+) -> Result<ByteSpan> {
     if width == 0 || height == 0 {
-        return Ok(ByteSpan { start: 0, len: 0, first_row_offset: 0 });
+        return Ok(ByteSpan {
+            start: 0,
+            len: 0,
+            first_row_offset: 0,
+        });
     }
-    let overflow = || Error::failed(format!("image of {width}x{height} pixels is too large to address"));
-    let row_len = (width as usize).checked_mul(pixel_bytes).ok_or_else(overflow)?;
+    let overflow = || {
+        Error::failed(format!(
+            "image of {width}x{height} pixels is too large to address"
+        ))
+    };
+    let row_len = (width as usize)
+        .checked_mul(pixel_bytes)
+        .ok_or_else(overflow)?;
     if height > 1 && row_bytes.unsigned_abs() < row_len {
         return Err(Error::failed(format!(
             "the host gave an image whose rows overlap: row bytes {row_bytes}, but a row of {width} pixels needs {row_len}"
         )));
     }
-    let between = (height as usize - 1).checked_mul(row_bytes.unsigned_abs()).ok_or_else(overflow)?;
+    let between = (height as usize - 1)
+        .checked_mul(row_bytes.unsigned_abs())
+        .ok_or_else(overflow)?;
     let len = between.checked_add(row_len).ok_or_else(overflow)?;
     if len > isize::MAX as usize {
         return Err(overflow());
     }
     if row_bytes >= 0 {
-        Ok(ByteSpan { start: 0, len, first_row_offset: 0 })
+        Ok(ByteSpan {
+            start: 0,
+            len,
+            first_row_offset: 0,
+        })
     } else {
-        Ok(ByteSpan { start: -(between as isize), len, first_row_offset: between })
+        Ok(ByteSpan {
+            start: -(between as isize),
+            len,
+            first_row_offset: between,
+        })
     }
 }
 
@@ -125,12 +150,20 @@ impl<'a> Image<'a> {
     ///
     /// # Safety
     /// `handle` must be an image returned by clipGetImage and not yet released.
-    pub(crate) unsafe fn from_raw(handle: OfxPropertySetHandle, host: &'static Host) -> Result<Self> {
+    pub(crate) unsafe fn from_raw(
+        handle: OfxPropertySetHandle,
+        host: &'static Host,
+    ) -> Result<Self> {
         let mut image = Image {
             handle,
             host,
             data: std::ptr::null_mut(),
-            bounds: Rect { x1: 0, y1: 0, x2: 0, y2: 0 },
+            bounds: Rect {
+                x1: 0,
+                y1: 0,
+                x2: 0,
+                y2: 0,
+            },
             row_bytes: 0,
             depth: PixelDepth::Float,
             components: Components::Rgba,
@@ -148,11 +181,20 @@ impl<'a> Image<'a> {
         image.components = parse_components(&comp_str)
             .ok_or_else(|| Error::failed(format!("unsupported image components {comp_str}")))?;
         let b = props.get_int_n::<4>(kOfxImagePropBounds)?;
-        image.bounds = Rect { x1: b[0], y1: b[1], x2: b[2], y2: b[3] };
+        image.bounds = Rect {
+            x1: b[0],
+            y1: b[1],
+            x2: b[2],
+            y2: b[3],
+        };
         image.row_bytes = props.get_int(kOfxImagePropRowBytes, 0)? as isize;
         image.data = props.get_pointer(kOfxImagePropData, 0)? as *mut u8;
-        image.render_scale = props.get_double_n::<2>(kOfxImageEffectPropRenderScale).unwrap_or([1.0, 1.0]);
-        image.pixel_aspect_ratio = props.get_double(kOfxImagePropPixelAspectRatio, 0).unwrap_or(1.0);
+        image.render_scale = props
+            .get_double_n::<2>(kOfxImageEffectPropRenderScale)
+            .unwrap_or([1.0, 1.0]);
+        image.pixel_aspect_ratio = props
+            .get_double(kOfxImagePropPixelAspectRatio, 0)
+            .unwrap_or(1.0);
         Ok(image)
     }
 
@@ -185,7 +227,12 @@ impl<'a> Image<'a> {
 
     fn span(&self) -> Result<ByteSpan> {
         let pixel_bytes = self.depth.bytes_per_component() * self.components.count();
-        let span = byte_span(self.bounds.width(), self.bounds.height(), pixel_bytes, self.row_bytes)?;
+        let span = byte_span(
+            self.bounds.width(),
+            self.bounds.height(),
+            pixel_bytes,
+            self.row_bytes,
+        )?;
         if span.len > 0 && self.data.is_null() {
             return Err(Error::failed("the host gave an image without pixel data"));
         }
@@ -203,7 +250,14 @@ impl<'a> Image<'a> {
             // and the borrow of self keeps it alive.
             unsafe { std::slice::from_raw_parts(self.data.offset(span.start), span.len) }
         };
-        Ok(ImageView::new(bytes, span.first_row_offset, self.row_bytes, self.bounds, self.depth, self.components)?)
+        Ok(ImageView::new(
+            bytes,
+            span.first_row_offset,
+            self.row_bytes,
+            self.bounds,
+            self.depth,
+            self.components,
+        )?)
     }
 
     /// The pixels, writable, without copying (the output image).
@@ -215,7 +269,14 @@ impl<'a> Image<'a> {
             // SAFETY: as in `view`; `&mut self` makes this the only view of the memory.
             unsafe { std::slice::from_raw_parts_mut(self.data.offset(span.start), span.len) }
         };
-        Ok(ImageViewMut::new(bytes, span.first_row_offset, self.row_bytes, self.bounds, self.depth, self.components)?)
+        Ok(ImageViewMut::new(
+            bytes,
+            span.first_row_offset,
+            self.row_bytes,
+            self.bounds,
+            self.depth,
+            self.components,
+        )?)
     }
 }
 
@@ -235,21 +296,49 @@ mod tests {
     #[test]
     fn span_positive_rows() {
         let s = byte_span(10, 3, 16, 160).unwrap();
-        assert_eq!(s, ByteSpan { start: 0, len: 480, first_row_offset: 0 });
+        assert_eq!(
+            s,
+            ByteSpan {
+                start: 0,
+                len: 480,
+                first_row_offset: 0
+            }
+        );
         // padded rows: last row needs only its pixels, not the padding
         let s = byte_span(10, 3, 16, 200).unwrap();
-        assert_eq!(s, ByteSpan { start: 0, len: 400 + 160, first_row_offset: 0 });
+        assert_eq!(
+            s,
+            ByteSpan {
+                start: 0,
+                len: 400 + 160,
+                first_row_offset: 0
+            }
+        );
     }
 
     #[test]
     fn span_negative_rows() {
         // rows go down in memory: row y1 is the highest, row y2-1 the lowest
         let s = byte_span(10, 3, 16, -200).unwrap();
-        assert_eq!(s, ByteSpan { start: -400, len: 560, first_row_offset: 400 });
+        assert_eq!(
+            s,
+            ByteSpan {
+                start: -400,
+                len: 560,
+                first_row_offset: 400
+            }
+        );
         // the last row starts at first_row_offset + 2 * row_bytes = 0
         assert_eq!(s.first_row_offset as isize + 2 * -200, 0);
         let s = byte_span(4, 1, 4, -16).unwrap();
-        assert_eq!(s, ByteSpan { start: 0, len: 16, first_row_offset: 0 });
+        assert_eq!(
+            s,
+            ByteSpan {
+                start: 0,
+                len: 16,
+                first_row_offset: 0
+            }
+        );
     }
 
     #[test]
@@ -264,7 +353,7 @@ mod tests {
     #[test]
     fn span_matches_shared_view_validation() {
         // A top-down buffer of 3 rows x 2 RGBA byte pixels: row y1 is the last in memory.
-        let mut buf = vec![0u8; 3 * 8];
+        let mut buf = [0u8; 3 * 8];
         for (i, b) in buf.iter_mut().enumerate() {
             *b = i as u8;
         }
@@ -273,20 +362,41 @@ mod tests {
         let data_offset = 16isize;
         let lo = (data_offset + s.start) as usize;
         let bytes = &buf[lo..lo + s.len];
-        let bounds = Rect { x1: 5, y1: 7, x2: 7, y2: 10 };
-        let v = ImageView::new(bytes, s.first_row_offset, -8, bounds, PixelDepth::Byte, Components::Rgba).unwrap();
+        let bounds = Rect {
+            x1: 5,
+            y1: 7,
+            x2: 7,
+            y2: 10,
+        };
+        let v = ImageView::new(
+            bytes,
+            s.first_row_offset,
+            -8,
+            bounds,
+            PixelDepth::Byte,
+            Components::Rgba,
+        )
+        .unwrap();
         assert_eq!(v.row(7), &buf[16..24]);
         assert_eq!(v.row(9), &buf[0..8]);
     }
 
     #[test]
     fn depth_and_component_names() {
-        for d in [PixelDepth::Byte, PixelDepth::Short, PixelDepth::Half, PixelDepth::Float] {
+        for d in [
+            PixelDepth::Byte,
+            PixelDepth::Short,
+            PixelDepth::Half,
+            PixelDepth::Float,
+        ] {
             assert_eq!(parse_depth(depth_name(d).to_str().unwrap()), Some(d));
         }
         assert_eq!(parse_depth("OfxBitDepthNone"), None);
         for c in [Components::Rgba, Components::Rgb, Components::Alpha] {
-            assert_eq!(parse_components(components_name(c).to_str().unwrap()), Some(c));
+            assert_eq!(
+                parse_components(components_name(c).to_str().unwrap()),
+                Some(c)
+            );
         }
         assert_eq!(parse_components("OfxImageComponentYUVA"), None);
     }

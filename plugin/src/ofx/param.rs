@@ -7,12 +7,12 @@ use std::ptr;
 use openfx::sys::generic::core::OfxPropertySetHandle;
 use openfx::sys::generic::core::kOfxPropLabel;
 use openfx::sys::image_effect_v1::param::{
-    OfxParamHandle, OfxParamSetHandle, kOfxParamPropAnimates, kOfxParamPropCacheInvalidation,
-    kOfxParamPropChoiceOption, kOfxParamPropDefault, kOfxParamPropEnabled,
-    kOfxParamPropEvaluateOnChange, kOfxParamPropHint, kOfxParamPropPersistant,
-    kOfxParamPropScriptName, kOfxParamPropStringMode, kOfxParamStringIsFilePath,
-    kOfxParamStringIsLabel, kOfxParamStringIsMultiLine, kOfxParamStringIsSingleLine,
-    kOfxParamTypeChoice, kOfxParamTypeString, kOfxParamInvalidateAll,
+    OfxParamHandle, OfxParamSetHandle, kOfxParamInvalidateAll, kOfxParamPropAnimates,
+    kOfxParamPropCacheInvalidation, kOfxParamPropChoiceOption, kOfxParamPropDefault,
+    kOfxParamPropEnabled, kOfxParamPropEvaluateOnChange, kOfxParamPropHint,
+    kOfxParamPropPersistant, kOfxParamPropScriptName, kOfxParamPropStringMode,
+    kOfxParamStringIsFilePath, kOfxParamStringIsLabel, kOfxParamStringIsMultiLine,
+    kOfxParamStringIsSingleLine, kOfxParamTypeChoice, kOfxParamTypeString,
 };
 
 use super::host::{Host, func, string_from_host};
@@ -60,7 +60,11 @@ impl<'a> ParamSet<'a> {
     /// # Safety
     /// `handle` must be a valid parameter set of `host` for the whole of `'a`.
     pub(crate) unsafe fn from_raw(handle: OfxParamSetHandle, host: &'static Host) -> Self {
-        ParamSet { handle, host, _life: PhantomData }
+        ParamSet {
+            handle,
+            host,
+            _life: PhantomData,
+        }
     }
 
     fn define(&self, kind: &CStr, name: &str) -> Result<ParamDescriptor<'a>> {
@@ -68,7 +72,10 @@ impl<'a> ParamSet<'a> {
         let cname = c_name(name)?;
         let mut props: OfxPropertySetHandle = ptr::null_mut();
         // SAFETY: valid param set, NUL-terminated strings, valid out pointer.
-        check(unsafe { f(self.handle, kind.as_ptr(), cname.as_ptr(), &mut props) }, format!("define parameter {name}"))?;
+        check(
+            unsafe { f(self.handle, kind.as_ptr(), cname.as_ptr(), &mut props) },
+            format!("define parameter {name}"),
+        )?;
         // SAFETY: the descriptor's properties live as long as the param set.
         let props = unsafe { PropertySet::from_raw(props, self.host) };
         let d = ParamDescriptor { props };
@@ -77,16 +84,29 @@ impl<'a> ParamSet<'a> {
     }
 
     /// Defines a string parameter.
-    pub fn define_string(&self, name: &str, label: &str, mode: StringMode, default: &str) -> Result<ParamDescriptor<'a>> {
+    pub fn define_string(
+        &self,
+        name: &str,
+        label: &str,
+        mode: StringMode,
+        default: &str,
+    ) -> Result<ParamDescriptor<'a>> {
         let d = self.define(kOfxParamTypeString, name)?;
         d.props.set_string(kOfxPropLabel, 0, label)?;
-        d.props.set_cstr(kOfxParamPropStringMode, 0, mode.c_name())?;
+        d.props
+            .set_cstr(kOfxParamPropStringMode, 0, mode.c_name())?;
         d.props.set_string(kOfxParamPropDefault, 0, default)?;
         Ok(d)
     }
 
     /// Defines a choice parameter with the given options (labels) and default index.
-    pub fn define_choice(&self, name: &str, label: &str, options: &[&str], default: usize) -> Result<ParamDescriptor<'a>> {
+    pub fn define_choice(
+        &self,
+        name: &str,
+        label: &str,
+        options: &[&str],
+        default: usize,
+    ) -> Result<ParamDescriptor<'a>> {
         let d = self.define(kOfxParamTypeChoice, name)?;
         d.props.set_string(kOfxPropLabel, 0, label)?;
         d.props.set_strings(kOfxParamPropChoiceOption, options)?;
@@ -101,7 +121,10 @@ impl<'a> ParamSet<'a> {
         let mut handle: OfxParamHandle = ptr::null_mut();
         let mut props: OfxPropertySetHandle = ptr::null_mut();
         // SAFETY: valid param set, NUL-terminated name, valid out pointers.
-        check(unsafe { f(self.handle, cname.as_ptr(), &mut handle, &mut props) }, format!("parameter {name}"))?;
+        check(
+            unsafe { f(self.handle, cname.as_ptr(), &mut handle, &mut props) },
+            format!("parameter {name}"),
+        )?;
         Ok(Param {
             handle,
             // SAFETY: the param's properties live as long as the param set.
@@ -129,22 +152,27 @@ impl<'a> ParamDescriptor<'a> {
         Ok(self)
     }
     pub fn animates(self, animates: bool) -> Result<Self> {
-        self.props.set_int(kOfxParamPropAnimates, 0, animates as i32)?;
+        self.props
+            .set_int(kOfxParamPropAnimates, 0, animates as i32)?;
         Ok(self)
     }
     pub fn enabled(self, enabled: bool) -> Result<Self> {
-        self.props.set_int(kOfxParamPropEnabled, 0, enabled as i32)?;
+        self.props
+            .set_int(kOfxParamPropEnabled, 0, enabled as i32)?;
         Ok(self)
     }
     pub fn persistent(self, persistent: bool) -> Result<Self> {
-        self.props.set_int(kOfxParamPropPersistant, 0, persistent as i32)?;
+        self.props
+            .set_int(kOfxParamPropPersistant, 0, persistent as i32)?;
         Ok(self)
     }
     /// Whether changing the value re-renders (and invalidates all cached frames).
     pub fn evaluate_on_change(self, evaluate: bool) -> Result<Self> {
-        self.props.set_int(kOfxParamPropEvaluateOnChange, 0, evaluate as i32)?;
+        self.props
+            .set_int(kOfxParamPropEvaluateOnChange, 0, evaluate as i32)?;
         if evaluate {
-            self.props.set_cstr(kOfxParamPropCacheInvalidation, 0, kOfxParamInvalidateAll)?;
+            self.props
+                .set_cstr(kOfxParamPropCacheInvalidation, 0, kOfxParamInvalidateAll)?;
         }
         Ok(self)
     }
@@ -173,7 +201,10 @@ impl<'a> Param<'a> {
         let f = func(self.host.param.paramGetValue, "paramGetValue")?;
         let mut v: *const c_char = ptr::null();
         // SAFETY: a string param's value is returned through one `const char**`.
-        check(unsafe { f(self.handle, &mut v as *mut *const c_char) }, format!("value of {}", self.name))?;
+        check(
+            unsafe { f(self.handle, &mut v as *mut *const c_char) },
+            format!("value of {}", self.name),
+        )?;
         // SAFETY: host-owned string, copied at once.
         Ok(unsafe { string_from_host(v) })
     }
@@ -183,7 +214,10 @@ impl<'a> Param<'a> {
         let f = func(self.host.param.paramGetValueAtTime, "paramGetValueAtTime")?;
         let mut v: *const c_char = ptr::null();
         // SAFETY: as in get_string.
-        check(unsafe { f(self.handle, time, &mut v as *mut *const c_char) }, format!("value of {}", self.name))?;
+        check(
+            unsafe { f(self.handle, time, &mut v as *mut *const c_char) },
+            format!("value of {}", self.name),
+        )?;
         // SAFETY: host-owned string, copied at once.
         Ok(unsafe { string_from_host(v) })
     }
@@ -193,7 +227,10 @@ impl<'a> Param<'a> {
         let f = func(self.host.param.paramGetValue, "paramGetValue")?;
         let mut v: c_int = 0;
         // SAFETY: int and choice params return their value through one `int*`.
-        check(unsafe { f(self.handle, &mut v as *mut c_int) }, format!("value of {}", self.name))?;
+        check(
+            unsafe { f(self.handle, &mut v as *mut c_int) },
+            format!("value of {}", self.name),
+        )?;
         Ok(v)
     }
 
@@ -202,7 +239,10 @@ impl<'a> Param<'a> {
         let f = func(self.host.param.paramGetValueAtTime, "paramGetValueAtTime")?;
         let mut v: c_int = 0;
         // SAFETY: as in get_int.
-        check(unsafe { f(self.handle, time, &mut v as *mut c_int) }, format!("value of {}", self.name))?;
+        check(
+            unsafe { f(self.handle, time, &mut v as *mut c_int) },
+            format!("value of {}", self.name),
+        )?;
         Ok(v)
     }
 
@@ -211,6 +251,9 @@ impl<'a> Param<'a> {
         let f = func(self.host.param.paramSetValue, "paramSetValue")?;
         let v = CString::new(value.replace('\0', " ")).unwrap_or_default();
         // SAFETY: a string param takes one `const char*`; the host copies it.
-        check(unsafe { f(self.handle, v.as_ptr()) }, format!("set {}", self.name))
+        check(
+            unsafe { f(self.handle, v.as_ptr()) },
+            format!("set {}", self.name),
+        )
     }
 }

@@ -40,7 +40,11 @@ impl<'a> PropertySet<'a> {
     /// # Safety
     /// `handle` must be a valid property set of `host` for the whole of `'a`.
     pub(crate) unsafe fn from_raw(handle: OfxPropertySetHandle, host: &'static Host) -> Self {
-        PropertySet { handle, suite: host.prop, _life: PhantomData }
+        PropertySet {
+            handle,
+            suite: host.prop,
+            _life: PhantomData,
+        }
     }
 
     /// Whether the handle is null (the host passed no argument set).
@@ -50,7 +54,10 @@ impl<'a> PropertySet<'a> {
 
     fn require(&self, name: &CStr) -> Result<()> {
         if self.handle.is_null() {
-            Err(Error::failed(format!("property {}: no property set", name.to_string_lossy())))
+            Err(Error::failed(format!(
+                "property {}: no property set",
+                name.to_string_lossy()
+            )))
         } else {
             Ok(())
         }
@@ -62,7 +69,10 @@ impl<'a> PropertySet<'a> {
         let f = func(self.suite.propGetDimension, "propGetDimension")?;
         let mut n: c_int = 0;
         // SAFETY: valid handle (from_raw contract), NUL-terminated name, valid out pointer.
-        check(unsafe { f(self.handle, name.as_ptr(), &mut n) }, what("dimension of", name))?;
+        check(
+            unsafe { f(self.handle, name.as_ptr(), &mut n) },
+            what("dimension of", name),
+        )?;
         Ok(n.max(0) as usize)
     }
 
@@ -76,7 +86,10 @@ impl<'a> PropertySet<'a> {
         let f = func(self.suite.propGetInt, "propGetInt")?;
         let mut v: c_int = 0;
         // SAFETY: as in dimension.
-        check(unsafe { f(self.handle, name.as_ptr(), index as c_int, &mut v) }, what("get", name))?;
+        check(
+            unsafe { f(self.handle, name.as_ptr(), index as c_int, &mut v) },
+            what("get", name),
+        )?;
         Ok(v)
     }
 
@@ -85,7 +98,10 @@ impl<'a> PropertySet<'a> {
         let f = func(self.suite.propGetDouble, "propGetDouble")?;
         let mut v = 0.0;
         // SAFETY: as in dimension.
-        check(unsafe { f(self.handle, name.as_ptr(), index as c_int, &mut v) }, what("get", name))?;
+        check(
+            unsafe { f(self.handle, name.as_ptr(), index as c_int, &mut v) },
+            what("get", name),
+        )?;
         Ok(v)
     }
 
@@ -96,7 +112,10 @@ impl<'a> PropertySet<'a> {
         let mut v: *mut c_char = ptr::null_mut();
         // SAFETY: as in dimension; the returned string is valid until the property changes,
         // and is copied before returning.
-        check(unsafe { f(self.handle, name.as_ptr(), index as c_int, &mut v) }, what("get", name))?;
+        check(
+            unsafe { f(self.handle, name.as_ptr(), index as c_int, &mut v) },
+            what("get", name),
+        )?;
         Ok(unsafe { string_from_host(v) })
     }
 
@@ -106,23 +125,32 @@ impl<'a> PropertySet<'a> {
         let f = func(self.suite.propGetPointer, "propGetPointer")?;
         let mut v: *mut c_void = ptr::null_mut();
         // SAFETY: as in dimension.
-        check(unsafe { f(self.handle, name.as_ptr(), index as c_int, &mut v) }, what("get", name))?;
+        check(
+            unsafe { f(self.handle, name.as_ptr(), index as c_int, &mut v) },
+            what("get", name),
+        )?;
         Ok(v)
     }
 
     /// All int values of the property.
     pub fn get_ints(&self, name: &CStr) -> Result<Vec<i32>> {
-        (0..self.dimension(name)?).map(|i| self.get_int(name, i)).collect()
+        (0..self.dimension(name)?)
+            .map(|i| self.get_int(name, i))
+            .collect()
     }
 
     /// All double values of the property.
     pub fn get_doubles(&self, name: &CStr) -> Result<Vec<f64>> {
-        (0..self.dimension(name)?).map(|i| self.get_double(name, i)).collect()
+        (0..self.dimension(name)?)
+            .map(|i| self.get_double(name, i))
+            .collect()
     }
 
     /// All string values of the property.
     pub fn get_strings(&self, name: &CStr) -> Result<Vec<String>> {
-        (0..self.dimension(name)?).map(|i| self.get_string(name, i)).collect()
+        (0..self.dimension(name)?)
+            .map(|i| self.get_string(name, i))
+            .collect()
     }
 
     /// Exactly `N` int values (`kOfxImagePropBounds`: 4).
@@ -131,7 +159,10 @@ impl<'a> PropertySet<'a> {
         let f = func(self.suite.propGetIntN, "propGetIntN")?;
         let mut v = [0 as c_int; N];
         // SAFETY: `v` holds N values.
-        check(unsafe { f(self.handle, name.as_ptr(), N as c_int, v.as_mut_ptr()) }, what("get", name))?;
+        check(
+            unsafe { f(self.handle, name.as_ptr(), N as c_int, v.as_mut_ptr()) },
+            what("get", name),
+        )?;
         Ok(v)
     }
 
@@ -141,7 +172,10 @@ impl<'a> PropertySet<'a> {
         let f = func(self.suite.propGetDoubleN, "propGetDoubleN")?;
         let mut v = [0.0f64; N];
         // SAFETY: `v` holds N values.
-        check(unsafe { f(self.handle, name.as_ptr(), N as c_int, v.as_mut_ptr()) }, what("get", name))?;
+        check(
+            unsafe { f(self.handle, name.as_ptr(), N as c_int, v.as_mut_ptr()) },
+            what("get", name),
+        )?;
         Ok(v)
     }
 
@@ -149,24 +183,34 @@ impl<'a> PropertySet<'a> {
         self.require(name)?;
         let f = func(self.suite.propSetInt, "propSetInt")?;
         // SAFETY: as in dimension.
-        check(unsafe { f(self.handle, name.as_ptr(), index as c_int, value) }, what("set", name))
+        check(
+            unsafe { f(self.handle, name.as_ptr(), index as c_int, value) },
+            what("set", name),
+        )
     }
 
     pub fn set_double(&self, name: &CStr, index: usize, value: f64) -> Result<()> {
         self.require(name)?;
         let f = func(self.suite.propSetDouble, "propSetDouble")?;
         // SAFETY: as in dimension.
-        check(unsafe { f(self.handle, name.as_ptr(), index as c_int, value) }, what("set", name))
+        check(
+            unsafe { f(self.handle, name.as_ptr(), index as c_int, value) },
+            what("set", name),
+        )
     }
 
     /// Sets a string value (the host copies it).
     pub fn set_string(&self, name: &CStr, index: usize, value: &str) -> Result<()> {
         self.require(name)?;
         let f = func(self.suite.propSetString, "propSetString")?;
-        let value = CString::new(value)
-            .map_err(|_| Error::failed(format!("{}: value contains a NUL byte", what("set", name))))?;
+        let value = CString::new(value).map_err(|_| {
+            Error::failed(format!("{}: value contains a NUL byte", what("set", name)))
+        })?;
         // SAFETY: as in dimension; the host copies the string during the call.
-        check(unsafe { f(self.handle, name.as_ptr(), index as c_int, value.as_ptr()) }, what("set", name))
+        check(
+            unsafe { f(self.handle, name.as_ptr(), index as c_int, value.as_ptr()) },
+            what("set", name),
+        )
     }
 
     /// Sets a C string constant (`kOfxBitDepthFloat`, ...).
@@ -174,7 +218,10 @@ impl<'a> PropertySet<'a> {
         self.require(name)?;
         let f = func(self.suite.propSetString, "propSetString")?;
         // SAFETY: as in dimension.
-        check(unsafe { f(self.handle, name.as_ptr(), index as c_int, value.as_ptr()) }, what("set", name))
+        check(
+            unsafe { f(self.handle, name.as_ptr(), index as c_int, value.as_ptr()) },
+            what("set", name),
+        )
     }
 
     /// Sets a pointer value (instance data).
@@ -182,7 +229,10 @@ impl<'a> PropertySet<'a> {
         self.require(name)?;
         let f = func(self.suite.propSetPointer, "propSetPointer")?;
         // SAFETY: as in dimension.
-        check(unsafe { f(self.handle, name.as_ptr(), index as c_int, value) }, what("set", name))
+        check(
+            unsafe { f(self.handle, name.as_ptr(), index as c_int, value) },
+            what("set", name),
+        )
     }
 
     /// Sets all values of a multi-dimensional int property.
@@ -191,7 +241,14 @@ impl<'a> PropertySet<'a> {
         let f = func(self.suite.propSetIntN, "propSetIntN")?;
         // SAFETY: `values` holds values.len() ints.
         check(
-            unsafe { f(self.handle, name.as_ptr(), values.len() as c_int, values.as_ptr()) },
+            unsafe {
+                f(
+                    self.handle,
+                    name.as_ptr(),
+                    values.len() as c_int,
+                    values.as_ptr(),
+                )
+            },
             what("set", name),
         )
     }
@@ -202,7 +259,14 @@ impl<'a> PropertySet<'a> {
         let f = func(self.suite.propSetDoubleN, "propSetDoubleN")?;
         // SAFETY: `values` holds values.len() doubles.
         check(
-            unsafe { f(self.handle, name.as_ptr(), values.len() as c_int, values.as_ptr()) },
+            unsafe {
+                f(
+                    self.handle,
+                    name.as_ptr(),
+                    values.len() as c_int,
+                    values.as_ptr(),
+                )
+            },
             what("set", name),
         )
     }

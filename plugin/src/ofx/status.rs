@@ -34,12 +34,18 @@ pub type Result<T> = std::result::Result<T, Error>;
 impl Error {
     /// A plain failure (`kOfxStatFailed`).
     pub fn failed(message: impl Into<String>) -> Self {
-        Error { kind: Kind::Failed, message: message.into() }
+        Error {
+            kind: Kind::Failed,
+            message: message.into(),
+        }
     }
 
     /// The host is missing a feature the plugin needs (`kOfxStatErrMissingHostFeature`).
     pub fn missing_host_feature(message: impl Into<String>) -> Self {
-        Error { kind: Kind::MissingHostFeature, message: message.into() }
+        Error {
+            kind: Kind::MissingHostFeature,
+            message: message.into(),
+        }
     }
 
     /// A suite call returned `status`; `what` says which call, for the message.
@@ -62,7 +68,10 @@ impl Error {
 
     /// Prefixes the message: `"{context}: {message}"`.
     pub fn context(self, context: impl fmt::Display) -> Self {
-        Error { kind: self.kind, message: format!("{context}: {}", self.message) }
+        Error {
+            kind: self.kind,
+            message: format!("{context}: {}", self.message),
+        }
     }
 
     /// The status an action returns for this error.
@@ -147,17 +156,35 @@ mod tests {
     #[test]
     fn kinds_map_to_statuses() {
         assert_eq!(Error::failed("x").status(), c::kOfxStatFailed);
-        assert_eq!(Error::missing_host_feature("x").status(), c::kOfxStatErrMissingHostFeature);
-        assert_eq!(Error::host(c::kOfxStatErrMemory, "alloc").status(), c::kOfxStatErrMemory);
-        assert_eq!(Error::host(c::kOfxStatErrFatal, "x").status(), c::kOfxStatErrFatal);
-        assert_eq!(Error::host(c::kOfxStatErrBadHandle, "x").status(), c::kOfxStatFailed);
-        assert_eq!(Error::host(c::kOfxStatErrUnknown, "x").status(), c::kOfxStatFailed);
+        assert_eq!(
+            Error::missing_host_feature("x").status(),
+            c::kOfxStatErrMissingHostFeature
+        );
+        assert_eq!(
+            Error::host(c::kOfxStatErrMemory, "alloc").status(),
+            c::kOfxStatErrMemory
+        );
+        assert_eq!(
+            Error::host(c::kOfxStatErrFatal, "x").status(),
+            c::kOfxStatErrFatal
+        );
+        assert_eq!(
+            Error::host(c::kOfxStatErrBadHandle, "x").status(),
+            c::kOfxStatFailed
+        );
+        assert_eq!(
+            Error::host(c::kOfxStatErrUnknown, "x").status(),
+            c::kOfxStatFailed
+        );
     }
 
     #[test]
     fn host_errors_name_the_call_and_status() {
         let e = Error::host(c::kOfxStatErrUnknown, "property OfxImagePropBounds");
-        assert_eq!(e.message(), "property OfxImagePropBounds: host returned kOfxStatErrUnknown");
+        assert_eq!(
+            e.message(),
+            "property OfxImagePropBounds: host returned kOfxStatErrUnknown"
+        );
         assert_eq!(e.kind(), Kind::Host(c::kOfxStatErrUnknown));
         assert_eq!(status_name(1000), "kOfxStatErrImageFormat");
         assert_eq!(status_name(77), "status 77");
@@ -166,8 +193,13 @@ mod tests {
     #[test]
     fn check_and_context() {
         assert!(check(c::kOfxStatOK, "x").is_ok());
-        let e = check(c::kOfxStatErrBadIndex, "get int").unwrap_err().context("render");
-        assert_eq!(e.message(), "render: get int: host returned kOfxStatErrBadIndex");
+        let e = check(c::kOfxStatErrBadIndex, "get int")
+            .unwrap_err()
+            .context("render");
+        assert_eq!(
+            e.message(),
+            "render: get int: host returned kOfxStatErrBadIndex"
+        );
     }
 
     #[test]
