@@ -33,7 +33,6 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import onnx  # noqa: E402
 
 import face_common as fc  # noqa: E402
-from tflite_to_onnx import convert  # noqa: E402
 
 LICENCE_URL = "https://github.com/google-ai-edge/mediapipe/blob/master/LICENSE"
 
@@ -185,6 +184,8 @@ def build_manifest(key, onnx_sha):
 
 def convert_all(wheel_dir, out_dir, only=None):
     """Converts the models; returns {key: (onnx path, seconds)}."""
+    from tflite_to_onnx import convert
+
     wheel = fc.fetch_wheel(fc.MEDIAPIPE, wheel_dir)
     os.makedirs(out_dir, exist_ok=True)
     done = {}
