@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use clap::{Args, ValueEnum};
-use pixelspace_host::{Depth, FrameSource, Host, HostImage, RenderOptions, RowOrder};
+use pixelspace_host::{Depth, FrameSource, Host, HostImage, MessageLevel, RenderOptions, RowOrder};
 
 use crate::error::{Error, Result};
 use crate::frames::{self, FramePattern};
@@ -221,8 +221,9 @@ pub fn run(args: &RenderArgs) -> Result<()> {
         Ok(())
     };
     let rendered = instance.render_frames(&frame_list, &opts, &sink);
-    for message in instance.messages() {
-        eprintln!("{}: {message}", args.effect);
+    // Log lines (progress) are noise here; anything the plugin wants a user to read is shown.
+    for message in instance.posted().into_iter().filter(|m| m.level != MessageLevel::Log) {
+        eprintln!("{}: {:?}: {}", args.effect, message.level, message.text);
     }
     rendered.map_err(|e| Error::new(format!("render failed: {e}")))
 }

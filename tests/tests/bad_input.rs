@@ -63,7 +63,7 @@ fn malformed_manifest() {
     let (onnx, _) = copy_model(&dir, "conv1x1", "broken");
     std::fs::write(onnx.with_extension("json"), "{ \"schema\": 1, \"name\": ").unwrap();
     let out = render_into(&dir, &onnx, None);
-    assert_clean_failure(&out, &dir, &["broken.json"]);
+    assert_clean_failure(&out, &dir, &["broken.json", "not valid"]);
 }
 
 #[test]
@@ -73,7 +73,7 @@ fn manifest_that_does_not_match_the_model() {
     manifest["inputs"][0]["name"] = "image".into();
     write_manifest(&onnx, &manifest);
     let out = render_into(&dir, &onnx, None);
-    assert_clean_failure(&out, &dir, &["image"]);
+    assert_clean_failure(&out, &dir, &["does not match its manifest", "renamed.json"]);
 }
 
 #[test]
@@ -95,7 +95,7 @@ fn random_bytes_instead_of_a_model() {
     manifest["sha256"] = hash.into();
     write_manifest(&onnx, &manifest);
     let out = render_into(&dir, &onnx, None);
-    assert_clean_failure(&out, &dir, &["garbage.onnx"]);
+    assert_clean_failure(&out, &dir, &["cannot load model", "garbage.onnx"]);
 }
 
 #[test]
@@ -109,5 +109,37 @@ fn bundle_without_its_runtime_library() {
     std::fs::copy(installed.join("Info.plist"), plugins.join("Pixelspace.ofx.bundle/Contents/Info.plist")).unwrap();
     std::fs::copy(installed.join("Linux-x86-64/Pixelspace.ofx"), arch.join("Pixelspace.ofx")).unwrap();
     let out = render_into(&dir, &model("conv1x1"), Some(&plugins));
-    assert_clean_failure(&out, &dir, &["onnx runtime"]);
+    assert_clean_failure(&out, &dir, &["onnx runtime library not found", "pixelspace doctor"]);
+
+    // `pixelspace doctor` names the same problem and fails.
+    let doctor = std::process::Command::new(pixelspace())
+        .args(["doctor", "--plugin-path"])
+        .arg(&plugins)
+        .env_remove("PIXELSPACE_ORT_LIB")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&doctor.stderr).to_lowercase();
+    assert_eq!(doctor.status.code(), Some(1), "doctor should fail:\n{stderr}");
+    assert!(stderr.contains("onnx runtime library not found"), "doctor does not name the missing library:\n{stderr}");
+}
+
+#[test]
+fn missing_input_frame_fails_that_frame_only() {
+    let dir = scratch("bad_missing_frame");
+    // A shot with a gap: frames 1 and 3 exist, frame 2 does not.
+    std::fs::create_dir_all(dir.join("in")).unwrap();
+    for frame in ["0001.png", "0003.png"] {
+        std::fs::copy(data_dir().join("photos/coffee").join(frame), dir.join("in").join(frame)).unwrap();
+    }
+    let input = format!("{}/in/%04d.png", dir.display());
+    let output = format!("{}/out/%04d.png", dir.display());
+    let model = format!("model={}", model("conv1x1").display());
+    let out = render(INFERENCE, &["-i", &input, "-o", &output, "--frames", "1..3", "--set", &model]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.code().is_some_and(|c| c != 0), "expected a clean failure ({}):\n{stderr}", out.status);
+    assert!(stderr.contains("0002.png"), "stderr does not name the missing frame:\n{stderr}");
+    let written: Vec<String> =
+        files_in(&dir.join("out")).iter().map(|p| p.file_name().unwrap().to_string_lossy().into_owned()).collect();
+    assert!(!written.contains(&"0002.png".to_string()), "the failed frame was written: {written:?}");
+    assert!(written.iter().all(|n| n == "0001.png" || n == "0003.png"), "unexpected files: {written:?}");
 }
