@@ -18,6 +18,8 @@ use crate::paths;
 pub const INFERENCE: &str = "org.pixelspace.Inference";
 /// Its parameter holding the model file.
 pub const MODEL_PARAM: &str = "model";
+/// Its parameter saying how the host's frames are encoded (auto, linear, srgb).
+pub const COLOUR_PARAM: &str = "colourSpace";
 
 #[derive(Args, Debug, Clone)]
 pub struct BenchArgs {
@@ -92,6 +94,28 @@ fn median(v: &mut [f64]) -> f64 {
     if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 }
 }
 
+/// A copy of the model whose manifest has no `tiling` entry, or `None` when it has none anyway.
+fn untiled_copy(model: &std::path::Path, dir: &std::path::Path) -> Result<Option<PathBuf>> {
+    let manifest_path = model.with_extension("json");
+    let text = std::fs::read_to_string(&manifest_path)
+        .map_err(|e| Error::new(format!("cannot read the manifest {}: {e}", manifest_path.display())))?;
+    let mut manifest: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| Error::new(format!("manifest {} is not valid JSON: {e}", manifest_path.display())))?;
+    let Some(obj) = manifest.as_object_mut() else { return Ok(None) };
+    if obj.remove("tiling").is_none() {
+        return Ok(None);
+    }
+    let name = model.file_name().ok_or_else(|| Error::new("the model path has no file name"))?;
+    obj.insert("model".to_string(), name.to_string_lossy().into_owned().into());
+    std::fs::create_dir_all(dir).map_err(|e| Error::new(format!("cannot create {}: {e}", dir.display())))?;
+    let copy = dir.join(name);
+    std::fs::copy(model, &copy).map_err(|e| Error::new(format!("cannot copy {}: {e}", model.display())))?;
+    let json = serde_json::to_string_pretty(&manifest).expect("a JSON value serialises");
+    std::fs::write(copy.with_extension("json"), json)
+        .map_err(|e| Error::new(format!("cannot write into {}: {e}", dir.display())))?;
+    Ok(Some(copy))
+}
+
 /// NCHW planes of the frame's RGB, rows top-down (the tensor convention).
 fn nchw(image: &HostImage) -> Vec<f32> {
     let (w, h) = (image.width as usize, image.height as usize);
@@ -135,15 +159,32 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         Ok(t.elapsed().as_secs_f64())
     };
 
-    // Host + plugin.
+    // Host + plugin, with the model's manifest as it is and, when that asks for tiles, with an
+    // untiled copy, so tiling's cost and the host/plugin overhead are told apart.
     let host = Host::new(&[plugin_dir.clone()])?;
-    let mut instance = host.instance(INFERENCE)?;
-    instance.set_param(MODEL_PARAM, &model.display().to_string())?;
-    instance.connect("Source", Arc::new(MemorySource { image: frame.clone() }))?;
+    let untiled_dir = std::env::temp_dir().join(format!("pixelspace-bench-{}", std::process::id()));
+    let untiled = untiled_copy(&model, &untiled_dir)?;
+    // (label, model, colourSpace): `srgb` declares the float frame sRGB-encoded, so the plugin skips
+    // the linear <-> sRGB conversion the model's manifest otherwise asks for.
+    let mut variants: Vec<(String, PathBuf, &str)> = vec![("host + plugin (Inference)".to_string(), model.clone(), "auto")];
+    let plain = untiled.clone().unwrap_or_else(|| model.clone());
+    if untiled.is_some() {
+        variants[0].0 = "host + plugin, manifest tiles".to_string();
+        variants.push(("host + plugin, untiled".to_string(), plain.clone(), "auto"));
+    }
+    variants.push(("  same, no colour conversion".to_string(), plain, "srgb"));
+    let mut instances = Vec::new();
+    for (_, m, colour) in &variants {
+        let mut instance = host.instance(INFERENCE)?;
+        instance.set_param(MODEL_PARAM, &m.display().to_string())?;
+        instance.set_param(COLOUR_PARAM, colour)?;
+        instance.connect("Source", Arc::new(MemorySource { image: frame.clone() }))?;
+        instances.push(instance);
+    }
     let opts = RenderOptions { depth: Depth::Float, scale: 1.0, threads: 1, ..RenderOptions::default() };
     let sink = |_: i32, _: HostImage| -> std::result::Result<(), String> { Ok(()) };
     let mut frame_no = 0;
-    let mut hosted = || -> Result<f64> {
+    let mut hosted = |instance: &mut pixelspace_host::Instance| -> Result<f64> {
         frame_no += 1;
         let t = Instant::now();
         instance.render_frames(&[frame_no], &opts, &sink)?;
@@ -158,16 +199,27 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         info.version,
         args.reps
     );
-    bare()?;
-    hosted()?;
-    let (mut b, mut h) = (Vec::new(), Vec::new());
-    for _ in 0..args.reps {
-        b.push(bare()?);
-        h.push(hosted()?);
+    let measured = (|| -> Result<(Vec<f64>, Vec<Vec<f64>>)> {
+        bare()?;
+        for instance in instances.iter_mut() {
+            hosted(instance)?;
+        }
+        let (mut b, mut h) = (Vec::new(), vec![Vec::new(); instances.len()]);
+        for _ in 0..args.reps {
+            b.push(bare()?);
+            for (i, instance) in instances.iter_mut().enumerate() {
+                h[i].push(hosted(instance)?);
+            }
+        }
+        Ok((b, h))
+    })();
+    let _ = std::fs::remove_dir_all(&untiled_dir);
+    let (mut b, h) = measured?;
+    let mb = median(&mut b);
+    println!("{:<32} median {:8.1} ms/frame", "bare session.run", mb * 1e3);
+    for ((label, _, _), mut times) in variants.iter().zip(h) {
+        let mh = median(&mut times);
+        println!("{label:<32} median {:8.1} ms/frame   ratio {:.3}x", mh * 1e3, mh / mb);
     }
-    let (mb, mh) = (median(&mut b), median(&mut h));
-    println!("bare session.run          median {:8.1} ms/frame", mb * 1e3);
-    println!("host + plugin (Inference) median {:8.1} ms/frame", mh * 1e3);
-    println!("overhead ratio            {:.3}x", mh / mb);
     Ok(())
 }

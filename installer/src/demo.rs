@@ -32,7 +32,7 @@ const MODELS: [(&str, &str); 4] = [
     ("conv1x1", "colour matrix"),
     ("residual", "residual grade"),
     ("alpha_out", "luma to alpha"),
-    ("bench_convnet", "3x3 convnet, tiled"),
+    ("fixed256", "fixed 256x256 model, resized in and out"),
 ];
 const THUMB_HEIGHT: u32 = 160;
 const GAP: u32 = 8;
