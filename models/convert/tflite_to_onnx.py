@@ -47,6 +47,8 @@ NP_TYPES = {
     TensorType.INT16: np.int16, TensorType.BOOL: np.bool_,
 }
 
+TYPE_NAMES = {v: k for k, v in vars(TensorType).items() if not k.startswith("_")}
+
 # tflite schema enums
 PADDING_SAME, PADDING_VALID = 0, 1
 ACT_NONE, ACT_RELU, ACT_RELU_N1_TO_1, ACT_RELU6, ACT_TANH = 0, 1, 2, 3, 4
@@ -101,6 +103,9 @@ class Converter:
             value = self._buffer(i)
             if value is not None:
                 self.consts[i] = value
+            elif self.tensor(i).Type() != TensorType.FLOAT32:
+                raise ConversionError(f"tensor '{self.tname(i)}' is a computed {TYPE_NAMES.get(self.tensor(i).Type())} "
+                                      "tensor; only float32 activations are supported (no quantised models)")
 
     # ---- tensors -------------------------------------------------------------------------
     def tensor(self, i):
@@ -117,6 +122,8 @@ class Converter:
         buf = self.model.Buffers(t.Buffer())
         if buf is None or buf.DataLength() == 0:
             return None
+        if t.Sparsity() is not None:
+            raise ConversionError(f"tensor '{t.Name().decode()}' is stored sparse; sparse weights are not supported")
         if t.Type() not in NP_TYPES:
             raise ConversionError(f"tensor '{t.Name().decode()}' has unsupported type {t.Type()}")
         raw = buf.DataAsNumpy().tobytes()
@@ -459,9 +466,8 @@ class Converter:
             layout = "tf"
         if layout == "nchw":
             axes = [AXIS_TO_NCHW[a] for a in axes]
-        y = self.node("ReduceMean", [self.get(ins[0], layout), self.const_name(np.array(sorted(axes), np.int64), "axes")],
-                      "mean", keepdims=keep) if OPSET >= 18 else \
-            self.node("ReduceMean", [self.get(ins[0], layout)], "mean", axes=sorted(axes), keepdims=keep)
+        # opset 17: ReduceMean takes its axes as an attribute
+        y = self.node("ReduceMean", [self.get(ins[0], layout)], "mean", axes=sorted(axes), keepdims=keep)
         return y, layout
 
 
