@@ -213,6 +213,14 @@ pub fn run(args: &RenderArgs) -> Result<()> {
         instance.connect(name, Arc::new(source))?;
     }
 
+    if opts.tile.is_some() && !instance.supports_tiles() {
+        eprintln!("note: {} does not support tiles; rendering whole frames", args.effect);
+    }
+    let safety = instance.render_thread_safety();
+    if opts.threads > 1 && safety != "OfxImageEffectRenderFullySafe" {
+        eprintln!("note: {} render thread safety is {safety}; frames are rendered one at a time", args.effect);
+    }
+
     let sink = |frame: i32, image: HostImage| -> std::result::Result<(), String> {
         let path = output.path(frame);
         let rgba = Rgba { width: image.width, height: image.height, data: image.data };

@@ -10,11 +10,12 @@ fn model_arg() -> String {
     format!("model={}", model("conv1x1").display())
 }
 
-fn render_to(dir: &Path, photo: &str, frames: &str, depth: &str, ext: &str, extra: &[&str]) {
+/// Renders conv1x1 and returns what `pixelspace` printed on stderr.
+fn render_to(dir: &Path, photo: &str, frames: &str, depth: &str, ext: &str, extra: &[&str]) -> String {
     let (input, output, model) = (photo_pattern(photo), format!("{}/%04d.{ext}", dir.display()), model_arg());
     let mut args = vec!["-i", &input, "-o", &output, "--frames", frames, "--depth", depth, "--set", &model];
     args.extend_from_slice(extra);
-    render_ok(&args);
+    String::from_utf8_lossy(&render_ok(&args).stderr).into_owned()
 }
 
 fn bits(image: &Image) -> Vec<u32> {
@@ -37,7 +38,8 @@ fn assert_same_files(a: &Path, b: &Path) {
 fn four_threads_equal_one_thread_bit_for_bit() {
     let dir = scratch("threads");
     render_to(&dir.join("t1"), "coffee", "1..3", "float", "exr", &["--threads", "1"]);
-    render_to(&dir.join("t4"), "coffee", "1..3", "float", "exr", &["--threads", "4"]);
+    let stderr = render_to(&dir.join("t4"), "coffee", "1..3", "float", "exr", &["--threads", "4"]);
+    assert!(!stderr.contains("one at a time"), "frames were not rendered concurrently:\n{stderr}");
     assert_eq!(files_in(&dir.join("t4")).len(), 3);
     assert_same_files(&dir.join("t1"), &dir.join("t4"));
 }
@@ -67,6 +69,7 @@ fn negative_row_bytes_and_padded_rows_give_identical_output() {
 fn tiled_render_windows_give_identical_output() {
     let dir = scratch("tiles");
     render_to(&dir.join("whole"), "astronaut", "1..1", "float", "exr", &[]);
-    render_to(&dir.join("tiled"), "astronaut", "1..1", "float", "exr", &["--tile", "200x136"]);
+    let stderr = render_to(&dir.join("tiled"), "astronaut", "1..1", "float", "exr", &["--tile", "200x136"]);
+    assert!(!stderr.contains("does not support tiles"), "the render was not tiled:\n{stderr}");
     assert_same_files(&dir.join("whole"), &dir.join("tiled"));
 }
