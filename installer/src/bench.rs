@@ -161,7 +161,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
 
     // Host + plugin, with the model's manifest as it is and, when that asks for tiles, with an
     // untiled copy, so tiling's cost and the host/plugin overhead are told apart.
-    let host = Host::new(&[plugin_dir.clone()])?;
+    let host = Host::new(std::slice::from_ref(&plugin_dir))?;
     let untiled_dir = std::env::temp_dir().join(format!("pixelspace-bench-{}", std::process::id()));
     let untiled = untiled_copy(&model, &untiled_dir)?;
     // (label, model, colourSpace): `srgb` declares the float frame sRGB-encoded, so the plugin skips

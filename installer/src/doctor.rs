@@ -73,7 +73,7 @@ pub fn run(plugin_path: Option<PathBuf>) -> Result<()> {
     }
 
     if binary.is_file() {
-        match Host::new(&[plugin_dir.clone()]) {
+        match Host::new(std::slice::from_ref(&plugin_dir)) {
             Ok(host) => {
                 let effects = host.effects();
                 if effects.is_empty() {

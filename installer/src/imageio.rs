@@ -85,9 +85,9 @@ fn read_png(path: &Path) -> Result<Rgba> {
         let y = h - 1 - row; // file rows are top-down
         for x in 0..w {
             let mut v = [0f32; 4];
-            for c in 0..channels {
+            for (c, slot) in v.iter_mut().enumerate().take(channels) {
                 let i = x as usize * channels + c;
-                v[c] = if sixteen {
+                *slot = if sixteen {
                     u16::from_be_bytes([src[2 * i], src[2 * i + 1]]) as f32 / 65535.0
                 } else {
                     src[i] as f32 / 255.0

@@ -13,11 +13,10 @@ pub const PLUGIN_CARGO_LIB: &str = "libpixelspace_ofx.so";
 
 /// The OFX plugin folder used when none is given: the first `OFX_PLUGIN_PATH` entry, else `/usr/OFX/Plugins`.
 pub fn default_plugin_dir() -> PathBuf {
-    if let Some(path) = std::env::var_os("OFX_PLUGIN_PATH") {
-        if let Some(first) = std::env::split_paths(&path).find(|p| !p.as_os_str().is_empty()) {
+    if let Some(path) = std::env::var_os("OFX_PLUGIN_PATH")
+        && let Some(first) = std::env::split_paths(&path).find(|p| !p.as_os_str().is_empty()) {
             return first;
         }
-    }
     PathBuf::from("/usr/OFX/Plugins")
 }
 

@@ -159,7 +159,6 @@ pub fn render_options(args: &RenderArgs) -> Result<RenderOptions> {
         },
         row_padding: args.row_padding,
         tile: args.tile.as_deref().map(parse_tile).transpose()?,
-        ..RenderOptions::default()
     })
 }
 
@@ -185,7 +184,7 @@ pub fn run(args: &RenderArgs) -> Result<()> {
     let opts = render_options(args)?;
 
     let plugin_dir = args.plugin_path.clone().unwrap_or_else(paths::default_plugin_dir);
-    let host = Host::new(&[plugin_dir.clone()])?;
+    let host = Host::new(std::slice::from_ref(&plugin_dir))?;
     if !host.effects().iter().any(|e| e.id == args.effect) {
         let ids: Vec<String> = host.effects().into_iter().map(|e| e.id).collect();
         return Err(Error::new(format!(
@@ -213,6 +212,14 @@ pub fn run(args: &RenderArgs) -> Result<()> {
         instance.connect(name, Arc::new(source))?;
     }
 
+    if let Ok((first, last)) = instance.time_domain()
+        && ((range.0 as f64) < first || (range.1 as f64) > last) {
+            eprintln!(
+                "note: frames {}..{} reach outside the effect's frame range {first}..{last}; \
+                 the host holds the nearest source frame there",
+                range.0, range.1
+            );
+        }
     if opts.tile.is_some() && !instance.supports_tiles() {
         eprintln!("note: {} does not support tiles; rendering whole frames", args.effect);
     }

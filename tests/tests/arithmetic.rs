@@ -16,8 +16,8 @@ fn expected_codes(input: &Image, conv: &Conv1x1, max: f64, map_in: impl Fn(f64) 
     let mut out = Vec::with_capacity(input.data.len());
     for px in input.data.chunks_exact(4) {
         let v = conv.apply([map_in(px[0] as f64), map_in(px[1] as f64), map_in(px[2] as f64)]);
-        for c in 0..3 {
-            out.push((map_out(v[c]).clamp(0.0, 1.0) * max).round());
+        for &x in &v[..3] {
+            out.push((map_out(x).clamp(0.0, 1.0) * max).round());
         }
         out.push((px[3] as f64 * max).round());
     }
@@ -47,8 +47,8 @@ fn expected_float(input: &Image, conv: &Conv1x1, frames_are_linear: bool) -> Vec
     for px in input.data.chunks_exact(4) {
         let to_model = |v: f32| if frames_are_linear { linear_to_srgb(v as f64) } else { v as f64 };
         let v = conv.apply([to_model(px[0]), to_model(px[1]), to_model(px[2])]);
-        for c in 0..3 {
-            out.push(if frames_are_linear { srgb_to_linear(v[c]) } else { v[c] });
+        for &x in &v[..3] {
+            out.push(if frames_are_linear { srgb_to_linear(x) } else { x });
         }
         out.push(px[3] as f64);
     }
@@ -145,7 +145,7 @@ fn half_render_scale_runs_on_the_hosts_box_downsample() {
     assert_float_close(&expected_float(&small, &conv, true), &float, "float at scale 0.5");
 
     // In byte depth the host rounds the downsampled frame to 8 bits before the plugin sees it.
-    let small_bytes = Image { data: small.data.iter().map(|v| ((v * 255.0).round() / 255.0) as f32).collect(), ..small };
+    let small_bytes = Image { data: small.data.iter().map(|v| (v * 255.0).round() / 255.0).collect(), ..small };
     let byte = read_image(&out.join("byte/0001.png"));
     assert_codes_within_one(&expected_codes(&small_bytes, &conv, 255.0, |v| v, |v| v), &byte, 255.0, "byte at scale 0.5");
 }
@@ -160,7 +160,7 @@ fn pad_to_multiple_model_on_odd_sizes() {
             "--frames", "1..1", "--depth", "float", "--set", &model_arg("conv_pad8"), "--set", "colourSpace=srgb",
         ]);
         let input = read_image(&data_dir().join("photos").join(name).join("0001.png"));
-        assert!(input.width % 8 != 0 && input.height % 8 != 0, "{name} should not be a multiple of 8");
+        assert!(!input.width.is_multiple_of(8) && !input.height.is_multiple_of(8), "{name} should not be a multiple of 8");
         let output = read_image(&out.join(name).join("0001.exr"));
         assert_eq!((output.width, output.height), (input.width, input.height), "{name}: cropped back");
         assert_float_close(&expected_float(&input, &conv, false), &output, name);
