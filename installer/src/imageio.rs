@@ -58,6 +58,21 @@ pub fn write(path: &Path, image: &Rgba, png_bits: PngBits) -> Result<()> {
     fs::rename(&tmp, path).context(|| format!("cannot write {}", path.display()))
 }
 
+/// Bits per channel a file stores: 8 or 16 for PNG (fewer than 8 counts as 8), 32 for EXR.
+pub fn stored_bits(path: &Path) -> Result<u8> {
+    match extension(path).as_str() {
+        "exr" => Ok(32),
+        "png" => {
+            let file = fs::File::open(path).context(|| format!("cannot open {}", path.display()))?;
+            let reader = png::Decoder::new(std::io::BufReader::new(file))
+                .read_info()
+                .context(|| format!("{} is not a readable PNG", path.display()))?;
+            Ok(if reader.info().bit_depth == png::BitDepth::Sixteen { 16 } else { 8 })
+        }
+        other => Err(Error::new(format!("{}: unsupported file type {other:?} (use .png or .exr)", path.display()))),
+    }
+}
+
 fn extension(path: &Path) -> String {
     path.extension().map(|e| e.to_string_lossy().to_ascii_lowercase()).unwrap_or_default()
 }

@@ -22,8 +22,9 @@ pub struct RenderArgs {
     #[arg(short = 'o', long = "output")]
     pub output: String,
     /// Frames to render, both ends included: A..B (may be negative: --frames=-4..27).
+    /// Default: the frames of the input that exist.
     #[arg(long, allow_hyphen_values = true)]
-    pub frames: String,
+    pub frames: Option<String>,
     /// Bind a further clip: NAME=PATTERN (repeatable).
     #[arg(long = "clip", value_name = "NAME=PATTERN")]
     pub clips: Vec<String>,
@@ -33,9 +34,10 @@ pub struct RenderArgs {
     /// Frames rendered at once (and CPUs the host reports to the plugin).
     #[arg(long, default_value_t = 1)]
     pub threads: usize,
-    /// Pixel depth the host gives the plugin.
-    #[arg(long, value_enum, default_value_t = DepthArg::Float)]
-    pub depth: DepthArg,
+    /// Pixel depth the host gives the plugin (default: the input's own: byte for 8-bit PNG,
+    /// short for 16-bit PNG, float for EXR). Byte and short frames count as sRGB-encoded, float as linear.
+    #[arg(long, value_enum)]
+    pub depth: Option<DepthArg>,
     /// Render scale in (0, 1]: 0.5 renders at half resolution.
     #[arg(long, default_value_t = 1.0)]
     pub scale: f64,
@@ -75,6 +77,7 @@ pub struct PatternSource {
     text: String,
     range: (i32, i32),
     size: (u32, u32),
+    depth: DepthArg,
 }
 
 impl PatternSource {
@@ -91,7 +94,22 @@ impl PatternSource {
             ((first, last), pattern.path(first))
         };
         let probe_image = imageio::read(&probe)?;
-        Ok(PatternSource { pattern, text: text.to_string(), range, size: (probe_image.width, probe_image.height) })
+        let depth = match imageio::stored_bits(&probe)? {
+            8 => DepthArg::Byte,
+            16 => DepthArg::Short,
+            _ => DepthArg::Float,
+        };
+        Ok(PatternSource { pattern, text: text.to_string(), range, size: (probe_image.width, probe_image.height), depth })
+    }
+
+    /// First and last frame that exist (or the range a still was opened for).
+    pub fn range(&self) -> (i32, i32) {
+        self.range
+    }
+
+    /// The depth the files are stored in: byte for 8-bit PNG, short for 16-bit PNG, float for EXR.
+    pub fn stored_depth(&self) -> DepthArg {
+        self.depth
     }
 }
 
@@ -138,7 +156,7 @@ fn parse_tile(text: &str) -> Result<(u32, u32)> {
 }
 
 /// Host render options from the command's flags.
-pub fn render_options(args: &RenderArgs) -> Result<RenderOptions> {
+pub fn render_options(args: &RenderArgs, depth: DepthArg) -> Result<RenderOptions> {
     if !(args.scale > 0.0 && args.scale <= 1.0) {
         return Err(Error::new(format!("render scale {} is outside (0, 1]", args.scale)));
     }
@@ -146,7 +164,7 @@ pub fn render_options(args: &RenderArgs) -> Result<RenderOptions> {
         return Err(Error::new("--threads must be at least 1"));
     }
     Ok(RenderOptions {
-        depth: match args.depth {
+        depth: match depth {
             DepthArg::Byte => Depth::Byte,
             DepthArg::Short => Depth::Short,
             DepthArg::Float => Depth::Float,
@@ -164,7 +182,24 @@ pub fn render_options(args: &RenderArgs) -> Result<RenderOptions> {
 
 /// Runs `pixelspace render`.
 pub fn run(args: &RenderArgs) -> Result<()> {
-    let range = frames::parse_range(&args.frames)?;
+    let requested = args.frames.as_deref().map(frames::parse_range).transpose()?;
+    let mut bindings: Vec<(String, String)> = Vec::new();
+    if let Some(input) = &args.input {
+        bindings.push(("Source".to_string(), input.clone()));
+    }
+    for clip in &args.clips {
+        let (name, pattern) = split_pair(clip, "--clip")?;
+        bindings.push((name.to_string(), pattern.to_string()));
+    }
+    let mut sources: Vec<(String, PatternSource)> = Vec::new();
+    for (name, pattern) in &bindings {
+        sources.push((name.clone(), PatternSource::open(pattern, requested.unwrap_or((1, 1)))?));
+    }
+    let range = match requested {
+        Some(r) => r,
+        None => sources.first().map(|(_, s)| s.range()).ok_or_else(|| Error::new("give --frames A..B (no input to take them from)"))?,
+    };
+    let depth = args.depth.or_else(|| sources.first().map(|(_, s)| s.stored_depth())).unwrap_or(DepthArg::Float);
     let frame_list: Vec<i32> = (range.0..=range.1).collect();
     let output = FramePattern::parse(&args.output)?;
     if output.is_still() && frame_list.len() > 1 {
@@ -178,10 +213,10 @@ pub fn run(args: &RenderArgs) -> Result<()> {
         Some(8) => PngBits::Eight,
         Some(16) => PngBits::Sixteen,
         Some(b) => return Err(Error::new(format!("--png-bits {b}: use 8 or 16"))),
-        None if args.depth == DepthArg::Byte => PngBits::Eight,
+        None if depth == DepthArg::Byte => PngBits::Eight,
         None => PngBits::Sixteen,
     };
-    let opts = render_options(args)?;
+    let opts = render_options(args, depth)?;
 
     let plugin_dir = args.plugin_path.clone().unwrap_or_else(paths::default_plugin_dir);
     let host = Host::new(std::slice::from_ref(&plugin_dir))?;
@@ -199,17 +234,8 @@ pub fn run(args: &RenderArgs) -> Result<()> {
         let (name, value) = split_pair(set, "--set")?;
         instance.set_param(name, value)?;
     }
-    let mut bindings: Vec<(String, String)> = Vec::new();
-    if let Some(input) = &args.input {
-        bindings.push(("Source".to_string(), input.clone()));
-    }
-    for clip in &args.clips {
-        let (name, pattern) = split_pair(clip, "--clip")?;
-        bindings.push((name.to_string(), pattern.to_string()));
-    }
-    for (name, pattern) in &bindings {
-        let source = PatternSource::open(pattern, range)?;
-        instance.connect(name, Arc::new(source))?;
+    for (name, source) in sources {
+        instance.connect(&name, Arc::new(source))?;
     }
 
     if let Ok((first, last)) = instance.time_domain()

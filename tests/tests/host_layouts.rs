@@ -73,3 +73,15 @@ fn tiled_render_windows_give_identical_output() {
     assert!(!stderr.contains("does not support tiles"), "the render was not tiled:\n{stderr}");
     assert_same_files(&dir.join("whole"), &dir.join("tiled"));
 }
+
+#[test]
+fn frames_and_depth_default_to_the_inputs_own() {
+    let dir = scratch("defaults");
+    render_to(&dir.join("explicit"), "coffee", "1..3", "byte", "png", &[]);
+    let (input, output, model) = (photo_pattern("coffee"), format!("{}/%04d.png", dir.join("default").display()), model_arg());
+    render_ok(&["-i", &input, "-o", &output, "--set", &model]);
+    for file in files_in(&dir.join("default")) {
+        assert_eq!(read_png(&file).1, 8, "8-bit input, byte depth, 8-bit output");
+    }
+    assert_same_files(&dir.join("explicit"), &dir.join("default"));
+}
