@@ -448,13 +448,13 @@ def manifest(onnx_sha256, parity):
         "inputs": [
             {"name": "img0", "clip": "Source", "frame_offset": 0, **image},
             {"name": "img1", "clip": "Source", "frame_offset": 1, **image},
-            {"name": "timestep", "value": [0.5]},
+            {"name": "timestep", "value": [0.5], "role": "timestep"},
         ],
         "size": {"mode": "dynamic", "multiple": MULTIPLE},
         "outputs": [
             {"name": "frame", **image, "apply": "replace"},
-            # Needs the schema addition `channels: "flow"` + `flows` (see models/convert/README.md):
-            # (dx, dy) pairs in pixels, x right, y down; pair k leads into image input flows[k].
+            # (dx, dy) pairs in pixels of the model tensor, x right, y down; pair k leads into
+            # image input flows[k] (schema: models/README.md, output kinds).
             {"name": "flow", "layout": "nchw", "channels": "flow", "flows": ["img0", "img1"]},
             # A weight, not a colour: alpha is never colour-converted.
             {"name": "mask", "layout": "nchw", "channels": "alpha", "range": [0.0, 1.0],

@@ -9,4 +9,5 @@ pub mod resize;
 pub mod tiling;
 pub mod runtime;
 pub mod manifest;
+pub mod policy;
 pub mod pipeline;

@@ -4,8 +4,12 @@
 //! `models/README.md`). Parsing rejects unknown fields so a typo never silently falls back
 //! to a default; [`Manifest::validate`] checks the values and explains what to fix;
 //! [`Manifest::verify_model`] checks the model file's sha256, streamed.
+//!
+//! Besides image models (frames in, a frame out) a manifest describes data models whose
+//! outputs are tensors to decode: face detectors (`detection`), landmarkers (`landmarks`),
+//! embedders (`embedding`), and how faces are cropped for them (`alignment`).
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -35,10 +39,19 @@ pub struct Manifest {
     pub description: String,
     /// The model file, relative to the manifest's folder.
     pub model: String,
-    /// sha256 of the model file, 64 hex digits.
-    pub sha256: String,
+    /// sha256 of the model file, 64 hex digits. `None` (JSON `null`) only for a model with a
+    /// `download` block whose publisher gives no digest: the digest recorded when it was
+    /// fetched is checked instead (see [`Manifest::record_fetched_digest`]).
+    #[serde(default)]
+    pub sha256: Option<String>,
     /// Where the weights come from and what they may be used for.
     pub licence: Licence,
+    /// Where users fetch the model themselves (models that cannot be shipped).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub download: Option<Download>,
+    /// Names of other models this one needs (e.g. a face swapper needs its identity embedder).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub requires: Vec<String>,
     /// Model inputs: images taken from clips, or constant tensors.
     pub inputs: Vec<Input>,
     /// How frames are fitted to the model's input size.
@@ -49,8 +62,20 @@ pub struct Manifest {
     /// Process large frames in overlapping tiles.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tiling: Option<Tiling>,
-    /// Model outputs; the first one is written to the effect's output.
+    /// Model outputs; the first one is written to the effect's output (image models).
     pub outputs: Vec<Output>,
+    /// How to decode a face detector's tensors.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detection: Option<Detection>,
+    /// How to read a landmark model's points.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub landmarks: Option<Landmarks>,
+    /// How to read an identity embedding.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub embedding: Option<Embedding>,
+    /// How a face is cropped before it is fed to the model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alignment: Option<Alignment>,
     /// Measured difference against the original framework (filled in by converters).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parity: Option<serde_json::Value>,
@@ -76,6 +101,21 @@ pub struct Licence {
     #[serde(default)]
     pub url: Option<String>,
 }
+
+/// Where a model that is not shipped is fetched from, by the user's own machine.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Download {
+    /// The publisher's URL of the model file (`https://`).
+    pub url: String,
+    /// Expected size in bytes, when known.
+    #[serde(default)]
+    pub size: Option<u64>,
+}
+
+// ---------------------------------------------------------------------------------------
+// Inputs
+// ---------------------------------------------------------------------------------------
 
 /// One model input.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -114,6 +154,15 @@ pub struct ImageInput {
     pub colour_space: ColourSpace,
 }
 
+/// What an effect supplies for a constant input instead of its `value`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// The position of the new frame between the first two image inputs (0 = the first,
+    /// 1 = the second); `value` is the default.
+    Timestep,
+}
+
 /// A constant input.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ConstantInput {
@@ -121,6 +170,8 @@ pub struct ConstantInput {
     pub name: String,
     /// Values, in the model's element order; the shape comes from the model.
     pub value: Vec<f32>,
+    /// Whether an effect sets it per render (the `value` is then the default).
+    pub role: Option<Role>,
 }
 
 /// The JSON form of an input: image fields or `value`.
@@ -146,13 +197,23 @@ struct RawInput {
     colour_space: Option<ColourSpace>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     value: Option<Vec<f32>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    role: Option<Role>,
+}
+
+/// Names of the fields that are present.
+fn present(fields: &[(&'static str, bool)]) -> Vec<&'static str> {
+    fields
+        .iter()
+        .filter_map(|(n, p)| p.then_some(*n))
+        .collect()
 }
 
 impl TryFrom<RawInput> for Input {
     type Error = String;
     fn try_from(raw: RawInput) -> std::result::Result<Input, String> {
         if let Some(value) = raw.value {
-            let extra: Vec<&str> = [
+            let extra = present(&[
                 ("clip", raw.clip.is_some()),
                 ("frame_offset", raw.frame_offset.is_some()),
                 ("layout", raw.layout.is_some()),
@@ -161,10 +222,7 @@ impl TryFrom<RawInput> for Input {
                 ("mean", raw.mean.is_some()),
                 ("std", raw.std.is_some()),
                 ("colour_space", raw.colour_space.is_some()),
-            ]
-            .into_iter()
-            .filter_map(|(n, present)| present.then_some(n))
-            .collect();
+            ]);
             if !extra.is_empty() {
                 return Err(format!(
                     "input '{}' has a constant `value` and image fields ({}); give one or the other",
@@ -175,17 +233,21 @@ impl TryFrom<RawInput> for Input {
             return Ok(Input::Constant(ConstantInput {
                 name: raw.name,
                 value,
+                role: raw.role,
             }));
         }
-        let missing: Vec<&str> = [
+        if raw.role.is_some() {
+            return Err(format!(
+                "input '{}' has a `role` but no `value`; `role` belongs to constant inputs (give the default in `value`)",
+                raw.name
+            ));
+        }
+        let missing = present(&[
             ("clip", raw.clip.is_none()),
             ("layout", raw.layout.is_none()),
             ("channels", raw.channels.is_none()),
             ("colour_space", raw.colour_space.is_none()),
-        ]
-        .into_iter()
-        .filter_map(|(n, absent)| absent.then_some(n))
-        .collect();
+        ]);
         if !missing.is_empty() {
             return Err(format!(
                 "input '{}' needs {} (or a constant `value`)",
@@ -223,6 +285,7 @@ impl From<Input> for RawInput {
                 std: None,
                 colour_space: None,
                 value: Some(c.value),
+                role: c.role,
             },
             Input::Image(i) => RawInput {
                 name: i.name,
@@ -235,10 +298,15 @@ impl From<Input> for RawInput {
                 std: (!i.normalisation.std.is_empty()).then_some(i.normalisation.std),
                 colour_space: Some(i.colour_space),
                 value: None,
+                role: None,
             },
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// Size and tiling
+// ---------------------------------------------------------------------------------------
 
 /// How frames are fitted to the model.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -249,8 +317,35 @@ pub enum Size {
         #[serde(default = "one")]
         multiple: u32,
     },
-    /// Exactly `width` x `height`; regions are resized in (bilinear) and back out.
-    Fixed { width: u32, height: u32 },
+    /// Exactly `width` x `height`; regions are fitted in (see [`Fit`]) and mapped back out.
+    Fixed {
+        width: u32,
+        height: u32,
+        #[serde(default)]
+        fit: Fit,
+    },
+}
+
+/// How a region is fitted to a fixed model size.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Fit {
+    /// Resized to the model size (bilinear); the aspect ratio may change.
+    #[default]
+    Stretch,
+    /// Padded with black, centred, to the model's aspect ratio, then resized: the picture keeps
+    /// its proportions (as MediaPipe feeds its detectors).
+    Letterbox,
+}
+
+impl Fit {
+    /// The manifest name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Fit::Stretch => "stretch",
+            Fit::Letterbox => "letterbox",
+        }
+    }
 }
 
 fn one() -> u32 {
@@ -266,6 +361,10 @@ pub struct Tiling {
     /// Pixels shared by neighbouring tiles, blended across.
     pub overlap: u32,
 }
+
+// ---------------------------------------------------------------------------------------
+// Outputs
+// ---------------------------------------------------------------------------------------
 
 /// How the first output is combined with the frame.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -294,30 +393,33 @@ impl Apply {
 
 /// One model output.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Output {
+#[serde(try_from = "RawOutput", into = "RawOutput")]
+pub enum Output {
+    /// Pixels (`kind` "image", the default, with channels rgb, bgr, rgba or alpha).
+    Image(ImageOutput),
+    /// Optical flow (`kind` "image", `channels` "flow").
+    Flow(FlowOutput),
+    /// Any other tensor (`kind` "tensor"): detector scores, landmarks, embeddings.
+    Tensor(TensorOutput),
+}
+
+/// An output that is an image.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ImageOutput {
     /// ONNX output name.
     pub name: String,
     pub layout: Layout,
     pub channels: ChannelOrder,
     /// The tensor value range that maps back to pixel 0..1.
-    #[serde(default = "unit_range")]
     pub range: [f32; 2],
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub mean: Vec<f32>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub std: Vec<f32>,
     /// Colour encoding of the model's output.
     pub colour_space: ColourSpace,
-    #[serde(default)]
     pub apply: Apply,
 }
 
-fn unit_range() -> [f32; 2] {
-    [0.0, 1.0]
-}
-
-impl Output {
+impl ImageOutput {
     /// The value mapping (inverted when unpacking).
     pub fn normalisation(&self) -> Normalisation {
         Normalisation {
@@ -328,8 +430,650 @@ impl Output {
     }
 }
 
+/// Backward optical flow: for each image input `flows[k]`, channels `2k` and `2k+1` hold
+/// `(dx, dy)` in pixels of the model tensor (x to the right, y down the tensor rows), such that
+/// `output(p) ≈ input_k(p + flow_k(p))`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FlowOutput {
+    /// ONNX output name.
+    pub name: String,
+    pub layout: Layout,
+    /// The image inputs the flow pairs lead into, in channel order.
+    pub flows: Vec<String>,
+}
+
+impl FlowOutput {
+    /// Number of tensor channels (two per flow).
+    pub fn channel_count(&self) -> usize {
+        2 * self.flows.len()
+    }
+}
+
+/// A raw tensor output.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TensorOutput {
+    /// ONNX output name.
+    pub name: String,
+    /// Its shape: numbers, or sizes relative to the model's input (`N`, `H`, `W`, `H/4`, …).
+    pub shape: Vec<Dim>,
+}
+
+/// One dimension of a tensor output's shape.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Dim {
+    /// A fixed size.
+    Fixed(u64),
+    /// `N`: the batch, always 1 here.
+    Batch,
+    /// `H`, `H/k` or `H*k`: the model input's height (after fitting) times `mul` over `div`.
+    Height { mul: u32, div: u32 },
+    /// `W`, `W/k` or `W*k`: likewise for the width.
+    Width { mul: u32, div: u32 },
+}
+
+impl Dim {
+    /// Parses `"N"`, `"H"`, `"W"`, `"H/4"`, `"W*2"`.
+    pub fn parse(text: &str) -> std::result::Result<Dim, String> {
+        let bad = || {
+            format!(
+                "shape entry \"{text}\" is not understood; use a number, \"N\" (batch), \"H\" or \"W\" \
+                 (the model input's height or width), or \"H/k\", \"W/k\", \"H*k\", \"W*k\" with a whole k"
+            )
+        };
+        let t = text.trim();
+        if t == "N" {
+            return Ok(Dim::Batch);
+        }
+        let (axis, rest) = t.split_at(t.chars().next().map_or(0, char::len_utf8));
+        let (mul, div) = match rest.trim() {
+            "" => (1, 1),
+            r => {
+                let mut chars = r.chars();
+                let op = chars.next();
+                let k: u32 = chars.as_str().trim().parse().map_err(|_| bad())?;
+                if k == 0 {
+                    return Err(bad());
+                }
+                match op {
+                    Some('/') => (1, k),
+                    Some('*') => (k, 1),
+                    _ => return Err(bad()),
+                }
+            }
+        };
+        match axis {
+            "H" => Ok(Dim::Height { mul, div }),
+            "W" => Ok(Dim::Width { mul, div }),
+            _ => Err(bad()),
+        }
+    }
+
+    /// The manifest form.
+    pub fn text(&self) -> String {
+        let rel = |axis: &str, mul: u32, div: u32| match (mul, div) {
+            (1, 1) => axis.to_string(),
+            (1, d) => format!("{axis}/{d}"),
+            (m, _) => format!("{axis}*{m}"),
+        };
+        match *self {
+            Dim::Fixed(n) => n.to_string(),
+            Dim::Batch => "N".into(),
+            Dim::Height { mul, div } => rel("H", mul, div),
+            Dim::Width { mul, div } => rel("W", mul, div),
+        }
+    }
+
+    /// The size for a model input of `width` x `height`, or `None` when it is not whole.
+    pub fn resolve(&self, width: u32, height: u32) -> Option<u64> {
+        let rel = |v: u32, mul: u32, div: u32| {
+            let n = v as u64 * mul as u64;
+            (n % div as u64 == 0).then_some(n / div as u64)
+        };
+        match *self {
+            Dim::Fixed(n) => Some(n),
+            Dim::Batch => Some(1),
+            Dim::Height { mul, div } => rel(height, mul, div),
+            Dim::Width { mul, div } => rel(width, mul, div),
+        }
+    }
+
+    fn divisor(&self) -> u32 {
+        match *self {
+            Dim::Height { div, .. } | Dim::Width { div, .. } => div,
+            _ => 1,
+        }
+    }
+}
+
+impl Output {
+    /// The ONNX output name.
+    pub fn name(&self) -> &str {
+        match self {
+            Output::Image(o) => &o.name,
+            Output::Flow(o) => &o.name,
+            Output::Tensor(o) => &o.name,
+        }
+    }
+
+    /// What kind of output this is, for messages: `image`, `flow` or `tensor`.
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            Output::Image(_) => "image",
+            Output::Flow(_) => "flow",
+            Output::Tensor(_) => "tensor",
+        }
+    }
+
+    /// The image output, if this is one.
+    pub fn as_image(&self) -> Option<&ImageOutput> {
+        match self {
+            Output::Image(o) => Some(o),
+            _ => None,
+        }
+    }
+
+    /// Mutable access to the image output, if this is one.
+    pub fn as_image_mut(&mut self) -> Option<&mut ImageOutput> {
+        match self {
+            Output::Image(o) => Some(o),
+            _ => None,
+        }
+    }
+}
+
+/// Output kinds in JSON.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum OutputKind {
+    Image,
+    Tensor,
+}
+
+/// The JSON form of an output.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOutput {
+    name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    kind: Option<OutputKind>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    layout: Option<Layout>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    channels: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    range: Option<[f32; 2]>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    mean: Option<Vec<f32>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    std: Option<Vec<f32>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    colour_space: Option<ColourSpace>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    apply: Option<Apply>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    flows: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    shape: Option<Vec<serde_json::Value>>,
+}
+
+impl TryFrom<RawOutput> for Output {
+    type Error = String;
+    fn try_from(raw: RawOutput) -> std::result::Result<Output, String> {
+        let name = raw.name;
+        let refuse = |what: &str, fields: Vec<&str>| -> std::result::Result<(), String> {
+            if fields.is_empty() {
+                Ok(())
+            } else {
+                Err(format!(
+                    "output '{name}' is {what}, which takes no {}; remove {}",
+                    fields.join(", "),
+                    if fields.len() == 1 { "it" } else { "them" }
+                ))
+            }
+        };
+        if raw.kind == Some(OutputKind::Tensor) {
+            refuse(
+                "a \"tensor\" output (raw numbers, not pixels)",
+                present(&[
+                    ("layout", raw.layout.is_some()),
+                    ("channels", raw.channels.is_some()),
+                    ("range", raw.range.is_some()),
+                    ("mean", raw.mean.is_some()),
+                    ("std", raw.std.is_some()),
+                    ("colour_space", raw.colour_space.is_some()),
+                    ("apply", raw.apply.is_some()),
+                    ("flows", raw.flows.is_some()),
+                ]),
+            )?;
+            let Some(shape) = raw.shape else {
+                return Err(format!(
+                    "output '{name}' is a \"tensor\" output and needs a `shape`, e.g. [1, 896, 16] or [\"N\", 2, \"H/4\", \"W/4\"]"
+                ));
+            };
+            let shape = shape
+                .iter()
+                .map(|v| match v {
+                    serde_json::Value::Number(n) => n.as_u64().map(Dim::Fixed).ok_or_else(|| {
+                        format!("output '{name}': shape entry {n} must be a whole number of at least 0")
+                    }),
+                    serde_json::Value::String(s) => {
+                        Dim::parse(s).map_err(|e| format!("output '{name}': {e}"))
+                    }
+                    other => Err(format!(
+                        "output '{name}': shape entry {other} must be a number or a string like \"H/4\""
+                    )),
+                })
+                .collect::<std::result::Result<Vec<Dim>, String>>()?;
+            return Ok(Output::Tensor(TensorOutput { name, shape }));
+        }
+        if raw.shape.is_some() {
+            return Err(format!(
+                "output '{name}' has a `shape`, which only \"tensor\" outputs take; add \"kind\": \"tensor\" or remove it"
+            ));
+        }
+        let Some(channels) = raw.channels else {
+            return Err(format!(
+                "output '{name}' needs `channels` (rgb, bgr, rgba, alpha or flow), or \"kind\": \"tensor\" for raw numbers"
+            ));
+        };
+        let Some(layout) = raw.layout else {
+            return Err(format!("output '{name}' needs `layout` (nchw or nhwc)"));
+        };
+        if channels == "flow" {
+            refuse(
+                "a flow (raw pixel offsets of the model tensor)",
+                present(&[
+                    ("range", raw.range.is_some()),
+                    ("mean", raw.mean.is_some()),
+                    ("std", raw.std.is_some()),
+                    ("colour_space", raw.colour_space.is_some()),
+                    ("apply", raw.apply.is_some()),
+                ]),
+            )?;
+            let Some(flows) = raw.flows else {
+                return Err(format!(
+                    "output '{name}' has channels \"flow\" and needs `flows`: the image inputs its (dx, dy) pairs lead into, e.g. [\"img0\", \"img1\"]"
+                ));
+            };
+            return Ok(Output::Flow(FlowOutput {
+                name,
+                layout,
+                flows,
+            }));
+        }
+        let channels: ChannelOrder =
+            serde_json::from_value(serde_json::Value::String(channels.clone())).map_err(|_| {
+                format!(
+                    "output '{name}': channels \"{channels}\" is not one of rgb, bgr, rgba, alpha, flow"
+                )
+            })?;
+        if raw.flows.is_some() {
+            return Err(format!(
+                "output '{name}' has `flows`, which only \"flow\" outputs take; remove it or set channels \"flow\""
+            ));
+        }
+        let Some(colour_space) = raw.colour_space else {
+            return Err(format!(
+                "output '{name}' needs `colour_space` (srgb or linear)"
+            ));
+        };
+        Ok(Output::Image(ImageOutput {
+            name,
+            layout,
+            channels,
+            range: raw.range.unwrap_or([0.0, 1.0]),
+            mean: raw.mean.unwrap_or_default(),
+            std: raw.std.unwrap_or_default(),
+            colour_space,
+            apply: raw.apply.unwrap_or_default(),
+        }))
+    }
+}
+
+impl From<Output> for RawOutput {
+    fn from(output: Output) -> RawOutput {
+        let mut raw = RawOutput {
+            name: String::new(),
+            kind: None,
+            layout: None,
+            channels: None,
+            range: None,
+            mean: None,
+            std: None,
+            colour_space: None,
+            apply: None,
+            flows: None,
+            shape: None,
+        };
+        match output {
+            Output::Image(o) => {
+                raw.name = o.name;
+                raw.layout = Some(o.layout);
+                raw.channels = Some(o.channels.name().to_string());
+                raw.range = Some(o.range);
+                raw.mean = (!o.mean.is_empty()).then_some(o.mean);
+                raw.std = (!o.std.is_empty()).then_some(o.std);
+                raw.colour_space = Some(o.colour_space);
+                raw.apply = Some(o.apply);
+            }
+            Output::Flow(o) => {
+                raw.name = o.name;
+                raw.layout = Some(o.layout);
+                raw.channels = Some("flow".into());
+                raw.flows = Some(o.flows);
+            }
+            Output::Tensor(o) => {
+                raw.name = o.name;
+                raw.kind = Some(OutputKind::Tensor);
+                raw.shape = Some(
+                    o.shape
+                        .iter()
+                        .map(|d| match d {
+                            Dim::Fixed(n) => serde_json::Value::from(*n),
+                            other => serde_json::Value::from(other.text()),
+                        })
+                        .collect(),
+                );
+            }
+        }
+        raw
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Data-model blocks: detection, landmarks, embedding, alignment
+// ---------------------------------------------------------------------------------------
+
+/// How a face detector's output tensors are decoded into boxes and keypoints.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "format", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Detection {
+    /// SSD-style anchors (MediaPipe BlazeFace): per anchor a box + keypoints regression and a
+    /// score.
+    SsdAnchors {
+        /// The tensor output with the per-anchor regressions.
+        boxes: String,
+        /// The tensor output with the per-anchor scores.
+        scores: String,
+        anchors: SsdAnchors,
+        decode: SsdDecode,
+    },
+    /// CenterNet-style grids (CenterFace): a centre heatmap with box size, offset and keypoints
+    /// per cell.
+    Centernet {
+        heatmap: String,
+        scale: String,
+        offset: String,
+        landmarks: String,
+        decode: CenternetDecode,
+    },
+}
+
+/// MediaPipe `SsdAnchorsCalculator` options.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SsdAnchors {
+    pub num_layers: u32,
+    pub min_scale: f32,
+    pub max_scale: f32,
+    /// Model input `[height, width]` in pixels.
+    pub input_size: [u32; 2],
+    /// Anchor centre within its grid cell, `[x, y]` in cells.
+    pub anchor_offset: [f32; 2],
+    /// One stride per layer; layers with equal strides share a grid.
+    pub strides: Vec<u32>,
+    pub aspect_ratios: Vec<f32>,
+    pub fixed_anchor_size: bool,
+    pub interpolated_scale_aspect_ratio: f32,
+}
+
+impl SsdAnchors {
+    /// Anchor centres `[x, y]` in 0..1 of the model input, in the model's anchor order (as
+    /// `SsdAnchorsCalculator` builds them with a fixed anchor size).
+    pub fn centres(&self) -> Vec<[f32; 2]> {
+        let [h_in, w_in] = self.input_size;
+        let per_layer = self.aspect_ratios.len()
+            + usize::from(self.interpolated_scale_aspect_ratio > 0.0);
+        let mut out = Vec::new();
+        let mut layer = 0;
+        while layer < self.strides.len() {
+            let stride = self.strides[layer].max(1);
+            let mut last = layer;
+            let mut per_cell = 0;
+            while last < self.strides.len() && self.strides[last] == self.strides[layer] {
+                per_cell += per_layer;
+                last += 1;
+            }
+            let gh = h_in.div_ceil(stride);
+            let gw = w_in.div_ceil(stride);
+            for y in 0..gh {
+                for x in 0..gw {
+                    let c = [
+                        (x as f32 + self.anchor_offset[0]) / gw as f32,
+                        (y as f32 + self.anchor_offset[1]) / gh as f32,
+                    ];
+                    out.extend(std::iter::repeat_n(c, per_cell));
+                }
+            }
+            layer = last;
+        }
+        out
+    }
+}
+
+/// MediaPipe `TensorsToDetectionsCalculator` options.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SsdDecode {
+    pub num_boxes: u32,
+    pub num_coords: u32,
+    pub box_coord_offset: u32,
+    pub box_format: BoxFormat,
+    pub keypoint_coord_offset: u32,
+    pub num_keypoints: u32,
+    pub values_per_keypoint: u32,
+    /// Divisors of the regressed x, y, w, h (the model input size).
+    pub scale: [f32; 4],
+    /// Activation turning score logits into probabilities.
+    pub score: Activation,
+    /// Logits are clipped to ±this before the activation.
+    pub score_clipping: f32,
+    pub min_score: f32,
+    pub nms: Nms,
+    /// Keypoint names, in regression order.
+    pub keypoints: Vec<String>,
+}
+
+/// CenterFace decoding options.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CenternetDecode {
+    /// Pixels of the model input per grid cell.
+    pub stride: u32,
+    pub min_score: f32,
+    pub nms: Nms,
+    /// Keypoint names, in channel-pair order.
+    pub keypoints: Vec<String>,
+}
+
+/// Order of the four box values in a regression.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BoxFormat {
+    /// Centre x, centre y, width, height.
+    Xywh,
+    /// Centre y, centre x, height, width.
+    Yxhw,
+}
+
+/// An activation applied to a raw score.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Activation {
+    /// The logistic function.
+    Sigmoid,
+    /// The value already is a probability.
+    None,
+}
+
+/// Non-maximum suppression of overlapping detections.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Nms {
+    pub mode: NmsMode,
+    /// Detections overlapping the best one by more than this IoU are merged or dropped.
+    pub min_iou: f32,
+}
+
+/// How overlapping detections are resolved.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NmsMode {
+    /// Overlapping detections are averaged, weighted by score (MediaPipe).
+    Weighted,
+    /// Overlapping detections below the best are dropped.
+    Hard,
+}
+
+/// How a landmark model's points are read.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Landmarks {
+    /// The tensor output holding the points.
+    pub points: String,
+    /// Number of points.
+    pub count: u32,
+    /// Values per point: 2 (x, y) or 3 (x, y, z).
+    pub values_per_point: u32,
+    /// What the values are measured in, in words (e.g. input pixels of the crop).
+    pub units: String,
+    /// The tensor output with a face-presence score, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub presence: Option<String>,
+    /// Activation of the presence score.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub presence_activation: Option<Activation>,
+    /// Below this presence (after the activation) there is no face.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_presence: Option<f32>,
+    /// Named points: name -> point index.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub named_points: BTreeMap<String, u32>,
+}
+
+/// How an identity embedding is read.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Embedding {
+    /// The tensor output holding the embedding.
+    pub output: String,
+    /// Number of values.
+    pub length: u32,
+    /// Normalisation applied to the raw vector before it is used.
+    pub normalise: EmbeddingNorm,
+}
+
+/// Normalisation of an embedding.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EmbeddingNorm {
+    /// Divided by its Euclidean length.
+    L2,
+    /// Used as it comes.
+    None,
+}
+
+/// How a face is cropped before it is fed to the model.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Alignment {
+    /// A square around a detector's box, rotated so two keypoints are level (MediaPipe's face
+    /// landmark region of interest).
+    DetectionRoi {
+        /// `name` of the detector model whose detections are used.
+        detector: String,
+        /// The two detector keypoints whose line sets the rotation.
+        rotation_keypoints: [String; 2],
+        /// Angle the keypoint line is rotated to, in degrees.
+        target_angle_deg: f32,
+        /// The box is scaled by this around its centre.
+        scale: f32,
+        /// Which box side the square takes.
+        square: Square,
+        /// How pixels outside the frame are filled.
+        border: Border,
+    },
+    /// A 5-point similarity fit to a template (FaceFusion / InsightFace style): the face's
+    /// eyes, nose tip and mouth corners are mapped onto `template` x `size`.
+    Template {
+        /// Five `[x, y]` points in the unit square, top-down, in image order: the eye on the
+        /// image's left, the eye on the image's right, the nose tip, the mouth corner on the
+        /// image's left, the mouth corner on the image's right.
+        template: [[f32; 2]; 5],
+        /// Edge of the square crop in pixels.
+        size: u32,
+    },
+}
+
+/// Which side of a box a square crop takes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Square {
+    Long,
+    Short,
+}
+
+/// How pixels outside the frame are filled in a crop.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Border {
+    /// The nearest edge pixel is repeated.
+    Replicate,
+    /// Transparent black.
+    Zero,
+}
+
+// ---------------------------------------------------------------------------------------
+// Loading and validation
+// ---------------------------------------------------------------------------------------
+
 /// Largest size, context or tile edge a manifest may ask for.
 const MAX_EDGE: u32 = 65536;
+
+/// What to add to serde's message for a missing top-level field.
+fn missing_field_hint(message: &str) -> &'static str {
+    if !message.contains("missing field") {
+        return "";
+    }
+    let hints: [(&str, &str); 7] = [
+        (
+            "`licence`",
+            "; every model needs a `licence` block: { \"name\": …, \"commercial_use\": true|false, \"source\": …, \"url\": … } (see models/README.md)",
+        ),
+        (
+            "`commercial_use`",
+            "; say whether the weights may be used in paid work (true or false)",
+        ),
+        (
+            "`inputs`",
+            "; list the model's inputs (see models/README.md)",
+        ),
+        (
+            "`outputs`",
+            "; list the model's outputs (see models/README.md)",
+        ),
+        (
+            "`size`",
+            "; say how frames fit the model: {\"mode\": \"dynamic\", \"multiple\": 1} or {\"mode\": \"fixed\", …}",
+        ),
+        ("`model`", "; give the model file name, e.g. \"model.onnx\""),
+        ("`schema`", "; this version of Pixelspace reads \"schema\": 1"),
+    ];
+    hints
+        .iter()
+        .find(|(field, _)| message.contains(&format!("missing field {field}")))
+        .map_or("", |(_, hint)| hint)
+}
 
 impl Manifest {
     /// Reads, parses and validates a manifest file.
@@ -347,8 +1091,14 @@ impl Manifest {
     /// Parses and validates manifest bytes; `origin` is the manifest's path (for messages and
     /// to resolve the model path). Never panics, whatever the bytes.
     pub fn parse(bytes: &[u8], origin: &Path) -> Result<Manifest> {
-        let mut manifest: Manifest = serde_json::from_slice(bytes)
-            .map_err(|e| Error::new(format!("manifest {} is not valid: {e}", origin.display())))?;
+        let mut manifest: Manifest = serde_json::from_slice(bytes).map_err(|e| {
+            let text = e.to_string();
+            Error::new(format!(
+                "manifest {} is not valid: {text}{}",
+                origin.display(),
+                missing_field_hint(&text)
+            ))
+        })?;
         manifest.source = origin.to_path_buf();
         manifest.base_dir = origin.parent().map(Path::to_path_buf).unwrap_or_default();
         manifest.validate()?;
@@ -406,6 +1156,24 @@ impl Manifest {
         })
     }
 
+    /// The constant input an effect sets to the position between the first two image inputs.
+    pub fn timestep_input(&self) -> Option<&ConstantInput> {
+        self.constant_inputs()
+            .find(|c| c.role == Some(Role::Timestep))
+    }
+
+    /// An output by name.
+    pub fn output(&self, name: &str) -> Option<&Output> {
+        self.outputs.iter().find(|o| o.name() == name)
+    }
+
+    /// Whether the model makes an image an effect can render (its first output is an image).
+    /// Data models (detectors, landmarkers, embedders) are run with
+    /// [`crate::pipeline::InferencePipeline::infer`] instead.
+    pub fn produces_image(&self) -> bool {
+        matches!(self.outputs.first(), Some(Output::Image(_)))
+    }
+
     fn err(&self, detail: impl fmt::Display) -> Error {
         Error::new(format!("manifest {}: {detail}", self.source.display()))
     }
@@ -424,11 +1192,31 @@ impl Manifest {
         if self.model.trim().is_empty() {
             return Err(self.err("`model` is empty; give the model file name, e.g. \"model.onnx\""));
         }
-        if self.sha256.len() != 64 || !self.sha256.chars().all(|c| c.is_ascii_hexdigit()) {
-            return Err(self.err(format!(
-                "`sha256` must be 64 hex digits (the output of `sha256sum {}`), got '{}'",
-                self.model, self.sha256
-            )));
+        self.validate_source()?;
+        self.validate_inputs()?;
+        self.validate_geometry()?;
+        self.validate_outputs()?;
+        self.validate_blocks()
+    }
+
+    fn validate_source(&self) -> Result<()> {
+        match &self.sha256 {
+            Some(sha) => {
+                if sha.len() != 64 || !sha.chars().all(|c| c.is_ascii_hexdigit()) {
+                    return Err(self.err(format!(
+                        "`sha256` must be 64 hex digits (the output of `sha256sum {}`), got '{}'",
+                        self.model, sha
+                    )));
+                }
+            }
+            None if self.download.is_none() => {
+                return Err(self.err(format!(
+                    "`sha256` is missing or null; give the model file's sha256 (the output of `sha256sum {}`). \
+                     Only a model users fetch themselves (a `download` block) whose publisher gives no digest may have \"sha256\": null",
+                    self.model
+                )));
+            }
+            None => {}
         }
         if self.licence.name.trim().is_empty() {
             return Err(
@@ -438,9 +1226,32 @@ impl Manifest {
         if self.licence.source.trim().is_empty() {
             return Err(self.err("licence `source` is empty; say where the weights came from"));
         }
-        self.validate_inputs()?;
-        self.validate_geometry()?;
-        self.validate_outputs()
+        if let Some(d) = &self.download {
+            if !d.url.starts_with("https://") || d.url.len() <= "https://".len() {
+                return Err(self.err(format!(
+                    "download `url` must be an https:// address of the model file, got '{}'",
+                    d.url
+                )));
+            }
+            if d.size == Some(0) {
+                return Err(self.err(
+                    "download `size` is 0; give the file size in bytes, or null if unknown",
+                ));
+            }
+        }
+        let mut seen = HashSet::new();
+        for r in &self.requires {
+            if r.trim().is_empty() {
+                return Err(self.err("`requires` has an empty name; list other models' `name`s"));
+            }
+            if *r == self.name {
+                return Err(self.err(format!("`requires` lists the model itself ('{r}')")));
+            }
+            if !seen.insert(r.as_str()) {
+                return Err(self.err(format!("`requires` lists '{r}' twice")));
+            }
+        }
+        Ok(())
     }
 
     fn validate_inputs(&self) -> Result<()> {
@@ -448,6 +1259,7 @@ impl Manifest {
             return Err(self.err("`inputs` is empty; a model needs at least one image input"));
         }
         let mut names = HashSet::new();
+        let mut timesteps = 0;
         for input in &self.inputs {
             if input.name().is_empty() {
                 return Err(self.err("an input has an empty `name`; use the ONNX input name"));
@@ -477,11 +1289,30 @@ impl Manifest {
                             c.name
                         )));
                     }
+                    if c.role == Some(Role::Timestep) {
+                        timesteps += 1;
+                        if c.value.len() != 1 {
+                            return Err(self.err(format!(
+                                "input '{}' has role \"timestep\" and needs one number in `value` (the default position, e.g. [0.5]), got {}",
+                                c.name,
+                                c.value.len()
+                            )));
+                        }
+                    }
                 }
             }
         }
-        if self.image_inputs().next().is_none() {
+        let images = self.image_inputs().count();
+        if images == 0 {
             return Err(self.err("no image input: at least one input needs a `clip`"));
+        }
+        if timesteps > 1 {
+            return Err(self.err("more than one input has role \"timestep\"; give it to one"));
+        }
+        if timesteps == 1 && images < 2 {
+            return Err(self.err(
+                "an input has role \"timestep\" (a position between the first two image inputs) but the model has fewer than two image inputs",
+            ));
         }
         Ok(())
     }
@@ -495,7 +1326,7 @@ impl Manifest {
                     );
                 }
             }
-            Size::Fixed { width, height } => {
+            Size::Fixed { width, height, .. } => {
                 if width == 0 || height == 0 || width > MAX_EDGE || height > MAX_EDGE {
                     return Err(self.err(format!(
                         "fixed size {width}x{height} is not usable; width and height must be 1..{MAX_EDGE}"
@@ -533,46 +1364,494 @@ impl Manifest {
         };
         let mut names = HashSet::new();
         for output in &self.outputs {
-            if output.name.is_empty() {
+            if output.name().is_empty() {
                 return Err(self.err("an output has an empty `name`; use the ONNX output name"));
             }
-            if !names.insert(output.name.as_str()) {
-                return Err(self.err(format!("output '{}' is listed twice", output.name)));
+            if !names.insert(output.name()) {
+                return Err(self.err(format!("output '{}' is listed twice", output.name())));
             }
-            check_norm(
-                &format!("output '{}'", output.name),
-                output.channels,
-                &output.normalisation(),
-            )
-            .map_err(|e| self.err(e))?;
+            match output {
+                Output::Image(o) => check_norm(
+                    &format!("output '{}'", o.name),
+                    o.channels,
+                    &o.normalisation(),
+                )
+                .map_err(|e| self.err(e))?,
+                Output::Flow(o) => self.validate_flow(o)?,
+                Output::Tensor(o) => self.validate_tensor_output(o)?,
+            }
         }
-        if first.apply != Apply::Replace {
-            let input = self
-                .image_inputs()
-                .next()
-                .expect("validated: at least one image input");
-            if first.apply == Apply::Residual && input.layout != first.layout {
+        match first {
+            Output::Image(first) => self.validate_apply(first),
+            other => {
+                if self.detection.is_none() && self.landmarks.is_none() && self.embedding.is_none()
+                {
+                    return Err(self.err(format!(
+                        "the first output '{}' is a {} output, but the first output is the image an effect renders; \
+                         put an image output first, or, for a model that only produces data, say how to read it \
+                         with a `detection`, `landmarks` or `embedding` block",
+                        other.name(),
+                        other.kind_name()
+                    )));
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn validate_apply(&self, first: &ImageOutput) -> Result<()> {
+        if first.apply == Apply::Replace {
+            return Ok(());
+        }
+        let input = self
+            .image_inputs()
+            .next()
+            .expect("validated: at least one image input");
+        if first.apply == Apply::Residual && input.layout != first.layout {
+            return Err(self.err(format!(
+                "output '{}' uses apply \"residual\", which adds it to input '{}' tensor by tensor, so both need the same layout",
+                first.name, input.name
+            )));
+        }
+        if input.channels != first.channels {
+            return Err(self.err(format!(
+                "output '{}' uses apply \"{}\", which needs the same channels as input '{}' ('{}' vs '{}')",
+                first.name,
+                first.apply.name(),
+                input.name,
+                first.channels.name(),
+                input.channels.name()
+            )));
+        }
+        Ok(())
+    }
+
+    fn validate_flow(&self, o: &FlowOutput) -> Result<()> {
+        if o.flows.is_empty() {
+            return Err(self.err(format!(
+                "output '{}': `flows` is empty; name the image inputs the flows lead into",
+                o.name
+            )));
+        }
+        let mut seen = HashSet::new();
+        for f in &o.flows {
+            if !self.image_inputs().any(|i| i.name == *f) {
+                let images: Vec<String> =
+                    self.image_inputs().map(|i| format!("'{}'", i.name)).collect();
                 return Err(self.err(format!(
-                    "output '{}' uses apply \"residual\", which adds it to input '{}' tensor by tensor, so both need the same layout",
-                    first.name, input.name
+                    "output '{}': `flows` names '{f}', which is not an image input (image inputs: {})",
+                    o.name,
+                    images.join(", ")
                 )));
             }
-            if input.channels != first.channels {
+            if !seen.insert(f.as_str()) {
                 return Err(self.err(format!(
-                    "output '{}' uses apply \"{}\", which needs the same channels as input '{}' ('{}' vs '{}')",
-                    first.name,
-                    first.apply.name(),
-                    input.name,
-                    first.channels.name(),
-                    input.channels.name()
+                    "output '{}': `flows` lists '{f}' twice",
+                    o.name
                 )));
             }
         }
         Ok(())
     }
 
-    /// Checks the model file against `sha256` (streamed; remembered per file size and mtime,
-    /// so a model shared by many instances is hashed once).
+    fn validate_tensor_output(&self, o: &TensorOutput) -> Result<()> {
+        if o.shape.is_empty() {
+            return Err(self.err(format!(
+                "output '{}': `shape` is empty; give one entry per dimension",
+                o.name
+            )));
+        }
+        for d in &o.shape {
+            if *d == Dim::Fixed(0) {
+                return Err(self.err(format!(
+                    "output '{}': shape {} has a 0 dimension",
+                    o.name,
+                    shape_text(&o.shape)
+                )));
+            }
+            let div = d.divisor();
+            if div > 1 {
+                let whole = match self.size {
+                    Size::Dynamic { multiple } => multiple % div == 0,
+                    Size::Fixed { width, height, .. } => d.resolve(width, height).is_some(),
+                };
+                if !whole {
+                    return Err(self.err(format!(
+                        "output '{}': shape entry \"{}\" is not a whole number for every input size the manifest allows; \
+                         make the size `multiple` (or the fixed size) a multiple of {div}",
+                        o.name,
+                        d.text()
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The named output, which must be a tensor output (for the data blocks).
+    fn tensor_output(&self, block: &str, field: &str, name: &str) -> Result<&TensorOutput> {
+        match self.output(name) {
+            Some(Output::Tensor(t)) => Ok(t),
+            Some(other) => Err(self.err(format!(
+                "{block} `{field}` names output '{name}', which is a {} output; it must be a \"tensor\" output",
+                other.kind_name()
+            ))),
+            None => Err(self.err(format!(
+                "{block} `{field}` names output '{name}', which is not in `outputs`"
+            ))),
+        }
+    }
+
+    fn validate_blocks(&self) -> Result<()> {
+        if let Some(d) = &self.detection {
+            self.validate_detection(d)?;
+        }
+        if let Some(l) = &self.landmarks {
+            self.validate_landmarks(l)?;
+        }
+        if let Some(e) = &self.embedding {
+            let t = self.tensor_output("embedding", "output", &e.output)?;
+            if e.length == 0 {
+                return Err(self.err("embedding `length` must be at least 1"));
+            }
+            if let Some(n) = fixed_count(&t.shape)
+                && n != e.length as u64
+            {
+                return Err(self.err(format!(
+                    "embedding `length` is {} but output '{}' has shape {} ({n} values)",
+                    e.length,
+                    t.name,
+                    shape_text(&t.shape)
+                )));
+            }
+        }
+        if let Some(a) = &self.alignment {
+            self.validate_alignment(a)?;
+        }
+        Ok(())
+    }
+
+    fn validate_detection(&self, d: &Detection) -> Result<()> {
+        let check_nms = |nms: &Nms, min_score: f32| -> Result<()> {
+            if !(0.0..=1.0).contains(&min_score) {
+                return Err(self.err(format!(
+                    "detection `min_score` {min_score} must be 0..1"
+                )));
+            }
+            if !(0.0..=1.0).contains(&nms.min_iou) {
+                return Err(self.err(format!(
+                    "detection nms `min_iou` {} must be 0..1",
+                    nms.min_iou
+                )));
+            }
+            Ok(())
+        };
+        let check_names = |names: &[String]| -> Result<()> {
+            let mut seen = HashSet::new();
+            for n in names {
+                if n.trim().is_empty() || !seen.insert(n.as_str()) {
+                    return Err(self.err(format!(
+                        "detection `keypoints` must be distinct non-empty names; '{n}' is not"
+                    )));
+                }
+            }
+            Ok(())
+        };
+        match d {
+            Detection::SsdAnchors {
+                boxes,
+                scores,
+                anchors,
+                decode,
+            } => {
+                let b = self.tensor_output("detection", "boxes", boxes)?;
+                let s = self.tensor_output("detection", "scores", scores)?;
+                check_nms(&decode.nms, decode.min_score)?;
+                check_names(&decode.keypoints)?;
+                if anchors.strides.is_empty() || anchors.strides.contains(&0) {
+                    return Err(self.err("detection anchors `strides` must be non-empty and above 0"));
+                }
+                if anchors.num_layers as usize != anchors.strides.len() {
+                    return Err(self.err(format!(
+                        "detection anchors `num_layers` is {} but {} `strides` are given; give one stride per layer",
+                        anchors.num_layers,
+                        anchors.strides.len()
+                    )));
+                }
+                if anchors.input_size.contains(&0) {
+                    return Err(self.err("detection anchors `input_size` must be [height, width] above 0"));
+                }
+                if let Size::Fixed { width, height, .. } = self.size
+                    && anchors.input_size != [height, width]
+                {
+                    return Err(self.err(format!(
+                        "detection anchors `input_size` {:?} is [height, width] and must match the fixed size {width}x{height}",
+                        anchors.input_size
+                    )));
+                }
+                let count = anchors.centres().len();
+                if count != decode.num_boxes as usize {
+                    return Err(self.err(format!(
+                        "detection anchors make {count} anchors but decode `num_boxes` is {}",
+                        decode.num_boxes
+                    )));
+                }
+                if decode.num_keypoints as usize != decode.keypoints.len() {
+                    return Err(self.err(format!(
+                        "detection decode `num_keypoints` is {} but {} `keypoints` names are given",
+                        decode.num_keypoints,
+                        decode.keypoints.len()
+                    )));
+                }
+                if decode.values_per_keypoint < 2 {
+                    return Err(self.err("detection decode `values_per_keypoint` must be at least 2 (x, y)"));
+                }
+                let needed = (decode.box_coord_offset + 4).max(
+                    decode.keypoint_coord_offset
+                        + decode.num_keypoints * decode.values_per_keypoint,
+                );
+                if decode.num_coords < needed {
+                    return Err(self.err(format!(
+                        "detection decode `num_coords` {} is too small for the box and {} keypoints it describes ({needed} needed)",
+                        decode.num_coords, decode.num_keypoints
+                    )));
+                }
+                if !decode.scale.iter().all(|v| v.is_finite() && *v != 0.0) {
+                    return Err(self.err("detection decode `scale` values must be finite and not 0"));
+                }
+                if !(decode.score_clipping.is_finite() && decode.score_clipping > 0.0) {
+                    return Err(self.err("detection decode `score_clipping` must be above 0"));
+                }
+                for (t, per) in [(b, decode.num_coords), (s, 1)] {
+                    if let Some(n) = fixed_count(&t.shape)
+                        && n != decode.num_boxes as u64 * per as u64
+                    {
+                        return Err(self.err(format!(
+                            "output '{}' has shape {} ({n} values) but detection decode needs {} boxes x {per}",
+                            t.name,
+                            shape_text(&t.shape),
+                            decode.num_boxes
+                        )));
+                    }
+                }
+            }
+            Detection::Centernet {
+                heatmap,
+                scale,
+                offset,
+                landmarks,
+                decode,
+            } => {
+                check_nms(&decode.nms, decode.min_score)?;
+                check_names(&decode.keypoints)?;
+                if decode.stride == 0 {
+                    return Err(self.err("detection decode `stride` must be at least 1"));
+                }
+                for (field, name, channels) in [
+                    ("heatmap", heatmap, 1),
+                    ("scale", scale, 2),
+                    ("offset", offset, 2),
+                    ("landmarks", landmarks, 2 * decode.keypoints.len() as u64),
+                ] {
+                    let t = self.tensor_output("detection", field, name)?;
+                    if t.shape.len() != 4 {
+                        return Err(self.err(format!(
+                            "detection `{field}` output '{name}' has shape {}; a centernet grid is [N, C, H/stride, W/stride]",
+                            shape_text(&t.shape)
+                        )));
+                    }
+                    if let Dim::Fixed(c) = t.shape[1]
+                        && c != channels
+                    {
+                        return Err(self.err(format!(
+                            "detection `{field}` output '{name}' has {c} channels but needs {channels}"
+                        )));
+                    }
+                    for d in &t.shape[2..] {
+                        if let Dim::Height { mul: 1, div } | Dim::Width { mul: 1, div } = *d
+                            && div != decode.stride
+                        {
+                            return Err(self.err(format!(
+                                "detection `{field}` output '{name}' is at 1/{div} of the input but decode `stride` is {}",
+                                decode.stride
+                            )));
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn validate_landmarks(&self, l: &Landmarks) -> Result<()> {
+        let t = self.tensor_output("landmarks", "points", &l.points)?;
+        if l.count == 0 {
+            return Err(self.err("landmarks `count` must be at least 1"));
+        }
+        if !(2..=3).contains(&l.values_per_point) {
+            return Err(self.err(format!(
+                "landmarks `values_per_point` must be 2 (x, y) or 3 (x, y, z), got {}",
+                l.values_per_point
+            )));
+        }
+        if let Some(n) = fixed_count(&t.shape)
+            && n != l.count as u64 * l.values_per_point as u64
+        {
+            return Err(self.err(format!(
+                "landmarks: output '{}' has shape {} ({n} values) but {} points x {} values need {}",
+                t.name,
+                shape_text(&t.shape),
+                l.count,
+                l.values_per_point,
+                l.count as u64 * l.values_per_point as u64
+            )));
+        }
+        if l.units.trim().is_empty() {
+            return Err(self.err("landmarks `units` is empty; say what the values are measured in"));
+        }
+        match &l.presence {
+            Some(p) => {
+                self.tensor_output("landmarks", "presence", p)?;
+            }
+            None => {
+                if l.presence_activation.is_some() || l.min_presence.is_some() {
+                    return Err(self.err(
+                        "landmarks `presence_activation` and `min_presence` need a `presence` output",
+                    ));
+                }
+            }
+        }
+        if let Some(m) = l.min_presence
+            && !(0.0..=1.0).contains(&m)
+        {
+            return Err(self.err(format!("landmarks `min_presence` {m} must be 0..1")));
+        }
+        for (name, &index) in &l.named_points {
+            if index >= l.count {
+                return Err(self.err(format!(
+                    "landmarks named point '{name}' is index {index}, but there are only {} points (0..{})",
+                    l.count,
+                    l.count - 1
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    fn validate_alignment(&self, a: &Alignment) -> Result<()> {
+        match a {
+            Alignment::DetectionRoi {
+                detector,
+                rotation_keypoints,
+                target_angle_deg,
+                scale,
+                ..
+            } => {
+                if detector.trim().is_empty() {
+                    return Err(self.err("alignment `detector` is empty; give the detector model's `name`"));
+                }
+                if rotation_keypoints[0] == rotation_keypoints[1]
+                    || rotation_keypoints.iter().any(|k| k.trim().is_empty())
+                {
+                    return Err(self.err(
+                        "alignment `rotation_keypoints` must name two different detector keypoints",
+                    ));
+                }
+                if !target_angle_deg.is_finite() {
+                    return Err(self.err("alignment `target_angle_deg` must be a finite number"));
+                }
+                if !(scale.is_finite() && *scale > 0.0) {
+                    return Err(self.err(format!("alignment `scale` {scale} must be above 0")));
+                }
+            }
+            Alignment::Template { template, size } => {
+                if *size == 0 || *size > MAX_EDGE {
+                    return Err(self.err(format!(
+                        "alignment `size` {size} must be 1..{MAX_EDGE} px"
+                    )));
+                }
+                for p in template {
+                    if !p.iter().all(|v| v.is_finite() && (0.0..=1.0).contains(v)) {
+                        return Err(self.err(format!(
+                            "alignment `template` point {p:?} must lie in the unit square (0..1)"
+                        )));
+                    }
+                }
+                let eyes = (template[0][0] - template[1][0]).hypot(template[0][1] - template[1][1]);
+                if eyes < 1e-3 {
+                    return Err(self.err(
+                        "alignment `template`: the two eye points coincide; give five distinct points",
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Where the digest of a model without a published `sha256` is recorded when it is
+    /// fetched: `MODEL.sha256` beside the model file (`sha256sum` format).
+    pub fn recorded_digest_path(model_path: &Path) -> PathBuf {
+        let mut name = model_path.file_name().unwrap_or_default().to_os_string();
+        name.push(".sha256");
+        model_path.with_file_name(name)
+    }
+
+    /// Trust on first use, for a model whose publisher gives no digest (`sha256` null): hashes
+    /// the freshly fetched file and records the digest beside it, so later loads check the file
+    /// did not change. Returns the digest. Refused when the manifest has a `sha256` (check it
+    /// with [`Manifest::verify_model`] instead).
+    pub fn record_fetched_digest(&self, model_path: &Path) -> Result<String> {
+        if self.sha256.is_some() {
+            return Err(self.err(
+                "has a `sha256`; a fetched file is checked against it, not recorded",
+            ));
+        }
+        let digest = sha256_file(model_path)?;
+        let file = model_path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let record = Manifest::recorded_digest_path(model_path);
+        std::fs::write(&record, format!("{digest}  {file}\n")).map_err(|e| {
+            Error::new(format!(
+                "cannot record the digest of {} in {}: {e}",
+                model_path.display(),
+                record.display()
+            ))
+        })?;
+        Ok(digest)
+    }
+
+    /// The digest the model file is checked against: the manifest's `sha256`, else the one
+    /// recorded when the file was fetched.
+    fn expected_digest(&self, model_path: &Path) -> Result<String> {
+        if let Some(sha) = &self.sha256 {
+            return Ok(sha.to_ascii_lowercase());
+        }
+        let record = Manifest::recorded_digest_path(model_path);
+        let text = std::fs::read_to_string(&record).map_err(|_| {
+            Error::new(format!(
+                "model {} has no published sha256 and no digest was recorded when it was fetched ({} is missing); \
+                 fetch it with `pixelspace models fetch {}`, which records the digest of the file it downloads",
+                model_path.display(),
+                record.display(),
+                self.name
+            ))
+        })?;
+        let digest = text.split_whitespace().next().unwrap_or("");
+        if digest.len() != 64 || !digest.chars().all(|c| c.is_ascii_hexdigit()) {
+            return Err(Error::new(format!(
+                "{} does not hold a sha256 digest; fetch the model again with `pixelspace models fetch {}`",
+                record.display(),
+                self.name
+            )));
+        }
+        Ok(digest.to_ascii_lowercase())
+    }
+
+    /// Checks the model file against `sha256` (or, for a model without a published digest,
+    /// the one recorded when it was fetched); streamed, and remembered per file size and mtime,
+    /// so a model shared by many instances is hashed once.
     pub fn verify_model(&self, model_path: &Path) -> Result<()> {
         let meta = std::fs::metadata(model_path).map_err(|e| {
             if e.kind() == std::io::ErrorKind::NotFound {
@@ -584,11 +1863,12 @@ impl Manifest {
                 ))
             }
         })?;
+        let expected = self.expected_digest(model_path)?;
         let stamp = (
             std::fs::canonicalize(model_path).unwrap_or_else(|_| model_path.to_path_buf()),
             meta.len(),
             meta.modified().ok(),
-            self.sha256.to_ascii_lowercase(),
+            expected.clone(),
         );
         if VERIFIED
             .lock()
@@ -598,13 +1878,20 @@ impl Manifest {
             return Ok(());
         }
         let actual = sha256_file(model_path)?;
-        if !actual.eq_ignore_ascii_case(&self.sha256) {
+        if actual != expected {
+            let against = if self.sha256.is_some() {
+                format!("the manifest {} expects", self.source.display())
+            } else {
+                format!(
+                    "the digest recorded when it was fetched ({}) is",
+                    Manifest::recorded_digest_path(model_path).display()
+                )
+            };
             return Err(Error::new(format!(
-                "model file {} does not match its manifest {}: sha256 is {actual} but the manifest expects {}; \
+                "model file {} does not match its manifest {}: sha256 is {actual} but {against} {expected}; \
                  the file is damaged or a different version (fetch it again with `pixelspace models fetch {}`)",
                 model_path.display(),
                 self.source.display(),
-                self.sha256.to_ascii_lowercase(),
                 self.name
             )));
         }
@@ -618,6 +1905,27 @@ impl Manifest {
 
 type Stamp = (PathBuf, u64, Option<SystemTime>, String);
 static VERIFIED: Mutex<Vec<Stamp>> = Mutex::new(Vec::new());
+
+/// Number of values of a shape whose every dimension is fixed (`N` counts as 1).
+fn fixed_count(shape: &[Dim]) -> Option<u64> {
+    shape.iter().try_fold(1u64, |acc, d| match d {
+        Dim::Fixed(n) => acc.checked_mul(*n),
+        Dim::Batch => Some(acc),
+        _ => None,
+    })
+}
+
+/// A shape as the manifest writes it, for messages.
+pub fn shape_text(shape: &[Dim]) -> String {
+    let parts: Vec<String> = shape
+        .iter()
+        .map(|d| match d {
+            Dim::Fixed(n) => n.to_string(),
+            other => format!("\"{}\"", other.text()),
+        })
+        .collect();
+    format!("[{}]", parts.join(", "))
+}
 
 fn check_norm(
     what: &str,
@@ -738,10 +2046,12 @@ mod tests {
         assert_eq!(img[0].colour_space, ColourSpace::Srgb);
         let consts: Vec<_> = m.constant_inputs().collect();
         assert_eq!(consts[0].value, vec![0.5]);
-        assert_eq!(m.outputs[0].apply, Apply::Change);
-        assert_eq!(m.outputs[0].layout, Layout::Nhwc);
-        assert_eq!(m.outputs[1].apply, Apply::Replace);
-        assert_eq!(m.outputs[1].range, [0.0, 1.0]);
+        let out0 = m.outputs[0].as_image().unwrap();
+        assert_eq!(out0.apply, Apply::Change);
+        assert_eq!(out0.layout, Layout::Nhwc);
+        let out1 = m.outputs[1].as_image().unwrap();
+        assert_eq!(out1.apply, Apply::Replace);
+        assert_eq!(out1.range, [0.0, 1.0]);
         assert!(m.licence.commercial_use);
     }
 
@@ -766,7 +2076,8 @@ mod tests {
             m.size,
             Size::Fixed {
                 width: 256,
-                height: 128
+                height: 128,
+                fit: Fit::Stretch
             }
         );
         assert_eq!(m.context, None);
@@ -986,9 +2297,9 @@ mod tests {
         assert_eq!(sha256_file(&model).unwrap(), expected);
 
         let mut m = parse(GOOD).unwrap();
-        m.sha256 = expected.to_ascii_uppercase();
+        m.sha256 = Some(expected.to_ascii_uppercase());
         m.verify_model(&model).unwrap();
-        m.sha256 = "0".repeat(64);
+        m.sha256 = Some("0".repeat(64));
         let e = m.verify_model(&model).unwrap_err();
         assert!(e.message().contains("does not match its manifest"), "{e}");
         assert!(

@@ -360,17 +360,53 @@ impl SharedSession {
         output_index: usize,
         out: &mut Vec<f32>,
     ) -> Result<Vec<i64>> {
-        let output_name = match self.outputs.get(output_index) {
-            Some(o) => o.name.clone(),
-            None => {
-                return Err(Error::new(format!(
-                    "model {} has {} outputs; output {} does not exist",
-                    self.model.display(),
-                    self.outputs.len(),
-                    output_index
-                )));
-            }
-        };
+        let name = self.output_name(output_index)?;
+        self.run_with(inputs, |outputs| {
+            extract_f32(&outputs[name.as_str()], &name, &self.model, out)
+        })
+    }
+
+    /// Runs the model once and returns the outputs at `output_indices` (graph order indices),
+    /// each as (shape, values converted to f32).
+    pub fn run_many(
+        &self,
+        inputs: &[InputTensor<'_>],
+        output_indices: &[usize],
+    ) -> Result<Vec<(Vec<i64>, Vec<f32>)>> {
+        let names = output_indices
+            .iter()
+            .map(|&i| self.output_name(i))
+            .collect::<Result<Vec<String>>>()?;
+        self.run_with(inputs, |outputs| {
+            names
+                .iter()
+                .map(|name| {
+                    let mut data = Vec::new();
+                    let shape = extract_f32(&outputs[name.as_str()], name, &self.model, &mut data)?;
+                    Ok((shape, data))
+                })
+                .collect()
+        })
+    }
+
+    fn output_name(&self, output_index: usize) -> Result<String> {
+        match self.outputs.get(output_index) {
+            Some(o) => Ok(o.name.clone()),
+            None => Err(Error::new(format!(
+                "model {} has {} outputs; output {} does not exist",
+                self.model.display(),
+                self.outputs.len(),
+                output_index
+            ))),
+        }
+    }
+
+    /// Converts the inputs, runs the session and hands its outputs to `read`.
+    fn run_with<T>(
+        &self,
+        inputs: &[InputTensor<'_>],
+        read: impl FnOnce(&ort::session::SessionOutputs<'_>) -> Result<T>,
+    ) -> Result<T> {
         let mut converted: Vec<Converted> = Vec::new();
         let mut values: Vec<(String, ort::session::SessionInputValue<'_>)> =
             Vec::with_capacity(inputs.len());
@@ -437,26 +473,33 @@ impl SharedSession {
                 self.provider
             ))
         })?;
-        let value = &outputs[output_name.as_str()];
-        let shape: Vec<i64>;
-        out.clear();
-        if let Ok((s, data)) = value.try_extract_tensor::<f32>() {
-            shape = s.to_vec();
-            out.extend_from_slice(data);
-        } else if let Ok((s, data)) = value.try_extract_tensor::<half::f16>() {
-            shape = s.to_vec();
-            out.extend(data.iter().map(|v| v.to_f32()));
-        } else if let Ok((s, data)) = value.try_extract_tensor::<f64>() {
-            shape = s.to_vec();
-            out.extend(data.iter().map(|v| *v as f32));
-        } else {
-            return Err(Error::new(format!(
-                "output '{}' of model {} is not a float tensor (f32, f16 or f64)",
-                output_name,
-                self.model.display()
-            )));
-        }
-        Ok(shape)
+        read(&outputs)
+    }
+}
+
+/// Copies a float output (f32, f16 or f64) into `out` as f32; returns its shape.
+fn extract_f32(
+    value: &ort::value::DynValue,
+    name: &str,
+    model: &Path,
+    out: &mut Vec<f32>,
+) -> Result<Vec<i64>> {
+    out.clear();
+    if let Ok((s, data)) = value.try_extract_tensor::<f32>() {
+        out.extend_from_slice(data);
+        Ok(s.to_vec())
+    } else if let Ok((s, data)) = value.try_extract_tensor::<half::f16>() {
+        out.extend(data.iter().map(|v| v.to_f32()));
+        Ok(s.to_vec())
+    } else if let Ok((s, data)) = value.try_extract_tensor::<f64>() {
+        out.extend(data.iter().map(|v| *v as f32));
+        Ok(s.to_vec())
+    } else {
+        Err(Error::new(format!(
+            "output '{}' of model {} is not a float tensor (f32, f16 or f64)",
+            name,
+            model.display()
+        )))
     }
 }
 

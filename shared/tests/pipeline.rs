@@ -10,7 +10,7 @@ use common::*;
 use pixelspace_shared::colour::{ColourSpace, linear_to_srgb, srgb_to_linear};
 use pixelspace_shared::geometry::Rect;
 use pixelspace_shared::image::{Components, ImageView, ImageViewMut, PixelDepth};
-use pixelspace_shared::manifest::{Apply, Input, Manifest, Size, Tiling};
+use pixelspace_shared::manifest::{Apply, Fit, ImageOutput, Input, Manifest, Size, Tiling};
 use pixelspace_shared::pipeline::{CANCELLED, InferencePipeline, InputImage, RenderRequest};
 use pixelspace_shared::runtime::Provider;
 use pixelspace_shared::tensor::ChannelOrder;
@@ -113,6 +113,11 @@ fn pipeline_with(
     let mut m = Manifest::for_model(&model(name)).unwrap();
     edit(&mut m);
     InferencePipeline::new(m, model(name), Provider::Cpu)
+}
+
+/// The first output, an image output in these models.
+fn out0(m: &mut Manifest) -> &mut ImageOutput {
+    m.outputs[0].as_image_mut().expect("image output")
 }
 
 struct Run {
@@ -339,7 +344,7 @@ fn residual_output_is_added_to_the_models_input() {
 
 #[test]
 fn change_keeps_hdr_values_the_model_cannot_see() {
-    let p = pipeline_with("conv1x1", |m| m.outputs[0].apply = Apply::Change).unwrap();
+    let p = pipeline_with("conv1x1", |m| out0(m).apply = Apply::Change).unwrap();
     let (w, b) = weights("conv1x1");
     let frame = Rect::new(0, 0, 9, 7);
     let hdr = |x: i32, y: i32| {
@@ -545,12 +550,12 @@ fn a_manifest_that_does_not_fit_the_model_is_a_clear_error() {
         ),
         (
             "conv1x1",
-            Box::new(|m| m.outputs[0].name = "out".into()),
+            Box::new(|m| out0(m).name = "out".into()),
             "the model has no output 'out'; its outputs are 'output'",
         ),
         (
             "conv1x1",
-            Box::new(|m| m.outputs[0].channels = ChannelOrder::Alpha),
+            Box::new(|m| out0(m).channels = ChannelOrder::Alpha),
             "output 'output' has 3 channels",
         ),
         (
@@ -559,6 +564,7 @@ fn a_manifest_that_does_not_fit_the_model_is_a_clear_error() {
                 m.size = Size::Fixed {
                     width: 64,
                     height: 64,
+                    fit: Fit::Stretch,
                 }
             }),
             "",
@@ -574,13 +580,14 @@ fn a_manifest_that_does_not_fit_the_model_is_a_clear_error() {
                 m.size = Size::Fixed {
                     width: 128,
                     height: 256,
+                    fit: Fit::Stretch,
                 }
             }),
             "fixed size is 128x256",
         ),
         (
             "conv1x1",
-            Box::new(|m| m.sha256 = "ab".repeat(32)),
+            Box::new(|m| m.sha256 = Some("ab".repeat(32))),
             "does not match its manifest",
         ),
         (
@@ -590,6 +597,7 @@ fn a_manifest_that_does_not_fit_the_model_is_a_clear_error() {
                     pixelspace_shared::manifest::ConstantInput {
                         name: "timestep".into(),
                         value: vec![0.5],
+                        role: None,
                     },
                 ))
             }),
@@ -622,7 +630,7 @@ fn random_bytes_as_a_model_are_a_clear_error() {
     let bytes: Vec<u8> = (0..2048).map(|_| rng.next_u64() as u8).collect();
     std::fs::write(&model_path, &bytes).unwrap();
     let mut m = Manifest::for_model(&model("conv1x1")).unwrap();
-    m.sha256 = pixelspace_shared::manifest::sha256_file(&model_path).unwrap();
+    m.sha256 = Some(pixelspace_shared::manifest::sha256_file(&model_path).unwrap());
     let err = InferencePipeline::new(m, model_path, Provider::Cpu).unwrap_err();
     assert!(err.message().starts_with("cannot load model "), "{err}");
     let _ = std::fs::remove_dir_all(dir);
