@@ -4,6 +4,8 @@
 use std::path::{Path, PathBuf};
 
 use pixelspace_host::Host;
+use pixelspace_shared::manifest::Manifest;
+use pixelspace_shared::policy::{LicencePolicy, PolicySource};
 use pixelspace_shared::runtime::{self, Provider};
 
 use crate::error::{Error, Result};
@@ -26,7 +28,7 @@ pub fn bundle_runtime_library(plugin_dir: &Path) -> Option<PathBuf> {
 }
 
 /// Runs every check, printing one line per finding; fails if anything is broken.
-pub fn run(plugin_path: Option<PathBuf>) -> Result<()> {
+pub fn run(plugin_path: Option<PathBuf>, extra_model_dirs: &[PathBuf]) -> Result<()> {
     let plugin_dir = plugin_path.unwrap_or_else(paths::default_plugin_dir);
     let mut problems: Vec<String> = Vec::new();
     let bundle = paths::bundle_dir(&plugin_dir);
@@ -90,13 +92,40 @@ pub fn run(plugin_path: Option<PathBuf>) -> Result<()> {
         }
     }
 
-    for dir in model_dirs(&plugin_dir) {
+    let policy = match LicencePolicy::from_environment() {
+        Ok(p) => {
+            let rule = if p.commercial_only { "only models licensed for commercial use" } else { "any model" };
+            let from = match p.source {
+                PolicySource::Default => "default".to_string(),
+                _ => p.setting(),
+            };
+            println!("licence policy  {rule} ({from})");
+            Some(p)
+        }
+        Err(e) => {
+            problems.push(e.to_string());
+            None
+        }
+    };
+    for dir in model_dirs(&plugin_dir, extra_model_dirs) {
         let manifests = list_manifests(&dir);
         println!("models          {} ({} manifests)", dir.display(), manifests.len());
         for m in manifests {
-            match pixelspace_shared::manifest::Manifest::load(&m) {
-                Ok(manifest) => println!("                {} ({})", manifest.name, m.display()),
-                Err(e) => problems.push(format!("{}: {e}", m.display())),
+            match Manifest::load(&m) {
+                Ok(manifest) => {
+                    let licence = &manifest.licence;
+                    let use_ = if licence.commercial_use { "commercial use allowed" } else { "NON-COMMERCIAL" };
+                    let refused = policy.as_ref().and_then(|p| p.check(&manifest).err());
+                    let model_present = manifest.model_path().is_file();
+                    println!(
+                        "                {} ({}, {use_}){}{}",
+                        manifest.name,
+                        licence.name,
+                        if refused.is_some() { ", refused by the licence policy" } else { "" },
+                        if model_present { "" } else { ", model file not downloaded" }
+                    );
+                }
+                Err(e) => problems.push(e.to_string()),
             }
         }
     }
@@ -112,12 +141,10 @@ pub fn run(plugin_path: Option<PathBuf>) -> Result<()> {
     }
 }
 
-/// Model folders: the bundle's Resources/models and every folder in `PIXELSPACE_MODEL_PATH`.
-fn model_dirs(plugin_dir: &Path) -> Vec<PathBuf> {
+/// Model folders: the bundle's Resources/models and the folders given with --models.
+fn model_dirs(plugin_dir: &Path, extra: &[PathBuf]) -> Vec<PathBuf> {
     let mut dirs = vec![paths::bundle_dir(plugin_dir).join("Contents").join("Resources").join("models")];
-    if let Some(extra) = std::env::var_os("PIXELSPACE_MODEL_PATH") {
-        dirs.extend(std::env::split_paths(&extra).filter(|p| !p.as_os_str().is_empty()));
-    }
+    dirs.extend(extra.iter().cloned());
     dirs.into_iter().filter(|d| d.is_dir()).collect()
 }
 

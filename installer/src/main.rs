@@ -44,11 +44,14 @@ enum Command {
         #[arg(long)]
         models: Option<PathBuf>,
     },
-    /// Check the runtime, execution providers, the installed bundle and model folders.
+    /// Check the runtime, execution providers, the installed bundle, model folders and licences.
     Doctor {
         /// Plugin folder to check (default: first OFX_PLUGIN_PATH entry, else /usr/OFX/Plugins).
         #[arg(long)]
         plugin_path: Option<PathBuf>,
+        /// Further model folders to check (repeatable).
+        #[arg(long = "models")]
+        models: Vec<PathBuf>,
     },
     /// Render frames of an effect through the OpenFX reference host.
     Render(render::RenderArgs),
@@ -64,7 +67,7 @@ fn main() -> ExitCode {
         Command::Install { prefix, gpu, plugin_lib, wheel, models } => {
             install::run(&install::InstallArgs { prefix, gpu, plugin_lib, wheel, models }).map(|_| ())
         }
-        Command::Doctor { plugin_path } => doctor::run(plugin_path),
+        Command::Doctor { plugin_path, models } => doctor::run(plugin_path, &models),
         Command::Render(args) => render::run(&args),
         Command::Bench(args) => bench::run(&args),
         Command::Demo(args) => demo::run(&args),
