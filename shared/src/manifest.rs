@@ -2056,6 +2056,25 @@ mod tests {
     }
 
     #[test]
+    fn symbolic_dims() {
+        for (text, dim) in [
+            ("N", Dim::Batch),
+            ("H", Dim::Height { mul: 1, div: 1 }),
+            ("W/4", Dim::Width { mul: 1, div: 4 }),
+            ("H*2", Dim::Height { mul: 2, div: 1 }),
+        ] {
+            assert_eq!(Dim::parse(text), Ok(dim));
+            assert_eq!(dim.text(), text);
+        }
+        for bad in ["", "h", "H/0", "H/", "H%4", "X", "H/€", "€", "N/2"] {
+            assert!(Dim::parse(bad).is_err(), "{bad}");
+        }
+        assert_eq!(Dim::Width { mul: 1, div: 4 }.resolve(96, 64), Some(24));
+        assert_eq!(Dim::Height { mul: 1, div: 4 }.resolve(96, 66), None);
+        assert_eq!(Dim::Batch.resolve(1, 1), Some(1));
+    }
+
+    #[test]
     fn serialises_back_to_the_same_manifest() {
         let m = parse(GOOD).unwrap();
         let text = serde_json::to_string_pretty(&m).unwrap();

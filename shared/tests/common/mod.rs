@@ -109,3 +109,80 @@ impl Rng {
         (self.next_u64() >> 40) as f32 / (1u64 << 24) as f32
     }
 }
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// Runs a python script of the repository (needs `onnx` and `numpy`), failing the test with
+/// its output when it does not succeed.
+pub fn run_python(args: &[&str]) {
+    let out = std::process::Command::new("python3")
+        .args(args)
+        .current_dir(repo_root())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run python3 ({e}); install python3 with onnx and numpy"));
+    assert!(
+        out.status.success(),
+        "python3 {} failed (needs: python3 -m pip install onnx numpy):\n{}\n{}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The tiny stand-ins for the converted models (tests/data/tiny_rife.py and tiny_faces.py),
+/// generated once per test process into a temporary folder.
+pub fn tiny_models() -> PathBuf {
+    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = temp_dir("tiny-models");
+        let d = dir.to_str().unwrap();
+        run_python(&["tests/data/tiny_rife.py", d]);
+        run_python(&["tests/data/tiny_faces.py", d]);
+        dir
+    })
+    .clone()
+}
+
+/// The manifests the real converters in models/convert write, produced by their own manifest
+/// code (no weights needed; the sha256 is a placeholder), generated once per test process.
+/// Returns (folder, manifest file names).
+pub fn converter_manifests() -> (PathBuf, Vec<String>) {
+    static DIR: std::sync::OnceLock<(PathBuf, Vec<String>)> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = temp_dir("converter-manifests");
+        let script = r#"
+import json, os, sys
+sys.path.insert(0, "models/convert")
+import centerface, mediapipe, rife
+out = sys.argv[1]
+sha = "0" * 64
+manifests = {"rife": rife.manifest(sha, rife.PARITY), "centerface": centerface.manifest(sha, None)}
+for key in mediapipe.MODELS:
+    manifests[key] = mediapipe.build_manifest(key, sha)
+    manifests[key + "_with_parity"] = mediapipe.build_manifest(key, mediapipe.PARITY[key]["sha256"])
+for name, m in manifests.items():
+    with open(os.path.join(out, name + ".json"), "w") as f:
+        json.dump(m, f, indent=2)
+print("\n".join(sorted(manifests)))
+"#;
+        let out = std::process::Command::new("python3")
+            .args(["-c", script, dir.to_str().unwrap()])
+            .current_dir(repo_root())
+            .output()
+            .expect("python3");
+        assert!(
+            out.status.success(),
+            "writing the converters' manifests failed (needs onnx and numpy):\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let names = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| format!("{}.json", l.trim()))
+            .collect();
+        (dir, names)
+    })
+    .clone()
+}
