@@ -203,10 +203,7 @@ struct RawInput {
 
 /// Names of the fields that are present.
 fn present(fields: &[(&'static str, bool)]) -> Vec<&'static str> {
-    fields
-        .iter()
-        .filter_map(|(n, p)| p.then_some(*n))
-        .collect()
+    fields.iter().filter_map(|(n, p)| p.then_some(*n)).collect()
 }
 
 impl TryFrom<RawInput> for Input {
@@ -527,7 +524,7 @@ impl Dim {
     pub fn resolve(&self, width: u32, height: u32) -> Option<u64> {
         let rel = |v: u32, mul: u32, div: u32| {
             let n = v as u64 * mul as u64;
-            (n % div as u64 == 0).then_some(n / div as u64)
+            n.is_multiple_of(div as u64).then_some(n / div as u64)
         };
         match *self {
             Dim::Fixed(n) => Some(n),
@@ -701,12 +698,14 @@ impl TryFrom<RawOutput> for Output {
                 flows,
             }));
         }
-        let channels: ChannelOrder =
-            serde_json::from_value(serde_json::Value::String(channels.clone())).map_err(|_| {
-                format!(
-                    "output '{name}': channels \"{channels}\" is not one of rgb, bgr, rgba, alpha, flow"
-                )
-            })?;
+        let channels: ChannelOrder = serde_json::from_value(serde_json::Value::String(
+            channels.clone(),
+        ))
+        .map_err(|_| {
+            format!(
+                "output '{name}': channels \"{channels}\" is not one of rgb, bgr, rgba, alpha, flow"
+            )
+        })?;
         if raw.flows.is_some() {
             return Err(format!(
                 "output '{name}' has `flows`, which only \"flow\" outputs take; remove it or set channels \"flow\""
@@ -832,8 +831,8 @@ impl SsdAnchors {
     /// `SsdAnchorsCalculator` builds them with a fixed anchor size).
     pub fn centres(&self) -> Vec<[f32; 2]> {
         let [h_in, w_in] = self.input_size;
-        let per_layer = self.aspect_ratios.len()
-            + usize::from(self.interpolated_scale_aspect_ratio > 0.0);
+        let per_layer =
+            self.aspect_ratios.len() + usize::from(self.interpolated_scale_aspect_ratio > 0.0);
         let mut out = Vec::new();
         let mut layer = 0;
         while layer < self.strides.len() {
@@ -1067,7 +1066,10 @@ fn missing_field_hint(message: &str) -> &'static str {
             "; say how frames fit the model: {\"mode\": \"dynamic\", \"multiple\": 1} or {\"mode\": \"fixed\", …}",
         ),
         ("`model`", "; give the model file name, e.g. \"model.onnx\""),
-        ("`schema`", "; this version of Pixelspace reads \"schema\": 1"),
+        (
+            "`schema`",
+            "; this version of Pixelspace reads \"schema\": 1",
+        ),
     ];
     hints
         .iter()
@@ -1201,14 +1203,13 @@ impl Manifest {
 
     fn validate_source(&self) -> Result<()> {
         match &self.sha256 {
-            Some(sha) => {
-                if sha.len() != 64 || !sha.chars().all(|c| c.is_ascii_hexdigit()) {
-                    return Err(self.err(format!(
-                        "`sha256` must be 64 hex digits (the output of `sha256sum {}`), got '{}'",
-                        self.model, sha
-                    )));
-                }
+            Some(sha) if sha.len() != 64 || !sha.chars().all(|c| c.is_ascii_hexdigit()) => {
+                return Err(self.err(format!(
+                    "`sha256` must be 64 hex digits (the output of `sha256sum {}`), got '{}'",
+                    self.model, sha
+                )));
             }
+            Some(_) => {}
             None if self.download.is_none() => {
                 return Err(self.err(format!(
                     "`sha256` is missing or null; give the model file's sha256 (the output of `sha256sum {}`). \
@@ -1234,9 +1235,8 @@ impl Manifest {
                 )));
             }
             if d.size == Some(0) {
-                return Err(self.err(
-                    "download `size` is 0; give the file size in bytes, or null if unknown",
-                ));
+                return Err(self
+                    .err("download `size` is 0; give the file size in bytes, or null if unknown"));
             }
         }
         let mut seen = HashSet::new();
@@ -1436,8 +1436,10 @@ impl Manifest {
         let mut seen = HashSet::new();
         for f in &o.flows {
             if !self.image_inputs().any(|i| i.name == *f) {
-                let images: Vec<String> =
-                    self.image_inputs().map(|i| format!("'{}'", i.name)).collect();
+                let images: Vec<String> = self
+                    .image_inputs()
+                    .map(|i| format!("'{}'", i.name))
+                    .collect();
                 return Err(self.err(format!(
                     "output '{}': `flows` names '{f}', which is not an image input (image inputs: {})",
                     o.name,
@@ -1445,10 +1447,7 @@ impl Manifest {
                 )));
             }
             if !seen.insert(f.as_str()) {
-                return Err(self.err(format!(
-                    "output '{}': `flows` lists '{f}' twice",
-                    o.name
-                )));
+                return Err(self.err(format!("output '{}': `flows` lists '{f}' twice", o.name)));
             }
         }
         Ok(())
@@ -1534,9 +1533,7 @@ impl Manifest {
     fn validate_detection(&self, d: &Detection) -> Result<()> {
         let check_nms = |nms: &Nms, min_score: f32| -> Result<()> {
             if !(0.0..=1.0).contains(&min_score) {
-                return Err(self.err(format!(
-                    "detection `min_score` {min_score} must be 0..1"
-                )));
+                return Err(self.err(format!("detection `min_score` {min_score} must be 0..1")));
             }
             if !(0.0..=1.0).contains(&nms.min_iou) {
                 return Err(self.err(format!(
@@ -1569,7 +1566,9 @@ impl Manifest {
                 check_nms(&decode.nms, decode.min_score)?;
                 check_names(&decode.keypoints)?;
                 if anchors.strides.is_empty() || anchors.strides.contains(&0) {
-                    return Err(self.err("detection anchors `strides` must be non-empty and above 0"));
+                    return Err(
+                        self.err("detection anchors `strides` must be non-empty and above 0")
+                    );
                 }
                 if anchors.num_layers as usize != anchors.strides.len() {
                     return Err(self.err(format!(
@@ -1579,7 +1578,9 @@ impl Manifest {
                     )));
                 }
                 if anchors.input_size.contains(&0) {
-                    return Err(self.err("detection anchors `input_size` must be [height, width] above 0"));
+                    return Err(
+                        self.err("detection anchors `input_size` must be [height, width] above 0")
+                    );
                 }
                 if let Size::Fixed { width, height, .. } = self.size
                     && anchors.input_size != [height, width]
@@ -1604,7 +1605,8 @@ impl Manifest {
                     )));
                 }
                 if decode.values_per_keypoint < 2 {
-                    return Err(self.err("detection decode `values_per_keypoint` must be at least 2 (x, y)"));
+                    return Err(self
+                        .err("detection decode `values_per_keypoint` must be at least 2 (x, y)"));
                 }
                 let needed = (decode.box_coord_offset + 4).max(
                     decode.keypoint_coord_offset
@@ -1617,7 +1619,9 @@ impl Manifest {
                     )));
                 }
                 if !decode.scale.iter().all(|v| v.is_finite() && *v != 0.0) {
-                    return Err(self.err("detection decode `scale` values must be finite and not 0"));
+                    return Err(
+                        self.err("detection decode `scale` values must be finite and not 0")
+                    );
                 }
                 if !(decode.score_clipping.is_finite() && decode.score_clipping > 0.0) {
                     return Err(self.err("detection decode `score_clipping` must be above 0"));
@@ -1748,7 +1752,9 @@ impl Manifest {
                 ..
             } => {
                 if detector.trim().is_empty() {
-                    return Err(self.err("alignment `detector` is empty; give the detector model's `name`"));
+                    return Err(
+                        self.err("alignment `detector` is empty; give the detector model's `name`")
+                    );
                 }
                 if rotation_keypoints[0] == rotation_keypoints[1]
                     || rotation_keypoints.iter().any(|k| k.trim().is_empty())
@@ -1766,9 +1772,9 @@ impl Manifest {
             }
             Alignment::Template { template, size } => {
                 if *size == 0 || *size > MAX_EDGE {
-                    return Err(self.err(format!(
-                        "alignment `size` {size} must be 1..{MAX_EDGE} px"
-                    )));
+                    return Err(
+                        self.err(format!("alignment `size` {size} must be 1..{MAX_EDGE} px"))
+                    );
                 }
                 for p in template {
                     if !p.iter().all(|v| v.is_finite() && (0.0..=1.0).contains(v)) {
@@ -1802,9 +1808,9 @@ impl Manifest {
     /// with [`Manifest::verify_model`] instead).
     pub fn record_fetched_digest(&self, model_path: &Path) -> Result<String> {
         if self.sha256.is_some() {
-            return Err(self.err(
-                "has a `sha256`; a fetched file is checked against it, not recorded",
-            ));
+            return Err(
+                self.err("has a `sha256`; a fetched file is checked against it, not recorded")
+            );
         }
         let digest = sha256_file(model_path)?;
         let file = model_path

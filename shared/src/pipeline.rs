@@ -204,6 +204,9 @@ impl FitMapping {
     }
 }
 
+/// A constant input for one run: (name, shape, values).
+type ConstantFeed<'a> = (&'a str, &'a [i64], &'a [f32]);
+
 /// A model checked against its manifest, ready to render frames. Shared by render threads.
 pub struct InferencePipeline {
     manifest: Manifest,
@@ -533,15 +536,22 @@ impl InferencePipeline {
     fn constant_values<'s>(
         &'s self,
         overrides: &[(&str, &'s [f32])],
-    ) -> Result<Vec<(&'s str, &'s [i64], &'s [f32])>> {
+    ) -> Result<Vec<ConstantFeed<'s>>> {
         for (name, value) in overrides {
             let Some((_, _, default)) = self.constants.iter().find(|(n, _, _)| n == name) else {
-                let known: Vec<String> =
-                    self.constants.iter().map(|(n, _, _)| format!("'{n}'")).collect();
+                let known: Vec<String> = self
+                    .constants
+                    .iter()
+                    .map(|(n, _, _)| format!("'{n}'"))
+                    .collect();
                 return Err(Error::new(format!(
                     "model '{}' has no constant input '{name}' to set (its constant inputs: {})",
                     self.manifest.name,
-                    if known.is_empty() { "none".to_string() } else { known.join(", ") }
+                    if known.is_empty() {
+                        "none".to_string()
+                    } else {
+                        known.join(", ")
+                    }
                 )));
             };
             if value.len() != default.len() {
@@ -586,7 +596,8 @@ impl InferencePipeline {
         let out_spec = self.image_output()?;
         let mapping = FitMapping::new(self.manifest.size, region);
         // Fit to the model: pad (dynamic), resize (fixed) or letterbox.
-        let fitted: Vec<Cow<FloatImage>> = inputs.iter().map(|img| self.fit(img, &mapping)).collect();
+        let fitted: Vec<Cow<FloatImage>> =
+            inputs.iter().map(|img| self.fit(img, &mapping)).collect();
         let model_rect = fitted[0].bounds;
         let (mw, mh) = (model_rect.width(), model_rect.height());
 

@@ -48,6 +48,9 @@ pub struct LicencePolicy {
     pub source: PolicySource,
 }
 
+/// Looks up an environment variable.
+pub type EnvLookup<'a> = &'a dyn Fn(&str) -> Option<OsString>;
+
 /// The studio config file.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -87,8 +90,8 @@ impl LicencePolicy {
     /// The policy from an environment lookup and a list of candidate config files (in order);
     /// the first file that exists is read.
     pub fn resolve(
-        env: &dyn Fn(&str) -> Option<OsString>,
-        config_files: &dyn Fn(&dyn Fn(&str) -> Option<OsString>) -> Vec<PathBuf>,
+        env: EnvLookup,
+        config_files: &dyn Fn(EnvLookup) -> Vec<PathBuf>,
     ) -> Result<LicencePolicy> {
         if let Some(value) = env(ENV_COMMERCIAL_ONLY) {
             let text = value.to_string_lossy().trim().to_ascii_lowercase();
@@ -233,18 +236,24 @@ mod tests {
     #[test]
     fn environment_turns_it_on() {
         for v in ["1", "true", "YES", " yes "] {
-            let p = LicencePolicy::resolve(&env_of(&[(ENV_COMMERCIAL_ONLY, v)]), &no_files).unwrap();
+            let p =
+                LicencePolicy::resolve(&env_of(&[(ENV_COMMERCIAL_ONLY, v)]), &no_files).unwrap();
             assert!(p.commercial_only, "{v}");
             assert!(matches!(p.source, PolicySource::Environment(_)));
         }
         for v in ["0", "false", "no", ""] {
-            let p = LicencePolicy::resolve(&env_of(&[(ENV_COMMERCIAL_ONLY, v)]), &no_files).unwrap();
+            let p =
+                LicencePolicy::resolve(&env_of(&[(ENV_COMMERCIAL_ONLY, v)]), &no_files).unwrap();
             assert!(!p.commercial_only, "{v}");
             assert_eq!(p.source, PolicySource::Default);
         }
         let e = LicencePolicy::resolve(&env_of(&[(ENV_COMMERCIAL_ONLY, "maybe")]), &no_files)
             .unwrap_err();
-        assert!(e.message().contains("PIXELSPACE_COMMERCIAL_ONLY='maybe' is not understood"), "{e}");
+        assert!(
+            e.message()
+                .contains("PIXELSPACE_COMMERCIAL_ONLY='maybe' is not understood"),
+            "{e}"
+        );
         let p = LicencePolicy::resolve(&env_of(&[]), &no_files).unwrap();
         assert_eq!(p, LicencePolicy::allow_all());
     }
@@ -258,7 +267,8 @@ mod tests {
         std::fs::write(&off, r#"{ "commercial_only": false }"#).unwrap();
         let missing = dir.join("missing.json");
         let (a, b, c) = (missing.clone(), on.clone(), off.clone());
-        let files = move |_: &dyn Fn(&str) -> Option<OsString>| vec![a.clone(), b.clone(), c.clone()];
+        let files =
+            move |_: &dyn Fn(&str) -> Option<OsString>| vec![a.clone(), b.clone(), c.clone()];
         let p = LicencePolicy::resolve(&env_of(&[]), &files).unwrap();
         assert!(p.commercial_only);
         assert_eq!(p.source, PolicySource::File(on.clone()));
@@ -303,7 +313,10 @@ mod tests {
     fn malformed_config_is_a_clear_error() {
         let dir = temp("bad");
         for (text, needle) in [
-            ("{ \"commercial_only\": true, \"extra\": 1 }", "unknown field `extra`"),
+            (
+                "{ \"commercial_only\": true, \"extra\": 1 }",
+                "unknown field `extra`",
+            ),
             ("{ \"commercial_only\": \"yes\" }", "invalid type"),
             ("{}", "missing field `commercial_only`"),
             ("not json", "expected"),
@@ -313,7 +326,11 @@ mod tests {
             let p = path.clone();
             let files = move |_: &dyn Fn(&str) -> Option<OsString>| vec![p.clone()];
             let e = LicencePolicy::resolve(&env_of(&[]), &files).unwrap_err();
-            assert!(e.message().starts_with(&format!("studio config {} is not valid: ", path.display())), "{e}");
+            assert!(
+                e.message()
+                    .starts_with(&format!("studio config {} is not valid: ", path.display())),
+                "{e}"
+            );
             assert!(e.message().contains(needle), "{needle}: {e}");
             assert!(e.message().contains("{ \"commercial_only\": true }"), "{e}");
         }
@@ -323,7 +340,11 @@ mod tests {
             &default_config_files,
         )
         .unwrap_err();
-        assert!(e.message().contains("PIXELSPACE_CONFIG names") && e.message().contains("does not exist"), "{e}");
+        assert!(
+            e.message().contains("PIXELSPACE_CONFIG names")
+                && e.message().contains("does not exist"),
+            "{e}"
+        );
         let _ = std::fs::remove_dir_all(dir);
     }
 
@@ -341,12 +362,18 @@ mod tests {
         let m = e.message();
         assert!(m.contains("model 'swapper'"), "{m}");
         assert!(m.contains("licence 'non-commercial research'"), "{m}");
-        assert!(m.contains("PIXELSPACE_COMMERCIAL_ONLY=1 in the environment"), "{m}");
+        assert!(
+            m.contains("PIXELSPACE_COMMERCIAL_ONLY=1 in the environment"),
+            "{m}"
+        );
         let file = LicencePolicy {
             commercial_only: true,
             source: PolicySource::File(PathBuf::from("/etc/pixelspace/studio.json")),
         };
         let m = file.check(&nc).unwrap_err().message().to_string();
-        assert!(m.contains("\"commercial_only\": true in /etc/pixelspace/studio.json"), "{m}");
+        assert!(
+            m.contains("\"commercial_only\": true in /etc/pixelspace/studio.json"),
+            "{m}"
+        );
     }
 }

@@ -120,10 +120,7 @@ fn every_converter_manifest_loads_and_validates() {
     let l = lm.landmarks.as_ref().unwrap();
     assert_eq!((l.count, l.values_per_point), (468, 3));
     assert_eq!(l.named_points["nose_tip"], 1);
-    assert!(matches!(
-        lm.alignment,
-        Some(Alignment::DetectionRoi { .. })
-    ));
+    assert!(matches!(lm.alignment, Some(Alignment::DetectionRoi { .. })));
     let cf = Manifest::load(&dir.join("centerface.json")).unwrap();
     match cf.output("landmarks").unwrap() {
         Output::Tensor(t) => assert_eq!(
@@ -147,7 +144,14 @@ fn tiny_models_carry_the_converters_manifest_structure() {
     // licence and parity.
     let (real_dir, _) = converter_manifests();
     let strip = |mut v: serde_json::Value| {
-        for k in ["name", "description", "model", "sha256", "licence", "parity"] {
+        for k in [
+            "name",
+            "description",
+            "model",
+            "sha256",
+            "licence",
+            "parity",
+        ] {
             v.as_object_mut().unwrap().remove(k);
         }
         v
@@ -173,7 +177,8 @@ fn tiny_models_load_and_their_sha256_verifies() {
             m.sha256.as_deref(),
             Some(sha256_file(&tiny(name)).unwrap().as_str())
         );
-        m.verify_model(&tiny(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+        m.verify_model(&tiny(name))
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
     }
     // A changed byte is caught.
     let dir = temp_dir("tiny-tampered");
@@ -182,7 +187,11 @@ fn tiny_models_load_and_their_sha256_verifies() {
     let last = bytes.len() - 1;
     bytes[last] ^= 1;
     std::fs::write(&copy, bytes).unwrap();
-    std::fs::copy(tiny_models().join("centerface.json"), dir.join("centerface.json")).unwrap();
+    std::fs::copy(
+        tiny_models().join("centerface.json"),
+        dir.join("centerface.json"),
+    )
+    .unwrap();
     let m = Manifest::for_model(&copy).unwrap();
     let e = m.verify_model(&copy).unwrap_err();
     assert!(e.message().contains("does not match its manifest"), "{e}");
@@ -197,26 +206,81 @@ fn unknown_fields_and_missing_licence_are_clear_errors() {
     let cf = json(&tiny_models().join("centerface.json"));
     type Edit = fn(&mut serde_json::Value);
     let cases: Vec<(&serde_json::Value, Edit, &str)> = vec![
-        (&det, |v| v["detection"]["anchors"]["num_layer"] = 4.into(), "unknown field `num_layer`"),
-        (&det, |v| v["detection"]["decode"]["nms"]["iou"] = 0.3.into(), "unknown field `iou`"),
-        (&det, |v| v["detection"]["extra"] = 1.into(), "unknown field `extra`"),
-        (&det, |v| v["detection"]["format"] = "yolo".into(), "unknown variant `yolo`"),
-        (&det, |v| v["size"]["fit"] = "crop".into(), "unknown variant `crop`"),
-        (&det, |v| v["outputs"][0]["layout"] = "nchw".into(), "output 'regressors' is a \"tensor\" output (raw numbers, not pixels), which takes no layout"),
-        (&det, |v| v["outputs"][0]["kind"] = "matrix".into(), "unknown variant `matrix`"),
-        (&lm, |v| v["landmarks"]["point"] = "landmarks".into(), "unknown field `point`"),
-        (&lm, |v| v["alignment"]["angle"] = 0.into(), "unknown field `angle`"),
-        (&rife, |v| v["outputs"][1]["range"] = serde_json::json!([0, 1]), "output 'flow' is a flow (raw pixel offsets of the model tensor), which takes no range"),
-        (&rife, |v| v["inputs"][2]["role"] = "speed".into(), "unknown variant `speed`"),
-        (&rife, |v| v["download"] = serde_json::json!({"url": "https://example.org/m.onnx", "bytes": 3}), "unknown field `bytes`"),
-        (&cf, |v| v["detection"]["decode"]["stride"] = (-1).into(), "invalid value"),
+        (
+            &det,
+            |v| v["detection"]["anchors"]["num_layer"] = 4.into(),
+            "unknown field `num_layer`",
+        ),
+        (
+            &det,
+            |v| v["detection"]["decode"]["nms"]["iou"] = 0.3.into(),
+            "unknown field `iou`",
+        ),
+        (
+            &det,
+            |v| v["detection"]["extra"] = 1.into(),
+            "unknown field `extra`",
+        ),
+        (
+            &det,
+            |v| v["detection"]["format"] = "yolo".into(),
+            "unknown variant `yolo`",
+        ),
+        (
+            &det,
+            |v| v["size"]["fit"] = "crop".into(),
+            "unknown variant `crop`",
+        ),
+        (
+            &det,
+            |v| v["outputs"][0]["layout"] = "nchw".into(),
+            "output 'regressors' is a \"tensor\" output (raw numbers, not pixels), which takes no layout",
+        ),
+        (
+            &det,
+            |v| v["outputs"][0]["kind"] = "matrix".into(),
+            "unknown variant `matrix`",
+        ),
+        (
+            &lm,
+            |v| v["landmarks"]["point"] = "landmarks".into(),
+            "unknown field `point`",
+        ),
+        (
+            &lm,
+            |v| v["alignment"]["angle"] = 0.into(),
+            "unknown field `angle`",
+        ),
+        (
+            &rife,
+            |v| v["outputs"][1]["range"] = serde_json::json!([0, 1]),
+            "output 'flow' is a flow (raw pixel offsets of the model tensor), which takes no range",
+        ),
+        (
+            &rife,
+            |v| v["inputs"][2]["role"] = "speed".into(),
+            "unknown variant `speed`",
+        ),
+        (
+            &rife,
+            |v| {
+                v["download"] = serde_json::json!({"url": "https://example.org/m.onnx", "bytes": 3})
+            },
+            "unknown field `bytes`",
+        ),
+        (
+            &cf,
+            |v| v["detection"]["decode"]["stride"] = (-1).into(),
+            "invalid value",
+        ),
     ];
     for (base, edit, needle) in cases {
         let mut v = base.clone();
         edit(&mut v);
         let e = parse_value(&v).unwrap_err();
         assert!(
-            e.message().starts_with("manifest models/edited.json is not valid: "),
+            e.message()
+                .starts_with("manifest models/edited.json is not valid: "),
             "{e}"
         );
         assert!(e.message().contains(needle), "expected '{needle}' in: {e}");
@@ -226,7 +290,10 @@ fn unknown_fields_and_missing_licence_are_clear_errors() {
         v.as_object_mut().unwrap().remove("licence");
         let e = parse_value(&v).unwrap_err();
         assert!(e.message().contains("missing field `licence`"), "{e}");
-        assert!(e.message().contains("every model needs a `licence` block"), "{e}");
+        assert!(
+            e.message().contains("every model needs a `licence` block"),
+            "{e}"
+        );
     }
 }
 
@@ -238,37 +305,180 @@ fn bad_values_in_the_new_blocks_explain_what_to_fix() {
     let cf = json(&tiny_models().join("centerface.json"));
     type Edit = fn(&mut serde_json::Value);
     let cases: Vec<(&serde_json::Value, Edit, &str)> = vec![
-        (&rife, |v| v["outputs"][1]["flows"] = serde_json::json!(["img0", "timestep"]), "`flows` names 'timestep', which is not an image input (image inputs: 'img0', 'img1')"),
-        (&rife, |v| v["outputs"][1]["flows"] = serde_json::json!([]), "`flows` is empty"),
-        (&rife, |v| { v["outputs"][1].as_object_mut().unwrap().remove("flows"); }, "needs `flows`"),
-        (&rife, |v| v["outputs"][0]["flows"] = serde_json::json!(["img0"]), "only \"flow\" outputs take"),
-        (&rife, |v| v["outputs"][0]["channels"] = "rgbx".into(), "channels \"rgbx\" is not one of rgb, bgr, rgba, alpha, flow"),
-        (&rife, |v| { let f = v["outputs"][1].clone(); v["outputs"][0] = f; v["outputs"][1]["name"] = "frame".into(); v["outputs"][1]["channels"] = "rgb".into(); v["outputs"][1]["colour_space"] = "srgb".into(); v["outputs"][1].as_object_mut().unwrap().remove("flows"); }, "the first output 'flow' is a flow output, but the first output is the image an effect renders"),
-        (&rife, |v| v["inputs"][2]["value"] = serde_json::json!([0.5, 0.5]), "role \"timestep\" and needs one number"),
-        (&rife, |v| { v["inputs"][0]["role"] = "timestep".into(); }, "`role` belongs to constant inputs"),
-        (&rife, |v| v["sha256"] = serde_json::Value::Null, "`sha256` is missing or null"),
-        (&rife, |v| { v.as_object_mut().unwrap().remove("sha256"); }, "`sha256` is missing or null"),
-        (&rife, |v| v["download"] = serde_json::json!({"url": "http://example.org/m.onnx"}), "must be an https:// address"),
-        (&rife, |v| v["requires"] = serde_json::json!(["arcface", "arcface"]), "`requires` lists 'arcface' twice"),
-        (&det, |v| { v.as_object_mut().unwrap().remove("detection"); }, "say how to read it with a `detection`, `landmarks` or `embedding` block"),
-        (&det, |v| v["detection"]["decode"]["num_boxes"] = 895.into(), "anchors make 896 anchors but decode `num_boxes` is 895"),
-        (&det, |v| v["detection"]["decode"]["num_keypoints"] = 5.into(), "`num_keypoints` is 5 but 6 `keypoints` names"),
-        (&det, |v| v["detection"]["anchors"]["input_size"] = serde_json::json!([128, 96]), "must match the fixed size 128x128"),
-        (&det, |v| v["detection"]["boxes"] = "nope".into(), "detection `boxes` names output 'nope', which is not in `outputs`"),
-        (&det, |v| v["outputs"][0]["shape"] = serde_json::json!([1, 896, 15]), "needs 896 boxes x 16"),
-        (&det, |v| v["outputs"][0]["shape"] = serde_json::json!([1, "Q", 16]), "shape entry \"Q\" is not understood"),
-        (&det, |v| { v["outputs"][0].as_object_mut().unwrap().remove("shape"); }, "needs a `shape`"),
-        (&det, |v| v["detection"]["decode"]["min_score"] = 1.5.into(), "`min_score` 1.5 must be 0..1"),
-        (&lm, |v| v["landmarks"]["count"] = 467.into(), "467 points x 3 values need 1401"),
-        (&lm, |v| v["landmarks"]["named_points"]["nose_tip"] = 468.into(), "named point 'nose_tip' is index 468"),
-        (&lm, |v| { v["landmarks"].as_object_mut().unwrap().remove("presence"); }, "need a `presence` output"),
-        (&lm, |v| v["alignment"]["rotation_keypoints"] = serde_json::json!(["left_eye", "left_eye"]), "two different detector keypoints"),
-        (&lm, |v| v["alignment"] = serde_json::json!({"kind": "template", "template": [[0.3, 0.4], [0.7, 0.4], [0.5, 0.6], [0.35, 0.8], [1.2, 0.8]], "size": 112}), "must lie in the unit square"),
-        (&lm, |v| v["alignment"] = serde_json::json!({"kind": "template", "template": [[0.3, 0.4], [0.7, 0.4]], "size": 112}), "invalid length 2"),
-        (&cf, |v| v["size"]["multiple"] = 2.into(), "make the size `multiple` (or the fixed size) a multiple of 4"),
-        (&cf, |v| v["detection"]["decode"]["stride"] = 8.into(), "is at 1/4 of the input but decode `stride` is 8"),
-        (&cf, |v| v["outputs"][3]["shape"][1] = 8.into(), "has 8 channels but needs 10"),
-        (&cf, |v| v["detection"]["heatmap"] = "image".into(), "names output 'image', which is not in `outputs`"),
+        (
+            &rife,
+            |v| v["outputs"][1]["flows"] = serde_json::json!(["img0", "timestep"]),
+            "`flows` names 'timestep', which is not an image input (image inputs: 'img0', 'img1')",
+        ),
+        (
+            &rife,
+            |v| v["outputs"][1]["flows"] = serde_json::json!([]),
+            "`flows` is empty",
+        ),
+        (
+            &rife,
+            |v| {
+                v["outputs"][1].as_object_mut().unwrap().remove("flows");
+            },
+            "needs `flows`",
+        ),
+        (
+            &rife,
+            |v| v["outputs"][0]["flows"] = serde_json::json!(["img0"]),
+            "only \"flow\" outputs take",
+        ),
+        (
+            &rife,
+            |v| v["outputs"][0]["channels"] = "rgbx".into(),
+            "channels \"rgbx\" is not one of rgb, bgr, rgba, alpha, flow",
+        ),
+        (
+            &rife,
+            |v| {
+                let f = v["outputs"][1].clone();
+                v["outputs"][0] = f;
+                v["outputs"][1]["name"] = "frame".into();
+                v["outputs"][1]["channels"] = "rgb".into();
+                v["outputs"][1]["colour_space"] = "srgb".into();
+                v["outputs"][1].as_object_mut().unwrap().remove("flows");
+            },
+            "the first output 'flow' is a flow output, but the first output is the image an effect renders",
+        ),
+        (
+            &rife,
+            |v| v["inputs"][2]["value"] = serde_json::json!([0.5, 0.5]),
+            "role \"timestep\" and needs one number",
+        ),
+        (
+            &rife,
+            |v| {
+                v["inputs"][0]["role"] = "timestep".into();
+            },
+            "`role` belongs to constant inputs",
+        ),
+        (
+            &rife,
+            |v| v["sha256"] = serde_json::Value::Null,
+            "`sha256` is missing or null",
+        ),
+        (
+            &rife,
+            |v| {
+                v.as_object_mut().unwrap().remove("sha256");
+            },
+            "`sha256` is missing or null",
+        ),
+        (
+            &rife,
+            |v| v["download"] = serde_json::json!({"url": "http://example.org/m.onnx"}),
+            "must be an https:// address",
+        ),
+        (
+            &rife,
+            |v| v["requires"] = serde_json::json!(["arcface", "arcface"]),
+            "`requires` lists 'arcface' twice",
+        ),
+        (
+            &det,
+            |v| {
+                v.as_object_mut().unwrap().remove("detection");
+            },
+            "say how to read it with a `detection`, `landmarks` or `embedding` block",
+        ),
+        (
+            &det,
+            |v| v["detection"]["decode"]["num_boxes"] = 895.into(),
+            "anchors make 896 anchors but decode `num_boxes` is 895",
+        ),
+        (
+            &det,
+            |v| v["detection"]["decode"]["num_keypoints"] = 5.into(),
+            "`num_keypoints` is 5 but 6 `keypoints` names",
+        ),
+        (
+            &det,
+            |v| v["detection"]["anchors"]["input_size"] = serde_json::json!([128, 96]),
+            "must match the fixed size 128x128",
+        ),
+        (
+            &det,
+            |v| v["detection"]["boxes"] = "nope".into(),
+            "detection `boxes` names output 'nope', which is not in `outputs`",
+        ),
+        (
+            &det,
+            |v| v["outputs"][0]["shape"] = serde_json::json!([1, 896, 15]),
+            "needs 896 boxes x 16",
+        ),
+        (
+            &det,
+            |v| v["outputs"][0]["shape"] = serde_json::json!([1, "Q", 16]),
+            "shape entry \"Q\" is not understood",
+        ),
+        (
+            &det,
+            |v| {
+                v["outputs"][0].as_object_mut().unwrap().remove("shape");
+            },
+            "needs a `shape`",
+        ),
+        (
+            &det,
+            |v| v["detection"]["decode"]["min_score"] = 1.5.into(),
+            "`min_score` 1.5 must be 0..1",
+        ),
+        (
+            &lm,
+            |v| v["landmarks"]["count"] = 467.into(),
+            "467 points x 3 values need 1401",
+        ),
+        (
+            &lm,
+            |v| v["landmarks"]["named_points"]["nose_tip"] = 468.into(),
+            "named point 'nose_tip' is index 468",
+        ),
+        (
+            &lm,
+            |v| {
+                v["landmarks"].as_object_mut().unwrap().remove("presence");
+            },
+            "need a `presence` output",
+        ),
+        (
+            &lm,
+            |v| v["alignment"]["rotation_keypoints"] = serde_json::json!(["left_eye", "left_eye"]),
+            "two different detector keypoints",
+        ),
+        (
+            &lm,
+            |v| v["alignment"] = serde_json::json!({"kind": "template", "template": [[0.3, 0.4], [0.7, 0.4], [0.5, 0.6], [0.35, 0.8], [1.2, 0.8]], "size": 112}),
+            "must lie in the unit square",
+        ),
+        (
+            &lm,
+            |v| v["alignment"] = serde_json::json!({"kind": "template", "template": [[0.3, 0.4], [0.7, 0.4]], "size": 112}),
+            "invalid length 2",
+        ),
+        (
+            &cf,
+            |v| v["size"]["multiple"] = 2.into(),
+            "make the size `multiple` (or the fixed size) a multiple of 4",
+        ),
+        (
+            &cf,
+            |v| v["detection"]["decode"]["stride"] = 8.into(),
+            "is at 1/4 of the input but decode `stride` is 8",
+        ),
+        (
+            &cf,
+            |v| v["outputs"][3]["shape"][1] = 8.into(),
+            "has 8 channels but needs 10",
+        ),
+        (
+            &cf,
+            |v| v["detection"]["heatmap"] = "image".into(),
+            "names output 'image', which is not in `outputs`",
+        ),
     ];
     for (base, edit, needle) in cases {
         let mut v = base.clone();
@@ -282,7 +492,10 @@ fn bad_values_in_the_new_blocks_explain_what_to_fix() {
         [0.34191607, 0.46157411], [0.65653393, 0.45983393], [0.500225, 0.64050536],
         [0.3709759, 0.82469196], [0.63151696, 0.82325089]]});
     let m = parse_value(&v).unwrap();
-    assert!(matches!(m.alignment, Some(Alignment::Template { size: 112, .. })));
+    assert!(matches!(
+        m.alignment,
+        Some(Alignment::Template { size: 112, .. })
+    ));
     let mut v = lm.clone();
     v["outputs"] = serde_json::json!([{"name": "embedding", "kind": "tensor", "shape": [1, 512]}]);
     v.as_object_mut().unwrap().remove("landmarks");
@@ -338,11 +551,24 @@ fn rife_infer_returns_every_output_with_its_shape() {
         o.get("flow").unwrap().data[c * plane..(c + 1) * plane].to_vec()
     };
     let half = flow(&out, 0);
-    assert!(half.iter().any(|v| v.abs() > 1e-3), "the motion field is not zero");
+    assert!(
+        half.iter().any(|v| v.abs() > 1e-3),
+        "the motion field is not zero"
+    );
     let at0 = infer(&p, &[("img0", &a), ("img1", &b)], &[("timestep", &[0.0])]);
-    assert!(flow(&at0, 0).iter().chain(&flow(&at0, 1)).all(|v| *v == 0.0));
+    assert!(
+        flow(&at0, 0)
+            .iter()
+            .chain(&flow(&at0, 1))
+            .all(|v| *v == 0.0)
+    );
     let at1 = infer(&p, &[("img0", &a), ("img1", &b)], &[("timestep", &[1.0])]);
-    assert!(flow(&at1, 2).iter().chain(&flow(&at1, 3)).all(|v| *v == 0.0));
+    assert!(
+        flow(&at1, 2)
+            .iter()
+            .chain(&flow(&at1, 3))
+            .all(|v| *v == 0.0)
+    );
     // Linear motion: at t = 0.5 the flows into img0 and img1 are opposite (t*F, (t-1)*F).
     let into1 = flow(&out, 2);
     for (h, f) in half.iter().zip(&into1) {
@@ -363,11 +589,27 @@ fn rife_infer_returns_every_output_with_its_shape() {
         assert!(e.message().contains(needle), "expected '{needle}' in: {e}");
     };
     bad(&[("img0", &a)], &[], "no image was given for input 'img1'");
-    bad(&[("img0", &a), ("img1", &b), ("img2", &b)], &[], "has no image input 'img2'");
+    bad(
+        &[("img0", &a), ("img1", &b), ("img2", &b)],
+        &[],
+        "has no image input 'img2'",
+    );
     let small = grey(Rect::new(0, 0, 8, 8), 0.5);
-    bad(&[("img0", &a), ("img1", &small)], &[], "all image inputs must cover the same");
-    bad(&[("img0", &a), ("img1", &b)], &[("timestep", &[0.1, 0.2])], "takes 1 values, 2 were given");
-    bad(&[("img0", &a), ("img1", &b)], &[("speed", &[1.0])], "has no constant input 'speed'");
+    bad(
+        &[("img0", &a), ("img1", &small)],
+        &[],
+        "all image inputs must cover the same",
+    );
+    bad(
+        &[("img0", &a), ("img1", &b)],
+        &[("timestep", &[0.1, 0.2])],
+        "takes 1 values, 2 were given",
+    );
+    bad(
+        &[("img0", &a), ("img1", &b)],
+        &[("speed", &[1.0])],
+        "has no constant input 'speed'",
+    );
 }
 
 #[test]
@@ -386,9 +628,15 @@ fn rife_renders_its_frame_at_a_chosen_timestep() {
         ImageView::new(b, 0, 40 * 16, frame, PixelDepth::Float, Components::Rgba).unwrap()
     }
     let mut out_bytes = vec![0u8; frame.area() * 16];
-    let mut out =
-        ImageViewMut::new(&mut out_bytes, 0, 40 * 16, frame, PixelDepth::Float, Components::Rgba)
-            .unwrap();
+    let mut out = ImageViewMut::new(
+        &mut out_bytes,
+        0,
+        40 * 16,
+        frame,
+        PixelDepth::Float,
+        Components::Rgba,
+    )
+    .unwrap();
     let req = RenderRequest {
         inputs: vec![
             InputImage {
@@ -450,8 +698,13 @@ fn detector_infer_letterboxes_and_maps_back() {
     let w = r[2] / decode.scale[2];
     assert!((cx - 0.5).abs() < 1e-5 && (cy - 0.5).abs() < 1e-5 && (w - 0.4).abs() < 1e-5);
     // The centre of the model input is the centre of the region in the frame.
-    let (x, y) = out.mapping.model_to_frame(cx as f64 * 128.0, cy as f64 * 128.0);
-    assert!((x - 110.0).abs() < 1e-3 && (y - 70.0).abs() < 1e-3, "{x},{y}");
+    let (x, y) = out
+        .mapping
+        .model_to_frame(cx as f64 * 128.0, cy as f64 * 128.0);
+    assert!(
+        (x - 110.0).abs() < 1e-3 && (y - 70.0).abs() < 1e-3,
+        "{x},{y}"
+    );
     // Box width in frame pixels: 0.4 of the 200 px square.
     assert!((w as f64 * 128.0 * out.mapping.scale().0 - 80.0).abs() < 1e-3);
     // And back.
@@ -461,8 +714,15 @@ fn detector_infer_letterboxes_and_maps_back() {
     // A data model is not rendered as a picture.
     let bytes = vec![0u8; 16 * region.area()];
     let mut out_bytes = bytes.clone();
-    let view = ImageView::new(&bytes, 0, 200 * 16, region, PixelDepth::Float, Components::Rgba)
-        .unwrap();
+    let view = ImageView::new(
+        &bytes,
+        0,
+        200 * 16,
+        region,
+        PixelDepth::Float,
+        Components::Rgba,
+    )
+    .unwrap();
     let mut dst = ImageViewMut::new(
         &mut out_bytes,
         0,
@@ -535,13 +795,23 @@ fn centerface_infer_follows_the_symbolic_shapes() {
         [v, v, v, 1.0]
     });
     let out = infer(&p, &[("image", &img)], &[]);
-    for (name, c) in [("heatmap", 1), ("scale", 2), ("offset", 2), ("landmarks", 10)] {
+    for (name, c) in [
+        ("heatmap", 1),
+        ("scale", 2),
+        ("offset", 2),
+        ("landmarks", 10),
+    ] {
         assert_eq!(out.get(name).unwrap().shape, [1, c, 16, 24], "{name}");
     }
     let heat = &out.get("heatmap").unwrap().data;
     // Bright cells on the left are "faces", dark ones on the right are not.
     // sigmoid(40 * (1 - 0.9)) and sigmoid(40 * (0 - 0.9)).
-    assert!((heat[0] - 0.982_013_8).abs() < 1e-4 && heat[23] < 1e-6, "{} {}", heat[0], heat[23]);
+    assert!(
+        (heat[0] - 0.982_013_8).abs() < 1e-4 && heat[23] < 1e-6,
+        "{} {}",
+        heat[0],
+        heat[23]
+    );
     let scale = &out.get("scale").unwrap().data;
     assert!((scale[0] - 4f32.ln()).abs() < 1e-5);
 }
@@ -587,24 +857,38 @@ fn a_model_without_a_published_digest_is_trusted_on_first_fetch() {
     let m = Manifest::for_model(&model).unwrap();
     let e = m.verify_model(&model).unwrap_err();
     assert!(
-        e.message().contains("has no published sha256 and no digest was recorded"),
+        e.message()
+            .contains("has no published sha256 and no digest was recorded"),
         "{e}"
     );
-    assert!(e.message().contains("pixelspace models fetch tiny-centerface"), "{e}");
+    assert!(
+        e.message()
+            .contains("pixelspace models fetch tiny-centerface"),
+        "{e}"
+    );
     let digest = m.record_fetched_digest(&model).unwrap();
     assert_eq!(digest, sha256_file(&model).unwrap());
     let record = std::fs::read_to_string(Manifest::recorded_digest_path(&model)).unwrap();
     assert_eq!(record, format!("{digest}  centerface.onnx\n"));
     m.verify_model(&model).unwrap();
     init_runtime();
-    InferencePipeline::new_with_policy(m.clone(), model.clone(), Provider::Cpu, &LicencePolicy::allow_all())
-        .unwrap();
+    InferencePipeline::new_with_policy(
+        m.clone(),
+        model.clone(),
+        Provider::Cpu,
+        &LicencePolicy::allow_all(),
+    )
+    .unwrap();
     // A later change of the file is caught.
     let mut bytes = std::fs::read(&model).unwrap();
     bytes.push(0);
     std::fs::write(&model, bytes).unwrap();
     let e = m.verify_model(&model).unwrap_err();
-    assert!(e.message().contains("the digest recorded when it was fetched"), "{e}");
+    assert!(
+        e.message()
+            .contains("the digest recorded when it was fetched"),
+        "{e}"
+    );
     // A manifest with a sha256 does not record.
     let with = Manifest::for_model(&tiny("centerface")).unwrap();
     assert!(with.record_fetched_digest(&tiny("centerface")).is_err());
@@ -645,11 +929,24 @@ fn letterbox_render_is_exact_when_the_padded_region_has_the_model_size() {
         .flat_map(|c| c.to_ne_bytes())
         .collect();
     let mut dst = vec![0u8; src.len()];
-    let view =
-        ImageView::new(&src, 0, 256 * 16, frame, PixelDepth::Float, Components::Rgba).unwrap();
-    let mut out =
-        ImageViewMut::new(&mut dst, 0, 256 * 16, frame, PixelDepth::Float, Components::Rgba)
-            .unwrap();
+    let view = ImageView::new(
+        &src,
+        0,
+        256 * 16,
+        frame,
+        PixelDepth::Float,
+        Components::Rgba,
+    )
+    .unwrap();
+    let mut out = ImageViewMut::new(
+        &mut dst,
+        0,
+        256 * 16,
+        frame,
+        PixelDepth::Float,
+        Components::Rgba,
+    )
+    .unwrap();
     p.render(
         &RenderRequest {
             inputs: vec![InputImage {
@@ -670,7 +967,11 @@ fn letterbox_render_is_exact_when_the_padded_region_has_the_model_size() {
         let o = out.pixel_rgba(x, y);
         for c in 0..3 {
             let want: f32 = (0..3).map(|k| w[c][k] * s[k]).sum::<f32>() + b[c];
-            assert!((o[c] - want).abs() < 1e-5, "({x},{y}) c{c}: {} vs {want}", o[c]);
+            assert!(
+                (o[c] - want).abs() < 1e-5,
+                "({x},{y}) c{c}: {} vs {want}",
+                o[c]
+            );
         }
     }
     let mapping = FitMapping::new(p.manifest().size, frame);

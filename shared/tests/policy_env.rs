@@ -38,22 +38,36 @@ fn new_follows_the_environment_and_the_studio_config() {
     assert!(e.message().contains("model 'conv1x1'"), "{e}");
     assert!(e.message().contains("'research only'"), "{e}");
     assert!(
-        e.message()
-            .contains(&format!("\"commercial_only\": true in {}", config.display())),
+        e.message().contains(&format!(
+            "\"commercial_only\": true in {}",
+            config.display()
+        )),
         "{e}"
     );
     // Commercial models still load.
-    InferencePipeline::new(Manifest::for_model(&path).unwrap(), path.clone(), Provider::Cpu)
-        .unwrap();
+    InferencePipeline::new(
+        Manifest::for_model(&path).unwrap(),
+        path.clone(),
+        Provider::Cpu,
+    )
+    .unwrap();
 
     std::fs::write(&config, r#"{ "commercial_only": true, "comercial": 1 }"#).unwrap();
     let e = build().unwrap_err();
-    assert!(e.message().contains("is not valid: unknown field `comercial`"), "{e}");
+    assert!(
+        e.message()
+            .contains("is not valid: unknown field `comercial`"),
+        "{e}"
+    );
 
     std::fs::write(&config, r#"{ "commercial_only": false }"#).unwrap();
     set(ENV_COMMERCIAL_ONLY, "yes");
     let e = build().unwrap_err();
-    assert!(e.message().contains("PIXELSPACE_COMMERCIAL_ONLY=yes in the environment"), "{e}");
+    assert!(
+        e.message()
+            .contains("PIXELSPACE_COMMERCIAL_ONLY=yes in the environment"),
+        "{e}"
+    );
     set(ENV_COMMERCIAL_ONLY, "0");
     build().unwrap();
     set(ENV_COMMERCIAL_ONLY, "sometimes");

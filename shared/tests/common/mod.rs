@@ -122,7 +122,9 @@ pub fn run_python(args: &[&str]) {
         .args(args)
         .current_dir(repo_root())
         .output()
-        .unwrap_or_else(|e| panic!("cannot run python3 ({e}); install python3 with onnx and numpy"));
+        .unwrap_or_else(|e| {
+            panic!("cannot run python3 ({e}); install python3 with onnx and numpy")
+        });
     assert!(
         out.status.success(),
         "python3 {} failed (needs: python3 -m pip install onnx numpy):\n{}\n{}",
