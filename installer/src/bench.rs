@@ -70,7 +70,11 @@ pub fn test_frame(width: u32, height: u32) -> HostImage {
             data.push(1.0);
         }
     }
-    HostImage { width, height, data }
+    HostImage {
+        width,
+        height,
+        data,
+    }
 }
 
 /// The generated bench model next to this build: `<target>/test-data/models/bench_convnet.onnx`.
@@ -91,25 +95,46 @@ fn default_model() -> Result<PathBuf> {
 fn median(v: &mut [f64]) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
     let n = v.len();
-    if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 }
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
 }
 
 /// A copy of the model whose manifest has no `tiling` entry, or `None` when it has none anyway.
 fn untiled_copy(model: &std::path::Path, dir: &std::path::Path) -> Result<Option<PathBuf>> {
     let manifest_path = model.with_extension("json");
-    let text = std::fs::read_to_string(&manifest_path)
-        .map_err(|e| Error::new(format!("cannot read the manifest {}: {e}", manifest_path.display())))?;
-    let mut manifest: serde_json::Value = serde_json::from_str(&text)
-        .map_err(|e| Error::new(format!("manifest {} is not valid JSON: {e}", manifest_path.display())))?;
-    let Some(obj) = manifest.as_object_mut() else { return Ok(None) };
+    let text = std::fs::read_to_string(&manifest_path).map_err(|e| {
+        Error::new(format!(
+            "cannot read the manifest {}: {e}",
+            manifest_path.display()
+        ))
+    })?;
+    let mut manifest: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+        Error::new(format!(
+            "manifest {} is not valid JSON: {e}",
+            manifest_path.display()
+        ))
+    })?;
+    let Some(obj) = manifest.as_object_mut() else {
+        return Ok(None);
+    };
     if obj.remove("tiling").is_none() {
         return Ok(None);
     }
-    let name = model.file_name().ok_or_else(|| Error::new("the model path has no file name"))?;
-    obj.insert("model".to_string(), name.to_string_lossy().into_owned().into());
-    std::fs::create_dir_all(dir).map_err(|e| Error::new(format!("cannot create {}: {e}", dir.display())))?;
+    let name = model
+        .file_name()
+        .ok_or_else(|| Error::new("the model path has no file name"))?;
+    obj.insert(
+        "model".to_string(),
+        name.to_string_lossy().into_owned().into(),
+    );
+    std::fs::create_dir_all(dir)
+        .map_err(|e| Error::new(format!("cannot create {}: {e}", dir.display())))?;
     let copy = dir.join(name);
-    std::fs::copy(model, &copy).map_err(|e| Error::new(format!("cannot copy {}: {e}", model.display())))?;
+    std::fs::copy(model, &copy)
+        .map_err(|e| Error::new(format!("cannot copy {}: {e}", model.display())))?;
     let json = serde_json::to_string_pretty(&manifest).expect("a JSON value serialises");
     std::fs::write(copy.with_extension("json"), json)
         .map_err(|e| Error::new(format!("cannot write into {}: {e}", dir.display())))?;
@@ -139,23 +164,43 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         Some(m) => m.clone(),
         None => default_model()?,
     };
-    let model = model.canonicalize().map_err(|e| Error::new(format!("model {}: {e}", model.display())))?;
-    let plugin_dir = args.plugin_path.clone().unwrap_or_else(paths::default_plugin_dir);
+    let model = model
+        .canonicalize()
+        .map_err(|e| Error::new(format!("model {}: {e}", model.display())))?;
+    let plugin_dir = args
+        .plugin_path
+        .clone()
+        .unwrap_or_else(paths::default_plugin_dir);
     let frame = test_frame(args.width, args.height);
 
     // Bare ONNX Runtime, with the library the bundle ships.
     let lib = bundle_runtime_library(&plugin_dir).ok_or_else(|| {
-        Error::new(format!("no ONNX Runtime library in the bundle at {}; run `pixelspace install`", plugin_dir.display()))
+        Error::new(format!(
+            "no ONNX Runtime library in the bundle at {}; run `pixelspace install`",
+            plugin_dir.display()
+        ))
     })?;
     let info = runtime::init(&lib)?;
     let session = SessionCache::global().get(&model, Provider::Auto, None)?;
-    let input_name = session.inputs().first().map(|i| i.name.clone()).ok_or_else(|| Error::new("the model has no inputs"))?;
+    let input_name = session
+        .inputs()
+        .first()
+        .map(|i| i.name.clone())
+        .ok_or_else(|| Error::new("the model has no inputs"))?;
     let tensor = nchw(&frame);
     let shape = [1i64, 3, args.height as i64, args.width as i64];
     let mut out = Vec::new();
     let mut bare = || -> Result<f64> {
         let t = Instant::now();
-        session.run(&[InputTensor { name: &input_name, shape: &shape, data: &tensor }], 0, &mut out)?;
+        session.run(
+            &[InputTensor {
+                name: &input_name,
+                shape: &shape,
+                data: &tensor,
+            }],
+            0,
+            &mut out,
+        )?;
         Ok(t.elapsed().as_secs_f64())
     };
 
@@ -166,7 +211,11 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     let untiled = untiled_copy(&model, &untiled_dir)?;
     // (label, model, colourSpace): `srgb` declares the float frame sRGB-encoded, so the plugin skips
     // the linear <-> sRGB conversion the model's manifest otherwise asks for.
-    let mut variants: Vec<(String, PathBuf, &str)> = vec![("host + plugin (Inference)".to_string(), model.clone(), "auto")];
+    let mut variants: Vec<(String, PathBuf, &str)> = vec![(
+        "host + plugin (Inference)".to_string(),
+        model.clone(),
+        "auto",
+    )];
     let plain = untiled.clone().unwrap_or_else(|| model.clone());
     if untiled.is_some() {
         variants[0].0 = "host + plugin, manifest tiles".to_string();
@@ -178,10 +227,20 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         let mut instance = host.instance(INFERENCE)?;
         instance.set_param(MODEL_PARAM, &m.display().to_string())?;
         instance.set_param(COLOUR_PARAM, colour)?;
-        instance.connect("Source", Arc::new(MemorySource { image: frame.clone() }))?;
+        instance.connect(
+            "Source",
+            Arc::new(MemorySource {
+                image: frame.clone(),
+            }),
+        )?;
         instances.push(instance);
     }
-    let opts = RenderOptions { depth: Depth::Float, scale: 1.0, threads: 1, ..RenderOptions::default() };
+    let opts = RenderOptions {
+        depth: Depth::Float,
+        scale: 1.0,
+        threads: 1,
+        ..RenderOptions::default()
+    };
     let sink = |_: i32, _: HostImage| -> std::result::Result<(), String> { Ok(()) };
     let mut frame_no = 0;
     let mut hosted = |instance: &mut pixelspace_host::Instance| -> Result<f64> {
@@ -216,10 +275,18 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     let _ = std::fs::remove_dir_all(&untiled_dir);
     let (mut b, h) = measured?;
     let mb = median(&mut b);
-    println!("{:<32} median {:8.1} ms/frame", "bare session.run", mb * 1e3);
+    println!(
+        "{:<32} median {:8.1} ms/frame",
+        "bare session.run",
+        mb * 1e3
+    );
     for ((label, _, _), mut times) in variants.iter().zip(h) {
         let mh = median(&mut times);
-        println!("{label:<32} median {:8.1} ms/frame   ratio {:.3}x", mh * 1e3, mh / mb);
+        println!(
+            "{label:<32} median {:8.1} ms/frame   ratio {:.3}x",
+            mh * 1e3,
+            mh / mb
+        );
     }
     Ok(())
 }

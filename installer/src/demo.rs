@@ -58,15 +58,22 @@ fn thumbnail(img: &Rgba, height: u32) -> Rgba {
     let width = ((img.width as f64 * height as f64 / img.height as f64).round() as u32).max(1);
     let mut data = Vec::with_capacity((width * height * 4) as usize);
     for y in 0..height {
-        let (y0, y1) = (y * img.height / height, ((y + 1) * img.height / height).max(y * img.height / height + 1));
+        let (y0, y1) = (
+            y * img.height / height,
+            ((y + 1) * img.height / height).max(y * img.height / height + 1),
+        );
         for x in 0..width {
-            let (x0, x1) = (x * img.width / width, ((x + 1) * img.width / width).max(x * img.width / width + 1));
+            let (x0, x1) = (
+                x * img.width / width,
+                ((x + 1) * img.width / width).max(x * img.width / width + 1),
+            );
             let mut acc = [0f32; 4];
             for sy in y0..y1.min(img.height) {
                 for sx in x0..x1.min(img.width) {
                     let p = img.pixel(sx, sy);
                     for c in 0..3 {
-                        acc[c] += p[c].clamp(0.0, 1.0) * p[3].clamp(0.0, 1.0) + 0.5 * (1.0 - p[3].clamp(0.0, 1.0));
+                        acc[c] += p[c].clamp(0.0, 1.0) * p[3].clamp(0.0, 1.0)
+                            + 0.5 * (1.0 - p[3].clamp(0.0, 1.0));
                     }
                     acc[3] += 1.0;
                 }
@@ -74,13 +81,24 @@ fn thumbnail(img: &Rgba, height: u32) -> Rgba {
             data.extend_from_slice(&[acc[0] / acc[3], acc[1] / acc[3], acc[2] / acc[3], 1.0]);
         }
     }
-    Rgba { width, height, data }
+    Rgba {
+        width,
+        height,
+        data,
+    }
 }
 
 /// Alpha shown as grey, for the luma-to-alpha model.
 fn alpha_as_grey(img: &Rgba) -> Rgba {
-    let data = img.data.chunks_exact(4).flat_map(|p| [p[3], p[3], p[3], 1.0]).collect();
-    Rgba { data, ..img.clone() }
+    let data = img
+        .data
+        .chunks_exact(4)
+        .flat_map(|p| [p[3], p[3], p[3], 1.0])
+        .collect();
+    Rgba {
+        data,
+        ..img.clone()
+    }
 }
 
 fn paste(sheet: &mut Rgba, tile: &Rgba, left: u32, top: u32) {
@@ -97,23 +115,44 @@ fn paste(sheet: &mut Rgba, tile: &Rgba, left: u32, top: u32) {
 fn render_one(host: &Host, model: &Path, photo_pattern: &str) -> Result<Rgba> {
     let mut instance = host.instance(INFERENCE)?;
     instance.set_param(MODEL_PARAM, &model.display().to_string())?;
-    instance.connect("Source", Arc::new(PatternSource::open(photo_pattern, (1, 1))?))?;
-    let opts = RenderOptions { depth: Depth::Byte, scale: 1.0, threads: 1, ..RenderOptions::default() };
+    instance.connect(
+        "Source",
+        Arc::new(PatternSource::open(photo_pattern, (1, 1))?),
+    )?;
+    let opts = RenderOptions {
+        depth: Depth::Byte,
+        scale: 1.0,
+        threads: 1,
+        ..RenderOptions::default()
+    };
     let result = std::sync::Mutex::new(None);
     let sink = |_: i32, image: HostImage| -> std::result::Result<(), String> {
-        *result.lock().unwrap() = Some(Rgba { width: image.width, height: image.height, data: image.data });
+        *result.lock().unwrap() = Some(Rgba {
+            width: image.width,
+            height: image.height,
+            data: image.data,
+        });
         Ok(())
     };
     instance.render_frames(&[1], &opts, &sink).map_err(|e| {
         let messages = instance.messages().join("; ");
-        Error::new(format!("{} on {photo_pattern}: {e} {messages}", model.display()))
+        Error::new(format!(
+            "{} on {photo_pattern}: {e} {messages}",
+            model.display()
+        ))
     })?;
-    result.into_inner().unwrap().ok_or_else(|| Error::new("the host returned no frame"))
+    result
+        .into_inner()
+        .unwrap()
+        .ok_or_else(|| Error::new("the host returned no frame"))
 }
 
 pub fn run(args: &DemoArgs) -> Result<()> {
     let data = data_dir(args)?;
-    let plugin_dir = args.plugin_path.clone().unwrap_or_else(paths::default_plugin_dir);
+    let plugin_dir = args
+        .plugin_path
+        .clone()
+        .unwrap_or_else(paths::default_plugin_dir);
     let host = Host::new(&[plugin_dir])?;
     let mut rows: Vec<Vec<Rgba>> = Vec::new();
     for photo in PHOTOS {
@@ -126,23 +165,44 @@ pub fn run(args: &DemoArgs) -> Result<()> {
             let path = args.out.join(format!("{photo}_{model}.png"));
             imageio::write(&path, &rendered, PngBits::Eight)?;
             println!("{photo:>10} x {model:<14} ({label}) -> {}", path.display());
-            let shown = if model == "alpha_out" { alpha_as_grey(&rendered) } else { rendered };
+            let shown = if model == "alpha_out" {
+                alpha_as_grey(&rendered)
+            } else {
+                rendered
+            };
             row.push(thumbnail(&shown, THUMB_HEIGHT));
         }
         rows.push(row);
     }
-    let width = rows.iter().map(|r| r.iter().map(|t| t.width + GAP).sum::<u32>() + GAP).max().unwrap_or(GAP);
+    let width = rows
+        .iter()
+        .map(|r| r.iter().map(|t| t.width + GAP).sum::<u32>() + GAP)
+        .max()
+        .unwrap_or(GAP);
     let height = rows.len() as u32 * (THUMB_HEIGHT + GAP) + GAP;
-    let mut sheet = Rgba { width, height, data: [0.12f32, 0.12, 0.12, 1.0].repeat((width * height) as usize) };
+    let mut sheet = Rgba {
+        width,
+        height,
+        data: [0.12f32, 0.12, 0.12, 1.0].repeat((width * height) as usize),
+    };
     for (r, row) in rows.iter().enumerate() {
         let mut left = GAP;
         for tile in row {
-            paste(&mut sheet, tile, left, GAP + r as u32 * (THUMB_HEIGHT + GAP));
+            paste(
+                &mut sheet,
+                tile,
+                left,
+                GAP + r as u32 * (THUMB_HEIGHT + GAP),
+            );
             left += tile.width + GAP;
         }
     }
     let sheet_path = args.out.join("contact_sheet.png");
     imageio::write(&sheet_path, &sheet, PngBits::Eight)?;
-    println!("contact sheet (columns: original, {}) -> {}", MODELS.map(|m| m.1).join(", "), sheet_path.display());
+    println!(
+        "contact sheet (columns: original, {}) -> {}",
+        MODELS.map(|m| m.1).join(", "),
+        sheet_path.display()
+    );
     Ok(())
 }

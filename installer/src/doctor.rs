@@ -22,9 +22,15 @@ pub fn bundle_runtime_library(plugin_dir: &Path) -> Option<PathBuf> {
         return Some(shipped);
     }
     // A GPU install carries another version of the library.
-    std::fs::read_dir(&arch).ok()?.filter_map(|e| e.ok()).map(|e| e.path()).find(|p| {
-        p.file_name().map(|n| n.to_string_lossy().starts_with("libonnxruntime.so.")).unwrap_or(false)
-    })
+    std::fs::read_dir(&arch)
+        .ok()?
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .find(|p| {
+            p.file_name()
+                .map(|n| n.to_string_lossy().starts_with("libonnxruntime.so."))
+                .unwrap_or(false)
+        })
 }
 
 /// Runs every check, printing one line per finding; fails if anything is broken.
@@ -55,14 +61,27 @@ pub fn run(plugin_path: Option<PathBuf>, extra_model_dirs: &[PathBuf]) -> Result
         }
         Some(lib) => match runtime::init(&lib) {
             Ok(info) => {
-                println!("runtime         ONNX Runtime {} from {}", info.version, info.library.display());
-                let compiled: Vec<&str> =
-                    Provider::ALL.iter().filter(|p| **p != Provider::Auto && p.compiled_in()).map(|p| p.name()).collect();
-                println!("providers       built into this command: {}", compiled.join(", "));
+                println!(
+                    "runtime         ONNX Runtime {} from {}",
+                    info.version,
+                    info.library.display()
+                );
+                let compiled: Vec<&str> = Provider::ALL
+                    .iter()
+                    .filter(|p| **p != Provider::Auto && p.compiled_in())
+                    .map(|p| p.name())
+                    .collect();
+                println!(
+                    "providers       built into this command: {}",
+                    compiled.join(", ")
+                );
                 match runtime::library_providers() {
                     Ok(list) => {
                         let names: Vec<&str> = list.iter().map(|p| p.name()).collect();
-                        println!("                usable with this library: {}", names.join(", "));
+                        println!(
+                            "                usable with this library: {}",
+                            names.join(", ")
+                        );
                     }
                     Err(e) => problems.push(format!("cannot list execution providers: {e}")),
                 }
@@ -85,16 +104,29 @@ pub fn run(plugin_path: Option<PathBuf>, extra_model_dirs: &[PathBuf]) -> Result
                     ));
                 }
                 for e in effects {
-                    println!("effect          {} \"{}\" v{} ({})", e.id, e.label, e.version, e.contexts.join(", "));
+                    println!(
+                        "effect          {} \"{}\" v{} ({})",
+                        e.id,
+                        e.label,
+                        e.version,
+                        e.contexts.join(", ")
+                    );
                 }
             }
-            Err(e) => problems.push(format!("the reference host could not load {}: {e}", bundle.display())),
+            Err(e) => problems.push(format!(
+                "the reference host could not load {}: {e}",
+                bundle.display()
+            )),
         }
     }
 
     let policy = match LicencePolicy::from_environment() {
         Ok(p) => {
-            let rule = if p.commercial_only { "only models licensed for commercial use" } else { "any model" };
+            let rule = if p.commercial_only {
+                "only models licensed for commercial use"
+            } else {
+                "any model"
+            };
             let from = match p.source {
                 PolicySource::Default => "default".to_string(),
                 _ => p.setting(),
@@ -109,20 +141,36 @@ pub fn run(plugin_path: Option<PathBuf>, extra_model_dirs: &[PathBuf]) -> Result
     };
     for dir in model_dirs(&plugin_dir, extra_model_dirs) {
         let manifests = list_manifests(&dir);
-        println!("models          {} ({} manifests)", dir.display(), manifests.len());
+        println!(
+            "models          {} ({} manifests)",
+            dir.display(),
+            manifests.len()
+        );
         for m in manifests {
             match Manifest::load(&m) {
                 Ok(manifest) => {
                     let licence = &manifest.licence;
-                    let use_ = if licence.commercial_use { "commercial use allowed" } else { "NON-COMMERCIAL" };
+                    let use_ = if licence.commercial_use {
+                        "commercial use allowed"
+                    } else {
+                        "NON-COMMERCIAL"
+                    };
                     let refused = policy.as_ref().and_then(|p| p.check(&manifest).err());
                     let model_present = manifest.model_path().is_file();
                     println!(
                         "                {} ({}, {use_}){}{}",
                         manifest.name,
                         licence.name,
-                        if refused.is_some() { ", refused by the licence policy" } else { "" },
-                        if model_present { "" } else { ", model file not downloaded" }
+                        if refused.is_some() {
+                            ", refused by the licence policy"
+                        } else {
+                            ""
+                        },
+                        if model_present {
+                            ""
+                        } else {
+                            ", model file not downloaded"
+                        }
                     );
                 }
                 Err(e) => problems.push(e.to_string()),
@@ -143,7 +191,12 @@ pub fn run(plugin_path: Option<PathBuf>, extra_model_dirs: &[PathBuf]) -> Result
 
 /// Model folders: the bundle's Resources/models and the folders given with --models.
 fn model_dirs(plugin_dir: &Path, extra: &[PathBuf]) -> Vec<PathBuf> {
-    let mut dirs = vec![paths::bundle_dir(plugin_dir).join("Contents").join("Resources").join("models")];
+    let mut dirs = vec![
+        paths::bundle_dir(plugin_dir)
+            .join("Contents")
+            .join("Resources")
+            .join("models"),
+    ];
     dirs.extend(extra.iter().cloned());
     dirs.into_iter().filter(|d| d.is_dir()).collect()
 }
@@ -152,7 +205,10 @@ fn list_manifests(dir: &Path) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
         .map(|rd| rd.filter_map(|e| e.ok()).map(|e| e.path()).collect())
         .unwrap_or_default();
-    v.retain(|p| p.extension().is_some_and(|e| e == "json") && !p.to_string_lossy().ends_with(".weights.json"));
+    v.retain(|p| {
+        p.extension().is_some_and(|e| e == "json")
+            && !p.to_string_lossy().ends_with(".weights.json")
+    });
     v.sort();
     v
 }

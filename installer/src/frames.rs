@@ -18,32 +18,51 @@ impl FramePattern {
     pub fn parse(pattern: &str) -> Result<Self> {
         if let Some(start) = pattern.find('%') {
             let rest = &pattern[start + 1..];
-            let end = rest
-                .find('d')
-                .ok_or_else(|| Error::new(format!("frame pattern {pattern:?}: expected %d or %04d")))?;
+            let end = rest.find('d').ok_or_else(|| {
+                Error::new(format!("frame pattern {pattern:?}: expected %d or %04d"))
+            })?;
             let spec = &rest[..end];
             let width = if spec.is_empty() {
                 0
             } else if spec.bytes().all(|b| b.is_ascii_digit()) {
-                spec.parse::<usize>().map_err(|_| Error::new(format!("frame pattern {pattern:?}: bad width")))?
+                spec.parse::<usize>()
+                    .map_err(|_| Error::new(format!("frame pattern {pattern:?}: bad width")))?
             } else {
-                return Err(Error::new(format!("frame pattern {pattern:?}: expected %d or %04d")));
+                return Err(Error::new(format!(
+                    "frame pattern {pattern:?}: expected %d or %04d"
+                )));
             };
             let suffix = &rest[end + 1..];
             if suffix.contains('%') {
-                return Err(Error::new(format!("frame pattern {pattern:?} has more than one placeholder")));
+                return Err(Error::new(format!(
+                    "frame pattern {pattern:?} has more than one placeholder"
+                )));
             }
-            return Ok(FramePattern { prefix: pattern[..start].to_string(), suffix: suffix.to_string(), width: Some(width) });
+            return Ok(FramePattern {
+                prefix: pattern[..start].to_string(),
+                suffix: suffix.to_string(),
+                width: Some(width),
+            });
         }
         if let Some(start) = pattern.find('#') {
             let count = pattern[start..].bytes().take_while(|&b| b == b'#').count();
             let suffix = &pattern[start + count..];
             if suffix.contains('#') {
-                return Err(Error::new(format!("frame pattern {pattern:?} has more than one placeholder")));
+                return Err(Error::new(format!(
+                    "frame pattern {pattern:?} has more than one placeholder"
+                )));
             }
-            return Ok(FramePattern { prefix: pattern[..start].to_string(), suffix: suffix.to_string(), width: Some(count) });
+            return Ok(FramePattern {
+                prefix: pattern[..start].to_string(),
+                suffix: suffix.to_string(),
+                width: Some(count),
+            });
         }
-        Ok(FramePattern { prefix: pattern.to_string(), suffix: String::new(), width: None })
+        Ok(FramePattern {
+            prefix: pattern.to_string(),
+            suffix: String::new(),
+            width: None,
+        })
     }
 
     /// True when the pattern names one file for every frame.
@@ -61,7 +80,10 @@ impl FramePattern {
 
     /// The lower-case extension of the files (`png`, `exr`).
     pub fn extension(&self) -> String {
-        self.path(0).extension().map(|e| e.to_string_lossy().to_ascii_lowercase()).unwrap_or_default()
+        self.path(0)
+            .extension()
+            .map(|e| e.to_string_lossy().to_ascii_lowercase())
+            .unwrap_or_default()
     }
 
     /// The frames that exist on disk, sorted.
@@ -71,7 +93,10 @@ impl FramePattern {
         };
         // The placeholder may sit in the middle of the file name: split the prefix at the last '/'.
         let (dir, name_prefix) = match self.prefix.rfind('/') {
-            Some(i) => (PathBuf::from(&self.prefix[..=i]), self.prefix[i + 1..].to_string()),
+            Some(i) => (
+                PathBuf::from(&self.prefix[..=i]),
+                self.prefix[i + 1..].to_string(),
+            ),
             None => (PathBuf::from("."), self.prefix.clone()),
         };
         if self.suffix.contains('/') {
@@ -85,9 +110,14 @@ impl FramePattern {
             .filter_map(|e| e.ok())
             .filter_map(|e| {
                 let name = e.file_name().to_string_lossy().to_string();
-                let middle = name.strip_prefix(&name_prefix)?.strip_suffix(&self.suffix)?;
+                let middle = name
+                    .strip_prefix(&name_prefix)?
+                    .strip_suffix(&self.suffix)?;
                 let digits = middle.strip_prefix('-').unwrap_or(middle);
-                if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) || middle.len() < width {
+                if digits.is_empty()
+                    || !digits.bytes().all(|b| b.is_ascii_digit())
+                    || middle.len() < width
+                {
                     return None;
                 }
                 let frame: i32 = middle.parse().ok()?;
@@ -103,7 +133,11 @@ impl FramePattern {
 
 /// Parses `A..B` (both ends included; either may be negative) or a single frame `A`.
 pub fn parse_range(text: &str) -> Result<(i32, i32)> {
-    let bad = || Error::new(format!("frame range {text:?}: expected A..B, e.g. 1..24 or -4..27"));
+    let bad = || {
+        Error::new(format!(
+            "frame range {text:?}: expected A..B, e.g. 1..24 or -4..27"
+        ))
+    };
     let (a, b) = match text.find("..") {
         Some(i) => (&text[..i], &text[i + 2..]),
         None => (text, text),
@@ -111,7 +145,9 @@ pub fn parse_range(text: &str) -> Result<(i32, i32)> {
     let a: i32 = a.trim().parse().map_err(|_| bad())?;
     let b: i32 = b.trim().parse().map_err(|_| bad())?;
     if b < a {
-        return Err(Error::new(format!("frame range {text:?} ends before it starts")));
+        return Err(Error::new(format!(
+            "frame range {text:?} ends before it starts"
+        )));
     }
     Ok((a, b))
 }
@@ -148,7 +184,9 @@ mod tests {
     fn lists_existing_frames() {
         let dir = std::env::temp_dir().join(format!("pixelspace-frames-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        for name in ["0001.png", "0002.png", "0010.png", "12.png", "0003.exr", "-001.png"] {
+        for name in [
+            "0001.png", "0002.png", "0010.png", "12.png", "0003.exr", "-001.png",
+        ] {
             std::fs::write(dir.join(name), b"").unwrap();
         }
         let p = FramePattern::parse(&format!("{}/%04d.png", dir.display())).unwrap();

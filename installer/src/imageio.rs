@@ -20,7 +20,12 @@ pub struct Rgba {
 impl Rgba {
     pub fn pixel(&self, x: u32, y: u32) -> [f32; 4] {
         let i = ((y * self.width + x) * 4) as usize;
-        [self.data[i], self.data[i + 1], self.data[i + 2], self.data[i + 3]]
+        [
+            self.data[i],
+            self.data[i + 1],
+            self.data[i + 2],
+            self.data[i + 3],
+        ]
     }
 }
 
@@ -36,7 +41,10 @@ pub fn read(path: &Path) -> Result<Rgba> {
     match extension(path).as_str() {
         "png" => read_png(path),
         "exr" => read_exr(path),
-        other => Err(Error::new(format!("{}: unsupported file type {other:?} (use .png or .exr)", path.display()))),
+        other => Err(Error::new(format!(
+            "{}: unsupported file type {other:?} (use .png or .exr)",
+            path.display()
+        ))),
     }
 }
 
@@ -44,13 +52,20 @@ pub fn read(path: &Path) -> Result<Rgba> {
 pub fn write(path: &Path, image: &Rgba, png_bits: PngBits) -> Result<()> {
     let ext = extension(path);
     if ext != "png" && ext != "exr" {
-        return Err(Error::new(format!("{}: unsupported file type {ext:?} (use .png or .exr)", path.display())));
+        return Err(Error::new(format!(
+            "{}: unsupported file type {ext:?} (use .png or .exr)",
+            path.display()
+        )));
     }
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         fs::create_dir_all(parent).context(|| format!("cannot create {}", parent.display()))?;
     }
     let tmp = temp_path(path);
-    let written = if ext == "png" { write_png(&tmp, image, png_bits) } else { write_exr(&tmp, image) };
+    let written = if ext == "png" {
+        write_png(&tmp, image, png_bits)
+    } else {
+        write_exr(&tmp, image)
+    };
     if let Err(e) = written {
         let _ = fs::remove_file(&tmp);
         return Err(e);
@@ -63,33 +78,60 @@ pub fn stored_bits(path: &Path) -> Result<u8> {
     match extension(path).as_str() {
         "exr" => Ok(32),
         "png" => {
-            let file = fs::File::open(path).context(|| format!("cannot open {}", path.display()))?;
+            let file =
+                fs::File::open(path).context(|| format!("cannot open {}", path.display()))?;
             let reader = png::Decoder::new(std::io::BufReader::new(file))
                 .read_info()
                 .context(|| format!("{} is not a readable PNG", path.display()))?;
-            Ok(if reader.info().bit_depth == png::BitDepth::Sixteen { 16 } else { 8 })
+            Ok(if reader.info().bit_depth == png::BitDepth::Sixteen {
+                16
+            } else {
+                8
+            })
         }
-        other => Err(Error::new(format!("{}: unsupported file type {other:?} (use .png or .exr)", path.display()))),
+        other => Err(Error::new(format!(
+            "{}: unsupported file type {other:?} (use .png or .exr)",
+            path.display()
+        ))),
     }
 }
 
 fn extension(path: &Path) -> String {
-    path.extension().map(|e| e.to_string_lossy().to_ascii_lowercase()).unwrap_or_default()
+    path.extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default()
 }
 
 /// A hidden file beside `path`, kept with the same extension so the writers pick the same format.
 fn temp_path(path: &Path) -> PathBuf {
-    let name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
-    path.with_file_name(format!(".{name}.{}.partial.{}", std::process::id(), extension(path)))
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
+    path.with_file_name(format!(
+        ".{name}.{}.partial.{}",
+        std::process::id(),
+        extension(path)
+    ))
 }
 
 fn read_png(path: &Path) -> Result<Rgba> {
     let file = fs::File::open(path).context(|| format!("cannot open {}", path.display()))?;
     let mut decoder = png::Decoder::new(std::io::BufReader::new(file));
     decoder.set_transformations(png::Transformations::EXPAND);
-    let mut reader = decoder.read_info().context(|| format!("{} is not a readable PNG", path.display()))?;
-    let mut buf = vec![0u8; reader.output_buffer_size().ok_or_else(|| Error::new(format!("{}: PNG too large", path.display())))?];
-    let info = reader.next_frame(&mut buf).context(|| format!("{} is not a readable PNG", path.display()))?;
+    let mut reader = decoder
+        .read_info()
+        .context(|| format!("{} is not a readable PNG", path.display()))?;
+    let mut buf =
+        vec![
+            0u8;
+            reader
+                .output_buffer_size()
+                .ok_or_else(|| Error::new(format!("{}: PNG too large", path.display())))?
+        ];
+    let info = reader
+        .next_frame(&mut buf)
+        .context(|| format!("{} is not a readable PNG", path.display()))?;
     let (w, h) = (info.width, info.height);
     let channels = info.color_type.samples();
     let sixteen = info.bit_depth == png::BitDepth::Sixteen;
@@ -118,15 +160,25 @@ fn read_png(path: &Path) -> Result<Rgba> {
             data[o..o + 4].copy_from_slice(&rgba);
         }
     }
-    Ok(Rgba { width: w, height: h, data })
+    Ok(Rgba {
+        width: w,
+        height: h,
+        data,
+    })
 }
 
 fn write_png(path: &Path, image: &Rgba, bits: PngBits) -> Result<()> {
     let file = fs::File::create(path).context(|| format!("cannot create {}", path.display()))?;
     let mut encoder = png::Encoder::new(BufWriter::new(file), image.width, image.height);
     encoder.set_color(png::ColorType::Rgba);
-    encoder.set_depth(if bits == PngBits::Eight { png::BitDepth::Eight } else { png::BitDepth::Sixteen });
-    let mut writer = encoder.write_header().context(|| format!("cannot write {}", path.display()))?;
+    encoder.set_depth(if bits == PngBits::Eight {
+        png::BitDepth::Eight
+    } else {
+        png::BitDepth::Sixteen
+    });
+    let mut writer = encoder
+        .write_header()
+        .context(|| format!("cannot write {}", path.display()))?;
     let (w, h) = (image.width as usize, image.height as usize);
     let mut out = Vec::with_capacity(w * h * 4 * if bits == PngBits::Eight { 1 } else { 2 });
     for row in 0..h {
@@ -135,12 +187,18 @@ fn write_png(path: &Path, image: &Rgba, bits: PngBits) -> Result<()> {
             let v = if v.is_nan() { 0.0 } else { v.clamp(0.0, 1.0) };
             match bits {
                 PngBits::Eight => out.push((v * 255.0).round() as u8),
-                PngBits::Sixteen => out.extend_from_slice(&((v * 65535.0).round() as u16).to_be_bytes()),
+                PngBits::Sixteen => {
+                    out.extend_from_slice(&((v * 65535.0).round() as u16).to_be_bytes())
+                }
             }
         }
     }
-    writer.write_image_data(&out).context(|| format!("cannot write {}", path.display()))?;
-    writer.finish().context(|| format!("cannot write {}", path.display()))?;
+    writer
+        .write_image_data(&out)
+        .context(|| format!("cannot write {}", path.display()))?;
+    writer
+        .finish()
+        .context(|| format!("cannot write {}", path.display()))?;
     Ok(())
 }
 
@@ -160,7 +218,11 @@ fn read_exr(path: &Path) -> Result<Rgba> {
     )
     .context(|| format!("{} is not a readable OpenEXR RGBA image", path.display()))?;
     let (w, h, data) = image.layer_data.channel_data.pixels;
-    Ok(Rgba { width: w as u32, height: h as u32, data })
+    Ok(Rgba {
+        width: w as u32,
+        height: h as u32,
+        data,
+    })
 }
 
 fn write_exr(path: &Path, image: &Rgba) -> Result<()> {
@@ -181,17 +243,30 @@ mod tests {
         let mut data = Vec::new();
         for y in 0..h {
             for x in 0..w {
-                data.extend_from_slice(&[x as f32 / 255.0, y as f32 / 255.0, ((x + y) % 256) as f32 / 255.0, 1.0]);
+                data.extend_from_slice(&[
+                    x as f32 / 255.0,
+                    y as f32 / 255.0,
+                    ((x + y) % 256) as f32 / 255.0,
+                    1.0,
+                ]);
             }
         }
-        Rgba { width: w, height: h, data }
+        Rgba {
+            width: w,
+            height: h,
+            data,
+        }
     }
 
     #[test]
     fn png_and_exr_round_trip() {
         let dir = std::env::temp_dir().join(format!("pixelspace-io-{}", std::process::id()));
         let img = gradient(7, 5);
-        for (name, bits) in [("a.png", PngBits::Eight), ("b.png", PngBits::Sixteen), ("c.exr", PngBits::Eight)] {
+        for (name, bits) in [
+            ("a.png", PngBits::Eight),
+            ("b.png", PngBits::Sixteen),
+            ("c.exr", PngBits::Eight),
+        ] {
             let p = dir.join(name);
             write(&p, &img, bits).unwrap();
             let back = read(&p).unwrap();
@@ -201,7 +276,9 @@ mod tests {
             }
         }
         // Row order: the first file row is the top of the image (highest y).
-        let raw = png::Decoder::new(std::io::BufReader::new(fs::File::open(dir.join("a.png")).unwrap()));
+        let raw = png::Decoder::new(std::io::BufReader::new(
+            fs::File::open(dir.join("a.png")).unwrap(),
+        ));
         let mut r = raw.read_info().unwrap();
         let mut buf = vec![0u8; r.output_buffer_size().unwrap()];
         r.next_frame(&mut buf).unwrap();

@@ -21,7 +21,10 @@ pub struct InstallArgs {
 
 /// Runs the install and returns the bundle path.
 pub fn run(args: &InstallArgs) -> Result<PathBuf> {
-    let prefix = args.prefix.clone().unwrap_or_else(paths::default_plugin_dir);
+    let prefix = args
+        .prefix
+        .clone()
+        .unwrap_or_else(paths::default_plugin_dir);
     let plugin_lib = match &args.plugin_lib {
         Some(p) => p.clone(),
         None => find_plugin_lib()?,
@@ -33,39 +36,65 @@ pub fn run(args: &InstallArgs) -> Result<PathBuf> {
             plugin_lib.display()
         )));
     }
-    let spec = if args.gpu { &runtime::GPU } else { &runtime::CPU };
+    let spec = if args.gpu {
+        &runtime::GPU
+    } else {
+        &runtime::CPU
+    };
     let runtime_files = runtime::ensure(spec, args.wheel.as_deref())?;
 
     fs::create_dir_all(&prefix).context(|| {
         format!("cannot create the plugin folder {} (run as a user who may write there, or pass --prefix)", prefix.display())
     })?;
     let final_dir = paths::bundle_dir(&prefix);
-    let staging = prefix.join(format!(".{}.{}.tmp", paths::BUNDLE_NAME, std::process::id()));
+    let staging = prefix.join(format!(
+        ".{}.{}.tmp",
+        paths::BUNDLE_NAME,
+        std::process::id()
+    ));
     let _ = fs::remove_dir_all(&staging);
-    let built = build_bundle(&staging, &plugin_lib, &runtime_files, args.models.as_deref());
+    let built = build_bundle(
+        &staging,
+        &plugin_lib,
+        &runtime_files,
+        args.models.as_deref(),
+    );
     if let Err(e) = built {
         let _ = fs::remove_dir_all(&staging);
         return Err(e);
     }
     // Swap in: move any old bundle aside, rename the new one into place, then delete the old one.
-    let old = prefix.join(format!(".{}.{}.old", paths::BUNDLE_NAME, std::process::id()));
+    let old = prefix.join(format!(
+        ".{}.{}.old",
+        paths::BUNDLE_NAME,
+        std::process::id()
+    ));
     let had_old = final_dir.exists();
     if had_old {
-        fs::rename(&final_dir, &old).context(|| format!("cannot replace {}", final_dir.display()))?;
+        fs::rename(&final_dir, &old)
+            .context(|| format!("cannot replace {}", final_dir.display()))?;
     }
     if let Err(e) = fs::rename(&staging, &final_dir) {
         if had_old {
             let _ = fs::rename(&old, &final_dir);
         }
         let _ = fs::remove_dir_all(&staging);
-        return Err(Error::new(format!("cannot move the bundle into {}: {e}", final_dir.display())));
+        return Err(Error::new(format!(
+            "cannot move the bundle into {}: {e}",
+            final_dir.display()
+        )));
     }
     if had_old {
         let _ = fs::remove_dir_all(&old);
     }
     println!("installed {}", final_dir.display());
     println!("  plugin   {}", plugin_lib.display());
-    println!("  runtime  {} {} ({})", spec.package, spec.version, spec.main_library().file_name);
+    println!(
+        "  runtime  {} {} ({})",
+        spec.package,
+        spec.version,
+        spec.main_library().file_name
+    );
     if args.gpu {
         println!("  note     the GPU runtime needs {}", spec.requires);
     }
@@ -74,7 +103,8 @@ pub fn run(args: &InstallArgs) -> Result<PathBuf> {
 
 /// The plugin library built next to this executable (same cargo target folder).
 fn find_plugin_lib() -> Result<PathBuf> {
-    let dir = paths::exe_dir().ok_or_else(|| Error::new("cannot tell where this executable is; pass --plugin-lib"))?;
+    let dir = paths::exe_dir()
+        .ok_or_else(|| Error::new("cannot tell where this executable is; pass --plugin-lib"))?;
     let candidate = dir.join(paths::PLUGIN_CARGO_LIB);
     if candidate.is_file() {
         return Ok(candidate);
@@ -87,13 +117,19 @@ fn find_plugin_lib() -> Result<PathBuf> {
     )))
 }
 
-fn build_bundle(staging: &Path, plugin_lib: &Path, runtime_files: &[PathBuf], models: Option<&Path>) -> Result<()> {
+fn build_bundle(
+    staging: &Path,
+    plugin_lib: &Path,
+    runtime_files: &[PathBuf],
+    models: Option<&Path>,
+) -> Result<()> {
     let contents = staging.join("Contents");
     let arch = contents.join(paths::ARCH_DIR);
     let resources = contents.join("Resources");
     fs::create_dir_all(&arch).context(|| format!("cannot create {}", arch.display()))?;
     fs::create_dir_all(&resources).context(|| format!("cannot create {}", resources.display()))?;
-    fs::write(contents.join("Info.plist"), info_plist()).context(|| "cannot write Info.plist".to_string())?;
+    fs::write(contents.join("Info.plist"), info_plist())
+        .context(|| "cannot write Info.plist".to_string())?;
     copy(plugin_lib, &arch.join(paths::PLUGIN_BINARY))?;
     for file in runtime_files {
         let name = file.file_name().expect("runtime files have names");
@@ -102,7 +138,10 @@ fn build_bundle(staging: &Path, plugin_lib: &Path, runtime_files: &[PathBuf], mo
     // The plugin loads `libonnxruntime.so.1.32.0` from its folder. The GPU wheel carries another
     // version (1.31.1, accepted by the plugin's ONNX Runtime API level): point that name at it,
     // so the CUDA/TensorRT provider libraries are found beside the library that loads them.
-    let main = runtime_files.first().and_then(|f| f.file_name()).expect("a runtime library");
+    let main = runtime_files
+        .first()
+        .and_then(|f| f.file_name())
+        .expect("a runtime library");
     let expected = pixelspace_shared::runtime::LIBRARY_FILE_NAME;
     if main != expected {
         std::os::unix::fs::symlink(main, arch.join(expected))

@@ -18,7 +18,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "pixelspace", version, about = "AI nodes for OpenFX hosts: install, check, render, benchmark")]
+#[command(
+    name = "pixelspace",
+    version,
+    about = "AI nodes for OpenFX hosts: install, check, render, benchmark"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -64,10 +68,24 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Install { prefix, gpu, plugin_lib, wheel, models } => {
-            install::run(&install::InstallArgs { prefix, gpu, plugin_lib, wheel, models }).map(|_| ())
-        }
-        Command::Doctor { plugin_path, models } => doctor::run(plugin_path, &models),
+        Command::Install {
+            prefix,
+            gpu,
+            plugin_lib,
+            wheel,
+            models,
+        } => install::run(&install::InstallArgs {
+            prefix,
+            gpu,
+            plugin_lib,
+            wheel,
+            models,
+        })
+        .map(|_| ()),
+        Command::Doctor {
+            plugin_path,
+            models,
+        } => doctor::run(plugin_path, &models),
         Command::Render(args) => render::run(&args),
         Command::Bench(args) => bench::run(&args),
         Command::Demo(args) => demo::run(&args),

@@ -14,9 +14,10 @@ pub const PLUGIN_CARGO_LIB: &str = "libpixelspace_ofx.so";
 /// The OFX plugin folder used when none is given: the first `OFX_PLUGIN_PATH` entry, else `/usr/OFX/Plugins`.
 pub fn default_plugin_dir() -> PathBuf {
     if let Some(path) = std::env::var_os("OFX_PLUGIN_PATH")
-        && let Some(first) = std::env::split_paths(&path).find(|p| !p.as_os_str().is_empty()) {
-            return first;
-        }
+        && let Some(first) = std::env::split_paths(&path).find(|p| !p.as_os_str().is_empty())
+    {
+        return first;
+    }
     PathBuf::from("/usr/OFX/Plugins")
 }
 
@@ -33,7 +34,10 @@ pub fn cache_dir() -> PathBuf {
 
 /// The folder holding the running executable (a cargo target dir such as `target/release`).
 pub fn exe_dir() -> Option<PathBuf> {
-    std::env::current_exe().ok()?.parent().map(|p| p.to_path_buf())
+    std::env::current_exe()
+        .ok()?
+        .parent()
+        .map(|p| p.to_path_buf())
 }
 
 /// The bundle folder inside a plugin folder.

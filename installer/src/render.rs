@@ -89,7 +89,10 @@ impl PatternSource {
         } else {
             let existing = pattern.existing_frames();
             let (Some(&first), Some(&last)) = (existing.first(), existing.last()) else {
-                return Err(Error::new(format!("no frames found for {text} (expected files such as {})", pattern.path(1).display())));
+                return Err(Error::new(format!(
+                    "no frames found for {text} (expected files such as {})",
+                    pattern.path(1).display()
+                )));
             };
             ((first, last), pattern.path(first))
         };
@@ -99,7 +102,13 @@ impl PatternSource {
             16 => DepthArg::Short,
             _ => DepthArg::Float,
         };
-        Ok(PatternSource { pattern, text: text.to_string(), range, size: (probe_image.width, probe_image.height), depth })
+        Ok(PatternSource {
+            pattern,
+            text: text.to_string(),
+            range,
+            size: (probe_image.width, probe_image.height),
+            depth,
+        })
     }
 
     /// First and last frame that exist (or the range a still was opened for).
@@ -123,7 +132,11 @@ impl FrameSource for PatternSource {
     fn read(&self, frame: i32) -> std::result::Result<HostImage, String> {
         let path = self.pattern.path(frame);
         if !path.is_file() {
-            return Err(format!("frame {frame} of {} is missing: {}", self.text, path.display()));
+            return Err(format!(
+                "frame {frame} of {} is missing: {}",
+                self.text,
+                path.display()
+            ));
         }
         let img = imageio::read(&path).map_err(|e| e.message)?;
         if (img.width, img.height) != self.size {
@@ -137,12 +150,17 @@ impl FrameSource for PatternSource {
                 self.size.1
             ));
         }
-        Ok(HostImage { width: img.width, height: img.height, data: img.data })
+        Ok(HostImage {
+            width: img.width,
+            height: img.height,
+            data: img.data,
+        })
     }
 }
 
 fn split_pair<'a>(text: &'a str, what: &str) -> Result<(&'a str, &'a str)> {
-    text.split_once('=').ok_or_else(|| Error::new(format!("{what} {text:?}: expected NAME=VALUE")))
+    text.split_once('=')
+        .ok_or_else(|| Error::new(format!("{what} {text:?}: expected NAME=VALUE")))
 }
 
 fn parse_tile(text: &str) -> Result<(u32, u32)> {
@@ -158,7 +176,10 @@ fn parse_tile(text: &str) -> Result<(u32, u32)> {
 /// Host render options from the command's flags.
 pub fn render_options(args: &RenderArgs, depth: DepthArg) -> Result<RenderOptions> {
     if !(args.scale > 0.0 && args.scale <= 1.0) {
-        return Err(Error::new(format!("render scale {} is outside (0, 1]", args.scale)));
+        return Err(Error::new(format!(
+            "render scale {} is outside (0, 1]",
+            args.scale
+        )));
     }
     if args.threads == 0 {
         return Err(Error::new("--threads must be at least 1"));
@@ -182,7 +203,11 @@ pub fn render_options(args: &RenderArgs, depth: DepthArg) -> Result<RenderOption
 
 /// Runs `pixelspace render`.
 pub fn run(args: &RenderArgs) -> Result<()> {
-    let requested = args.frames.as_deref().map(frames::parse_range).transpose()?;
+    let requested = args
+        .frames
+        .as_deref()
+        .map(frames::parse_range)
+        .transpose()?;
     let mut bindings: Vec<(String, String)> = Vec::new();
     if let Some(input) = &args.input {
         bindings.push(("Source".to_string(), input.clone()));
@@ -193,21 +218,37 @@ pub fn run(args: &RenderArgs) -> Result<()> {
     }
     let mut sources: Vec<(String, PatternSource)> = Vec::new();
     for (name, pattern) in &bindings {
-        sources.push((name.clone(), PatternSource::open(pattern, requested.unwrap_or((1, 1)))?));
+        sources.push((
+            name.clone(),
+            PatternSource::open(pattern, requested.unwrap_or((1, 1)))?,
+        ));
     }
     let range = match requested {
         Some(r) => r,
-        None => sources.first().map(|(_, s)| s.range()).ok_or_else(|| Error::new("give --frames A..B (no input to take them from)"))?,
+        None => sources
+            .first()
+            .map(|(_, s)| s.range())
+            .ok_or_else(|| Error::new("give --frames A..B (no input to take them from)"))?,
     };
-    let depth = args.depth.or_else(|| sources.first().map(|(_, s)| s.stored_depth())).unwrap_or(DepthArg::Float);
+    let depth = args
+        .depth
+        .or_else(|| sources.first().map(|(_, s)| s.stored_depth()))
+        .unwrap_or(DepthArg::Float);
     let frame_list: Vec<i32> = (range.0..=range.1).collect();
     let output = FramePattern::parse(&args.output)?;
     if output.is_still() && frame_list.len() > 1 {
-        return Err(Error::new(format!("output {:?} has no frame number (%04d or ####) but {} frames are rendered", args.output, frame_list.len())));
+        return Err(Error::new(format!(
+            "output {:?} has no frame number (%04d or ####) but {} frames are rendered",
+            args.output,
+            frame_list.len()
+        )));
     }
     let out_ext = output.extension();
     if out_ext != "png" && out_ext != "exr" {
-        return Err(Error::new(format!("output {:?}: use a .png or .exr pattern", args.output)));
+        return Err(Error::new(format!(
+            "output {:?}: use a .png or .exr pattern",
+            args.output
+        )));
     }
     let png_bits = match args.png_bits {
         Some(8) => PngBits::Eight,
@@ -218,7 +259,10 @@ pub fn run(args: &RenderArgs) -> Result<()> {
     };
     let opts = render_options(args, depth)?;
 
-    let plugin_dir = args.plugin_path.clone().unwrap_or_else(paths::default_plugin_dir);
+    let plugin_dir = args
+        .plugin_path
+        .clone()
+        .unwrap_or_else(paths::default_plugin_dir);
     let host = Host::new(std::slice::from_ref(&plugin_dir))?;
     if !host.effects().iter().any(|e| e.id == args.effect) {
         let ids: Vec<String> = host.effects().into_iter().map(|e| e.id).collect();
@@ -226,7 +270,11 @@ pub fn run(args: &RenderArgs) -> Result<()> {
             "effect {} not found in {} (found: {}); run `pixelspace install` or `pixelspace doctor`",
             args.effect,
             plugin_dir.display(),
-            if ids.is_empty() { "none".to_string() } else { ids.join(", ") }
+            if ids.is_empty() {
+                "none".to_string()
+            } else {
+                ids.join(", ")
+            }
         )));
     }
     let mut instance = host.instance(&args.effect)?;
@@ -239,31 +287,46 @@ pub fn run(args: &RenderArgs) -> Result<()> {
     }
 
     if let Ok((first, last)) = instance.time_domain()
-        && ((range.0 as f64) < first || (range.1 as f64) > last) {
-            eprintln!(
-                "note: frames {}..{} reach outside the effect's frame range {first}..{last}; \
+        && ((range.0 as f64) < first || (range.1 as f64) > last)
+    {
+        eprintln!(
+            "note: frames {}..{} reach outside the effect's frame range {first}..{last}; \
                  the host holds the nearest source frame there",
-                range.0, range.1
-            );
-        }
+            range.0, range.1
+        );
+    }
     if opts.tile.is_some() && !instance.supports_tiles() {
-        eprintln!("note: {} does not support tiles; rendering whole frames", args.effect);
+        eprintln!(
+            "note: {} does not support tiles; rendering whole frames",
+            args.effect
+        );
     }
     let safety = instance.render_thread_safety();
     if opts.threads > 1 && safety != "OfxImageEffectRenderFullySafe" {
-        eprintln!("note: {} render thread safety is {safety}; frames are rendered one at a time", args.effect);
+        eprintln!(
+            "note: {} render thread safety is {safety}; frames are rendered one at a time",
+            args.effect
+        );
     }
 
     let sink = |frame: i32, image: HostImage| -> std::result::Result<(), String> {
         let path = output.path(frame);
-        let rgba = Rgba { width: image.width, height: image.height, data: image.data };
+        let rgba = Rgba {
+            width: image.width,
+            height: image.height,
+            data: image.data,
+        };
         imageio::write(&path, &rgba, png_bits).map_err(|e| e.message)?;
         eprintln!("wrote {}", path.display());
         Ok(())
     };
     let rendered = instance.render_frames(&frame_list, &opts, &sink);
     // Log lines (progress) are noise here; anything the plugin wants a user to read is shown.
-    for message in instance.posted().into_iter().filter(|m| m.level != MessageLevel::Log) {
+    for message in instance
+        .posted()
+        .into_iter()
+        .filter(|m| m.level != MessageLevel::Log)
+    {
         eprintln!("{}: {:?}: {}", args.effect, message.level, message.text);
     }
     rendered.map_err(|e| Error::new(format!("render failed: {e}")))

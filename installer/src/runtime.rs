@@ -86,7 +86,9 @@ pub const GPU: RuntimeSpec = RuntimeSpec {
 
 /// The cache folder of one runtime spec.
 pub fn cache_folder(spec: &RuntimeSpec) -> PathBuf {
-    crate::paths::cache_dir().join("runtime").join(format!("{}-{}", spec.package, spec.version))
+    crate::paths::cache_dir()
+        .join("runtime")
+        .join(format!("{}-{}", spec.package, spec.version))
 }
 
 /// Hex sha256 of a file.
@@ -95,7 +97,9 @@ pub fn sha256_file(path: &Path) -> Result<String> {
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
     loop {
-        let n = file.read(&mut buf).context(|| format!("cannot read {}", path.display()))?;
+        let n = file
+            .read(&mut buf)
+            .context(|| format!("cannot read {}", path.display()))?;
         if n == 0 {
             break;
         }
@@ -116,9 +120,15 @@ fn file_matches(path: &Path, sha256: &str) -> bool {
 /// (main library first). `wheel` uses an already downloaded wheel instead of asking pip.
 pub fn ensure(spec: &RuntimeSpec, wheel: Option<&Path>) -> Result<Vec<PathBuf>> {
     let dir = cache_folder(spec);
-    fs::create_dir_all(&dir).context(|| format!("cannot create the cache folder {}", dir.display()))?;
+    fs::create_dir_all(&dir)
+        .context(|| format!("cannot create the cache folder {}", dir.display()))?;
     let targets: Vec<PathBuf> = spec.files.iter().map(|f| dir.join(f.file_name)).collect();
-    if spec.files.iter().zip(&targets).all(|(f, t)| file_matches(t, f.sha256)) {
+    if spec
+        .files
+        .iter()
+        .zip(&targets)
+        .all(|(f, t)| file_matches(t, f.sha256))
+    {
         return Ok(targets);
     }
     let wheel_path = match wheel {
@@ -150,7 +160,10 @@ fn download_wheel(spec: &RuntimeSpec, dir: &Path) -> Result<PathBuf> {
     let staging = dir.join(format!("download-{}", std::process::id()));
     let _ = fs::remove_dir_all(&staging);
     fs::create_dir_all(&staging).context(|| format!("cannot create {}", staging.display()))?;
-    eprintln!("downloading {}=={} with pip ...", spec.package, spec.version);
+    eprintln!(
+        "downloading {}=={} with pip ...",
+        spec.package, spec.version
+    );
     let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".to_string());
     let requirement = format!("{}=={}", spec.package, spec.version);
     let status = Command::new(&python)
@@ -178,7 +191,10 @@ fn download_wheel(spec: &RuntimeSpec, dir: &Path) -> Result<PathBuf> {
     let downloaded = staging.join(spec.wheel_file);
     if !downloaded.is_file() {
         let _ = fs::remove_dir_all(&staging);
-        return Err(Error::new(format!("pip did not produce {}", spec.wheel_file)));
+        return Err(Error::new(format!(
+            "pip did not produce {}",
+            spec.wheel_file
+        )));
     }
     let got = sha256_file(&downloaded)?;
     if got != spec.wheel_sha256 {
@@ -188,7 +204,8 @@ fn download_wheel(spec: &RuntimeSpec, dir: &Path) -> Result<PathBuf> {
             spec.wheel_file, spec.wheel_sha256
         )));
     }
-    fs::rename(&downloaded, &wheel).context(|| format!("cannot move the wheel into {}", dir.display()))?;
+    fs::rename(&downloaded, &wheel)
+        .context(|| format!("cannot move the wheel into {}", dir.display()))?;
     let _ = fs::remove_dir_all(&staging);
     Ok(wheel)
 }
@@ -196,8 +213,8 @@ fn download_wheel(spec: &RuntimeSpec, dir: &Path) -> Result<PathBuf> {
 /// Unzips the spec's libraries from the wheel into `dir`, each through a temporary file, checking hashes.
 fn extract(spec: &RuntimeSpec, wheel: &Path, dir: &Path) -> Result<()> {
     let file = fs::File::open(wheel).context(|| format!("cannot open {}", wheel.display()))?;
-    let mut archive =
-        zip::ZipArchive::new(file).context(|| format!("{} is not a readable wheel", wheel.display()))?;
+    let mut archive = zip::ZipArchive::new(file)
+        .context(|| format!("{} is not a readable wheel", wheel.display()))?;
     for f in spec.files {
         let target = dir.join(f.file_name);
         if file_matches(&target, f.sha256) {
@@ -208,8 +225,10 @@ fn extract(spec: &RuntimeSpec, wheel: &Path, dir: &Path) -> Result<()> {
             let mut entry = archive
                 .by_name(f.zip_path)
                 .context(|| format!("{} has no {}", wheel.display(), f.zip_path))?;
-            let mut out = fs::File::create(&tmp).context(|| format!("cannot write {}", tmp.display()))?;
-            std::io::copy(&mut entry, &mut out).context(|| format!("cannot unzip {}", f.zip_path))?;
+            let mut out =
+                fs::File::create(&tmp).context(|| format!("cannot write {}", tmp.display()))?;
+            std::io::copy(&mut entry, &mut out)
+                .context(|| format!("cannot unzip {}", f.zip_path))?;
         }
         let got = sha256_file(&tmp)?;
         if got != f.sha256 {

@@ -7,7 +7,10 @@ use std::process::{Command, Output};
 
 /// The workspace root (this crate lives in `tests/`).
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .to_path_buf()
 }
 
 /// Generated models and photos: env `PIXELSPACE_TEST_DATA`, else `target/test-data`.
@@ -24,19 +27,30 @@ pub fn model(name: &str) -> PathBuf {
 
 /// A generated photo sequence pattern (`NAME/%04d.png`).
 pub fn photo_pattern(name: &str) -> String {
-    format!("{}/%04d.png", data_dir().join("photos").join(name).display())
+    format!(
+        "{}/%04d.png",
+        data_dir().join("photos").join(name).display()
+    )
 }
 
 /// The installed bundle: env `PIXELSPACE_TEST_BUNDLE`, else `target/ofx-test/Pixelspace.ofx.bundle`.
 pub fn bundle() -> PathBuf {
     std::env::var_os("PIXELSPACE_TEST_BUNDLE")
         .map(PathBuf::from)
-        .unwrap_or_else(|| workspace_root().join("target").join("ofx-test").join("Pixelspace.ofx.bundle"))
+        .unwrap_or_else(|| {
+            workspace_root()
+                .join("target")
+                .join("ofx-test")
+                .join("Pixelspace.ofx.bundle")
+        })
 }
 
 /// The plugin folder holding the bundle (what `--plugin-path` takes).
 pub fn plugin_dir() -> PathBuf {
-    bundle().parent().expect("the bundle is in a folder").to_path_buf()
+    bundle()
+        .parent()
+        .expect("the bundle is in a folder")
+        .to_path_buf()
 }
 
 /// The `pixelspace` binary of the same build as this test (target/<profile>/deps/test-… -> target/<profile>).
@@ -47,13 +61,21 @@ pub fn pixelspace() -> PathBuf {
         dir.pop();
     }
     let bin = dir.join("pixelspace");
-    assert!(bin.is_file(), "{} not found: build the workspace first (tests/run does)", bin.display());
+    assert!(
+        bin.is_file(),
+        "{} not found: build the workspace first (tests/run does)",
+        bin.display()
+    );
     bin
 }
 
 /// A fresh, empty scratch folder for one test, in the cargo target folder of this build.
 pub fn scratch(name: &str) -> PathBuf {
-    let target = pixelspace().parent().and_then(|p| p.parent()).expect("target folder").to_path_buf();
+    let target = pixelspace()
+        .parent()
+        .and_then(|p| p.parent())
+        .expect("target folder")
+        .to_path_buf();
     let dir = target.join("test-scratch").join(name);
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("create scratch folder");
@@ -98,7 +120,12 @@ pub struct Image {
 impl Image {
     pub fn pixel(&self, x: usize, y: usize) -> [f32; 4] {
         let i = (y * self.width + x) * 4;
-        [self.data[i], self.data[i + 1], self.data[i + 2], self.data[i + 3]]
+        [
+            self.data[i],
+            self.data[i + 1],
+            self.data[i + 2],
+            self.data[i + 3],
+        ]
     }
 }
 
@@ -145,14 +172,27 @@ pub fn read_png(path: &Path) -> (Image, u8) {
             data[(y * w + x) * 4..][..4].copy_from_slice(&px);
         }
     }
-    (Image { width: w, height: h, data }, if sixteen { 16 } else { 8 })
+    (
+        Image {
+            width: w,
+            height: h,
+            data,
+        },
+        if sixteen { 16 } else { 8 },
+    )
 }
 
 fn read_exr(path: &Path) -> Image {
     use exr::prelude::*;
     let image = read_first_rgba_layer_from_file(
         path,
-        |res, _| (res.width(), res.height(), vec![0f32; res.width() * res.height() * 4]),
+        |res, _| {
+            (
+                res.width(),
+                res.height(),
+                vec![0f32; res.width() * res.height() * 4],
+            )
+        },
         |(w, h, d), pos, (r, g, b, a): (f32, f32, f32, f32)| {
             let o = ((*h - 1 - pos.y()) * *w + pos.x()) * 4;
             d[o..o + 4].copy_from_slice(&[r, g, b, a]);
@@ -160,7 +200,11 @@ fn read_exr(path: &Path) -> Image {
     )
     .unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
     let (width, height, data) = image.layer_data.channel_data.pixels;
-    crate::Image { width, height, data }
+    crate::Image {
+        width,
+        height,
+        data,
+    }
 }
 
 /// Writes an RGBA float EXR (rows bottom-up in `image`).
@@ -176,7 +220,11 @@ pub fn write_exr(path: &Path, image: &Image) {
 /// Writes a 16-bit RGBA PNG, values rounded from [0,1].
 pub fn write_png16(path: &Path, image: &Image) {
     let file = std::fs::File::create(path).expect("create png");
-    let mut enc = png::Encoder::new(std::io::BufWriter::new(file), image.width as u32, image.height as u32);
+    let mut enc = png::Encoder::new(
+        std::io::BufWriter::new(file),
+        image.width as u32,
+        image.height as u32,
+    );
     enc.set_color(png::ColorType::Rgba);
     enc.set_depth(png::BitDepth::Sixteen);
     let mut writer = enc.write_header().expect("png header");
@@ -193,14 +241,22 @@ pub fn write_png16(path: &Path, image: &Image) {
 /// Exact IEC 61966-2-1 decode, extended (power segment above 1, mirrored below 0).
 pub fn srgb_to_linear(v: f64) -> f64 {
     let a = v.abs();
-    let l = if a <= 0.04045 { a / 12.92 } else { ((a + 0.055) / 1.055).powf(2.4) };
+    let l = if a <= 0.04045 {
+        a / 12.92
+    } else {
+        ((a + 0.055) / 1.055).powf(2.4)
+    };
     l.copysign(v)
 }
 
 /// Exact IEC 61966-2-1 encode, extended (power segment above 1, mirrored below 0).
 pub fn linear_to_srgb(v: f64) -> f64 {
     let a = v.abs();
-    let s = if a <= 0.0031308 { a * 12.92 } else { 1.055 * a.powf(1.0 / 2.4) - 0.055 };
+    let s = if a <= 0.0031308 {
+        a * 12.92
+    } else {
+        1.055 * a.powf(1.0 / 2.4) - 0.055
+    };
     s.copysign(v)
 }
 
@@ -213,16 +269,30 @@ pub struct Conv1x1 {
 
 impl Conv1x1 {
     pub fn load(name: &str) -> Conv1x1 {
-        let path = data_dir().join("models").join(format!("{name}.weights.json"));
-        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+        let path = data_dir()
+            .join("models")
+            .join(format!("{name}.weights.json"));
+        let text = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
         let v: serde_json::Value = serde_json::from_str(&text).expect("weights json");
         let weight = v["weight"]
             .as_array()
             .expect("weight rows")
             .iter()
-            .map(|row| row.as_array().expect("weight row").iter().map(|x| x.as_f64().unwrap()).collect())
+            .map(|row| {
+                row.as_array()
+                    .expect("weight row")
+                    .iter()
+                    .map(|x| x.as_f64().unwrap())
+                    .collect()
+            })
             .collect();
-        let bias = v["bias"].as_array().expect("bias").iter().map(|x| x.as_f64().unwrap()).collect();
+        let bias = v["bias"]
+            .as_array()
+            .expect("bias")
+            .iter()
+            .map(|x| x.as_f64().unwrap())
+            .collect();
         Conv1x1 { weight, bias }
     }
 
@@ -246,8 +316,9 @@ pub fn box_downsample(src: &Image, scale: f64) -> Image {
                 let a = x as f64 / scale;
                 let b = ((x + 1) as f64 / scale).min(len as f64);
                 let (i0, i1) = (a.floor() as usize, (b.ceil() as usize).min(len));
-                let ws: Vec<(usize, f64)> =
-                    (i0..i1).map(|i| (i, (b.min(i as f64 + 1.0) - a.max(i as f64)).max(0.0))).collect();
+                let ws: Vec<(usize, f64)> = (i0..i1)
+                    .map(|i| (i, (b.min(i as f64 + 1.0) - a.max(i as f64)).max(0.0)))
+                    .collect();
                 let total: f64 = ws.iter().map(|w| w.1).sum();
                 ws.into_iter().map(|(i, w)| (i, w / total)).collect()
             })
@@ -271,7 +342,11 @@ pub fn box_downsample(src: &Image, scale: f64) -> Image {
             }
         }
     }
-    Image { width: ow, height: oh, data }
+    Image {
+        width: ow,
+        height: oh,
+        data,
+    }
 }
 
 /// Largest absolute difference between expected and actual RGBA data, with where it is.

@@ -12,7 +12,16 @@ use sha2::{Digest, Sha256};
 fn render_into(dir: &Path, model_path: &Path, plugin_dir: Option<&Path>) -> Output {
     let output = format!("{}/out/%04d.png", dir.display());
     let model = format!("model={}", model_path.display());
-    let mut args = vec!["-i".to_string(), photo_pattern("odd"), "-o".into(), output, "--frames".into(), "1..1".into(), "--set".into(), model];
+    let mut args = vec![
+        "-i".to_string(),
+        photo_pattern("odd"),
+        "-o".into(),
+        output,
+        "--frames".into(),
+        "1..1".into(),
+        "--set".into(),
+        model,
+    ];
     if let Some(p) = plugin_dir {
         args.push("--plugin-path".into());
         args.push(p.display().to_string());
@@ -26,14 +35,28 @@ fn render_into(dir: &Path, model_path: &Path, plugin_dir: Option<&Path>) -> Outp
 fn assert_clean_failure(out: &Output, dir: &Path, needles: &[&str]) {
     let stderr = String::from_utf8_lossy(&out.stderr);
     let code = out.status.code();
-    assert!(code.is_some(), "pixelspace was killed by a signal ({}); stderr:\n{stderr}", out.status);
-    assert_ne!(code, Some(0), "pixelspace succeeded on bad input; stderr:\n{stderr}");
+    assert!(
+        code.is_some(),
+        "pixelspace was killed by a signal ({}); stderr:\n{stderr}",
+        out.status
+    );
+    assert_ne!(
+        code,
+        Some(0),
+        "pixelspace succeeded on bad input; stderr:\n{stderr}"
+    );
     let lower = stderr.to_lowercase();
     for needle in needles {
-        assert!(lower.contains(&needle.to_lowercase()), "stderr does not mention {needle:?}:\n{stderr}");
+        assert!(
+            lower.contains(&needle.to_lowercase()),
+            "stderr does not mention {needle:?}:\n{stderr}"
+        );
     }
     let written = files_in(&dir.join("out"));
-    assert!(written.is_empty(), "files were written on failure: {written:?}");
+    assert!(
+        written.is_empty(),
+        "files were written on failure: {written:?}"
+    );
 }
 
 /// Copies a generated model and its manifest into `dir` under `name` (manifest `model` field updated).
@@ -47,7 +70,11 @@ fn copy_model(dir: &Path, from: &str, name: &str) -> (PathBuf, serde_json::Value
 }
 
 fn write_manifest(onnx: &Path, manifest: &serde_json::Value) {
-    std::fs::write(onnx.with_extension("json"), serde_json::to_string_pretty(manifest).unwrap()).unwrap();
+    std::fs::write(
+        onnx.with_extension("json"),
+        serde_json::to_string_pretty(manifest).unwrap(),
+    )
+    .unwrap();
 }
 
 #[test]
@@ -91,7 +118,10 @@ fn random_bytes_instead_of_a_model() {
         })
         .collect();
     std::fs::write(&onnx, &bytes).unwrap();
-    let hash: String = Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
+    let hash: String = Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
     manifest["sha256"] = hash.into();
     write_manifest(&onnx, &manifest);
     let out = render_into(&dir, &onnx, None);
@@ -106,10 +136,22 @@ fn bundle_without_its_runtime_library() {
     std::fs::create_dir_all(&arch).unwrap();
     std::fs::create_dir_all(plugins.join("Pixelspace.ofx.bundle/Contents/Resources")).unwrap();
     let installed = bundle().join("Contents");
-    std::fs::copy(installed.join("Info.plist"), plugins.join("Pixelspace.ofx.bundle/Contents/Info.plist")).unwrap();
-    std::fs::copy(installed.join("Linux-x86-64/Pixelspace.ofx"), arch.join("Pixelspace.ofx")).unwrap();
+    std::fs::copy(
+        installed.join("Info.plist"),
+        plugins.join("Pixelspace.ofx.bundle/Contents/Info.plist"),
+    )
+    .unwrap();
+    std::fs::copy(
+        installed.join("Linux-x86-64/Pixelspace.ofx"),
+        arch.join("Pixelspace.ofx"),
+    )
+    .unwrap();
     let out = render_into(&dir, &model("conv1x1"), Some(&plugins));
-    assert_clean_failure(&out, &dir, &["onnx runtime library not found", "pixelspace doctor"]);
+    assert_clean_failure(
+        &out,
+        &dir,
+        &["onnx runtime library not found", "pixelspace doctor"],
+    );
 
     // `pixelspace doctor` names the same problem and fails.
     let doctor = std::process::Command::new(pixelspace())
@@ -119,8 +161,15 @@ fn bundle_without_its_runtime_library() {
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&doctor.stderr).to_lowercase();
-    assert_eq!(doctor.status.code(), Some(1), "doctor should fail:\n{stderr}");
-    assert!(stderr.contains("onnx runtime library not found"), "doctor does not name the missing library:\n{stderr}");
+    assert_eq!(
+        doctor.status.code(),
+        Some(1),
+        "doctor should fail:\n{stderr}"
+    );
+    assert!(
+        stderr.contains("onnx runtime library not found"),
+        "doctor does not name the missing library:\n{stderr}"
+    );
 }
 
 #[test]
@@ -129,17 +178,41 @@ fn missing_input_frame_fails_that_frame_only() {
     // A shot with a gap: frames 1 and 3 exist, frame 2 does not.
     std::fs::create_dir_all(dir.join("in")).unwrap();
     for frame in ["0001.png", "0003.png"] {
-        std::fs::copy(data_dir().join("photos/coffee").join(frame), dir.join("in").join(frame)).unwrap();
+        std::fs::copy(
+            data_dir().join("photos/coffee").join(frame),
+            dir.join("in").join(frame),
+        )
+        .unwrap();
     }
     let input = format!("{}/in/%04d.png", dir.display());
     let output = format!("{}/out/%04d.png", dir.display());
     let model = format!("model={}", model("conv1x1").display());
-    let out = render(INFERENCE, &["-i", &input, "-o", &output, "--frames", "1..3", "--set", &model]);
+    let out = render(
+        INFERENCE,
+        &[
+            "-i", &input, "-o", &output, "--frames", "1..3", "--set", &model,
+        ],
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.code().is_some_and(|c| c != 0), "expected a clean failure ({}):\n{stderr}", out.status);
-    assert!(stderr.contains("0002.png"), "stderr does not name the missing frame:\n{stderr}");
-    let written: Vec<String> =
-        files_in(&dir.join("out")).iter().map(|p| p.file_name().unwrap().to_string_lossy().into_owned()).collect();
-    assert!(!written.contains(&"0002.png".to_string()), "the failed frame was written: {written:?}");
-    assert!(written.iter().all(|n| n == "0001.png" || n == "0003.png"), "unexpected files: {written:?}");
+    assert!(
+        out.status.code().is_some_and(|c| c != 0),
+        "expected a clean failure ({}):\n{stderr}",
+        out.status
+    );
+    assert!(
+        stderr.contains("0002.png"),
+        "stderr does not name the missing frame:\n{stderr}"
+    );
+    let written: Vec<String> = files_in(&dir.join("out"))
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        !written.contains(&"0002.png".to_string()),
+        "the failed frame was written: {written:?}"
+    );
+    assert!(
+        written.iter().all(|n| n == "0001.png" || n == "0003.png"),
+        "unexpected files: {written:?}"
+    );
 }

@@ -11,9 +11,22 @@ fn model_arg() -> String {
 }
 
 /// Renders conv1x1 and returns what `pixelspace` printed on stderr.
-fn render_to(dir: &Path, photo: &str, frames: &str, depth: &str, ext: &str, extra: &[&str]) -> String {
-    let (input, output, model) = (photo_pattern(photo), format!("{}/%04d.{ext}", dir.display()), model_arg());
-    let mut args = vec!["-i", &input, "-o", &output, "--frames", frames, "--depth", depth, "--set", &model];
+fn render_to(
+    dir: &Path,
+    photo: &str,
+    frames: &str,
+    depth: &str,
+    ext: &str,
+    extra: &[&str],
+) -> String {
+    let (input, output, model) = (
+        photo_pattern(photo),
+        format!("{}/%04d.{ext}", dir.display()),
+        model_arg(),
+    );
+    let mut args = vec![
+        "-i", &input, "-o", &output, "--frames", frames, "--depth", depth, "--set", &model,
+    ];
     args.extend_from_slice(extra);
     String::from_utf8_lossy(&render_ok(&args).stderr).into_owned()
 }
@@ -24,22 +37,50 @@ fn bits(image: &Image) -> Vec<u32> {
 
 fn assert_same_files(a: &Path, b: &Path) {
     let (fa, fb) = (files_in(a), files_in(b));
-    assert_eq!(fa.len(), fb.len(), "{} and {} hold different numbers of frames", a.display(), b.display());
+    assert_eq!(
+        fa.len(),
+        fb.len(),
+        "{} and {} hold different numbers of frames",
+        a.display(),
+        b.display()
+    );
     assert!(!fa.is_empty(), "no frames written in {}", a.display());
     for (x, y) in fa.iter().zip(&fb) {
         assert_eq!(x.file_name(), y.file_name());
         let (ix, iy) = (read_image(x), read_image(y));
         assert_eq!((ix.width, ix.height), (iy.width, iy.height));
-        assert!(bits(&ix) == bits(&iy), "{} differs from {}", x.display(), y.display());
+        assert!(
+            bits(&ix) == bits(&iy),
+            "{} differs from {}",
+            x.display(),
+            y.display()
+        );
     }
 }
 
 #[test]
 fn four_threads_equal_one_thread_bit_for_bit() {
     let dir = scratch("threads");
-    render_to(&dir.join("t1"), "coffee", "1..3", "float", "exr", &["--threads", "1"]);
-    let stderr = render_to(&dir.join("t4"), "coffee", "1..3", "float", "exr", &["--threads", "4"]);
-    assert!(!stderr.contains("one at a time"), "frames were not rendered concurrently:\n{stderr}");
+    render_to(
+        &dir.join("t1"),
+        "coffee",
+        "1..3",
+        "float",
+        "exr",
+        &["--threads", "1"],
+    );
+    let stderr = render_to(
+        &dir.join("t4"),
+        "coffee",
+        "1..3",
+        "float",
+        "exr",
+        &["--threads", "4"],
+    );
+    assert!(
+        !stderr.contains("one at a time"),
+        "frames were not rendered concurrently:\n{stderr}"
+    );
     assert_eq!(files_in(&dir.join("t4")).len(), 3);
     assert_same_files(&dir.join("t1"), &dir.join("t4"));
 }
@@ -56,7 +97,10 @@ fn negative_row_bytes_and_padded_rows_give_identical_output() {
         for (name, extra) in [
             ("top-down", &["--row-order", "top-down"][..]),
             ("padded", &["--row-padding", pad][..]),
-            ("top-down-padded", &["--row-order", "top-down", "--row-padding", "64"][..]),
+            (
+                "top-down-padded",
+                &["--row-order", "top-down", "--row-padding", "64"][..],
+            ),
         ] {
             let other = dir.join(format!("{depth}-{name}"));
             render_to(&other, "chelsea", "1..1", depth, ext, extra);
@@ -69,8 +113,18 @@ fn negative_row_bytes_and_padded_rows_give_identical_output() {
 fn tiled_render_windows_give_identical_output() {
     let dir = scratch("tiles");
     render_to(&dir.join("whole"), "astronaut", "1..1", "float", "exr", &[]);
-    let stderr = render_to(&dir.join("tiled"), "astronaut", "1..1", "float", "exr", &["--tile", "200x136"]);
-    assert!(!stderr.contains("does not support tiles"), "the render was not tiled:\n{stderr}");
+    let stderr = render_to(
+        &dir.join("tiled"),
+        "astronaut",
+        "1..1",
+        "float",
+        "exr",
+        &["--tile", "200x136"],
+    );
+    assert!(
+        !stderr.contains("does not support tiles"),
+        "the render was not tiled:\n{stderr}"
+    );
     assert_same_files(&dir.join("whole"), &dir.join("tiled"));
 }
 
@@ -78,10 +132,18 @@ fn tiled_render_windows_give_identical_output() {
 fn frames_and_depth_default_to_the_inputs_own() {
     let dir = scratch("defaults");
     render_to(&dir.join("explicit"), "coffee", "1..3", "byte", "png", &[]);
-    let (input, output, model) = (photo_pattern("coffee"), format!("{}/%04d.png", dir.join("default").display()), model_arg());
+    let (input, output, model) = (
+        photo_pattern("coffee"),
+        format!("{}/%04d.png", dir.join("default").display()),
+        model_arg(),
+    );
     render_ok(&["-i", &input, "-o", &output, "--set", &model]);
     for file in files_in(&dir.join("default")) {
-        assert_eq!(read_png(&file).1, 8, "8-bit input, byte depth, 8-bit output");
+        assert_eq!(
+            read_png(&file).1,
+            8,
+            "8-bit input, byte depth, 8-bit output"
+        );
     }
     assert_same_files(&dir.join("explicit"), &dir.join("default"));
 }
