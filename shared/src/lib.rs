@@ -11,3 +11,4 @@ pub mod runtime;
 pub mod manifest;
 pub mod policy;
 pub mod pipeline;
+pub mod face;
