@@ -2,11 +2,14 @@
 //!
 //! The bundle is built in a temporary folder beside the target and renamed into place, so a host
 //! never sees a half-written bundle; an existing bundle is replaced only after the new one is complete.
+//! The default models are converted into the user's model folder when they are not there yet
+//! (`models_convert.rs`) and copied into `Contents/Resources/models/` (skipped with `--no-models`).
 
 use std::fs;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Context, Error, Result};
+use crate::models_convert;
 use crate::paths;
 use crate::runtime;
 
@@ -17,6 +20,8 @@ pub struct InstallArgs {
     pub plugin_lib: Option<PathBuf>,
     pub wheel: Option<PathBuf>,
     pub models: Option<PathBuf>,
+    /// Skip the default models.
+    pub no_models: bool,
 }
 
 /// Runs the install and returns the bundle path.
@@ -42,6 +47,17 @@ pub fn run(args: &InstallArgs) -> Result<PathBuf> {
         &runtime::CPU
     };
     let runtime_files = runtime::ensure(spec, args.wheel.as_deref())?;
+    // The default models, converted into the user's model folder first when not there yet.
+    let default_models = if args.no_models {
+        Vec::new()
+    } else {
+        let dir = pixelspace_shared::models_dir::models_dir();
+        let all: Vec<&models_convert::DefaultModel> = models_convert::DEFAULTS.iter().collect();
+        models_convert::ensure(&dir, &all, false)?;
+        all.iter()
+            .map(|d| pixelspace_shared::models_dir::model_folder(&dir, d.name))
+            .collect()
+    };
 
     fs::create_dir_all(&prefix).context(|| {
         format!("cannot create the plugin folder {} (run as a user who may write there, or pass --prefix)", prefix.display())
@@ -58,6 +74,7 @@ pub fn run(args: &InstallArgs) -> Result<PathBuf> {
         &plugin_lib,
         &runtime_files,
         args.models.as_deref(),
+        &default_models,
     );
     if let Err(e) = built {
         let _ = fs::remove_dir_all(&staging);
@@ -95,6 +112,11 @@ pub fn run(args: &InstallArgs) -> Result<PathBuf> {
         spec.version,
         spec.main_library().file_name
     );
+    if default_models.is_empty() {
+        println!("  models   none (--no-models)");
+    } else {
+        println!("  models   {} default models in Contents/Resources/models", default_models.len());
+    }
     if args.gpu {
         println!("  note     the GPU runtime needs {}", spec.requires);
     }
@@ -122,6 +144,7 @@ fn build_bundle(
     plugin_lib: &Path,
     runtime_files: &[PathBuf],
     models: Option<&Path>,
+    default_models: &[PathBuf],
 ) -> Result<()> {
     let contents = staging.join("Contents");
     let arch = contents.join(paths::ARCH_DIR);
@@ -149,6 +172,10 @@ fn build_bundle(
     }
     if let Some(models) = models {
         copy_tree(models, &resources.join("models"))?;
+    }
+    for folder in default_models {
+        let name = folder.file_name().expect("model folders have names");
+        copy_tree(folder, &resources.join("models").join(name))?;
     }
     Ok(())
 }

@@ -4,10 +4,13 @@
 mod bench;
 mod demo;
 mod doctor;
+mod download;
 mod error;
 mod frames;
 mod imageio;
 mod install;
+mod models;
+mod models_convert;
 mod paths;
 mod render;
 mod runtime;
@@ -21,7 +24,7 @@ use clap::{Parser, Subcommand};
 #[command(
     name = "pixelspace",
     version,
-    about = "AI nodes for OpenFX hosts: install, check, render, benchmark"
+    about = "AI nodes for OpenFX hosts: install, models, check, render, benchmark"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -47,6 +50,14 @@ enum Command {
         /// Copy this folder of models and manifests into the bundle's Resources/models.
         #[arg(long)]
         models: Option<PathBuf>,
+        /// Do not install the default models (they are converted first when not cached).
+        #[arg(long)]
+        no_models: bool,
+    },
+    /// The model library: what is installed, fetching and checking models.
+    Models {
+        #[command(subcommand)]
+        command: ModelsCommand,
     },
     /// Check the runtime, execution providers, the installed bundle, model folders and licences.
     Doctor {
@@ -65,6 +76,37 @@ enum Command {
     Demo(demo::DemoArgs),
 }
 
+#[derive(Subcommand)]
+enum ModelsCommand {
+    /// Installed models (bundle and user folder) and known models not fetched yet: licence,
+    /// commercial use, size, and whether each file still matches its sha256.
+    List {
+        /// Plugin folder whose bundle is listed (default: first OFX_PLUGIN_PATH entry, else /usr/OFX/Plugins).
+        #[arg(long)]
+        plugin_path: Option<PathBuf>,
+    },
+    /// Fetch external models from their publishers, or convert the default models.
+    Fetch {
+        /// Model names (see `pixelspace models list`).
+        names: Vec<String>,
+        /// Convert all default models.
+        #[arg(long)]
+        defaults: bool,
+        /// Fetch or convert again even when an intact copy is installed.
+        #[arg(long)]
+        force: bool,
+        /// Use this file, downloaded by hand, instead of downloading (one external model).
+        #[arg(long)]
+        from: Option<PathBuf>,
+    },
+    /// Re-hash every installed model against its manifest; non-zero exit on any mismatch.
+    Verify {
+        /// Plugin folder whose bundle is checked (default: first OFX_PLUGIN_PATH entry, else /usr/OFX/Plugins).
+        #[arg(long)]
+        plugin_path: Option<PathBuf>,
+    },
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
@@ -74,14 +116,31 @@ fn main() -> ExitCode {
             plugin_lib,
             wheel,
             models,
+            no_models,
         } => install::run(&install::InstallArgs {
             prefix,
             gpu,
             plugin_lib,
             wheel,
             models,
+            no_models,
         })
         .map(|_| ()),
+        Command::Models { command } => match command {
+            ModelsCommand::List { plugin_path } => models::list(plugin_path.as_deref()),
+            ModelsCommand::Fetch {
+                names,
+                defaults,
+                force,
+                from,
+            } => models::fetch(&models::FetchArgs {
+                names,
+                defaults,
+                force,
+                from,
+            }),
+            ModelsCommand::Verify { plugin_path } => models::verify(plugin_path.as_deref()),
+        },
         Command::Doctor {
             plugin_path,
             models,

@@ -9,6 +9,7 @@ pub mod resize;
 pub mod tiling;
 pub mod runtime;
 pub mod manifest;
+pub mod models_dir;
 pub mod policy;
 pub mod pipeline;
 pub mod face;
