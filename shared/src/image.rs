@@ -16,6 +16,7 @@
 //! Conversions are row-wise: the depth and component layout are matched once per row and the
 //! inner loops are monomorphised, so a 1920x1080 frame converts in a few milliseconds (release).
 
+use crate::colour::{self, ColourSpace};
 use crate::error::{Error, Result};
 use crate::geometry::Rect;
 use half::f16;
@@ -255,6 +256,127 @@ impl<'a> ImageView<'a> {
     }
 }
 
+impl ImageView<'_> {
+    /// Like [`ImageView::read_row_rgba`], then sanitised and converted from the frame's colour
+    /// encoding `from` to `to` (RGB only; alpha is read as is): the one step that turns host
+    /// pixels into model-space values. Byte and short pixels go through the exact lookup tables
+    /// of [`colour::byte_table`] / [`colour::short_table`]; half and float pixels are decoded,
+    /// non-finite values replaced ([`colour::sanitize`]) and converted with
+    /// [`colour::convert_rgba`].
+    pub fn read_row_rgba_as(
+        &self,
+        y: i32,
+        x1: i32,
+        x2: i32,
+        out: &mut [f32],
+        from: ColourSpace,
+        to: ColourSpace,
+    ) {
+        let b = self.layout.bounds;
+        assert!(
+            y >= b.y1 && y < b.y2 && x1 >= b.x1 && x2 <= b.x2 && x1 <= x2,
+            "row span ({x1}..{x2}, {y}) outside the image bounds {b:?}"
+        );
+        assert_eq!(out.len(), 4 * (x2 - x1) as usize, "output row length");
+        let src = &self.bytes[self.layout.span(y, x1, x2)];
+        let comps = self.layout.components;
+        match self.layout.depth {
+            PixelDepth::Byte => {
+                let colour = colour::byte_table(from, to);
+                decode_with_tables(
+                    comps,
+                    src.as_chunks::<1>().0,
+                    out,
+                    |b| b[0] as usize,
+                    colour,
+                    &U8_TO_F32,
+                );
+            }
+            PixelDepth::Short => {
+                let colour = colour::short_table(from, to);
+                let plain = colour::short_table(from, from);
+                decode_with_tables(
+                    comps,
+                    src.as_chunks::<2>().0,
+                    out,
+                    |b| u16::from_ne_bytes(*b) as usize,
+                    colour,
+                    plain,
+                );
+            }
+            PixelDepth::Half | PixelDepth::Float => {
+                decode_row(self.layout.depth, comps, src, out);
+                colour::sanitize(out);
+                colour::convert_rgba(out, from, to);
+            }
+        }
+    }
+}
+
+/// Like [`decode_with`] for integer codes: RGB through `colour`, alpha through `plain`.
+#[inline(always)]
+fn decode_with_tables<T>(
+    comps: Components,
+    cells: &[T],
+    dst: &mut [f32],
+    code: impl Fn(&T) -> usize,
+    colour: &[f32],
+    plain: &[f32],
+) {
+    match comps {
+        Components::Rgba => {
+            for (s, d) in cells.chunks_exact(4).zip(dst.chunks_exact_mut(4)) {
+                d[0] = colour[code(&s[0])];
+                d[1] = colour[code(&s[1])];
+                d[2] = colour[code(&s[2])];
+                d[3] = plain[code(&s[3])];
+            }
+        }
+        Components::Rgb => {
+            for (s, d) in cells.chunks_exact(3).zip(dst.chunks_exact_mut(4)) {
+                d[0] = colour[code(&s[0])];
+                d[1] = colour[code(&s[1])];
+                d[2] = colour[code(&s[2])];
+                d[3] = 1.0;
+            }
+        }
+        Components::Alpha => {
+            // [a, a, a, a]: the RGB copies are colour values like any other.
+            for (s, d) in cells.iter().zip(dst.chunks_exact_mut(4)) {
+                let c = code(s);
+                let (v, a) = (colour[c], plain[c]);
+                d.copy_from_slice(&[v, v, v, a]);
+            }
+        }
+    }
+}
+
+/// One writable row span of an [`ImageViewMut`], from [`ImageViewMut::rows_mut`]. Rows are
+/// disjoint, so they can be written from different threads.
+#[derive(Debug)]
+pub struct RowMut<'a> {
+    y: i32,
+    bytes: &'a mut [u8],
+    depth: PixelDepth,
+    components: Components,
+}
+
+impl RowMut<'_> {
+    /// The row's y.
+    pub fn y(&self) -> i32 {
+        self.y
+    }
+
+    /// Encodes RGBA floats (4 per pixel, the span's width) into the row, like
+    /// [`ImageViewMut::write_row_rgba`].
+    pub fn write_rgba(&mut self, rgba: &[f32]) {
+        let pixels =
+            self.bytes.len() / (self.depth.bytes_per_component() * self.components.count());
+        assert_eq!(rgba.len(), 4 * pixels, "input row length");
+        encode_row(self.depth, self.components, rgba, self.bytes);
+    }
+}
+
 /// A writable view over a borrowed image buffer (same layout rules as [`ImageView`]).
 #[derive(Debug)]
 pub struct ImageViewMut<'a> {
@@ -344,6 +466,37 @@ impl<'a> ImageViewMut<'a> {
             rgba,
             &mut self.bytes[span],
         );
+    }
+
+    /// The rows of `rect ∩ bounds`, each over that rectangle's x span, as separate writable
+    /// rows in ascending y (an empty list when they do not overlap).
+    pub fn rows_mut(&mut self, rect: Rect) -> Vec<RowMut<'_>> {
+        let r = rect.intersect(&self.layout.bounds);
+        if r.is_empty() {
+            return Vec::new();
+        }
+        let layout = self.layout;
+        let mut spans: Vec<(i32, std::ops::Range<usize>)> = (r.y1..r.y2)
+            .map(|y| (y, layout.span(y, r.x1, r.x2)))
+            .collect();
+        spans.sort_by_key(|(_, s)| s.start);
+        let mut rows = Vec::with_capacity(spans.len());
+        let mut rest: &mut [u8] = self.bytes;
+        let mut consumed = 0;
+        for (y, span) in spans {
+            let (_, tail) = std::mem::take(&mut rest).split_at_mut(span.start - consumed);
+            let (row, tail) = tail.split_at_mut(span.len());
+            consumed = span.end;
+            rest = tail;
+            rows.push(RowMut {
+                y,
+                bytes: row,
+                depth: layout.depth,
+                components: layout.components,
+            });
+        }
+        rows.sort_by_key(|row| row.y);
+        rows
     }
 
     /// Sets every pixel of `rect ∩ bounds` to `rgba`.

@@ -5,6 +5,7 @@ pub mod geometry;
 pub mod image;
 pub mod colour;
 pub mod tensor;
+pub mod fused;
 pub mod resize;
 pub mod tiling;
 pub mod runtime;

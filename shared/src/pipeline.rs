@@ -17,6 +17,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::colour::{self, ColourSpace};
 use crate::error::{Error, Result};
+use crate::fused;
 use crate::geometry::Rect;
 use crate::image::{FloatImage, ImageView, ImageViewMut};
 use crate::manifest::{
@@ -387,6 +388,10 @@ impl InferencePipeline {
             )));
         }
 
+        if self.fused_applies(req, area)? {
+            return self.render_fused(req, area, window, &consts, output);
+        }
+
         // Host pixels of the area, one image per manifest image input, in the model's colour space.
         let mut host: Option<FloatImage> = None;
         let mut model_inputs: Vec<FloatImage> = Vec::new();
@@ -425,6 +430,116 @@ impl InferencePipeline {
         let result = result?;
         result.write_to(output, window);
         Ok(())
+    }
+
+    /// Whether [`Self::render_fused`] can render `area`: a `dynamic` model (the region at its
+    /// own size, perhaps padded) that needs no tiles, with every input image non-empty.
+    fn fused_applies(&self, req: &RenderRequest, area: Rect) -> Result<bool> {
+        if !matches!(self.manifest.size, Size::Dynamic { .. }) {
+            return Ok(false);
+        }
+        if let Some(t) = self.manifest.tiling {
+            let tiles = tiling::plan_tiles(area, t.tile, t.overlap);
+            if tiles.len() != 1 || tiles[0].input != area {
+                return Ok(false);
+            }
+        }
+        for input in self.manifest.image_inputs() {
+            if find_input(req, input)?.image.bounds().is_empty() {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// The common case in one pass each way (see [`crate::fused`]): host views straight into
+    /// the reused input tensors, the output tensor straight into `output`.
+    fn render_fused(
+        &self,
+        req: &RenderRequest,
+        area: Rect,
+        window: Rect,
+        consts: &[ConstantFeed],
+        output: &mut ImageViewMut,
+    ) -> Result<()> {
+        let out_spec = self.image_output()?;
+        let mapping = FitMapping::new(self.manifest.size, area);
+        let size = (mapping.model_width, mapping.model_height);
+        let threads = fused::threads_for(size.0 as usize * size.1 as usize);
+        let specs: Vec<&ImageInput> = self.manifest.image_inputs().collect();
+        let change = out_spec.apply == Apply::Change;
+        let mut scratch = self.take_scratch();
+        let result = (|| {
+            scratch.tensors.resize_with(specs.len(), Vec::new);
+            let mut shapes = Vec::with_capacity(specs.len());
+            for (i, (spec, buf)) in specs.iter().zip(scratch.tensors.iter_mut()).enumerate() {
+                let view = find_input(req, spec)?;
+                let pack = fused::PackSpec {
+                    layout: spec.layout,
+                    channels: spec.channels,
+                    normalisation: &spec.normalisation,
+                    frame_colour: req.frame_colour,
+                    model_colour: spec.colour_space,
+                    clamp: i == 0 && change,
+                };
+                fused::pack_view(&view.image, area, size, &pack, threads, buf)?;
+                shapes.push(grid_shape(
+                    spec.layout,
+                    spec.channels.count(),
+                    size.0,
+                    size.1,
+                ));
+            }
+            if (req.is_cancelled)() {
+                return Err(Error::new(CANCELLED));
+            }
+            let feeds = self.feeds(&scratch.tensors, &shapes, consts);
+            let session = self.session_for(&feeds)?;
+            let out_shape = session.run(&feeds, self.output_indices[0], &mut scratch.output)?;
+            drop(feeds);
+            self.check_image_output_shape(out_spec, &out_shape, size.0, size.1)?;
+            let unpack = fused::UnpackSpec {
+                tensor: &scratch.output,
+                residual: (out_spec.apply == Apply::Residual).then_some(&scratch.tensors[0][..]),
+                layout: out_spec.layout,
+                channels: out_spec.channels,
+                normalisation: &out_spec.normalisation(),
+                model_colour: out_spec.colour_space,
+                frame_colour: req.frame_colour,
+                apply: out_spec.apply,
+                input_colour: specs[0].colour_space,
+            };
+            let plate = find_input(req, specs[0])?;
+            fused::unpack_to_view(&unpack, &plate.image, area, size, window, output, threads)?;
+            (req.progress)(1.0);
+            Ok(())
+        })();
+        self.give_back_scratch(scratch);
+        result
+    }
+
+    /// The first output's shape after a run on a `mw` x `mh` input, against the manifest.
+    fn check_image_output_shape(
+        &self,
+        out_spec: &ImageOutput,
+        out_shape: &[i64],
+        mw: u32,
+        mh: u32,
+    ) -> Result<()> {
+        let expected = grid_shape(out_spec.layout, out_spec.channels.count(), mw, mh);
+        if out_shape == expected {
+            return Ok(());
+        }
+        Err(Error::new(format!(
+            "model output '{}' has shape {:?} but the manifest (layout {:?}, channels '{}') and the {}x{} input make {:?}",
+            out_spec.name,
+            out_shape,
+            out_spec.layout,
+            out_spec.channels.name(),
+            mw,
+            mh,
+            expected
+        )))
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -606,19 +721,7 @@ impl InferencePipeline {
         let session = self.session_for(&feeds)?;
         let out_shape = session.run(&feeds, self.output_indices[0], &mut scratch.output)?;
         drop(feeds);
-        let expected = grid_shape(out_spec.layout, out_spec.channels.count(), mw, mh);
-        if out_shape != expected {
-            return Err(Error::new(format!(
-                "model output '{}' has shape {:?} but the manifest (layout {:?}, channels '{}') and the {}x{} input make {:?}",
-                out_spec.name,
-                out_shape,
-                out_spec.layout,
-                out_spec.channels.name(),
-                mw,
-                mh,
-                expected
-            )));
-        }
+        self.check_image_output_shape(out_spec, &out_shape, mw, mh)?;
         colour::sanitize(&mut scratch.output);
         if out_spec.apply == Apply::Residual {
             // Added to the model's own input tensor (same layout and channels, validated).

@@ -136,7 +136,7 @@ impl Normalisation {
     }
 
     /// `(scale, offset)` per tensor channel for pixel -> tensor: `t = v * scale + offset`.
-    fn forward(&self, channels: usize) -> Vec<(f32, f32)> {
+    pub(crate) fn forward(&self, channels: usize) -> Vec<(f32, f32)> {
         let [r0, r1] = self.range;
         (0..channels)
             .map(|c| {
@@ -151,7 +151,7 @@ impl Normalisation {
     }
 
     /// `(scale, offset)` per tensor channel for tensor -> pixel: `v = t * scale + offset`.
-    fn inverse(&self, channels: usize) -> Vec<(f32, f32)> {
+    pub(crate) fn inverse(&self, channels: usize) -> Vec<(f32, f32)> {
         let [r0, r1] = self.range;
         (0..channels)
             .map(|c| {
