@@ -30,10 +30,14 @@ use pixelspace_shared::runtime::Provider;
 /// Hand-marked face in the astronaut photo, (x1, y1, x2, y2) pixels, y down (as in
 /// models/convert/check_faces.py): hairline to chin, cheek to cheek.
 const ASTRONAUT_FACE: (f64, f64, f64, f64) = (178.0, 78.0, 272.0, 182.0);
+/// A named box (x1, y1, x2, y2), y down.
+type Region = (&'static str, (i32, i32, i32, i32));
 /// Regions that are the person (face, torso) and background (flag, wall), y down.
-const PERSON: [(&str, (i32, i32, i32, i32)); 2] =
-    [("face", (180, 80, 270, 175)), ("torso", (80, 320, 300, 480))];
-const BACKGROUND: [(&str, (i32, i32, i32, i32)); 2] = [
+const PERSON: [Region; 2] = [
+    ("face", (180, 80, 270, 175)),
+    ("torso", (80, 320, 300, 480)),
+];
+const BACKGROUND: [Region; 2] = [
     ("flag", (0, 0, 100, 150)),
     ("wall right of the head", (300, 0, 512, 120)),
 ];
@@ -79,7 +83,9 @@ fn photo(name: &str) -> FloatImage {
     let out = std::process::Command::new("python3")
         .args(["-c", script, name])
         .output()
-        .unwrap_or_else(|e| panic!("cannot run python3 ({e}); the photos need python3 with scikit-image"));
+        .unwrap_or_else(|e| {
+            panic!("cannot run python3 ({e}); the photos need python3 with scikit-image")
+        });
     assert!(
         out.status.success(),
         "reading scikit-image's '{name}' photo failed (python3 -m pip install scikit-image):\n{}",
@@ -126,7 +132,12 @@ fn centerface(img: &FloatImage) -> Vec<Face> {
 
 fn the_face() -> Face {
     let faces = blazeface(&astronaut());
-    assert_eq!(faces.len(), 1, "BlazeFace found {} faces: {faces:?}", faces.len());
+    assert_eq!(
+        faces.len(),
+        1,
+        "BlazeFace found {} faces: {faces:?}",
+        faces.len()
+    );
     faces[0].clone()
 }
 
@@ -149,7 +160,10 @@ fn blazeface_finds_the_astronauts_face_where_it_was_marked() {
         face.score,
         y_down(&face.bbox)
     );
-    assert!(iou >= 0.7, "IoU {iou:.3} with the hand-marked face (need >= 0.7)");
+    assert!(
+        iou >= 0.7,
+        "IoU {iou:.3} with the hand-marked face (need >= 0.7)"
+    );
     assert!(face.score > 0.8, "score {}", face.score);
     // The Python reference decoding (face_common.py) of the same model gives
     // [177.4, 80.6, 271.8, 175.1] (y down); the input resampling differs slightly.
@@ -161,7 +175,10 @@ fn blazeface_finds_the_astronauts_face_where_it_was_marked() {
         (b.x2, reference.x2, "x2"),
         (b.y2, reference.y2, "y2"),
     ] {
-        assert!((got - want).abs() < 3.0, "{what}: {got:.1} vs the reference {want:.1}");
+        assert!(
+            (got - want).abs() < 3.0,
+            "{what}: {got:.1} vs the reference {want:.1}"
+        );
     }
     // Eyes in the upper half (y up: above the centre), mouth in the lower.
     let mid = b.centre().1;
@@ -170,11 +187,20 @@ fn blazeface_finds_the_astronauts_face_where_it_was_marked() {
         face.keypoint("left_eye").unwrap(),
         face.keypoint("mouth_center").unwrap(),
     );
-    assert!(re.1 > mid && le.1 > mid && mouth.1 < mid, "eyes {re:?} {le:?}, mouth {mouth:?}, mid {mid}");
+    assert!(
+        re.1 > mid && le.1 > mid && mouth.1 < mid,
+        "eyes {re:?} {le:?}, mouth {mouth:?}, mid {mid}"
+    );
     // The subject's right eye is on the image's left.
     assert!(re.0 < le.0);
     for k in &face.keypoints[..4] {
-        assert!(b.contains(k.x, k.y), "{} at ({}, {}) outside {b:?}", k.name, k.x, k.y);
+        assert!(
+            b.contains(k.x, k.y),
+            "{} at ({}, {}) outside {b:?}",
+            k.name,
+            k.x,
+            k.y
+        );
     }
 }
 
@@ -205,11 +231,19 @@ fn landmarks_put_eyes_and_mouth_inside_the_detected_face() {
     for n in names {
         let (x, y) = p(n);
         eprintln!("  {n}: ({x:.1}, {:.1}) y down", 512.0 - y);
-        assert!(face.bbox.contains(x, y), "{n} ({x:.1}, {y:.1}) outside the detection {:?}", face.bbox);
+        assert!(
+            face.bbox.contains(x, y),
+            "{n} ({x:.1}, {y:.1}) outside the detection {:?}",
+            face.bbox
+        );
     }
     // Eyes above the nose above the mouth (y up), the subject's right eye on the image's left.
     let eye_y = p("right_eye_outer").1.min(p("left_eye_outer").1);
-    assert!(eye_y > p("nose_tip").1 && p("nose_tip").1 > p("mouth_upper").1 && p("mouth_upper").1 > p("mouth_lower").1);
+    assert!(
+        eye_y > p("nose_tip").1
+            && p("nose_tip").1 > p("mouth_upper").1
+            && p("mouth_upper").1 > p("mouth_lower").1
+    );
     assert!(
         p("right_eye_outer").0 < p("right_eye_inner").0
             && p("right_eye_inner").0 < p("left_eye_inner").0
@@ -219,16 +253,28 @@ fn landmarks_put_eyes_and_mouth_inside_the_detected_face() {
     let mid = |a: (f64, f64), b: (f64, f64)| ((a.0 + b.0) / 2.0, (a.1 + b.1) / 2.0);
     let limit = 0.1 * face.bbox.width();
     for (mesh, det) in [
-        (mid(p("right_eye_outer"), p("right_eye_inner")), face.keypoint("right_eye").unwrap()),
-        (mid(p("left_eye_outer"), p("left_eye_inner")), face.keypoint("left_eye").unwrap()),
+        (
+            mid(p("right_eye_outer"), p("right_eye_inner")),
+            face.keypoint("right_eye").unwrap(),
+        ),
+        (
+            mid(p("left_eye_outer"), p("left_eye_inner")),
+            face.keypoint("left_eye").unwrap(),
+        ),
     ] {
         let d = (mesh.0 - det.0).hypot(mesh.1 - det.1);
-        eprintln!("  mesh eye centre {mesh:.1?} vs detector eye {det:.1?} (y up): {d:.1} px (limit {limit:.1})");
+        eprintln!(
+            "  mesh eye centre {mesh:.1?} vs detector eye {det:.1?} (y up): {d:.1} px (limit {limit:.1})"
+        );
         assert!(d < limit, "{d} px");
     }
     // The Python reference (check_faces.py) puts the nose tip at (223.9, 131.1), y down.
     let (nx, ny) = p("nose_tip");
-    assert!((nx - 223.9).abs() < 3.0 && (512.0 - ny - 131.1).abs() < 3.0, "nose tip ({nx}, {})", 512.0 - ny);
+    assert!(
+        (nx - 223.9).abs() < 3.0 && (512.0 - ny - 131.1).abs() < 3.0,
+        "nose tip ({nx}, {})",
+        512.0 - ny
+    );
 }
 
 /// Mean of the alpha channel over a y-down box of a 512-high frame.
@@ -253,7 +299,8 @@ fn the_selfie_matte_covers_the_person_and_not_the_background() {
     let mut dst = vec![0u8; src.len()];
     let row = 512 * 16;
     let view = ImageView::new(&src, 0, row, frame, PixelDepth::Float, Components::Rgba).unwrap();
-    let mut out = ImageViewMut::new(&mut dst, 0, row, frame, PixelDepth::Float, Components::Rgba).unwrap();
+    let mut out =
+        ImageViewMut::new(&mut dst, 0, row, frame, PixelDepth::Float, Components::Rgba).unwrap();
     p.render(
         &RenderRequest {
             inputs: vec![InputImage {
@@ -274,7 +321,12 @@ fn the_selfie_matte_covers_the_person_and_not_the_background() {
         .map(|b| f32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
         .collect();
     // The colour channels keep the photo.
-    assert!(rgba.iter().zip(&photo.data).enumerate().all(|(i, (a, b))| i % 4 == 3 || a == b));
+    assert!(
+        rgba.iter()
+            .zip(&photo.data)
+            .enumerate()
+            .all(|(i, (a, b))| i % 4 == 3 || a == b)
+    );
     for (name, r) in PERSON {
         let m = mean_alpha(&rgba, 512, r);
         eprintln!("matte over the {name} {r:?}: {m:.4}");
@@ -291,7 +343,12 @@ fn the_selfie_matte_covers_the_person_and_not_the_background() {
 fn centerface_finds_the_same_face() {
     let photo = astronaut();
     let faces = centerface(&photo);
-    assert_eq!(faces.len(), 1, "CenterFace found {} faces: {faces:?}", faces.len());
+    assert_eq!(
+        faces.len(),
+        1,
+        "CenterFace found {} faces: {faces:?}",
+        faces.len()
+    );
     let cf = &faces[0];
     let bf = the_face();
     let with_marked = cf.bbox.iou(&marked_face());
@@ -301,8 +358,14 @@ fn centerface_finds_the_same_face() {
         cf.score,
         y_down(&cf.bbox)
     );
-    assert!(with_marked >= 0.7, "IoU {with_marked:.3} with the marked face");
-    assert!(with_blazeface >= 0.6, "IoU {with_blazeface:.3} with BlazeFace's box");
+    assert!(
+        with_marked >= 0.7,
+        "IoU {with_marked:.3} with the marked face"
+    );
+    assert!(
+        with_blazeface >= 0.6,
+        "IoU {with_blazeface:.3} with BlazeFace's box"
+    );
     for eye in ["right_eye", "left_eye"] {
         let (a, b) = (cf.keypoint(eye).unwrap(), bf.keypoint(eye).unwrap());
         let d = (a.0 - b.0).hypot(a.1 - b.1);
@@ -315,6 +378,7 @@ fn centerface_finds_the_same_face() {
 }
 
 #[test]
+#[allow(clippy::excessive_precision)] // the published template's digits
 fn five_point_alignment_puts_the_mesh_eyes_on_the_template() {
     let photo = astronaut();
     let cf = centerface(&photo).remove(0);
@@ -335,17 +399,34 @@ fn five_point_alignment_puts_the_mesh_eyes_on_the_template() {
     assert_eq!(aligned.crop.bounds, Rect::new(0, 0, 112, 112));
     // An upright similarity of the picture: no reflection once the y flip is taken out.
     let m = aligned.frame_to_crop;
-    assert!(m.determinant() < 0.0, "frame (y up) to crop (y down) flips y once");
+    assert!(
+        m.determinant() < 0.0,
+        "frame (y up) to crop (y down) flips y once"
+    );
     // Independent check: the face mesh's eye centres land near the template's eyes.
     let lm = landmarks(&the_face());
     let p = |n: &str| lm.point(n).unwrap();
     let eye = |a: (f64, f64), b: (f64, f64)| m.apply((a.0 + b.0) / 2.0, (a.1 + b.1) / 2.0);
     for (got, want, what) in [
-        (eye(p("right_eye_outer"), p("right_eye_inner")), template[0], "image-left eye"),
-        (eye(p("left_eye_outer"), p("left_eye_inner")), template[1], "image-right eye"),
+        (
+            eye(p("right_eye_outer"), p("right_eye_inner")),
+            template[0],
+            "image-left eye",
+        ),
+        (
+            eye(p("left_eye_outer"), p("left_eye_inner")),
+            template[1],
+            "image-right eye",
+        ),
     ] {
         let d = (got.0 - want[0] as f64 * 112.0).hypot(got.1 - want[1] as f64 * 112.0);
-        eprintln!("aligned {what}: ({:.1}, {:.1}), template ({:.1}, {:.1}): {d:.1} px", got.0, got.1, want[0] * 112.0, want[1] * 112.0);
+        eprintln!(
+            "aligned {what}: ({:.1}, {:.1}), template ({:.1}, {:.1}): {d:.1} px",
+            got.0,
+            got.1,
+            want[0] * 112.0,
+            want[1] * 112.0
+        );
         assert!(d < 6.0, "{what} {d:.1} px from the template");
     }
     // The crop's centre shows the face (skin, not the dark suit or the flag's blue).
@@ -358,5 +439,8 @@ fn no_face_in_a_photo_without_one() {
     let coffee = photo("coffee");
     let bf = blazeface(&coffee);
     let cf = centerface(&coffee);
-    assert!(bf.is_empty() && cf.is_empty(), "BlazeFace {bf:?}, CenterFace {cf:?}");
+    assert!(
+        bf.is_empty() && cf.is_empty(),
+        "BlazeFace {bf:?}, CenterFace {cf:?}"
+    );
 }

@@ -189,10 +189,7 @@ fn centerface_decoding_finds_bright_cells_through_the_padding() {
         assert!(f.score > 0.98, "{}", f.score);
         assert_eq!(f.keypoints.len(), 5);
         for (k, kp) in f.keypoints.iter().enumerate() {
-            let (ly, lx) = (
-                lm[2 * k].as_f64().unwrap(),
-                lm[2 * k + 1].as_f64().unwrap(),
-            );
+            let (ly, lx) = (lm[2 * k].as_f64().unwrap(), lm[2 * k + 1].as_f64().unwrap());
             close(kp.x, 100.0 + u1 + lx * 16.0, 1e-3, &kp.name);
             close(kp.y, 260.0 - (v1 + ly * 16.0), 1e-3, &kp.name);
         }
@@ -204,7 +201,10 @@ fn centerface_decoding_finds_bright_cells_through_the_padding() {
     });
     let faces = det.detect(&edge, ColourSpace::Srgb).unwrap();
     assert_eq!(faces.len(), 1, "{faces:?}");
-    assert!(faces[0].bbox.x2 <= 190.0 && faces[0].bbox.y1 >= 200.0, "{faces:?}");
+    assert!(
+        faces[0].bbox.x2 <= 190.0 && faces[0].bbox.y1 >= 200.0,
+        "{faces:?}"
+    );
 }
 
 #[test]

@@ -368,3 +368,57 @@ pub fn files_in(dir: &Path) -> Vec<PathBuf> {
     v.sort();
     v
 }
+
+/// The folder of real models, `$PIXELSPACE_MODELS_DIR` (each model at `NAME/NAME.onnx` with its
+/// manifest `NAME/NAME.json`, as `pixelspace models fetch --defaults` writes them). Fails the test
+/// with instructions when it is not set or missing.
+pub fn real_models_dir() -> PathBuf {
+    let how = "set PIXELSPACE_MODELS_DIR to a folder holding NAME/NAME.onnx and NAME/NAME.json, \
+               made by `pixelspace models fetch --defaults` or the converters in models/convert \
+               (see models/convert/README.md)";
+    let dir = std::env::var_os("PIXELSPACE_MODELS_DIR")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| panic!("the real models are needed: {how}"));
+    assert!(
+        dir.is_dir(),
+        "PIXELSPACE_MODELS_DIR {} is not a folder: {how}",
+        dir.display()
+    );
+    dir
+}
+
+/// A real model, `$PIXELSPACE_MODELS_DIR/NAME/NAME.onnx`; fails the test when it is missing.
+pub fn real_model(name: &str) -> PathBuf {
+    let path = real_models_dir().join(name).join(format!("{name}.onnx"));
+    assert!(
+        path.is_file() && path.with_extension("json").is_file(),
+        "real model {} (and its .json manifest) not found: run `pixelspace models fetch --defaults` \
+         into PIXELSPACE_MODELS_DIR, or the converter in models/convert",
+        path.display()
+    );
+    path
+}
+
+/// Peak signal-to-noise ratio in dB over the RGB channels of two images with values in 0..1.
+pub fn psnr_rgb(a: &Image, b: &Image) -> f64 {
+    assert_eq!(
+        (a.width, a.height),
+        (b.width, b.height),
+        "image sizes differ"
+    );
+    let (mut sum, mut n) = (0.0f64, 0usize);
+    for (p, q) in a.data.chunks_exact(4).zip(b.data.chunks_exact(4)) {
+        for c in 0..3 {
+            let d = p[c] as f64 - q[c] as f64;
+            sum += d * d;
+            n += 1;
+        }
+    }
+    let mse = sum / n.max(1) as f64;
+    if mse == 0.0 {
+        f64::INFINITY
+    } else {
+        10.0 * (1.0 / mse).log10()
+    }
+}

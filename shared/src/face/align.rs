@@ -123,7 +123,7 @@ pub fn fit_similarity(src: &[[f64; 2]], dst: &[[f64; 2]]) -> Result<Affine> {
         cross += px * qy - py * qx;
         var += px * px + py * py;
     }
-    if !(var > 1e-12) || !dot.is_finite() || !cross.is_finite() {
+    if var.is_nan() || var <= 1e-12 || !dot.is_finite() || !cross.is_finite() {
         return Err(Error::new(
             "the face's alignment points coincide (or are not finite); it cannot be aligned",
         ));
@@ -162,10 +162,8 @@ pub fn sample_bilinear(image: &FloatImage, x: f64, y: f64, border: Border) -> [f
     let (wx, wy) = ((fx - x0) as f32, (fy - y0) as f32);
     let (x0, y0) = (x0.clamp(-1e9, 1e9) as i64, y0.clamp(-1e9, 1e9) as i64);
     let fetch = |px: i64, py: i64| -> [f32; 4] {
-        let inside = px >= bnd.x1 as i64
-            && px < bnd.x2 as i64
-            && py >= bnd.y1 as i64
-            && py < bnd.y2 as i64;
+        let inside =
+            px >= bnd.x1 as i64 && px < bnd.x2 as i64 && py >= bnd.y1 as i64 && py < bnd.y2 as i64;
         if inside {
             image.pixel(px as i32, py as i32)
         } else {
@@ -230,7 +228,11 @@ pub struct AlignedFace {
 /// that best fits five face points, given in frame pixels in template order (the eye on the
 /// image's left, the eye on the image's right, the nose tip, the mouth corner on the image's
 /// left, on the image's right). It is a similarity of the top-down picture (no reflection).
-pub fn template_transform(points: &[[f64; 2]; 5], template: &[[f32; 2]; 5], size: u32) -> Result<Affine> {
+pub fn template_transform(
+    points: &[[f64; 2]; 5],
+    template: &[[f32; 2]; 5],
+    size: u32,
+) -> Result<Affine> {
     let src: Vec<[f64; 2]> = points.iter().map(|p| [p[0], -p[1]]).collect();
     let dst: Vec<[f64; 2]> = template
         .iter()
@@ -295,7 +297,13 @@ mod tests {
     #[test]
     fn similarity_fit_recovers_a_known_transform() {
         let (s, th, tx, ty) = (1.7f64, 0.4f64, 12.0, -3.0);
-        let src = [[0.0, 0.0], [10.0, 1.0], [4.0, 7.0], [2.0, 12.0], [9.0, 11.0]];
+        let src = [
+            [0.0, 0.0],
+            [10.0, 1.0],
+            [4.0, 7.0],
+            [2.0, 12.0],
+            [9.0, 11.0],
+        ];
         let dst: Vec<[f64; 2]> = src
             .iter()
             .map(|p| {
@@ -352,6 +360,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::excessive_precision)] // the published template's digits
     fn template_alignment_maps_points_onto_the_template() {
         let template = [
             [0.34191607, 0.46157411],
@@ -363,7 +372,10 @@ mod tests {
         // An upright face in a y-up frame: eyes above (larger y) the mouth.
         let size = 112.0;
         let frame: [[f64; 2]; 5] = std::array::from_fn(|k| {
-            [100.0 + 2.0 * template[k][0] as f64 * size, 400.0 - 2.0 * template[k][1] as f64 * size]
+            [
+                100.0 + 2.0 * template[k][0] as f64 * size,
+                400.0 - 2.0 * template[k][1] as f64 * size,
+            ]
         });
         let m = template_transform(&frame, &template, 112).unwrap();
         for k in 0..5 {

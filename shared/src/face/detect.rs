@@ -187,7 +187,7 @@ pub fn decode_ssd_raw(
             n * nc
         )));
     }
-    if n == 0 || scores.is_empty() || scores.len() % n != 0 {
+    if n == 0 || scores.is_empty() || !scores.len().is_multiple_of(n) {
         return Err(Error::new(format!(
             "the score tensor holds {} values, not a whole number of scores for {n} boxes",
             scores.len()
@@ -215,7 +215,7 @@ pub fn decode_ssd_raw(
             .copied()
             .fold(f32::NEG_INFINITY, f32::max);
         let score = activate(raw_score, decode.score_clipping, decode.score);
-        if !(score >= decode.min_score) {
+        if score.is_nan() || score < decode.min_score {
             continue;
         }
         let r = &boxes[i * nc..(i + 1) * nc];
@@ -296,7 +296,7 @@ pub fn decode_centernet_raw(
     for y in 0..gh {
         for x in 0..gw {
             let score = heatmap.data[y * gw + x];
-            if !(score > decode.min_score) {
+            if score.is_nan() || score <= decode.min_score {
                 continue;
             }
             let s0 = at(scale, 0, y, x).exp() * stride; // height
@@ -384,7 +384,12 @@ pub fn decode(detection: &Detection, inferred: &Inferred) -> Result<Vec<Face>> {
             Ok(kept
                 .into_iter()
                 .map(|mut d| {
-                    d.bbox = [d.bbox[0] * fx, d.bbox[1] * fy, d.bbox[2] * fx, d.bbox[3] * fy];
+                    d.bbox = [
+                        d.bbox[0] * fx,
+                        d.bbox[1] * fy,
+                        d.bbox[2] * fx,
+                        d.bbox[3] * fy,
+                    ];
                     d.keypoints.iter_mut().for_each(|k| {
                         k[0] *= fx;
                         k[1] *= fy;
@@ -523,7 +528,11 @@ mod tests {
         assert!(a.iter().all(|a| a.width == 1.0 && a.height == 1.0));
         // The same centres as the manifest's own helper.
         let c = opts.centres();
-        assert!(a.iter().zip(&c).all(|(a, c)| [a.x_center, a.y_center] == *c));
+        assert!(
+            a.iter()
+                .zip(&c)
+                .all(|(a, c)| [a.x_center, a.y_center] == *c)
+        );
     }
 
     #[test]

@@ -219,7 +219,12 @@ impl Landmarker {
 
     /// Runs the model on the face's region of `image` (pixels RGBA in the `frame_colour`
     /// encoding) and returns its points in frame pixels.
-    pub fn run(&self, image: &FloatImage, frame_colour: ColourSpace, face: &Face) -> Result<FaceLandmarks> {
+    pub fn run(
+        &self,
+        image: &FloatImage,
+        frame_colour: ColourSpace,
+        face: &Face,
+    ) -> Result<FaceLandmarks> {
         let roi = self.roi(face)?;
         let crop = self.crop(image, &roi);
         let inferred = self.pipeline.infer(&InferRequest {
@@ -239,7 +244,10 @@ impl Landmarker {
                 self.spec.points
             ))
         })?;
-        let (count, vpp) = (self.spec.count as usize, self.spec.values_per_point as usize);
+        let (count, vpp) = (
+            self.spec.count as usize,
+            self.spec.values_per_point as usize,
+        );
         if points.data.len() != count * vpp {
             return Err(Error::new(format!(
                 "landmark model '{name}' output '{}' holds {} values; {count} points x {vpp} were expected",
@@ -276,12 +284,16 @@ impl Landmarker {
                     ))
                 })?;
                 let raw = *t.data.first().ok_or_else(|| {
-                    Error::new(format!("landmark model '{name}': presence output '{out}' is empty"))
+                    Error::new(format!(
+                        "landmark model '{name}': presence output '{out}' is empty"
+                    ))
                 })?;
-                Some(match self.spec.presence_activation.unwrap_or(Activation::None) {
-                    Activation::Sigmoid => 1.0 / (1.0 + (-raw).exp()),
-                    Activation::None => raw,
-                })
+                Some(
+                    match self.spec.presence_activation.unwrap_or(Activation::None) {
+                        Activation::Sigmoid => 1.0 / (1.0 + (-raw).exp()),
+                        Activation::None => raw,
+                    },
+                )
             }
         };
         let present = match (presence, self.spec.min_presence) {
@@ -342,7 +354,10 @@ mod tests {
         let m = roi.crop_to_frame(192, 192);
         // The crop's top-left corner is the region's top-left (small x, large y).
         let (x, y) = m.apply(0.0, 0.0);
-        assert!((x - 65.0).abs() < 1e-9 && (y - 325.0).abs() < 1e-9, "{x},{y}");
+        assert!(
+            (x - 65.0).abs() < 1e-9 && (y - 325.0).abs() < 1e-9,
+            "{x},{y}"
+        );
         let (x, y) = m.apply(96.0, 96.0);
         assert!((x - 140.0).abs() < 1e-9 && (y - 250.0).abs() < 1e-9);
     }
