@@ -69,8 +69,9 @@ pub fn fetch(req: &Request) -> Result<String> {
     }
     let by_hand = || {
         format!(
-            "the file can also be downloaded by hand from {} and given with `--from FILE`",
-            req.url
+            "the file can also be downloaded by hand from {} and given with `--from FILE` (it is installed as {})",
+            req.url,
+            req.dest.display()
         )
     };
 
