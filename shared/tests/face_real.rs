@@ -4,8 +4,8 @@
 //! the background, CenterFace finds the same face, a 5-point alignment puts the eyes on the
 //! template, and neither detector sees a face in a photo without one.
 //!
-//! Needs `PIXELSPACE_MODELS_DIR`: a folder with `NAME/NAME.onnx` and `NAME/NAME.json` for
-//! face_detector, face_landmarks, selfie_segmentation and centerface, as
+//! Needs `PIXELSPACE_MODELS_DIR`: a folder whose subfolders hold face_detector, face_landmarks,
+//! selfie_segmentation and centerface (`.onnx` with the `.json` manifest beside it), as
 //! `pixelspace models fetch --defaults` writes them (or models/convert/mediapipe.py and
 //! centerface.py with `--out DIR/NAME`); and python3 with scikit-image for the photos. Tests fail
 //! with instructions when either is missing; they never skip.
@@ -51,7 +51,7 @@ fn models_dir() -> PathBuf {
         .filter(|d| !d.is_empty())
         .map(PathBuf::from)
         .unwrap_or_else(|| {
-            panic!("PIXELSPACE_MODELS_DIR is not set: set it to the folder with the real models (DIR/NAME/NAME.onnx). {how}")
+            panic!("PIXELSPACE_MODELS_DIR is not set: set it to the folder with the real models (a subfolder per model with NAME.onnx and NAME.json). {how}")
         });
     assert!(
         dir.is_dir(),
@@ -61,15 +61,33 @@ fn models_dir() -> PathBuf {
     dir
 }
 
-fn real(name: &str) -> InferencePipeline {
+/// A real model by file stem (`face_detector`, …) in a subfolder of the models folder: the
+/// model library names subfolders after the manifest's `name`
+/// (`face-detector-short-range/face_detector.onnx`); `STEM/STEM.onnx` works too.
+fn real_path(stem: &str) -> PathBuf {
+    let dir = models_dir();
+    let file = format!("{stem}.onnx");
+    let mut candidates = vec![dir.join(stem).join(&file)];
+    let mut subs: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .map(|rd| rd.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    subs.sort();
+    candidates.extend(subs.into_iter().map(|s| s.join(&file)));
+    candidates
+        .into_iter()
+        .find(|p| p.is_file() && p.with_extension("json").is_file())
+        .unwrap_or_else(|| {
+            panic!(
+                "real model {file} (with its .json manifest) not found in any subfolder of {}. Make it \
+                 with `pixelspace models fetch --defaults` or models/convert (see models/convert/README.md)",
+                dir.display()
+            )
+        })
+}
+
+fn real(stem: &str) -> InferencePipeline {
     init_runtime();
-    let path = models_dir().join(name).join(format!("{name}.onnx"));
-    assert!(
-        path.is_file(),
-        "real model {} not found (PIXELSPACE_MODELS_DIR/{name}/{name}.onnx and .json). Make it with \
-         `pixelspace models fetch --defaults` or models/convert (see models/convert/README.md)",
-        path.display()
-    );
+    let path = real_path(stem);
     let m = Manifest::for_model(&path).unwrap_or_else(|e| panic!("{e}"));
     InferencePipeline::new_with_policy(m, path, Provider::Cpu, &LicencePolicy::allow_all())
         .unwrap_or_else(|e| panic!("{e}"))

@@ -369,11 +369,11 @@ pub fn files_in(dir: &Path) -> Vec<PathBuf> {
     v
 }
 
-/// The folder of real models, `$PIXELSPACE_MODELS_DIR` (each model at `NAME/NAME.onnx` with its
-/// manifest `NAME/NAME.json`, as `pixelspace models fetch --defaults` writes them). Fails the test
+/// The folder of real models, `$PIXELSPACE_MODELS_DIR` (a subfolder per model holding its `.onnx`
+/// and `.json` manifest, as `pixelspace models fetch --defaults` writes them). Fails the test
 /// with instructions when it is not set or missing.
 pub fn real_models_dir() -> PathBuf {
-    let how = "set PIXELSPACE_MODELS_DIR to a folder holding NAME/NAME.onnx and NAME/NAME.json, \
+    let how = "set PIXELSPACE_MODELS_DIR to a folder with a subfolder per model (NAME.onnx and NAME.json), \
                made by `pixelspace models fetch --defaults` or the converters in models/convert \
                (see models/convert/README.md)";
     let dir = std::env::var_os("PIXELSPACE_MODELS_DIR")
@@ -388,16 +388,27 @@ pub fn real_models_dir() -> PathBuf {
     dir
 }
 
-/// A real model, `$PIXELSPACE_MODELS_DIR/NAME/NAME.onnx`; fails the test when it is missing.
-pub fn real_model(name: &str) -> PathBuf {
-    let path = real_models_dir().join(name).join(format!("{name}.onnx"));
-    assert!(
-        path.is_file() && path.with_extension("json").is_file(),
-        "real model {} (and its .json manifest) not found: run `pixelspace models fetch --defaults` \
-         into PIXELSPACE_MODELS_DIR, or the converter in models/convert",
-        path.display()
-    );
-    path
+/// A real model by its file name without `.onnx` (`rife`, `selfie_segmentation`, …): the file
+/// `STEM.onnx` with its manifest `STEM.json` in a subfolder of `$PIXELSPACE_MODELS_DIR` (the
+/// model library names subfolders after the manifest's `name`, e.g.
+/// `face-detector-short-range/face_detector.onnx`; `STEM/STEM.onnx` works too). Fails the test
+/// when it is missing.
+pub fn real_model(stem: &str) -> PathBuf {
+    let dir = real_models_dir();
+    let file = format!("{stem}.onnx");
+    let mut candidates = vec![dir.join(stem).join(&file)];
+    candidates.extend(files_in(&dir).into_iter().map(|sub| sub.join(&file)));
+    candidates
+        .into_iter()
+        .find(|p| p.is_file() && p.with_extension("json").is_file())
+        .unwrap_or_else(|| {
+            panic!(
+                "real model {file} (and its .json manifest) not found in any subfolder of {}: run \
+                 `pixelspace models fetch --defaults` with PIXELSPACE_MODELS_DIR set to it, or the \
+                 converter in models/convert",
+                dir.display()
+            )
+        })
 }
 
 /// Peak signal-to-noise ratio in dB over the RGB channels of two images with values in 0..1.

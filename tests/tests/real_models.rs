@@ -6,7 +6,7 @@
 //! * The selfie segmentation writes a person matte into alpha that covers the astronaut and not
 //!   the background, and leaves the colour channels alone.
 //!
-//! Needs `PIXELSPACE_MODELS_DIR` with `rife/rife.onnx` and `selfie_segmentation/...` (as
+//! Needs `PIXELSPACE_MODELS_DIR` with rife.onnx and selfie_segmentation.onnx in subfolders (as
 //! `pixelspace models fetch --defaults` writes them) and the test photos of tests/setup; fails
 //! with instructions when they are missing.
 
