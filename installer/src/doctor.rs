@@ -189,7 +189,8 @@ pub fn run(plugin_path: Option<PathBuf>, extra_model_dirs: &[PathBuf]) -> Result
     }
 }
 
-/// Model folders: the bundle's Resources/models and the folders given with --models.
+/// Model folders: the bundle's Resources/models, the user's model folder and the folders given
+/// with --models.
 fn model_dirs(plugin_dir: &Path, extra: &[PathBuf]) -> Vec<PathBuf> {
     let mut dirs = vec![
         paths::bundle_dir(plugin_dir)
@@ -197,6 +198,7 @@ fn model_dirs(plugin_dir: &Path, extra: &[PathBuf]) -> Vec<PathBuf> {
             .join("Resources")
             .join("models"),
     ];
+    dirs.push(pixelspace_shared::models_dir::models_dir());
     dirs.extend(extra.iter().cloned());
     dirs.into_iter().filter(|d| d.is_dir()).collect()
 }
@@ -205,10 +207,10 @@ fn list_manifests(dir: &Path) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
         .map(|rd| rd.filter_map(|e| e.ok()).map(|e| e.path()).collect())
         .unwrap_or_default();
-    v.retain(|p| {
-        p.extension().is_some_and(|e| e == "json")
-            && !p.to_string_lossy().ends_with(".weights.json")
-    });
+    v.retain(|p| p.extension().is_some_and(|e| e == "json"));
+    // Installed models live one level down (`<dir>/<name>/<name>.json`).
+    v.extend(pixelspace_shared::models_dir::manifest_files(dir));
+    v.retain(|p| !p.to_string_lossy().ends_with(".weights.json"));
     v.sort();
     v
 }
