@@ -1,14 +1,26 @@
 //! `pixelspace bench`: time per frame of the Inference effect through the reference host and the
-//! plugin, against a bare ONNX Runtime `run` of the same model on the same tensor, interleaved in one
-//! run; prints medians and the overhead ratio. A measurement, not a test.
+//! plugin, against a bare ONNX Runtime `run` of the same model on the same tensors, interleaved in
+//! one run; prints medians and ratios. A measurement, not a test.
+//!
+//! Frames come from memory. Per way of running, from the host's own timings
+//! ([`Instance::last_render_timings`]): the plugin's time (its render action less the time the
+//! host spent in `clipGetImage` handing it the source frame) — the plugin's overhead over the
+//! bare run; the render action as a whole; the host's whole frame (adding the output buffer and
+//! reading it back as RGBA float, which a real host does not do); and the wall time of the
+//! `render_frames` call. When `PIXELSPACE_MODELS_DIR` holds a converted RIFE (`rife/rife.onnx`
+//! with its manifest), it is measured too.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
 use clap::Args;
-use pixelspace_host::{Depth, FrameSource, Host, HostImage, RenderOptions};
-use pixelspace_shared::runtime::{self, InputTensor, Provider, SessionCache};
+use pixelspace_host::{Depth, FrameSource, Host, HostImage, Instance, RenderOptions};
+use pixelspace_shared::geometry::Rect;
+use pixelspace_shared::manifest::Manifest;
+use pixelspace_shared::pipeline::FitMapping;
+use pixelspace_shared::runtime::{self, InputTensor, Provider, SessionCache, SharedSession};
+use pixelspace_shared::tensor::{ChannelOrder, Layout};
 
 use crate::doctor::bundle_runtime_library;
 use crate::error::{Error, Result};
@@ -141,19 +153,129 @@ fn untiled_copy(model: &std::path::Path, dir: &std::path::Path) -> Result<Option
     Ok(Some(copy))
 }
 
-/// NCHW planes of the frame's RGB, rows top-down (the tensor convention).
-fn nchw(image: &HostImage) -> Vec<f32> {
+/// A model tensor of the frame: `layout`, `order`, `mw` x `mh` (padding repeats the frame's
+/// right column and bottom row), rows top-down (the tensor convention).
+fn model_tensor(
+    image: &HostImage,
+    layout: Layout,
+    order: ChannelOrder,
+    mw: u32,
+    mh: u32,
+) -> Vec<f32> {
     let (w, h) = (image.width as usize, image.height as usize);
-    let mut out = vec![0f32; 3 * w * h];
-    for r in 0..h {
-        let y = h - 1 - r;
-        for x in 0..w {
-            for c in 0..3 {
-                out[c * w * h + r * w + x] = image.data[(y * w + x) * 4 + c];
+    let (mw, mh) = (mw as usize, mh as usize);
+    let src = order.sources();
+    let chans = src.len();
+    let mut out = vec![0f32; chans * mw * mh];
+    for r in 0..mh {
+        // Model row r is frame row h-1-r (rows past the frame repeat its bottom row); frame
+        // columns likewise; the frame is stored y-up, so its top row is the last one.
+        let y = h - 1 - r.min(h - 1);
+        for x in 0..mw {
+            let px = &image.data[(y * w + x.min(w - 1)) * 4..][..4];
+            for (c, &s) in src.iter().enumerate() {
+                let i = match layout {
+                    Layout::Nchw => (c * mh + r) * mw + x,
+                    Layout::Nhwc => (r * mw + x) * chans + c,
+                };
+                out[i] = px[s];
             }
         }
     }
     out
+}
+
+/// The shape to feed a constant of `len` values into an input declared as `declared`
+/// (free dimensions become 1, or take the rest of the values when the counts then disagree).
+fn constant_shape(declared: &[i64], len: usize) -> Vec<i64> {
+    let ones: Vec<i64> = declared.iter().map(|d| (*d).max(1)).collect();
+    if ones.iter().product::<i64>() == len as i64 {
+        ones
+    } else {
+        vec![len as i64]
+    }
+}
+
+/// A bare `session.run` of a model on the tensors the pipeline would feed it for the frame:
+/// every image input at the model size the manifest makes of the frame, the constants.
+struct BareRun {
+    session: Arc<SharedSession>,
+    output: usize,
+    feeds: Vec<(String, Vec<i64>, Vec<f32>)>,
+    out: Vec<f32>,
+}
+
+impl BareRun {
+    fn new(model: &Path, frame: &HostImage) -> Result<BareRun> {
+        let manifest = Manifest::for_model(model)?;
+        let session = SessionCache::global().get(model, Provider::Auto, None)?;
+        let region = Rect::new(0, 0, frame.width as i32, frame.height as i32);
+        let fit = FitMapping::new(manifest.size, region);
+        let (mw, mh) = (fit.model_width, fit.model_height);
+        let mut feeds = Vec::new();
+        for input in manifest.image_inputs() {
+            let shape = match input.layout {
+                Layout::Nchw => vec![1, input.channels.count() as i64, mh as i64, mw as i64],
+                Layout::Nhwc => vec![1, mh as i64, mw as i64, input.channels.count() as i64],
+            };
+            let data = model_tensor(frame, input.layout, input.channels, mw, mh);
+            feeds.push((input.name.clone(), shape, data));
+        }
+        for c in manifest.constant_inputs() {
+            let declared = session
+                .inputs()
+                .iter()
+                .find(|i| i.name == c.name)
+                .map(|i| i.shape.clone())
+                .unwrap_or_default();
+            feeds.push((
+                c.name.clone(),
+                constant_shape(&declared, c.value.len()),
+                c.value.clone(),
+            ));
+        }
+        let first = manifest.outputs[0].name();
+        let output = session
+            .outputs()
+            .iter()
+            .position(|o| o.name == first)
+            .ok_or_else(|| Error::new(format!("the model has no output '{first}'")))?;
+        Ok(BareRun {
+            session,
+            output,
+            feeds,
+            out: Vec::new(),
+        })
+    }
+
+    /// Seconds one run takes.
+    fn time(&mut self) -> Result<f64> {
+        let feeds: Vec<InputTensor> = self
+            .feeds
+            .iter()
+            .map(|(name, shape, data)| InputTensor { name, shape, data })
+            .collect();
+        let t = Instant::now();
+        self.session.run(&feeds, self.output, &mut self.out)?;
+        Ok(t.elapsed().as_secs_f64())
+    }
+}
+
+/// One frame through the host and the plugin: seconds of wall time of the whole
+/// `render_frames` call, of the host's frame, and of the plugin's render action in it.
+#[derive(Clone, Copy, Debug, Default)]
+struct Hosted {
+    wall: f64,
+    host_frame: f64,
+    action: f64,
+    plugin: f64,
+}
+
+/// A way of running the model through the host, measured against the bare run.
+struct Variant {
+    label: String,
+    instance: Instance,
+    samples: Vec<Hosted>,
 }
 
 pub fn run(args: &BenchArgs) -> Result<()> {
@@ -164,16 +286,10 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         Some(m) => m.clone(),
         None => default_model()?,
     };
-    let model = model
-        .canonicalize()
-        .map_err(|e| Error::new(format!("model {}: {e}", model.display())))?;
     let plugin_dir = args
         .plugin_path
         .clone()
         .unwrap_or_else(paths::default_plugin_dir);
-    let frame = test_frame(args.width, args.height);
-
-    // Bare ONNX Runtime, with the library the bundle ships.
     let lib = bundle_runtime_library(&plugin_dir).ok_or_else(|| {
         Error::new(format!(
             "no ONNX Runtime library in the bundle at {}; run `pixelspace install`",
@@ -181,49 +297,51 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         ))
     })?;
     let info = runtime::init(&lib)?;
-    let session = SessionCache::global().get(&model, Provider::Auto, None)?;
-    let input_name = session
-        .inputs()
-        .first()
-        .map(|i| i.name.clone())
-        .ok_or_else(|| Error::new("the model has no inputs"))?;
-    let tensor = nchw(&frame);
-    let shape = [1i64, 3, args.height as i64, args.width as i64];
-    let mut out = Vec::new();
-    let mut bare = || -> Result<f64> {
-        let t = Instant::now();
-        session.run(
-            &[InputTensor {
-                name: &input_name,
-                shape: &shape,
-                data: &tensor,
-            }],
-            0,
-            &mut out,
-        )?;
-        Ok(t.elapsed().as_secs_f64())
-    };
-
-    // Host + plugin, with the model's manifest as it is and, when that asks for tiles, with an
-    // untiled copy, so tiling's cost and the host/plugin overhead are told apart.
     let host = Host::new(std::slice::from_ref(&plugin_dir))?;
+    let frame = test_frame(args.width, args.height);
+    println!(
+        "{}x{} float frame held in memory, ONNX Runtime {}, {} reps interleaved with the bare run \
+         (first run of each discarded); medians, ratios are to the bare run of the same rep",
+        args.width, args.height, info.version, args.reps
+    );
+    bench_model(&host, &model, &frame, args.reps, true)?;
+    // The real interpolation model, when a converted one is at hand.
+    if let Some(dir) = std::env::var_os("PIXELSPACE_MODELS_DIR").filter(|d| !d.is_empty()) {
+        let rife = PathBuf::from(dir).join("rife/rife.onnx");
+        if rife.is_file() && rife.with_extension("json").is_file() {
+            println!();
+            bench_model(&host, &rife, &frame, args.reps.min(3), false)?;
+        }
+    }
+    Ok(())
+}
+
+/// Measures one model: the bare run, then through host and plugin with the manifest as it is,
+/// untiled (when the manifest tiles) and, when `all`, without colour conversion.
+fn bench_model(host: &Host, model: &Path, frame: &HostImage, reps: usize, all: bool) -> Result<()> {
+    let model = model
+        .canonicalize()
+        .map_err(|e| Error::new(format!("model {}: {e}", model.display())))?;
+    let mut bare = BareRun::new(&model, frame)?;
+
+    // With the model's manifest as it is and, when that asks for tiles, with an untiled copy,
+    // so tiling's cost and the host/plugin overhead are told apart.
     let untiled_dir = std::env::temp_dir().join(format!("pixelspace-bench-{}", std::process::id()));
     let untiled = untiled_copy(&model, &untiled_dir)?;
-    // (label, model, colourSpace): `srgb` declares the float frame sRGB-encoded, so the plugin skips
-    // the linear <-> sRGB conversion the model's manifest otherwise asks for.
-    let mut variants: Vec<(String, PathBuf, &str)> = vec![(
-        "host + plugin (Inference)".to_string(),
-        model.clone(),
-        "auto",
-    )];
+    // (label, model, colourSpace): `srgb` declares the float frame sRGB-encoded, so the plugin
+    // skips the linear <-> sRGB conversion the model's manifest otherwise asks for.
+    let mut plan: Vec<(String, PathBuf, &str)> =
+        vec![("host + plugin".to_string(), model.clone(), "auto")];
     let plain = untiled.clone().unwrap_or_else(|| model.clone());
     if untiled.is_some() {
-        variants[0].0 = "host + plugin, manifest tiles".to_string();
-        variants.push(("host + plugin, untiled".to_string(), plain.clone(), "auto"));
+        plan[0].0 = "host + plugin, manifest tiles".to_string();
+        plan.push(("host + plugin, untiled".to_string(), plain.clone(), "auto"));
     }
-    variants.push(("  same, no colour conversion".to_string(), plain, "srgb"));
-    let mut instances = Vec::new();
-    for (_, m, colour) in &variants {
+    if all {
+        plan.push(("same, no colour conversion".to_string(), plain, "srgb"));
+    }
+    let mut variants = Vec::new();
+    for (label, m, colour) in plan {
         let mut instance = host.instance(INFERENCE)?;
         instance.set_param(MODEL_PARAM, &m.display().to_string())?;
         instance.set_param(COLOUR_PARAM, colour)?;
@@ -233,7 +351,11 @@ pub fn run(args: &BenchArgs) -> Result<()> {
                 image: frame.clone(),
             }),
         )?;
-        instances.push(instance);
+        variants.push(Variant {
+            label,
+            instance,
+            samples: Vec::new(),
+        });
     }
     let opts = RenderOptions {
         depth: Depth::Float,
@@ -243,49 +365,75 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     };
     let sink = |_: i32, _: HostImage| -> std::result::Result<(), String> { Ok(()) };
     let mut frame_no = 0;
-    let mut hosted = |instance: &mut pixelspace_host::Instance| -> Result<f64> {
+    let mut hosted = |instance: &mut Instance| -> Result<Hosted> {
         frame_no += 1;
         let t = Instant::now();
         instance.render_frames(&[frame_no], &opts, &sink)?;
-        Ok(t.elapsed().as_secs_f64())
+        let wall = t.elapsed().as_secs_f64();
+        let timing = instance
+            .last_render_timings()
+            .into_iter()
+            .next()
+            .ok_or_else(|| Error::new("the host recorded no timing for the rendered frame"))?;
+        Ok(Hosted {
+            wall,
+            host_frame: timing.total.as_secs_f64(),
+            action: timing.render_action.as_secs_f64(),
+            plugin: timing
+                .render_action
+                .saturating_sub(timing.image_fetch)
+                .as_secs_f64(),
+        })
     };
 
-    println!(
-        "model {} on a {}x{} float frame, ONNX Runtime {} ({} reps, interleaved; first run of each discarded)",
-        model.display(),
-        args.width,
-        args.height,
-        info.version,
-        args.reps
-    );
-    let measured = (|| -> Result<(Vec<f64>, Vec<Vec<f64>>)> {
-        bare()?;
-        for instance in instances.iter_mut() {
-            hosted(instance)?;
+    println!("model {}", model.display());
+    let measured = (|| -> Result<Vec<f64>> {
+        bare.time()?;
+        for v in variants.iter_mut() {
+            hosted(&mut v.instance)?;
         }
-        let (mut b, mut h) = (Vec::new(), vec![Vec::new(); instances.len()]);
-        for _ in 0..args.reps {
-            b.push(bare()?);
-            for (i, instance) in instances.iter_mut().enumerate() {
-                h[i].push(hosted(instance)?);
+        let mut b = Vec::with_capacity(reps);
+        for _ in 0..reps {
+            b.push(bare.time()?);
+            for v in variants.iter_mut() {
+                let s = hosted(&mut v.instance)?;
+                v.samples.push(s);
             }
         }
-        Ok((b, h))
+        Ok(b)
     })();
     let _ = std::fs::remove_dir_all(&untiled_dir);
-    let (mut b, h) = measured?;
-    let mb = median(&mut b);
+    let b = measured?;
     println!(
-        "{:<32} median {:8.1} ms/frame",
+        "  {:<46} {:>9.1} ms/frame",
         "bare session.run",
-        mb * 1e3
+        median(&mut b.clone()) * 1e3
     );
-    for ((label, _, _), mut times) in variants.iter().zip(h) {
-        let mh = median(&mut times);
+    let line = |label: &str, times: Vec<f64>| {
+        let ratios: Vec<f64> = times.iter().zip(&b).map(|(t, b)| t / b).collect();
         println!(
-            "{label:<32} median {:8.1} ms/frame   ratio {:.3}x",
-            mh * 1e3,
-            mh / mb
+            "  {label:<46} {:>9.1} ms/frame   {:.3}x",
+            median(&mut times.clone()) * 1e3,
+            median(&mut ratios.clone())
+        );
+    };
+    for v in variants {
+        println!("  {}", v.label);
+        line(
+            "    plugin (render action less image fetches)",
+            v.samples.iter().map(|s| s.plugin).collect(),
+        );
+        line(
+            "    render action (+ host fetching the frame)",
+            v.samples.iter().map(|s| s.action).collect(),
+        );
+        line(
+            "    host frame (+ output buffer, readback)",
+            v.samples.iter().map(|s| s.host_frame).collect(),
+        );
+        line(
+            "    render_frames call (+ begin/end, sink)",
+            v.samples.iter().map(|s| s.wall).collect(),
         );
     }
     Ok(())

@@ -369,6 +369,17 @@ int px_instance_render(PxInstance *pi, const int *frames, size_t n, const PxRend
   }
 }
 
+size_t px_instance_render_timings(PxInstance *pi, PxFrameTiming *out, size_t cap) {
+  if (!pi) return 0;
+  try {
+    std::vector<PxFrameTiming> t = pi->effect->timings();
+    for (size_t i = 0; i < t.size() && i < cap && out; ++i) out[i] = t[i];
+    return t.size();
+  } catch (...) {
+    return 0;
+  }
+}
+
 int px_instance_message_count(PxInstance *pi) { return pi ? (int)pi->effect->messages().size() : 0; }
 
 char *px_instance_message(PxInstance *pi, int i, int *level, int *persistent) {

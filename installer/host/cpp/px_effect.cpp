@@ -3,6 +3,7 @@
 // render window, messages/progress collected, and the render driver that
 // honours the plugin's thread safety and tiling.
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <sstream>
@@ -210,6 +211,17 @@ std::shared_ptr<CacheSlot> Clip::convertedFrame(int frame, OfxPointD scale, cons
 
 IE::Image *Clip::getImage(OfxTime time, const OfxRectD *) {
   RenderJob *job = tlsJob;
+  // Time spent here fetching, scaling and converting source frames counts as the host's,
+  // not the plugin's, in the frame timings.
+  struct FetchTimer {
+    RenderJob *job;
+    std::chrono::steady_clock::time_point start;
+    ~FetchTimer() {
+      if (job)
+        job->fetchNanos += std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start)
+                               .count();
+    }
+  } fetchTimer = {isOutput() ? nullptr : job, std::chrono::steady_clock::now()};
   std::ostringstream uid;
   uid << getName() << "@" << time;
   if (isOutput()) {
@@ -486,7 +498,18 @@ static std::mutex &unsafeRenderMutex() {
   return m;
 }
 
+std::vector<PxFrameTiming> Effect::timings() {
+  std::lock_guard<std::mutex> lock(_timingMutex);
+  return _timings;
+}
+
+static double secondsSince(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
 bool Effect::renderFrame(int frame, PxSink sink, void *sinkUser, std::string &err) {
+  std::chrono::steady_clock::time_point frameStart = std::chrono::steady_clock::now();
+  double actionSeconds = 0.0;
   RenderJob job;
   ImageRegistry registry;
   job.effect = this;
@@ -543,11 +566,13 @@ bool Effect::renderFrame(int frame, PxSink sink, void *sinkUser, std::string &er
     }
     job.window = tile;
     job.output = allocBuffer(tile, depth, comps, _opts.top_down != 0, _opts.row_padding);
+    std::chrono::steady_clock::time_point actionStart = std::chrono::steady_clock::now();
     try {
       st = renderAction(frame, kOfxImageFieldNone, tile, job.scale, _sequential, false, false);
     } catch (...) {
       st = kOfxStatFailed;
     }
+    actionSeconds += secondsSince(actionStart);
     registry.releaseAll();
     if (st != kOfxStatOK) {
       err = failureText(job, st, prefix + "the effect's render action failed");
@@ -561,6 +586,11 @@ bool Effect::renderFrame(int frame, PxSink sink, void *sinkUser, std::string &er
   }
   job.output = PixelBuffer();
   tlsJob = saved;
+  {
+    PxFrameTiming timing = {frame, actionSeconds, job.fetchNanos.load() * 1e-9, secondsSince(frameStart)};
+    std::lock_guard<std::mutex> lock(_timingMutex);
+    _timings.push_back(timing);
+  }
 
   char sinkErr[1024];
   sinkErr[0] = 0;
@@ -583,6 +613,10 @@ int Effect::render(const int *frames, size_t n, const PxRenderOptions &opts, PxS
   }
   if (_opts.row_padding < 0) _opts.row_padding = 0;
   _cancelled = false;
+  {
+    std::lock_guard<std::mutex> lock(_timingMutex);
+    _timings.clear();
+  }
   const char *depth = opts.depth == PX_DEPTH_BYTE ? kOfxBitDepthByte
                       : opts.depth == PX_DEPTH_SHORT ? kOfxBitDepthShort : kOfxBitDepthFloat;
   for (Clip *c : clips()) {

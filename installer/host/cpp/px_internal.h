@@ -77,6 +77,7 @@ struct RenderJob {
   std::vector<std::string> posted; // messages the plugin posted during this job
   std::mutex notesMutex;
   unsigned threads = 1;
+  std::atomic<long long> fetchNanos{0}; // time spent handing input images to the plugin
 };
 
 extern thread_local RenderJob *tlsJob;
@@ -255,6 +256,7 @@ public:
   int render(const int *frames, size_t n, const PxRenderOptions &opts, PxSink sink, void *sinkUser,
              std::string &err);
   const PxRenderOptions &options() const { return _opts; }
+  std::vector<PxFrameTiming> timings();
   Clip *clip(const std::string &name) const;
   std::vector<Clip *> clips() const;
 
@@ -266,6 +268,8 @@ private:
   std::vector<Message> _messages;
   std::atomic<double> _progress;
   std::atomic<bool> _cancelled;
+  std::mutex _timingMutex;
+  std::vector<PxFrameTiming> _timings;
   PxRenderOptions _opts;
   bool _sequential;
 };

@@ -83,6 +83,24 @@ int px_instance_time_domain(PxInstance *inst, double *first, double *last, char 
 int px_instance_render(PxInstance *inst, const int *frames, size_t n_frames, const PxRenderOptions *opts,
                        PxSink sink, void *sink_user, char **err);
 
+/* How long one frame of the last px_instance_render call took, in seconds:
+ * `render_action` inside the effect's render action(s) (summed over tiles),
+ * `image_fetch` the part of that the host spent in clipGetImage handing the
+ * plugin its input images (reading, scaling, converting source frames),
+ * `total` for the whole frame in the host (region of definition, the source
+ * images' depth conversion, output buffers and the readback to RGBA float);
+ * the sink is not included. */
+typedef struct PxFrameTiming {
+  int frame;
+  double render_action;
+  double image_fetch;
+  double total;
+} PxFrameTiming;
+
+/* Copies the timings of the frames the last render finished (in the order
+ * they finished) into `out`, at most `cap`; returns how many there are. */
+size_t px_instance_render_timings(PxInstance *inst, PxFrameTiming *out, size_t cap);
+
 /* levels: 0 log, 1 message, 2 warning, 3 error, 4 fatal, 5 question */
 int px_instance_message_count(PxInstance *inst);
 char *px_instance_message(PxInstance *inst, int index, int *level, int *persistent);

@@ -46,6 +46,15 @@ pub struct PxRenderOptions {
     pub cancel_user: *mut c_void,
 }
 
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+pub struct PxFrameTiming {
+    pub frame: c_int,
+    pub render_action: c_double,
+    pub image_fetch: c_double,
+    pub total: c_double,
+}
+
 pub type PxSink = extern "C" fn(
     user: *mut c_void,
     frame: c_int,
@@ -125,6 +134,12 @@ unsafe extern "C" {
         sink_user: *mut c_void,
         err: *mut *mut c_char,
     ) -> c_int;
+
+    pub fn px_instance_render_timings(
+        inst: *mut PxInstance,
+        out: *mut PxFrameTiming,
+        cap: usize,
+    ) -> usize;
 
     pub fn px_instance_message_count(inst: *mut PxInstance) -> c_int;
     pub fn px_instance_message(

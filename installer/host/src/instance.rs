@@ -7,6 +7,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::ptr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use crate::error::{HostError, from_c};
 use crate::ffi;
@@ -138,6 +139,22 @@ impl CancelHandle {
     pub fn cancel(&self) {
         self.0.store(true, Ordering::SeqCst);
     }
+}
+
+/// Where the time of one rendered frame went, measured by the host.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct FrameTiming {
+    pub frame: i32,
+    /// Inside the effect's render action (summed over tiles).
+    pub render_action: Duration,
+    /// The part of `render_action` the host spent handing the plugin its input images
+    /// (reading the source frames, scaling, converting to the render depth). The plugin's
+    /// own time is `render_action - image_fetch`.
+    pub image_fetch: Duration,
+    /// The whole frame in the host: region of definition, converting the source frames to the
+    /// render depth, the output buffers, the render action and reading the output back as
+    /// RGBA float (the frame sink not included).
+    pub total: Duration,
 }
 
 /// An instance of an effect, created by [`crate::Host::instance`].
@@ -382,6 +399,25 @@ impl Instance {
         } else {
             Ok(())
         }
+    }
+
+    /// How long each frame of the last [`Instance::render_frames`] call took, in the order
+    /// the frames finished (failed frames are absent).
+    pub fn last_render_timings(&self) -> Vec<FrameTiming> {
+        // SAFETY: raw is live; a null buffer with capacity 0 only asks for the count.
+        let n = unsafe { ffi::px_instance_render_timings(self.raw, ptr::null_mut(), 0) };
+        let mut raw = vec![ffi::PxFrameTiming::default(); n];
+        // SAFETY: raw is live; `raw` holds `n` writable entries.
+        let got = unsafe { ffi::px_instance_render_timings(self.raw, raw.as_mut_ptr(), n) };
+        raw.truncate(got.min(n));
+        raw.iter()
+            .map(|t| FrameTiming {
+                frame: t.frame,
+                render_action: Duration::from_secs_f64(t.render_action.max(0.0)),
+                image_fetch: Duration::from_secs_f64(t.image_fetch.max(0.0)),
+                total: Duration::from_secs_f64(t.total.max(0.0)),
+            })
+            .collect()
     }
 
     /// Everything the plugin posted, as `level: text`.

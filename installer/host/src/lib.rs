@@ -26,7 +26,9 @@ mod options;
 pub use error::HostError;
 pub use host::{EffectInfo, Host};
 pub use image::{FrameSource, HostImage};
-pub use instance::{CancelHandle, ClipInfo, Instance, Message, MessageLevel, ParamInfo, ParamKind};
+pub use instance::{
+    CancelHandle, ClipInfo, FrameTiming, Instance, Message, MessageLevel, ParamInfo, ParamKind,
+};
 pub use options::{Depth, RenderOptions, RowOrder};
 
 /// The OpenFX source tree (headers, HostSupport, examples) this host was built
