@@ -9,6 +9,10 @@
 //!   model's points back to the frame.
 //! * [`align`] — 5-point similarity fits (Umeyama, no reflection) to a template and affine warps
 //!   with bilinear sampling, for models fed aligned face crops.
+//! * [`track`] — faces followed across frames (IoU) and landmarks smoothed over neighbouring
+//!   frames; which faces an effect works on.
+//! * [`regions`] — face oval matte, skin and under-eye masks from the face mesh.
+//! * [`retouch`] — edge-preserving skin smoothing and under-eye lift within the face matte.
 //!
 //! # Coordinates
 //!
@@ -23,6 +27,9 @@
 pub mod align;
 pub mod detect;
 pub mod landmarks;
+pub mod regions;
+pub mod retouch;
+pub mod track;
 
 /// An axis-aligned box in frame pixels (continuous, y up): `x1 <= x2`, `y1 <= y2`.
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -1,0 +1,168 @@
+//! Landmark-guided skin retouch: edge-preserving smoothing (a self-guided filter, He et al.
+//! 2010) on the skin region only (eyes, brows, lips and nostrils excluded), under-eye shadows
+//! lifted towards the surrounding skin, all scaled by `amount`.
+//!
+//! The filter works on sRGB-encoded values (extended above 1, so HDR highlights keep their
+//! range); what goes back into the frame is the change, added to the frame's own values, and
+//! only where the face matte is above 0: every other pixel is left exactly as it was.
+
+use super::regions::{
+    Plane, box_blur_plane, face_matte, face_rect, face_size, skin_mask, under_eye_mask,
+};
+use crate::colour::{ColourSpace, linear_to_srgb, srgb_to_linear};
+use crate::geometry::Rect;
+use crate::image::FloatImage;
+
+/// Normalised box mean of a plane (edges: the mean of the pixels inside).
+fn box_mean(data: &[f32], ones: &[f32], w: usize, h: usize, r: usize) -> Vec<f32> {
+    let mut out = data.to_vec();
+    box_blur_plane(&mut out, w, h, r);
+    for (o, n) in out.iter_mut().zip(ones) {
+        *o /= n.max(1e-6);
+    }
+    out
+}
+
+/// Self-guided filter of one plane with window radius `r` and regulariser `eps`.
+pub fn guided_filter(p: &[f32], w: usize, h: usize, r: usize, eps: f32) -> Vec<f32> {
+    let mut ones = vec![1.0f32; w * h];
+    box_blur_plane(&mut ones, w, h, r);
+    let mean = box_mean(p, &ones, w, h, r);
+    let sq: Vec<f32> = p.iter().map(|v| v * v).collect();
+    let corr = box_mean(&sq, &ones, w, h, r);
+    let mut a = vec![0.0f32; w * h];
+    let mut b = vec![0.0f32; w * h];
+    for i in 0..w * h {
+        let var = (corr[i] - mean[i] * mean[i]).max(0.0);
+        a[i] = var / (var + eps);
+        b[i] = mean[i] - a[i] * mean[i];
+    }
+    let ma = box_mean(&a, &ones, w, h, r);
+    let mb = box_mean(&b, &ones, w, h, r);
+    (0..w * h).map(|i| ma[i] * p[i] + mb[i]).collect()
+}
+
+/// Retouch settings.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Retouch {
+    /// Overall strength, 0 (nothing) to 1.
+    pub amount: f32,
+}
+
+/// Retouches one face of `frame` in place (pixels in the `colour` encoding; `points` the face
+/// mesh in frame pixels) and returns the face matte it worked within, over the face's
+/// rectangle. Pixels where that matte is 0 are not written.
+pub fn retouch_face(
+    frame: &mut FloatImage,
+    colour: ColourSpace,
+    points: &[[f64; 3]],
+    settings: Retouch,
+) -> Plane {
+    let size = face_size(points);
+    let r = ((size * 0.025).round() as usize).max(1);
+    let region = face_rect(points, size * 0.1 + 3.0 * r as f64).intersect(&frame.bounds);
+    let matte = face_matte(points, region);
+    let amount = settings.amount.clamp(0.0, 1.0);
+    if region.is_empty() || amount <= 0.0 {
+        return matte;
+    }
+    let skin = skin_mask(points, region);
+    let under = under_eye_mask(points, region);
+    let (w, h) = (region.width() as usize, region.height() as usize);
+    let encode = |v: f32| match colour {
+        ColourSpace::Linear => linear_to_srgb(v),
+        ColourSpace::Srgb => v,
+    };
+    let decode = |v: f32| match colour {
+        ColourSpace::Linear => srgb_to_linear(v),
+        ColourSpace::Srgb => v,
+    };
+    // Working planes (encoded).
+    let mut planes = vec![vec![0.0f32; w * h]; 3];
+    for y in region.y1..region.y2 {
+        let row = frame.row(y);
+        let off = (region.x1 - frame.bounds.x1) as usize * 4;
+        for x in 0..w {
+            for (c, plane) in planes.iter_mut().enumerate() {
+                plane[(y - region.y1) as usize * w + x] = encode(row[off + 4 * x + c]);
+            }
+        }
+    }
+    let eps = 0.08f32 * 0.08;
+    let shadow_r = ((size * 0.06).round() as usize).max(1);
+    let mut ones = vec![1.0f32; w * h];
+    box_blur_plane(&mut ones, w, h, shadow_r);
+    let new_planes: Vec<Vec<f32>> = planes
+        .iter()
+        .map(|p| {
+            let smooth = guided_filter(&guided_filter(p, w, h, r, eps), w, h, r, eps);
+            let surround = box_mean(&smooth, &ones, w, h, shadow_r);
+            (0..w * h)
+                .map(|i| {
+                    let lift = (surround[i] - smooth[i]).max(0.0) * 0.7 * under.data[i];
+                    p[i] + amount * (skin.data[i] * (smooth[i] - p[i]) + lift)
+                })
+                .collect()
+        })
+        .collect();
+    for y in region.y1..region.y2 {
+        let off = (region.x1 - frame.bounds.x1) as usize * 4;
+        let row_i = (y - region.y1) as usize * w;
+        let row = frame.row_mut(y);
+        for x in 0..w {
+            let m = matte.data[row_i + x];
+            if m <= 0.0 {
+                continue;
+            }
+            for c in 0..3 {
+                let (before, after) = (planes[c][row_i + x], new_planes[c][row_i + x]);
+                if before != after {
+                    let v = &mut row[off + 4 * x + c];
+                    *v += m * (decode(after) - decode(before));
+                }
+            }
+        }
+    }
+    matte
+}
+
+/// The union (maximum) of several faces' mattes over `bounds`.
+pub fn union_matte(mattes: &[Plane], bounds: Rect) -> Plane {
+    let mut out = Plane::new(bounds);
+    for m in mattes {
+        let r = m.bounds.intersect(&bounds);
+        for y in r.y1..r.y2 {
+            for x in r.x1..r.x2 {
+                let i =
+                    (y - bounds.y1) as usize * bounds.width() as usize + (x - bounds.x1) as usize;
+                out.data[i] = out.data[i].max(m.get(x, y));
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn guided_filter_keeps_flat_and_steps_and_removes_small_texture() {
+        let (w, h) = (40usize, 20usize);
+        // A step of 0.5 with a small checker texture of amplitude 0.01.
+        let p: Vec<f32> = (0..w * h)
+            .map(|i| {
+                let (x, y) = (i % w, i / w);
+                let base = if x < 20 { 0.2 } else { 0.7 };
+                base + if (x + y) % 2 == 0 { 0.01 } else { -0.01 }
+            })
+            .collect();
+        let q = guided_filter(&p, w, h, 3, 0.05 * 0.05);
+        // Texture mostly gone far from the step.
+        let tex = |v: &[f32]| (v[5 * w + 5] - v[5 * w + 6]).abs();
+        assert!(tex(&q) < 0.3 * tex(&p), "{} vs {}", tex(&q), tex(&p));
+        // Step kept.
+        let step = q[10 * w + 25] - q[10 * w + 14];
+        assert!(step > 0.45, "step {step}");
+    }
+}
