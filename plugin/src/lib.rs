@@ -4,6 +4,7 @@
 //! own `mainEntry` (see [`ofx::dispatch`]). All effects appear under the menu group
 //! "Pixelspace".
 
+pub mod extend_shot;
 pub mod inference;
 pub mod ofx;
 pub mod runtime;
@@ -16,9 +17,10 @@ use ofx::PluginEntry;
 pub const GROUP: &str = "Pixelspace";
 
 static INFERENCE: PluginEntry = PluginEntry::new::<inference::Inference>();
+static EXTEND_SHOT: PluginEntry = PluginEntry::new::<extend_shot::ExtendShot>();
 
 /// The effects in this binary.
-pub static PLUGINS: &[&PluginEntry] = &[&INFERENCE];
+pub static PLUGINS: &[&PluginEntry] = &[&INFERENCE, &EXTEND_SHOT];
 
 /// Number of effects in this binary (OFX entry point).
 #[unsafe(no_mangle)]

@@ -367,6 +367,12 @@ impl RowMut<'_> {
         self.y
     }
 
+    /// The row's raw bytes (its pixels in the image's depth and components), for copies that
+    /// must be bit for bit.
+    pub fn bytes_mut(&mut self) -> &mut [u8] {
+        self.bytes
+    }
+
     /// Encodes RGBA floats (4 per pixel, the span's width) into the row, like
     /// [`ImageViewMut::write_row_rgba`].
     pub fn write_rgba(&mut self, rgba: &[f32]) {

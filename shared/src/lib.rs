@@ -14,3 +14,4 @@ pub mod models_dir;
 pub mod policy;
 pub mod pipeline;
 pub mod face;
+pub mod extend;

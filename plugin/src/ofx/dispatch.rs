@@ -17,9 +17,11 @@ use openfx::sys::generic::core::{kOfxPropChangeReason, kOfxPropName, kOfxPropTim
 use openfx::sys::image_effect_v1::image_effect::{
     OfxImageEffectHandle, kOfxImageEffectActionDescribeInContext,
     kOfxImageEffectActionGetClipPreferences, kOfxImageEffectActionGetFramesNeeded,
-    kOfxImageEffectActionGetRegionsOfInterest, kOfxImageEffectActionIsIdentity,
+    kOfxImageEffectActionGetRegionsOfInterest, kOfxImageEffectActionGetTimeDomain,
+    kOfxImageEffectActionIsIdentity,
     kOfxImageEffectActionRender, kOfxImageEffectFrameVarying, kOfxImageEffectPluginApi,
-    kOfxImageEffectPropContext, kOfxImageEffectPropInteractiveRenderStatus,
+    kOfxImageEffectPropContext, kOfxImageEffectPropFrameRange,
+    kOfxImageEffectPropInteractiveRenderStatus,
     kOfxImageEffectPropRegionOfInterest, kOfxImageEffectPropRenderQualityDraft,
     kOfxImageEffectPropRenderScale, kOfxImageEffectPropRenderWindow,
     kOfxImageEffectPropSequentialRenderStatus, kOfxTypeClip,
@@ -186,6 +188,11 @@ pub trait Plugin: 'static {
         _args: &ClipPreferences,
     ) -> Result<Reply> {
         Ok(Reply::Default)
+    }
+    /// The frames the effect can produce (both ends included), when it is not the frame
+    /// range of its inputs (general context only: hosts ask other contexts nothing).
+    fn time_domain(_inst: &Self::Instance, _effect: &ImageEffect) -> Result<Option<(f64, f64)>> {
+        Ok(None)
     }
     /// `Some((clip, time))` if the output is that clip's image unchanged.
     fn is_identity(
@@ -450,6 +457,14 @@ unsafe fn dispatch<P: Plugin>(
             out: out_args,
         };
         P::frames_needed(&inst.inner, &effect, &args)?
+    } else if action == kOfxImageEffectActionGetTimeDomain {
+        match P::time_domain(&inst.inner, &effect)? {
+            Some((first, last)) => {
+                out_args.set_doubles(kOfxImageEffectPropFrameRange, &[first, last])?;
+                Reply::Done
+            }
+            None => Reply::Default,
+        }
     } else if action == kOfxImageEffectActionGetClipPreferences {
         P::clip_preferences(&inst.inner, &effect, &ClipPreferences { out: out_args })?
     } else if action == kOfxActionInstanceChanged {

@@ -12,7 +12,11 @@ use openfx::sys::image_effect_v1::param::{
     kOfxParamPropEnabled, kOfxParamPropEvaluateOnChange, kOfxParamPropHint,
     kOfxParamPropPersistant, kOfxParamPropScriptName, kOfxParamPropStringMode,
     kOfxParamStringIsFilePath, kOfxParamStringIsLabel, kOfxParamStringIsMultiLine,
-    kOfxParamStringIsSingleLine, kOfxParamTypeChoice, kOfxParamTypeString,
+    kOfxParamStringIsSingleLine, kOfxParamTypeChoice, kOfxParamTypeDouble, kOfxParamTypeInteger,
+    kOfxParamTypeString,
+};
+use openfx::sys::image_effect_v1::param::{
+    kOfxParamPropDisplayMax, kOfxParamPropDisplayMin, kOfxParamPropMax, kOfxParamPropMin,
 };
 
 use super::host::{Host, func, string_from_host};
@@ -111,6 +115,44 @@ impl<'a> ParamSet<'a> {
         d.props.set_string(kOfxPropLabel, 0, label)?;
         d.props.set_strings(kOfxParamPropChoiceOption, options)?;
         d.props.set_int(kOfxParamPropDefault, 0, default as i32)?;
+        Ok(d)
+    }
+
+    /// Defines an integer parameter with its default and the range it accepts (also shown).
+    pub fn define_int(
+        &self,
+        name: &str,
+        label: &str,
+        default: i32,
+        range: (i32, i32),
+    ) -> Result<ParamDescriptor<'a>> {
+        let d = self.define(kOfxParamTypeInteger, name)?;
+        d.props.set_string(kOfxPropLabel, 0, label)?;
+        d.props.set_int(kOfxParamPropDefault, 0, default)?;
+        d.props.set_int(kOfxParamPropMin, 0, range.0)?;
+        d.props.set_int(kOfxParamPropMax, 0, range.1)?;
+        d.props.set_int(kOfxParamPropDisplayMin, 0, range.0)?;
+        d.props.set_int(kOfxParamPropDisplayMax, 0, range.1)?;
+        Ok(d)
+    }
+
+    /// Defines a double parameter with its default, the range it accepts and the range a
+    /// slider shows (hosts such as Resolve need both).
+    pub fn define_double(
+        &self,
+        name: &str,
+        label: &str,
+        default: f64,
+        range: (f64, f64),
+        display: (f64, f64),
+    ) -> Result<ParamDescriptor<'a>> {
+        let d = self.define(kOfxParamTypeDouble, name)?;
+        d.props.set_string(kOfxPropLabel, 0, label)?;
+        d.props.set_double(kOfxParamPropDefault, 0, default)?;
+        d.props.set_double(kOfxParamPropMin, 0, range.0)?;
+        d.props.set_double(kOfxParamPropMax, 0, range.1)?;
+        d.props.set_double(kOfxParamPropDisplayMin, 0, display.0)?;
+        d.props.set_double(kOfxParamPropDisplayMax, 0, display.1)?;
         Ok(d)
     }
 
@@ -241,6 +283,18 @@ impl<'a> Param<'a> {
         // SAFETY: as in get_int.
         check(
             unsafe { f(self.handle, time, &mut v as *mut c_int) },
+            format!("value of {}", self.name),
+        )?;
+        Ok(v)
+    }
+
+    /// Double value at `time`.
+    pub fn get_double_at(&self, time: f64) -> Result<f64> {
+        let f = func(self.host.param.paramGetValueAtTime, "paramGetValueAtTime")?;
+        let mut v: f64 = 0.0;
+        // SAFETY: a double param returns its value through one `double*`.
+        check(
+            unsafe { f(self.handle, time, &mut v as *mut f64) },
             format!("value of {}", self.name),
         )?;
         Ok(v)

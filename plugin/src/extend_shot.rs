@@ -1,0 +1,503 @@
+//! `org.pixelspace.ExtendShot`: lengthens a shot by frames made with a frame interpolation
+//! model (RIFE), in the host's timeline.
+//!
+//! Modes (`mode`): `retime` stretches the shot by `speed` (output frame `i` shows source time
+//! `i / speed` from the first frame; in-between times are interpolated); `extend` keeps every
+//! source frame at its time (copied bit for bit) and adds `head` frames before the first and
+//! `tail` frames after the last. The effect's time domain grows accordingly, and the frames each
+//! output frame needs are declared to the host. Frames past the ends are extrapolated from the
+//! last two frames of the scene (forward warping along the model's flow, eased out), or
+//! predicted by the model in `extender` when one is set. A scene cut (score above
+//! `cutThreshold`) is never interpolated or extrapolated across. The maths lives in
+//! `pixelspace_shared::extend`; this file reads params and clips and writes the output.
+//!
+//! Params: `mode`, `speed`, `head`, `tail`, `model` (empty: the installed RIFE, from the
+//! bundle's `Resources/models/rife/` or the user's model folder), `extender` (optional),
+//! `cutThreshold`, `provider`, `colourSpace`.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use pixelspace_shared::error::Error as SharedError;
+use pixelspace_shared::extend::{
+    self, Context as ExtendContext, Extender, Frame, Interpolator, Mode, Sample, Settings,
+    TimeMap,
+};
+use pixelspace_shared::geometry::Rect;
+use pixelspace_shared::image::{Components, FloatImage, PixelDepth};
+use pixelspace_shared::manifest::Manifest;
+use pixelspace_shared::models_dir;
+use pixelspace_shared::pipeline::InferencePipeline;
+use pixelspace_shared::runtime::Provider;
+
+use crate::inference::{COLOUR_OPTIONS, FrameColour, PROVIDER_OPTIONS, provider_from_index};
+use crate::ofx::{
+    ClipPreferences, Context, Description, Error, FramesNeeded, Image, ImageEffect, Plugin,
+    RegionsOfInterest, RenderArgs, Reply, Result, StringMode, ThreadSafety,
+};
+
+const CLIP_SOURCE: &str = "Source";
+const CLIP_OUTPUT: &str = "Output";
+
+pub const PARAM_MODE: &str = "mode";
+pub const PARAM_SPEED: &str = "speed";
+pub const PARAM_HEAD: &str = "head";
+pub const PARAM_TAIL: &str = "tail";
+pub const PARAM_MODEL: &str = "model";
+pub const PARAM_EXTENDER: &str = "extender";
+pub const PARAM_CUT_THRESHOLD: &str = "cutThreshold";
+pub const PARAM_PROVIDER: &str = "provider";
+pub const PARAM_COLOUR_SPACE: &str = "colourSpace";
+
+/// Options of the `mode` choice, in index order.
+pub const MODE_OPTIONS: [&str; 2] = ["retime", "extend"];
+
+/// Where the default model sits inside a model folder.
+const DEFAULT_MODEL: &str = "rife/rife.onnx";
+
+/// The folders searched for the default model: the bundle's `Contents/Resources/models`, then
+/// the user's model folder (`$PIXELSPACE_MODELS_DIR`, ...).
+fn default_model_dirs() -> Vec<PathBuf> {
+    let mut dirs = Vec::new();
+    if let Some(bin) = crate::ofx::path::binary_dir()
+        && let Some(contents) = bin.parent()
+    {
+        dirs.push(contents.join("Resources").join("models"));
+    }
+    dirs.push(models_dir::models_dir());
+    dirs
+}
+
+/// The model file the `model` param names, or the installed default.
+pub fn resolve_model(param: &str) -> Result<PathBuf> {
+    let param = param.trim();
+    if !param.is_empty() {
+        return Ok(PathBuf::from(param));
+    }
+    let dirs = default_model_dirs();
+    dirs.iter()
+        .map(|d| d.join(DEFAULT_MODEL))
+        .find(|p| p.is_file())
+        .ok_or_else(|| {
+            Error::failed(format!(
+                "no frame interpolation model: the RIFE model was not found in {}; run \
+                 `pixelspace models fetch --defaults` (or `pixelspace install`), or set the \
+                 ExtendShot node's model parameter to a RIFE .onnx file with its manifest beside it",
+                dirs.iter()
+                    .map(|d| d.join(DEFAULT_MODEL).display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(" or ")
+            ))
+        })
+}
+
+/// The time mapping the params ask for.
+#[derive(Clone, Copy, Debug)]
+struct Params {
+    mode: Mode,
+    cut_threshold: f64,
+}
+
+fn read_params(effect: &ImageEffect, time: f64) -> Result<Params> {
+    let params = effect.params()?;
+    let mode = match params.param(PARAM_MODE)?.get_int_at(time)? {
+        0 => Mode::Retime {
+            speed: params.param(PARAM_SPEED)?.get_double_at(time)?,
+        },
+        1 => Mode::Extend {
+            head: params.param(PARAM_HEAD)?.get_int_at(time)?.max(0) as u32,
+            tail: params.param(PARAM_TAIL)?.get_int_at(time)?.max(0) as u32,
+        },
+        other => {
+            return Err(Error::failed(format!(
+                "the mode parameter has an unknown value ({other})"
+            )));
+        }
+    };
+    Ok(Params {
+        mode,
+        cut_threshold: params.param(PARAM_CUT_THRESHOLD)?.get_double_at(time)?,
+    })
+}
+
+/// The time map for the Source clip's frames.
+fn time_map(effect: &ImageEffect, params: &Params) -> Result<TimeMap> {
+    let (a, b) = effect.clip(CLIP_SOURCE)?.frame_range()?;
+    let first = a.round() as i32;
+    let last = (b.round() as i32).max(first);
+    Ok(TimeMap::new(params.mode, first, last))
+}
+
+/// The effect.
+pub struct ExtendShot;
+
+type Cached<T> = Mutex<Option<(PathBuf, Provider, Arc<T>)>>;
+
+/// Per-instance state: the loaded models.
+pub struct ExtendShotInstance {
+    interpolator: Cached<Interpolator>,
+    extender: Cached<Extender>,
+}
+
+fn load_pipeline(path: &Path, provider: Provider) -> Result<Arc<InferencePipeline>> {
+    if !path.is_file() {
+        return Err(Error::failed(format!(
+            "model file not found: {}",
+            path.display()
+        )));
+    }
+    crate::runtime::ensure_loaded()?;
+    let manifest = Manifest::for_model(path)?;
+    Ok(Arc::new(InferencePipeline::new(
+        manifest,
+        path.to_path_buf(),
+        provider,
+    )?))
+}
+
+fn cached<T>(
+    slot: &Cached<T>,
+    path: PathBuf,
+    provider: Provider,
+    make: impl FnOnce(Arc<InferencePipeline>) -> pixelspace_shared::error::Result<T>,
+) -> Result<Arc<T>> {
+    let mut guard = slot.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((p, pr, v)) = guard.as_ref()
+        && *p == path
+        && *pr == provider
+    {
+        return Ok(v.clone());
+    }
+    let value = Arc::new(make(load_pipeline(&path, provider)?)?);
+    *guard = Some((path, provider, value.clone()));
+    Ok(value)
+}
+
+impl ExtendShotInstance {
+    fn interpolator(&self, model: &str, provider: Provider) -> Result<Arc<Interpolator>> {
+        cached(
+            &self.interpolator,
+            resolve_model(model)?,
+            provider,
+            Interpolator::new,
+        )
+    }
+
+    fn extender(&self, model: &str, provider: Provider) -> Result<Option<Arc<Extender>>> {
+        let model = model.trim();
+        if model.is_empty() {
+            return Ok(None);
+        }
+        cached(&self.extender, PathBuf::from(model), provider, Extender::new).map(Some)
+    }
+
+    /// Frames of history an extender reads (2 for the built-in extrapolation).
+    fn history(&self, effect: &ImageEffect, time: f64) -> usize {
+        let read = || -> Result<usize> {
+            let params = effect.params()?;
+            let model = params.param(PARAM_EXTENDER)?.get_string_at(time)?;
+            let provider = provider_from_index(params.param(PARAM_PROVIDER)?.get_int_at(time)?)?;
+            Ok(self
+                .extender(&model, provider)?
+                .map_or(2, |e| e.history_len().max(2)))
+        };
+        read().unwrap_or(2)
+    }
+}
+
+/// Copies `window` of `src` into `dst` bit for bit when they share depth and components
+/// (pixels outside `src` repeat its edge, through float otherwise).
+fn copy_frame(src: &Image, dst: &mut Image, window: Rect) -> Result<()> {
+    let sv = src.view()?;
+    let mut dv = dst.view_mut()?;
+    let window = window.intersect(&dv.bounds());
+    if sv.depth() == dv.depth()
+        && sv.components() == dv.components()
+        && sv.bounds().contains_rect(&window)
+    {
+        let pb = sv.depth().bytes_per_component() * sv.components().count();
+        let sb = sv.bounds();
+        for mut row in dv.rows_mut(window) {
+            let r = sv.row(row.y());
+            let start = (window.x1 - sb.x1) as usize * pb;
+            row.bytes_mut()
+                .copy_from_slice(&r[start..start + window.width() as usize * pb]);
+        }
+        return Ok(());
+    }
+    FloatImage::from_view(&sv, window).write_to(&mut dv, window);
+    Ok(())
+}
+
+impl Plugin for ExtendShot {
+    const ID: &'static std::ffi::CStr = c"org.pixelspace.ExtendShot";
+    const VERSION: (u32, u32) = (1, 0);
+    type Instance = ExtendShotInstance;
+
+    fn describe(effect: &ImageEffect) -> Result<()> {
+        Description {
+            label: "Extend Shot",
+            group: crate::GROUP,
+            description: "Lengthens a shot with frames made by a frame interpolation model (RIFE): \
+                          retime stretches it, extend adds frames before and after it. Scene cuts \
+                          are never blended across.",
+            version: Self::VERSION,
+            contexts: &[Context::General, Context::Filter],
+            depths: &[
+                PixelDepth::Byte,
+                PixelDepth::Short,
+                PixelDepth::Half,
+                PixelDepth::Float,
+            ],
+            tiles: false,
+            multi_resolution: true,
+            temporal_access: true,
+            thread_safety: ThreadSafety::FullySafe,
+            host_frame_threading: false,
+        }
+        .apply(effect)
+    }
+
+    fn describe_in_context(effect: &ImageEffect, _context: Context) -> Result<()> {
+        effect
+            .define_clip(CLIP_OUTPUT)?
+            .supported_components(&[Components::Rgba])?
+            .supports_tiles(false)?;
+        effect
+            .define_clip(CLIP_SOURCE)?
+            .supported_components(&[Components::Rgba])?
+            .temporal_access(true)?
+            .supports_tiles(false)?;
+
+        let params = effect.params()?;
+        params
+            .define_choice(PARAM_MODE, "Mode", &MODE_OPTIONS, 1)?
+            .hint("retime: stretch the whole shot by Speed. extend: keep the shot and add Head and Tail frames.")?
+            .animates(false)?
+            .evaluate_on_change(true)?;
+        params
+            .define_double(PARAM_SPEED, "Speed", 2.0, (1.0, 100.0), (1.0, 4.0))?
+            .hint("retime: output duration over input duration (2 = twice as long).")?
+            .animates(false)?
+            .evaluate_on_change(true)?;
+        params
+            .define_int(PARAM_HEAD, "Head frames", 0, (0, 10000))?
+            .hint("extend: frames added before the first frame.")?
+            .animates(false)?
+            .evaluate_on_change(true)?;
+        params
+            .define_int(PARAM_TAIL, "Tail frames", 12, (0, 10000))?
+            .hint("extend: frames added after the last frame.")?
+            .animates(false)?
+            .evaluate_on_change(true)?;
+        params
+            .define_string(PARAM_MODEL, "Model", StringMode::FilePath, "")?
+            .hint("Frame interpolation model (.onnx with its manifest beside it). Empty: the installed RIFE.")?
+            .animates(false)?
+            .evaluate_on_change(true)?;
+        params
+            .define_string(PARAM_EXTENDER, "Extender", StringMode::FilePath, "")?
+            .hint("Optional learned frame predictor (.onnx + manifest) used past the ends instead of extrapolating the motion.")?
+            .animates(false)?
+            .evaluate_on_change(true)?;
+        params
+            .define_double(
+                PARAM_CUT_THRESHOLD,
+                "Cut threshold",
+                extend::cut::DEFAULT_THRESHOLD,
+                (0.0, 1.0),
+                (0.0, 1.0),
+            )?
+            .hint("How different two frames must be to count as a scene cut (never blended across). Lower finds more cuts.")?
+            .animates(false)?
+            .evaluate_on_change(true)?;
+        params
+            .define_choice(PARAM_PROVIDER, "Provider", &PROVIDER_OPTIONS, 0)?
+            .hint("Where ONNX Runtime runs the model: auto (GPU when available), cpu, cuda or tensorrt.")?
+            .animates(false)?
+            .evaluate_on_change(true)?;
+        params
+            .define_choice(PARAM_COLOUR_SPACE, "Frame colour space", &COLOUR_OPTIONS, 0)?
+            .hint("How the incoming frames are encoded. auto: 8/16-bit frames are sRGB, half/float frames are scene linear.")?
+            .animates(false)?
+            .evaluate_on_change(true)?;
+        Ok(())
+    }
+
+    fn create_instance(_effect: &ImageEffect) -> Result<ExtendShotInstance> {
+        Ok(ExtendShotInstance {
+            interpolator: Mutex::new(None),
+            extender: Mutex::new(None),
+        })
+    }
+
+    fn time_domain(_inst: &ExtendShotInstance, effect: &ImageEffect) -> Result<Option<(f64, f64)>> {
+        let params = read_params(effect, 0.0)?;
+        let (a, b) = time_map(effect, &params)?.domain();
+        Ok(Some((a as f64, b as f64)))
+    }
+
+    fn regions_of_interest(
+        _inst: &ExtendShotInstance,
+        effect: &ImageEffect,
+        args: &RegionsOfInterest,
+    ) -> Result<Reply> {
+        // Motion reaches across the frame: the whole source frame is needed.
+        let clip = effect.clip(CLIP_SOURCE)?;
+        args.set(CLIP_SOURCE, clip.region_of_definition(args.time)?)?;
+        Ok(Reply::Done)
+    }
+
+    fn frames_needed(
+        inst: &ExtendShotInstance,
+        effect: &ImageEffect,
+        args: &FramesNeeded,
+    ) -> Result<Reply> {
+        let params = read_params(effect, args.time)?;
+        let map = time_map(effect, &params)?;
+        let (first, last) = (map.first, map.last);
+        let range = |a: i32, b: i32| (a.clamp(first, last) as f64, b.clamp(first, last) as f64);
+        let ranges = match map.sample(args.time) {
+            Sample::Source(k) => vec![range(k, k)],
+            Sample::Between { k0, k1, .. } => vec![range(k0, k1)],
+            Sample::After { last: l, .. } => {
+                let h = inst.history(effect, args.time) as i32;
+                vec![range(l - h + 1, l)]
+            }
+            Sample::Before { first: f, .. } => {
+                let h = inst.history(effect, args.time) as i32;
+                vec![range(f, f + h - 1)]
+            }
+        };
+        args.set(CLIP_SOURCE, &ranges)?;
+        Ok(Reply::Done)
+    }
+
+    fn clip_preferences(
+        _inst: &ExtendShotInstance,
+        _effect: &ImageEffect,
+        args: &ClipPreferences,
+    ) -> Result<Reply> {
+        args.set_components(CLIP_OUTPUT, Components::Rgba)?;
+        args.set_components(CLIP_SOURCE, Components::Rgba)?;
+        args.set_frame_varying(true)?;
+        Ok(Reply::Done)
+    }
+
+    fn render(inst: &ExtendShotInstance, effect: &ImageEffect, args: &RenderArgs) -> Result<()> {
+        let time = args.time;
+        let params = read_params(effect, time)?;
+        let map = time_map(effect, &params)?;
+        let sample = map.sample(time);
+        let source = effect.clip(CLIP_SOURCE)?;
+        if !source.connected() {
+            return Err(Error::failed(
+                "the Source clip is not connected: connect the shot to the ExtendShot node",
+            ));
+        }
+        let mut output = effect.clip(CLIP_OUTPUT)?.image(time)?;
+
+        // Passthrough needs no model at all.
+        if let Sample::Source(k) = sample {
+            let src = source.image(k as f64)?;
+            return copy_frame(&src, &mut output, args.window);
+        }
+
+        let p = effect.params()?;
+        let provider = provider_from_index(p.param(PARAM_PROVIDER)?.get_int_at(time)?)?;
+        let colour = FrameColour::from_index(p.param(PARAM_COLOUR_SPACE)?.get_int_at(time)?)?;
+        let interpolator =
+            inst.interpolator(&p.param(PARAM_MODEL)?.get_string_at(time)?, provider)?;
+        let extender = inst.extender(&p.param(PARAM_EXTENDER)?.get_string_at(time)?, provider)?;
+
+        let images: Mutex<HashMap<i32, Arc<Image>>> = Mutex::new(HashMap::new());
+        let fetch = |k: i32| -> Result<Arc<Image>> {
+            if let Some(img) = images.lock().unwrap_or_else(|e| e.into_inner()).get(&k) {
+                return Ok(img.clone());
+            }
+            let img = Arc::new(source.image(k as f64)?);
+            images
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(k, img.clone());
+            Ok(img)
+        };
+        let read = |k: i32| -> pixelspace_shared::error::Result<FloatImage> {
+            let img = fetch(k).map_err(|e| SharedError::new(e.message()))?;
+            let view = img.view().map_err(|e| SharedError::new(e.message()))?;
+            Ok(FloatImage::from_view(&view, view.bounds()))
+        };
+
+        let frame_colour = colour.resolve(output.depth());
+        let progress = effect.progress("Pixelspace ExtendShot");
+        let cancelled_by_progress = AtomicBool::new(false);
+        let is_cancelled =
+            || cancelled_by_progress.load(Ordering::Relaxed) || effect.abort_requested();
+        let report = |fraction: f64| {
+            if !progress.update(fraction) {
+                cancelled_by_progress.store(true, Ordering::Relaxed);
+            }
+        };
+        let cx = ExtendContext {
+            first: map.first,
+            last: map.last,
+            read: &read,
+            interpolator: &interpolator,
+            extender: extender.as_deref(),
+            frame_colour,
+            settings: Settings {
+                cut_threshold: params.cut_threshold,
+                ..Settings::default()
+            },
+            is_cancelled: &is_cancelled,
+            progress: &report,
+        };
+        let (frame, _how) = extend::make_frame(sample, &cx)?;
+        match frame {
+            Frame::Copy(k) => {
+                let src = fetch(k)?;
+                copy_frame(&src, &mut output, args.window)
+            }
+            Frame::New(img) => {
+                let mut view = output.view_mut()?;
+                let window = args.window.intersect(&view.bounds());
+                if !img.bounds.contains_rect(&window) {
+                    // The source is smaller than the output window: edge pixels repeat.
+                    let mut full = FloatImage::new(window);
+                    for (x, y) in window.pixels() {
+                        full.set_pixel(x, y, img.pixel_clamped(x, y));
+                    }
+                    full.write_to(&mut view, window);
+                } else {
+                    img.write_to(&mut view, window);
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn purge_caches(inst: &ExtendShotInstance) {
+        *inst.interpolator.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        *inst.extender.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn explicit_model_paths_are_taken_as_given() {
+        assert_eq!(
+            resolve_model(" /models/rife.onnx ").unwrap(),
+            PathBuf::from("/models/rife.onnx")
+        );
+    }
+
+    #[test]
+    fn mode_options_match_the_time_map() {
+        assert_eq!(MODE_OPTIONS, ["retime", "extend"]);
+    }
+}

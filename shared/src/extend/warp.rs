@@ -1,0 +1,249 @@
+//! Flow fields in frame pixels and the warps built on them.
+//!
+//! A [`FlowField`] holds one displacement per frame pixel, in frame pixels, x right and y up
+//! (the OFX convention; model flows are y down and are flipped by [`FlowField::from_model`]).
+//! [`backward_warp`] samples an image at `p + flow(p)` (bilinear, edges clamped), the warp
+//! RIFE itself uses; [`blend_warps`] composes two backward warps with a fusion mask, which is
+//! how RIFE makes its frame, applied here to the host's own pixels so values above 1, negative
+//! values and alpha survive.
+
+use crate::geometry::Rect;
+use crate::image::FloatImage;
+use crate::pipeline::FitMapping;
+
+/// A displacement per pixel of `bounds`, frame pixels, x right, y up.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FlowField {
+    pub bounds: Rect,
+    /// `(dx, dy)` interleaved, rows bottom-up like [`FloatImage`].
+    pub data: Vec<f32>,
+}
+
+impl FlowField {
+    /// A zero field over `bounds`.
+    pub fn zero(bounds: Rect) -> FlowField {
+        FlowField {
+            bounds,
+            data: vec![0.0; 2 * bounds.area()],
+        }
+    }
+
+    /// A field whose value at `(x, y)` is `f(x, y)`.
+    pub fn from_fn(bounds: Rect, mut f: impl FnMut(i32, i32) -> (f32, f32)) -> FlowField {
+        let mut data = Vec::with_capacity(2 * bounds.area());
+        for (x, y) in bounds.pixels() {
+            let (dx, dy) = f(x, y);
+            data.push(dx);
+            data.push(dy);
+        }
+        FlowField { bounds, data }
+    }
+
+    fn index(&self, x: i32, y: i32) -> usize {
+        2 * ((y - self.bounds.y1) as usize * self.bounds.width() as usize
+            + (x - self.bounds.x1) as usize)
+    }
+
+    /// The displacement at pixel `(x, y)` (inside the bounds).
+    pub fn at(&self, x: i32, y: i32) -> (f32, f32) {
+        let i = self.index(x, y);
+        (self.data[i], self.data[i + 1])
+    }
+
+    /// Sets the displacement at pixel `(x, y)`.
+    pub fn set(&mut self, x: i32, y: i32, d: (f32, f32)) {
+        let i = self.index(x, y);
+        self.data[i] = d.0;
+        self.data[i + 1] = d.1;
+    }
+
+    /// Every value multiplied by `k`.
+    pub fn scaled(&self, k: f32) -> FlowField {
+        FlowField {
+            bounds: self.bounds,
+            data: self.data.iter().map(|v| v * k).collect(),
+        }
+    }
+
+    /// Flow channels `2 * pair` and `2 * pair + 1` of an NCHW model tensor of `width` x
+    /// `height` (model pixels, y down), brought to frame pixels over `region` with the fit
+    /// `mapping` the model was run with.
+    pub fn from_model(
+        tensor: &[f32],
+        width: usize,
+        height: usize,
+        pair: usize,
+        mapping: &FitMapping,
+        region: Rect,
+    ) -> FlowField {
+        let plane = width * height;
+        let dx = &tensor[2 * pair * plane..(2 * pair + 1) * plane];
+        let dy = &tensor[(2 * pair + 1) * plane..(2 * pair + 2) * plane];
+        let sx = sample_plane(dx, width, height, mapping, region);
+        let sy = sample_plane(dy, width, height, mapping, region);
+        let mut data = Vec::with_capacity(2 * region.area());
+        for (a, b) in sx.iter().zip(&sy) {
+            let (fx, fy) = mapping.flow_to_frame(*a as f64, *b as f64);
+            data.push(fx as f32);
+            data.push(fy as f32);
+        }
+        FlowField {
+            bounds: region,
+            data,
+        }
+    }
+}
+
+/// One channel of a model tensor (plane of `width` x `height`, rows top-down) sampled at the
+/// centre of every frame pixel of `region` (bilinear, edges clamped), rows bottom-up.
+pub fn sample_plane(
+    plane: &[f32],
+    width: usize,
+    height: usize,
+    mapping: &FitMapping,
+    region: Rect,
+) -> Vec<f32> {
+    let mut out = Vec::with_capacity(region.area());
+    let at = |c: i64, r: i64| {
+        let c = c.clamp(0, width as i64 - 1) as usize;
+        let r = r.clamp(0, height as i64 - 1) as usize;
+        plane[r * width + c]
+    };
+    for (x, y) in region.pixels() {
+        let (u, v) = mapping.frame_to_model(x as f64 + 0.5, y as f64 + 0.5);
+        let (u, v) = (u - 0.5, v - 0.5);
+        let (c0, r0) = (u.floor(), v.floor());
+        let (fu, fv) = ((u - c0) as f32, (v - r0) as f32);
+        let (c0, r0) = (c0 as i64, r0 as i64);
+        if fu == 0.0 && fv == 0.0 {
+            out.push(at(c0, r0));
+            continue;
+        }
+        let top = at(c0, r0) * (1.0 - fu) + at(c0 + 1, r0) * fu;
+        let bottom = at(c0, r0 + 1) * (1.0 - fu) + at(c0 + 1, r0 + 1) * fu;
+        out.push(top * (1.0 - fv) + bottom * fv);
+    }
+    out
+}
+
+/// `src` sampled at continuous pixel position `(x, y)` (integers are pixel centres), bilinear,
+/// coordinates clamped into the image (edge pixels repeat).
+pub fn sample_bilinear(src: &FloatImage, x: f32, y: f32) -> [f32; 4] {
+    let b = src.bounds;
+    let x = x.clamp(b.x1 as f32, (b.x2 - 1) as f32);
+    let y = y.clamp(b.y1 as f32, (b.y2 - 1) as f32);
+    let (x0, y0) = (x.floor(), y.floor());
+    let (fx, fy) = (x - x0, y - y0);
+    let (x0, y0) = (x0 as i32, y0 as i32);
+    let (x1, y1) = ((x0 + 1).min(b.x2 - 1), (y0 + 1).min(b.y2 - 1));
+    let w = src.width() as usize;
+    let idx = |x: i32, y: i32| 4 * ((y - b.y1) as usize * w + (x - b.x1) as usize);
+    let (i00, i10, i01, i11) = (idx(x0, y0), idx(x1, y0), idx(x0, y1), idx(x1, y1));
+    let d = &src.data;
+    let mut out = [0.0; 4];
+    for c in 0..4 {
+        let bottom = d[i00 + c] + (d[i10 + c] - d[i00 + c]) * fx;
+        let top = d[i01 + c] + (d[i11 + c] - d[i01 + c]) * fx;
+        out[c] = bottom + (top - bottom) * fy;
+    }
+    out
+}
+
+/// `out(p) = src(p + flow(p))` over the flow's bounds (bilinear; outside `src` its edge
+/// pixels repeat).
+pub fn backward_warp(src: &FloatImage, flow: &FlowField) -> FloatImage {
+    let mut out = FloatImage::new(flow.bounds);
+    let mut i = 0;
+    for (x, y) in flow.bounds.pixels() {
+        let (dx, dy) = (flow.data[2 * i], flow.data[2 * i + 1]);
+        let p = sample_bilinear(src, x as f32 + dx, y as f32 + dy);
+        out.data[4 * i..4 * i + 4].copy_from_slice(&p);
+        i += 1;
+    }
+    out
+}
+
+/// RIFE's fusion on any pixels: `mask * warp(img0, flow0) + (1 - mask) * warp(img1, flow1)`,
+/// all four channels, over the flows' bounds. `mask` has one weight per pixel (rows bottom-up).
+pub fn blend_warps(
+    img0: &FloatImage,
+    flow0: &FlowField,
+    img1: &FloatImage,
+    flow1: &FlowField,
+    mask: &[f32],
+) -> FloatImage {
+    assert_eq!(flow0.bounds, flow1.bounds);
+    assert_eq!(mask.len(), flow0.bounds.area());
+    let mut out = FloatImage::new(flow0.bounds);
+    let mut i = 0;
+    for (x, y) in flow0.bounds.pixels() {
+        let (x, y) = (x as f32, y as f32);
+        let a = sample_bilinear(img0, x + flow0.data[2 * i], y + flow0.data[2 * i + 1]);
+        let b = sample_bilinear(img1, x + flow1.data[2 * i], y + flow1.data[2 * i + 1]);
+        let m = mask[i].clamp(0.0, 1.0);
+        for c in 0..4 {
+            out.data[4 * i + c] = m * a[c] + (1.0 - m) * b[c];
+        }
+        i += 1;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::geometry::Rect;
+    use crate::manifest::Size;
+
+    fn ramp(bounds: Rect) -> FloatImage {
+        FloatImage::from_fn(bounds, |x, y| [x as f32, y as f32, 2.0 * x as f32, 0.5])
+    }
+
+    #[test]
+    fn warps_shift_by_the_flow_and_clamp_at_edges() {
+        let b = Rect::from_size(10, 6);
+        let src = ramp(b);
+        let out = backward_warp(&src, &FlowField::from_fn(b, |_, _| (1.5, -1.0)));
+        assert_eq!(out.pixel(3, 3), [4.5, 2.0, 9.0, 0.5]);
+        // Past the right edge the edge column repeats.
+        assert_eq!(out.pixel(9, 3)[0], 9.0);
+        // Values are never clipped: HDR and negatives go through.
+        let mut hdr = src.clone();
+        hdr.data.iter_mut().for_each(|v| *v = *v * 10.0 - 3.0);
+        let w = backward_warp(&hdr, &FlowField::zero(b));
+        assert_eq!(w, hdr);
+    }
+
+    #[test]
+    fn blend_with_a_mask_picks_and_mixes() {
+        let b = Rect::from_size(8, 4);
+        let a = FloatImage::filled(b, [2.0, 0.0, 0.0, 1.0]);
+        let c = FloatImage::filled(b, [0.0, 4.0, 0.0, 0.0]);
+        let z = FlowField::zero(b);
+        let m: Vec<f32> = (0..b.area()).map(|i| (i % 2) as f32 * 0.25).collect();
+        let out = blend_warps(&a, &z, &c, &z, &m);
+        assert_eq!(out.pixel(0, 0), [0.0, 4.0, 0.0, 0.0]);
+        assert_eq!(out.pixel(1, 0), [0.5, 3.0, 0.0, 0.25]);
+    }
+
+    #[test]
+    fn model_flows_come_to_frame_pixels_y_up() {
+        // A 64x64 model tensor for a 50x40 region padded right and at the bottom.
+        let region = Rect::new(10, 20, 60, 60);
+        let mapping = FitMapping::new(Size::Dynamic { multiple: 64 }, region);
+        let (w, h) = (64usize, 64usize);
+        let mut t = vec![0.0f32; 4 * w * h];
+        // pair 1 (the second flow): dx = column, dy = row (down).
+        for r in 0..h {
+            for c in 0..w {
+                t[2 * w * h + r * w + c] = c as f32;
+                t[3 * w * h + r * w + c] = r as f32;
+            }
+        }
+        let f = FlowField::from_model(&t, w, h, 1, &mapping, region);
+        // Frame pixel (10, 59) is the region's top-left: model column 0, row 0.
+        assert_eq!(f.at(10, 59), (0.0, 0.0));
+        // Frame (15, 50): column 5, row 9; y flips.
+        assert_eq!(f.at(15, 50), (5.0, -9.0));
+    }
+}
