@@ -15,3 +15,4 @@ pub mod policy;
 pub mod pipeline;
 pub mod face;
 pub mod extend;
+pub mod plate;

@@ -1,0 +1,184 @@
+//! Locked-off camera: each hole pixel is rebuilt from the window's frames in which it is not
+//! matted, as the per-channel median of those samples (robust to grain and to a shadow or a
+//! reflection passing through some of the frames).
+//!
+//! Also holds [`gather`], the streaming sample store `propagate` shares: frames are read one at
+//! a time and only the hole's samples are kept, in strips bounded by [`super::SAMPLE_BUDGET`].
+
+use super::{HOLE_THRESHOLD, PlateOptions, ShotFrame, ShotSource, median_rgb, window_frames};
+use crate::error::{Error, Result};
+
+/// Median fill of the `open` pixels (indices into the frame's pixels) of frame `t`: one entry
+/// per open pixel, `None` where no frame of the window shows it.
+pub fn fill(
+    source: &dyn ShotSource,
+    t: i32,
+    current: &ShotFrame,
+    open: &[usize],
+    opts: &PlateOptions,
+) -> Result<Vec<Option<[f32; 3]>>> {
+    let frames: Vec<i32> = window_frames(t, opts.window, source.range())
+        .into_iter()
+        .filter(|&k| k != t)
+        .collect();
+    gather(
+        source,
+        t,
+        current,
+        &frames,
+        open,
+        opts,
+        |_, _| Ok(()),
+        |_, frame, i| {
+            (frame.matte[i] <= HOLE_THRESHOLD).then(|| {
+                let p = &frame.image.data[4 * i..4 * i + 3];
+                [p[0], p[1], p[2]]
+            })
+        },
+    )
+}
+
+/// Streams `frames` through `sample` for the `open` pixels and returns each pixel's median.
+/// `prepare` runs once per frame (on its first read) and its result is handed to `sample` on
+/// every strip; `sample(state, frame, pixel)` gives the frame's candidate for a hole pixel.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn gather<P>(
+    source: &dyn ShotSource,
+    t: i32,
+    current: &ShotFrame,
+    frames: &[i32],
+    open: &[usize],
+    opts: &PlateOptions,
+    mut prepare: impl FnMut(&ShotFrame, &ShotFrame) -> Result<P>,
+    sample: impl Fn(&P, &ShotFrame, usize) -> Option<[f32; 3]> + Sync,
+) -> Result<Vec<Option<[f32; 3]>>> {
+    let mut out = vec![None; open.len()];
+    if frames.is_empty() || open.is_empty() {
+        return Ok(out);
+    }
+    let per_pixel = frames.len() * std::mem::size_of::<[f32; 4]>();
+    let strip = (super::SAMPLE_BUDGET / per_pixel).max(1);
+    let mut states: Vec<Option<P>> = frames.iter().map(|_| None).collect();
+    let nf = frames.len();
+    for (s, strip_pixels) in open.chunks(strip).enumerate() {
+        let mut samples = vec![[0f32; 3]; strip_pixels.len() * nf];
+        let mut counts = vec![0u16; strip_pixels.len()];
+        for (j, &k) in frames.iter().enumerate() {
+            if (opts.is_cancelled)() {
+                return Err(Error::new(crate::pipeline::CANCELLED));
+            }
+            let loaded;
+            let frame = if k == t {
+                current
+            } else {
+                loaded = source.load(k)?;
+                if loaded.image.bounds != current.image.bounds
+                    || loaded.matte.len() != current.matte.len()
+                {
+                    return Err(Error::new(format!(
+                        "frame {k} covers {:?} but frame {t} covers {:?}; all frames of the shot must have the same size",
+                        loaded.image.bounds, current.image.bounds
+                    )));
+                }
+                &loaded
+            };
+            if states[j].is_none() {
+                states[j] = Some(prepare(current, frame)?);
+            }
+            let state = states[j].as_ref().expect("prepared");
+            for (p, &i) in strip_pixels.iter().enumerate() {
+                if let Some(rgb) = sample(state, frame, i) {
+                    samples[p * nf + counts[p] as usize] = rgb;
+                    counts[p] += 1;
+                }
+            }
+        }
+        let base = s * strip;
+        for p in 0..strip_pixels.len() {
+            let n = counts[p] as usize;
+            out[base + p] = median_rgb(&mut samples[p * nf..p * nf + n]);
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::colour::ColourSpace;
+    use crate::geometry::Rect;
+    use crate::image::FloatImage;
+    use crate::plate::{Method, build};
+
+    /// A shot held in memory.
+    pub(crate) struct MemShot(pub Vec<ShotFrame>);
+    impl ShotSource for MemShot {
+        fn range(&self) -> (i32, i32) {
+            (0, self.0.len() as i32 - 1)
+        }
+        fn load(&self, t: i32) -> Result<ShotFrame> {
+            let f = &self.0[t as usize];
+            Ok(ShotFrame {
+                image: f.image.clone(),
+                matte: f.matte.clone(),
+            })
+        }
+    }
+
+    pub(crate) fn opts(method: Method, window: u32) -> PlateOptions<'static> {
+        PlateOptions {
+            method,
+            window,
+            flow: None,
+            inpaint_model: None,
+            frame_colour: ColourSpace::Srgb,
+            is_cancelled: &|| false,
+        }
+    }
+
+    /// A textured background.
+    pub(crate) fn background(x: f32, y: f32) -> [f32; 4] {
+        [
+            0.5 + 0.3 * (x * 0.21).sin() * (y * 0.13).cos(),
+            0.5 + 0.3 * (x * 0.05 + y * 0.11).sin(),
+            0.4 + 0.2 * ((x - y) * 0.07).cos(),
+            1.0,
+        ]
+    }
+
+    #[test]
+    fn a_moving_square_is_removed_exactly() {
+        let (w, h) = (48, 32);
+        let bounds = Rect::from_size(w, h);
+        let frames: Vec<ShotFrame> = (0..8)
+            .map(|t| {
+                let sq = |x: i32, y: i32| x >= 4 + 4 * t && x < 14 + 4 * t && (8..20).contains(&y);
+                ShotFrame {
+                    image: FloatImage::from_fn(bounds, |x, y| {
+                        if sq(x, y) {
+                            [1.0, 0.0, 0.0, 1.0]
+                        } else {
+                            background(x as f32, y as f32)
+                        }
+                    }),
+                    matte: bounds
+                        .pixels()
+                        .map(|(x, y)| if sq(x, y) { 1.0 } else { 0.0 })
+                        .collect(),
+                }
+            })
+            .collect();
+        let shot = MemShot(frames);
+        let plate = build(&shot, 3, &opts(Method::Median, 8)).unwrap();
+        let mut worst = 0f32;
+        for (i, (x, y)) in bounds.pixels().enumerate() {
+            let b = background(x as f32, y as f32);
+            for c in 0..3 {
+                worst = worst.max((plate.image.data[4 * i + c] - b[c]).abs());
+            }
+            assert_eq!(plate.confidence[i], 1.0);
+        }
+        assert!(worst < 1e-6, "worst {worst}");
+        assert_eq!(plate.hole.iter().filter(|&&b| b).count(), 120);
+    }
+}
