@@ -5,6 +5,7 @@
 //! "Pixelspace".
 
 pub mod extend_shot;
+pub mod face;
 pub mod inference;
 pub mod ofx;
 pub mod runtime;
@@ -18,9 +19,10 @@ pub const GROUP: &str = "Pixelspace";
 
 static INFERENCE: PluginEntry = PluginEntry::new::<inference::Inference>();
 static EXTEND_SHOT: PluginEntry = PluginEntry::new::<extend_shot::ExtendShot>();
+static FACE: PluginEntry = PluginEntry::new::<face::Face>();
 
 /// The effects in this binary.
-pub static PLUGINS: &[&PluginEntry] = &[&INFERENCE, &EXTEND_SHOT];
+pub static PLUGINS: &[&PluginEntry] = &[&INFERENCE, &EXTEND_SHOT, &FACE];
 
 /// Number of effects in this binary (OFX entry point).
 #[unsafe(no_mangle)]

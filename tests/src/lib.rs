@@ -433,3 +433,48 @@ pub fn psnr_rgb(a: &Image, b: &Image) -> f64 {
         10.0 * (1.0 / mse).log10()
     }
 }
+
+/// The face test shots of tests/data/make_face_shots.py (`astronaut_move/%04d.png` and
+/// `motion.json`), in `face-shots` of the test data folder; made on first use (into a temporary
+/// folder renamed into place, so concurrent tests never see half a shot).
+pub fn face_shots() -> PathBuf {
+    let dir = data_dir().join("face-shots");
+    if dir.join("astronaut_move").join("motion.json").is_file() {
+        return dir;
+    }
+    static SERIAL: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let serial = SERIAL.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = data_dir().join(format!("face-shots.tmp{}-{serial}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    let script = workspace_root().join("tests/data/make_face_shots.py");
+    let out = Command::new("python3")
+        .arg(&script)
+        .arg(&tmp)
+        .output()
+        .expect("run python3 (the face shots need python3 with scikit-image)");
+    assert!(
+        out.status.success(),
+        "{} failed (python3 -m pip install scikit-image):\n{}",
+        script.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    if std::fs::rename(&tmp, &dir).is_err() {
+        // Another test made them first.
+        let _ = std::fs::remove_dir_all(&tmp);
+    }
+    assert!(dir.join("astronaut_move").join("motion.json").is_file());
+    dir
+}
+
+/// Runs `pixelspace render EFFECT ARGS…` and asserts it succeeded.
+pub fn render_effect_ok(effect: &str, args: &[&str]) -> Output {
+    let out = render(effect, args);
+    assert!(
+        out.status.success(),
+        "pixelspace render {effect} {:?} failed ({}):\n{}",
+        args,
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}

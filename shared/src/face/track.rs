@@ -124,6 +124,7 @@ fn weight(offset: f64, radius: u32) -> f64 {
 
 /// Weighted least-squares polynomial (degree <= 2, lowered when there are too few distinct
 /// samples) through `(t, v, w)` samples, evaluated at t = 0.
+#[allow(clippy::needless_range_loop)] // index arithmetic of the normal equations
 fn local_poly_at_zero(samples: &[(f64, f64, f64)]) -> f64 {
     let distinct = {
         let mut ts: Vec<f64> = samples.iter().map(|s| s.0).collect();
@@ -244,30 +245,44 @@ pub fn smooth_landmarks(samples: &[(i32, &Observation)], radius: u32) -> Vec<[f6
         .collect()
 }
 
-/// The centre frame's box smoothed over its tracked neighbours: each edge by the same weighted
-/// local quadratic fit over time as the pose.
+/// The centre frame's box smoothed over its tracked neighbours: each neighbour's box is moved
+/// onto the centre frame by the similarity between its landmarks and the centre's (its centre
+/// mapped, its sides scaled), and the boxes are averaged with the same Gaussian weights as the
+/// shape. Exact for a face that only moves, turns and scales; the detector's per-frame noise
+/// averages out. Neighbours without matching landmarks are left out.
 pub fn smooth_box(samples: &[(i32, &Observation)], radius: u32) -> Option<FaceBox> {
     let centre = samples.iter().find(|(o, _)| *o == 0)?.1;
-    if radius == 0 {
+    if radius == 0 || centre.points.len() < 2 {
         return Some(centre.bbox);
     }
-    let used: Vec<(f64, FaceBox, f64)> = samples
-        .iter()
-        .filter(|(o, _)| o.unsigned_abs() <= radius)
-        .map(|(o, s)| (*o as f64, s.bbox, weight(*o as f64, radius)))
-        .collect();
-    let edge = |f: fn(&FaceBox) -> f64| {
-        local_poly_at_zero(
-            &used
-                .iter()
-                .map(|(t, b, w)| (*t, f(b), *w))
-                .collect::<Vec<_>>(),
-        )
-    };
-    Some(FaceBox::from_corners(
-        (edge(|b| b.x1), edge(|b| b.y1)),
-        (edge(|b| b.x2), edge(|b| b.y2)),
-    ))
+    let reference = xy(&centre.points);
+    let (mut acc, mut total) = ([0.0f64; 4], 0.0);
+    for (o, obs) in samples {
+        if o.unsigned_abs() > radius || obs.points.len() != centre.points.len() {
+            continue;
+        }
+        let Ok(s) = fit_similarity(&xy(&obs.points), &reference) else {
+            continue;
+        };
+        let w = weight(*o as f64, radius);
+        let (cx, cy) = obs.bbox.centre();
+        let (x, y) = s.apply(cx, cy);
+        let k = s.scale();
+        for (a, v) in acc.iter_mut().zip([
+            x,
+            y,
+            k * obs.bbox.width() / 2.0,
+            k * obs.bbox.height() / 2.0,
+        ]) {
+            *a += w * v;
+        }
+        total += w;
+    }
+    if total <= 0.0 {
+        return Some(centre.bbox);
+    }
+    let [x, y, hw, hh] = acc.map(|v| v / total);
+    Some(FaceBox::from_corners((x - hw, y - hh), (x + hw, y + hh)))
 }
 
 #[cfg(test)]
@@ -408,6 +423,31 @@ mod tests {
             .collect();
         let (j0, j1) = (jitter(&raw_err), jitter(&smooth_err));
         assert!(j1 < 0.5 * j0, "jitter {j0:.3} -> {j1:.3}");
+    }
+
+    #[test]
+    fn box_smoothing_follows_similarity_motion() {
+        // Boxes that move and grow with the landmarks' motion come back as the centre's.
+        let frames: Vec<Observation> = (-2..=2)
+            .map(|t| {
+                let t = t as f64;
+                let pts = moved(t, 0.0, 0);
+                let s = 1.0 + 0.02 * t;
+                let c = (100.0 + 3.0 * t + 0.1 * t * t, 80.0 - 2.0 * t);
+                obs(c.0, c.1, 50.0 * s, pts)
+            })
+            .collect();
+        let samples: Vec<(i32, &Observation)> = (-2..=2).zip(frames.iter()).collect();
+        let b = smooth_box(&samples, 2).unwrap();
+        let want = frames[2].bbox;
+        for (a, e) in [
+            (b.x1, want.x1),
+            (b.y1, want.y1),
+            (b.x2, want.x2),
+            (b.y2, want.y2),
+        ] {
+            assert!((a - e).abs() < 1e-6, "{b:?} vs {want:?}");
+        }
     }
 
     #[test]

@@ -1,0 +1,570 @@
+//! `org.pixelspace.Face`: finds and follows faces and retouches them within a feathered face
+//! matte.
+//!
+//! Every frame of `Source` in the smoothing window (time - smoothing .. time + smoothing) is run
+//! through the face detector and the 468-point landmark model; the raw results are cached per
+//! frame (they depend on that frame's pixels only). The faces of the rendered frame are followed
+//! into their neighbours by box overlap and their landmarks smoothed over the window
+//! ([`pixelspace_shared::face::track`]), so a frame's result never depends on which frames were
+//! rendered before it or on how many threads render.
+//!
+//! Params: `mode` (retouch), `face` (largest | index | all) with `faceIndex` (0 = leftmost),
+//! `amount`, `smoothing` (frames each side), `output` (comp | matte | debug | landmarks),
+//! `detector` and `landmarker` (model files; empty = the installed defaults, found in the
+//! bundle's `Resources/models` or the user's model folder), `provider`, `colourSpace`.
+//! Clips: `Source`, optional `Mask` (its alpha limits the change).
+//!
+//! Outputs: `comp` the retouched frame; `matte` the face matte (in all four channels);
+//! `debug` the frame with the smoothed landmarks (green) and face boxes (red) drawn; `landmarks`
+//! the tracking data as pixels of a float image, for trackers and tests: for face `f` (in the
+//! `face` selection's order), row `2f` (counted from the bottom) holds landmark `i` at pixel `i`
+//! as `(x, y, z, 1)` in frame pixels (y up), and row `2f + 1` holds the smoothed box
+//! `(x1, y1, x2, y2)` at pixel 0, the frame's raw detector box at pixel 1 and
+//! `(score, landmark count, 0, 1)` at pixel 2.
+//!
+//! Pixels outside the face matte are the source's, bit for bit; inside, the change is added to
+//! the source values so float values above 1 survive. A frame without a face passes through
+//! unchanged and the node's message says so.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use pixelspace_shared::colour::ColourSpace;
+use pixelspace_shared::face::detect::FaceDetector;
+use pixelspace_shared::face::landmarks::Landmarker;
+use pixelspace_shared::face::regions::Plane;
+use pixelspace_shared::face::retouch::{Retouch, retouch_face, union_matte};
+use pixelspace_shared::face::track::{
+    Observation, Selection, select, smooth_box, smooth_landmarks, track,
+};
+use pixelspace_shared::image::{Components, FloatImage, PixelDepth};
+use pixelspace_shared::manifest::Manifest;
+use pixelspace_shared::models_dir;
+use pixelspace_shared::pipeline::InferencePipeline;
+use pixelspace_shared::runtime::Provider;
+
+use crate::inference::{COLOUR_OPTIONS, FrameColour, PROVIDER_OPTIONS, provider_from_index};
+use crate::ofx::{
+    ClipPreferences, Context, Description, Error, FramesNeeded, ImageEffect, MessageLevel, Plugin,
+    RegionsOfInterest, RenderArgs, Reply, Result, StringMode, ThreadSafety,
+};
+
+pub const CLIP_SOURCE: &str = "Source";
+pub const CLIP_MASK: &str = "Mask";
+const CLIP_OUTPUT: &str = "Output";
+
+pub const PARAM_MODE: &str = "mode";
+pub const PARAM_FACE: &str = "face";
+pub const PARAM_FACE_INDEX: &str = "faceIndex";
+pub const PARAM_AMOUNT: &str = "amount";
+pub const PARAM_SMOOTHING: &str = "smoothing";
+pub const PARAM_OUTPUT: &str = "output";
+pub const PARAM_DETECTOR: &str = "detector";
+pub const PARAM_LANDMARKER: &str = "landmarker";
+pub const PARAM_PROVIDER: &str = "provider";
+pub const PARAM_COLOUR_SPACE: &str = "colourSpace";
+
+/// Options of `mode`.
+pub const MODE_OPTIONS: [&str; 1] = ["retouch"];
+/// Options of `face`.
+pub const FACE_OPTIONS: [&str; 3] = ["largest", "index", "all"];
+/// Options of `output`.
+pub const OUTPUT_OPTIONS: [&str; 4] = ["comp", "matte", "debug", "landmarks"];
+
+/// Manifest names of the default models.
+const DEFAULT_DETECTOR: &str = "face-detector-short-range";
+const DEFAULT_LANDMARKER: &str = "face-landmarks-468";
+/// Most faces looked at per frame.
+const MAX_FACES: usize = 8;
+/// Box overlap that links a face to the next frame's.
+const MIN_IOU: f64 = 0.3;
+/// Frames whose detections are kept.
+const CACHE_FRAMES: usize = 256;
+
+/// The folders searched for default models: the bundle's `Contents/Resources/models`, then
+/// the user's model folder.
+fn default_model_dirs() -> Vec<PathBuf> {
+    let mut dirs = Vec::new();
+    if let Some(bin) = crate::ofx::path::binary_dir()
+        && let Some(contents) = bin.parent()
+    {
+        dirs.push(contents.join("Resources").join("models"));
+    }
+    dirs.push(models_dir::models_dir());
+    dirs
+}
+
+/// The model file a param names, or the installed model with manifest name `default`.
+fn resolve_model(param: &str, default: &str, what: &str) -> Result<PathBuf> {
+    let param = param.trim();
+    if !param.is_empty() {
+        let path = PathBuf::from(param);
+        if !path.is_file() {
+            return Err(Error::failed(format!(
+                "{what} model file not found: {}",
+                path.display()
+            )));
+        }
+        return Ok(path);
+    }
+    let dirs = default_model_dirs();
+    models_dir::find_model(&dirs, default)
+        .map(|m| m.model_path())
+        .ok_or_else(|| {
+            Error::failed(format!(
+                "no {what} model: '{default}' was not found in {}; run `pixelspace models fetch \
+                 --defaults` (or `pixelspace install`), or set the Face node's {what} parameter",
+                dirs.iter()
+                    .map(|d| d.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(" or ")
+            ))
+        })
+}
+
+/// The detector and landmarker in use.
+struct Models {
+    key: (PathBuf, PathBuf, Provider),
+    detector: FaceDetector,
+    landmarker: Landmarker,
+}
+
+/// Raw observations per (frame in thousandths, render scale bits, colour-space choice).
+type ObservationCache = HashMap<(i64, u64, u8), Arc<Vec<Observation>>>;
+
+/// Per-instance state: the models and the raw observations of the frames seen.
+pub struct FaceInstance {
+    models: Mutex<Option<Arc<Models>>>,
+    cache: Mutex<ObservationCache>,
+}
+
+impl FaceInstance {
+    fn models(&self, effect: &ImageEffect, time: f64) -> Result<Arc<Models>> {
+        let params = effect.params()?;
+        let det = resolve_model(
+            &params.param(PARAM_DETECTOR)?.get_string_at(time)?,
+            DEFAULT_DETECTOR,
+            "detector",
+        )?;
+        let lm = resolve_model(
+            &params.param(PARAM_LANDMARKER)?.get_string_at(time)?,
+            DEFAULT_LANDMARKER,
+            "landmarker",
+        )?;
+        let provider = provider_from_index(params.param(PARAM_PROVIDER)?.get_int_at(time)?)?;
+        let key = (det, lm, provider);
+        let mut models = self.models.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(m) = models.as_ref()
+            && m.key == key
+        {
+            return Ok(m.clone());
+        }
+        crate::runtime::ensure_loaded()?;
+        let load = |path: &PathBuf| -> Result<InferencePipeline> {
+            let manifest = Manifest::for_model(path)?;
+            Ok(InferencePipeline::new(manifest, path.clone(), provider)?)
+        };
+        let detector = FaceDetector::new(load(&key.0)?)?;
+        let landmarker = Landmarker::new(load(&key.1)?)?;
+        let m = Arc::new(Models {
+            key,
+            detector,
+            landmarker,
+        });
+        *models = Some(m.clone());
+        self.cache.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        Ok(m)
+    }
+
+    /// The faces in `Source` at `time` (cached).
+    fn observe(
+        &self,
+        effect: &ImageEffect,
+        models: &Models,
+        time: f64,
+        scale: [f64; 2],
+        colour: FrameColour,
+    ) -> Result<Arc<Vec<Observation>>> {
+        let colour_key = match colour {
+            FrameColour::Auto => 0,
+            FrameColour::Fixed(ColourSpace::Linear) => 1,
+            FrameColour::Fixed(ColourSpace::Srgb) => 2,
+        };
+        let key = (
+            (time * 1000.0).round() as i64,
+            scale[0].to_bits(),
+            colour_key,
+        );
+        if let Some(v) = self
+            .cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+        {
+            return Ok(v.clone());
+        }
+        let clip = effect.clip(CLIP_SOURCE)?;
+        let image = clip.image(time)?;
+        let view = image.view()?;
+        let frame = FloatImage::from_view(&view, view.bounds());
+        let space = colour.resolve(view.depth());
+        let faces = models.detector.detect(&frame, space)?;
+        let mut found = Vec::new();
+        for face in faces.iter().take(MAX_FACES) {
+            let lm = models.landmarker.run(&frame, space, face)?;
+            if lm.present {
+                found.push(Observation {
+                    bbox: face.bbox,
+                    score: face.score,
+                    points: lm.points,
+                });
+            }
+        }
+        let found = Arc::new(found);
+        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        if cache.len() >= CACHE_FRAMES {
+            cache.clear();
+        }
+        cache.insert(key, found.clone());
+        Ok(found)
+    }
+}
+
+/// The effect.
+pub struct Face;
+
+fn selection(effect: &ImageEffect, time: f64) -> Result<Selection> {
+    let params = effect.params()?;
+    Ok(match params.param(PARAM_FACE)?.get_int_at(time)? {
+        0 => Selection::Largest,
+        1 => Selection::Index(params.param(PARAM_FACE_INDEX)?.get_int_at(time)?.max(0) as usize),
+        _ => Selection::All,
+    })
+}
+
+fn smoothing(effect: &ImageEffect, time: f64) -> Result<u32> {
+    Ok(effect
+        .params()?
+        .param(PARAM_SMOOTHING)?
+        .get_int_at(time)?
+        .clamp(0, 24) as u32)
+}
+
+/// A tracked, smoothed face of the rendered frame.
+struct Tracked {
+    points: Vec<[f64; 3]>,
+    bbox: pixelspace_shared::face::FaceBox,
+    raw: pixelspace_shared::face::FaceBox,
+    score: f32,
+}
+
+fn draw_dot(img: &mut FloatImage, x: f64, y: f64, rgba: [f32; 4]) {
+    let (xi, yi) = (x.floor() as i32, y.floor() as i32);
+    if img.bounds.contains(xi, yi) {
+        img.set_pixel(xi, yi, rgba);
+    }
+}
+
+impl Plugin for Face {
+    const ID: &'static std::ffi::CStr = c"org.pixelspace.Face";
+    const VERSION: (u32, u32) = (1, 0);
+    type Instance = FaceInstance;
+
+    fn describe(effect: &ImageEffect) -> Result<()> {
+        Description {
+            label: "Face",
+            group: crate::GROUP,
+            description: "Finds and follows faces (detector + 468-point landmarks, smoothed over \
+                          neighbouring frames) and retouches the skin within a feathered face \
+                          matte; outputs the comp, the matte, a debug view or the landmarks.",
+            version: Self::VERSION,
+            contexts: &[Context::General, Context::Filter],
+            depths: &[
+                PixelDepth::Byte,
+                PixelDepth::Short,
+                PixelDepth::Half,
+                PixelDepth::Float,
+            ],
+            tiles: false,
+            multi_resolution: true,
+            temporal_access: true,
+            thread_safety: ThreadSafety::FullySafe,
+            host_frame_threading: false,
+        }
+        .apply(effect)
+    }
+
+    fn describe_in_context(effect: &ImageEffect, _context: Context) -> Result<()> {
+        effect
+            .define_clip(CLIP_OUTPUT)?
+            .supported_components(&[Components::Rgba])?
+            .supports_tiles(false)?;
+        effect
+            .define_clip(CLIP_SOURCE)?
+            .supported_components(&[Components::Rgba])?
+            .temporal_access(true)?
+            .supports_tiles(false)?;
+        effect
+            .define_clip(CLIP_MASK)?
+            .supported_components(&[Components::Alpha, Components::Rgba])?
+            .supports_tiles(false)?
+            .optional(true)?
+            .is_mask(true)?;
+        let params = effect.params()?;
+        params
+            .define_choice(PARAM_MODE, "Mode", &MODE_OPTIONS, 0)?
+            .hint("retouch: smooth the skin (eyes, brows, lips and nostrils excluded) and soften under-eye shadows.")?
+            .animates(false)?
+            .evaluate_on_change(true)?;
+        params
+            .define_choice(PARAM_FACE, "Face", &FACE_OPTIONS, 0)?
+            .hint("Which faces: the largest, the one at Face index (0 = leftmost), or all.")?
+            .animates(false)?
+            .evaluate_on_change(true)?;
+        params
+            .define_int(PARAM_FACE_INDEX, "Face index", 0, (0, 16))?
+            .hint("With Face = index: which face, counted from the left of the picture (0 = leftmost).")?
+            .animates(false)?
+            .evaluate_on_change(true)?;
+        params
+            .define_double(PARAM_AMOUNT, "Amount", 1.0, (0.0, 1.0), (0.0, 1.0))?
+            .hint("Strength of the change: 0 leaves the face as it is.")?
+            .evaluate_on_change(true)?;
+        params
+            .define_int(PARAM_SMOOTHING, "Smoothing (frames)", 3, (0, 24))?
+            .hint("Landmarks are smoothed over this many frames on each side of the rendered frame. 0 = no smoothing.")?
+            .animates(false)?
+            .evaluate_on_change(true)?;
+        params
+            .define_choice(PARAM_OUTPUT, "Output", &OUTPUT_OPTIONS, 0)?
+            .hint("comp: the result; matte: the face matte; debug: landmarks and boxes drawn; landmarks: tracking data as float pixels.")?
+            .animates(false)?
+            .evaluate_on_change(true)?;
+        params
+            .define_string(PARAM_DETECTOR, "Detector model", StringMode::FilePath, "")?
+            .hint("Face detector .onnx (manifest beside it). Empty: the installed face-detector-short-range.")?
+            .animates(false)?
+            .evaluate_on_change(true)?;
+        params
+            .define_string(PARAM_LANDMARKER, "Landmark model", StringMode::FilePath, "")?
+            .hint("Face landmark .onnx (manifest beside it). Empty: the installed face-landmarks-468.")?
+            .animates(false)?
+            .evaluate_on_change(true)?;
+        params
+            .define_choice(PARAM_PROVIDER, "Provider", &PROVIDER_OPTIONS, 0)?
+            .hint("Where ONNX Runtime runs the models: auto (GPU when available), cpu, cuda or tensorrt.")?
+            .animates(false)?
+            .evaluate_on_change(true)?;
+        params
+            .define_choice(PARAM_COLOUR_SPACE, "Frame colour space", &COLOUR_OPTIONS, 0)?
+            .hint("How the incoming frames are encoded. auto: 8/16-bit frames are sRGB, half/float frames are scene linear.")?
+            .animates(false)?
+            .evaluate_on_change(true)?;
+        Ok(())
+    }
+
+    fn create_instance(_effect: &ImageEffect) -> Result<FaceInstance> {
+        Ok(FaceInstance {
+            models: Mutex::new(None),
+            cache: Mutex::new(HashMap::new()),
+        })
+    }
+
+    fn regions_of_interest(
+        _inst: &FaceInstance,
+        effect: &ImageEffect,
+        args: &RegionsOfInterest,
+    ) -> Result<Reply> {
+        // Faces are found on whole frames.
+        let clip = effect.clip(CLIP_SOURCE)?;
+        args.set(CLIP_SOURCE, clip.region_of_definition(args.time)?)?;
+        Ok(Reply::Done)
+    }
+
+    fn frames_needed(
+        _inst: &FaceInstance,
+        effect: &ImageEffect,
+        args: &FramesNeeded,
+    ) -> Result<Reply> {
+        let k = smoothing(effect, args.time)? as f64;
+        args.set(CLIP_SOURCE, &[(args.time - k, args.time + k)])?;
+        Ok(Reply::Done)
+    }
+
+    fn clip_preferences(
+        _inst: &FaceInstance,
+        effect: &ImageEffect,
+        args: &ClipPreferences,
+    ) -> Result<Reply> {
+        args.set_components(CLIP_OUTPUT, Components::Rgba)?;
+        for name in [CLIP_SOURCE, CLIP_MASK] {
+            if effect.clip(name).map(|c| c.connected()).unwrap_or(false) {
+                args.set_components(name, Components::Rgba)?;
+            }
+        }
+        args.set_frame_varying(false)?;
+        Ok(Reply::Done)
+    }
+
+    fn render(inst: &FaceInstance, effect: &ImageEffect, args: &RenderArgs) -> Result<()> {
+        let time = args.time;
+        let params = effect.params()?;
+        let colour = FrameColour::from_index(params.param(PARAM_COLOUR_SPACE)?.get_int_at(time)?)?;
+        let output_kind = params.param(PARAM_OUTPUT)?.get_int_at(time)?;
+        let amount = params.param(PARAM_AMOUNT)?.get_double_at(time)? as f32;
+        let radius = smoothing(effect, time)?;
+        let sel = selection(effect, time)?;
+        let models = inst.models(effect, time)?;
+
+        // Raw observations of the window (frames the clip has).
+        let source = effect.clip(CLIP_SOURCE)?;
+        let (first, last) = source.frame_range().unwrap_or((time, time));
+        let mut offsets = Vec::new();
+        let mut observed = Vec::new();
+        for o in -(radius as i32)..=(radius as i32) {
+            let t = time + o as f64;
+            if o != 0 && (t < first || t > last) {
+                continue;
+            }
+            offsets.push(o);
+            observed.push(inst.observe(effect, &models, t, args.render_scale, colour)?);
+            if effect.abort_requested() {
+                return Err(Error::failed("render cancelled"));
+            }
+        }
+        let centre_slot = offsets.iter().position(|&o| o == 0).expect("offset 0");
+        let frames: Vec<&[Observation]> = observed.iter().map(|v| v.as_slice()).collect();
+        let tracked: Vec<Tracked> = select(frames[centre_slot], sel)
+            .into_iter()
+            .map(|i| {
+                let samples = track(&offsets, &frames, centre_slot, i, MIN_IOU);
+                let c = &frames[centre_slot][i];
+                Tracked {
+                    points: smooth_landmarks(&samples, radius),
+                    bbox: smooth_box(&samples, radius).unwrap_or(c.bbox),
+                    raw: c.bbox,
+                    score: c.score,
+                }
+            })
+            .collect();
+
+        let src_image = source.image(time)?;
+        let src_view = src_image.view()?;
+        let space = colour.resolve(src_view.depth());
+        let src = FloatImage::from_view(&src_view, src_view.bounds());
+        let mut out = src.clone();
+        if tracked.is_empty() {
+            effect.set_persistent_message(
+                MessageLevel::Warning,
+                &format!("Face: no face found at frame {time}; the frame passes through unchanged"),
+            );
+        } else {
+            effect.clear_persistent_message();
+        }
+
+        let mut mattes = Vec::new();
+        match output_kind {
+            // comp, matte
+            0 | 1 => {
+                for face in &tracked {
+                    let amt = if output_kind == 0 { amount } else { 0.0 };
+                    mattes.push(retouch_face(
+                        &mut out,
+                        space,
+                        &face.points,
+                        Retouch { amount: amt },
+                    ));
+                }
+            }
+            _ => {}
+        }
+        // The Mask clip limits the change.
+        let mask_clip = effect.clip(CLIP_MASK)?;
+        let mask = if mask_clip.connected() {
+            let m = mask_clip.image(time)?;
+            let v = m.view()?;
+            Some(FloatImage::from_view(&v, src.bounds))
+        } else {
+            None
+        };
+        let mask_at = |x: i32, y: i32| mask.as_ref().map(|m| m.pixel(x, y)[3]).unwrap_or(1.0);
+
+        match output_kind {
+            0 => {
+                if mask.is_some() {
+                    for (x, y) in src.bounds.pixels() {
+                        let (a, b) = (src.pixel(x, y), out.pixel(x, y));
+                        if a != b {
+                            let m = mask_at(x, y);
+                            let mut p = a;
+                            for c in 0..3 {
+                                p[c] = a[c] + m * (b[c] - a[c]);
+                            }
+                            out.set_pixel(x, y, p);
+                        }
+                    }
+                }
+            }
+            1 => {
+                let u: Plane = union_matte(&mattes, src.bounds);
+                out = FloatImage::from_fn(src.bounds, |x, y| {
+                    let v = u.get(x, y) * mask_at(x, y);
+                    [v, v, v, v]
+                });
+            }
+            2 => {
+                for face in &tracked {
+                    for p in &face.points {
+                        draw_dot(&mut out, p[0], p[1], [0.0, 1.0, 0.0, 1.0]);
+                    }
+                    let b = face.bbox;
+                    let n = 200;
+                    for k in 0..=n {
+                        let f = k as f64 / n as f64;
+                        let (x, y) = (b.x1 + f * b.width(), b.y1 + f * b.height());
+                        for (px, py) in [(x, b.y1), (x, b.y2 - 0.5), (b.x1, y), (b.x2 - 0.5, y)] {
+                            draw_dot(&mut out, px, py, [1.0, 0.0, 0.0, 1.0]);
+                        }
+                    }
+                }
+            }
+            _ => {
+                let b = src.bounds;
+                out = FloatImage::new(b);
+                for (f, face) in tracked.iter().enumerate() {
+                    let (y0, y1) = (b.y1 + 2 * f as i32, b.y1 + 2 * f as i32 + 1);
+                    if y1 >= b.y2 {
+                        break;
+                    }
+                    for (i, p) in face.points.iter().enumerate() {
+                        let x = b.x1 + i as i32;
+                        if x < b.x2 {
+                            out.set_pixel(x, y0, [p[0] as f32, p[1] as f32, p[2] as f32, 1.0]);
+                        }
+                    }
+                    let rows = [
+                        [face.bbox.x1, face.bbox.y1, face.bbox.x2, face.bbox.y2],
+                        [face.raw.x1, face.raw.y1, face.raw.x2, face.raw.y2],
+                        [face.score as f64, face.points.len() as f64, 0.0, 1.0],
+                    ];
+                    for (i, v) in rows.iter().enumerate() {
+                        let x = b.x1 + i as i32;
+                        if x < b.x2 {
+                            out.set_pixel(x, y1, v.map(|c| c as f32));
+                        }
+                    }
+                }
+            }
+        }
+        let mut output = effect.clip(CLIP_OUTPUT)?.image(time)?;
+        let mut view = output.view_mut()?;
+        out.write_to(&mut view, args.window);
+        Ok(())
+    }
+
+    fn purge_caches(inst: &FaceInstance) {
+        inst.cache.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        *inst.models.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+}
