@@ -22,7 +22,8 @@ pub struct RenderArgs {
     #[arg(short = 'o', long = "output")]
     pub output: String,
     /// Frames to render, both ends included: A..B (may be negative: --frames=-4..27).
-    /// Default: the frames of the input that exist.
+    /// Default: the effect's frame range (its time domain: the frames of the input that exist,
+    /// or more for effects that lengthen a shot).
     #[arg(long, allow_hyphen_values = true)]
     pub frames: Option<String>,
     /// Bind a further clip: NAME=PATTERN (repeatable).
@@ -223,7 +224,9 @@ pub fn run(args: &RenderArgs) -> Result<()> {
             PatternSource::open(pattern, requested.unwrap_or((1, 1)))?,
         ));
     }
-    let range = match requested {
+    // Without --frames: the input's frames for now; the effect's own frame range (its time
+    // domain, which may be longer) once the instance is set up.
+    let mut range = match requested {
         Some(r) => r,
         None => sources
             .first()
@@ -234,13 +237,12 @@ pub fn run(args: &RenderArgs) -> Result<()> {
         .depth
         .or_else(|| sources.first().map(|(_, s)| s.stored_depth()))
         .unwrap_or(DepthArg::Float);
-    let frame_list: Vec<i32> = (range.0..=range.1).collect();
     let output = FramePattern::parse(&args.output)?;
-    if output.is_still() && frame_list.len() > 1 {
+    if output.is_still() && range.1 > range.0 {
         return Err(Error::new(format!(
             "output {:?} has no frame number (%04d or ####) but {} frames are rendered",
             args.output,
-            frame_list.len()
+            range.1 as i64 - range.0 as i64 + 1
         )));
     }
     let out_ext = output.extension();
@@ -286,6 +288,16 @@ pub fn run(args: &RenderArgs) -> Result<()> {
         instance.connect(&name, Arc::new(source))?;
     }
 
+    if requested.is_none()
+        && !output.is_still()
+        && let Ok((first, last)) = instance.time_domain()
+        && first.is_finite()
+        && last.is_finite()
+        && first <= last
+    {
+        range = (first.round() as i32, last.round() as i32);
+    }
+    let frame_list: Vec<i32> = (range.0..=range.1).collect();
     if let Ok((first, last)) = instance.time_domain()
         && ((range.0 as f64) < first || (range.1 as f64) > last)
     {

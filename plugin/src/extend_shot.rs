@@ -22,8 +22,7 @@ use std::sync::{Arc, Mutex};
 
 use pixelspace_shared::error::Error as SharedError;
 use pixelspace_shared::extend::{
-    self, Context as ExtendContext, Extender, Frame, Interpolator, Mode, Sample, Settings,
-    TimeMap,
+    self, Context as ExtendContext, Extender, Frame, Interpolator, Mode, Sample, Settings, TimeMap,
 };
 use pixelspace_shared::geometry::Rect;
 use pixelspace_shared::image::{Components, FloatImage, PixelDepth};
@@ -190,7 +189,13 @@ impl ExtendShotInstance {
         if model.is_empty() {
             return Ok(None);
         }
-        cached(&self.extender, PathBuf::from(model), provider, Extender::new).map(Some)
+        cached(
+            &self.extender,
+            PathBuf::from(model),
+            provider,
+            Extender::new,
+        )
+        .map(Some)
     }
 
     /// Frames of history an extender reads (2 for the built-in extrapolation).

@@ -17,7 +17,7 @@ Shots (window motion per frame; the picture moves the other way):
   pan_fast   astronaut, 16 px down
   pan_slow   chelsea, 4 px up
   pan_tiny   coffee, 2 px left
-  zoom       astronaut, the window shrinks 1.5 % per frame about a fixed point (a slow push in;
+  zoom       astronaut, the window shrinks 2.5 % per frame about a fixed point (a slow push in;
              resampled with a cubic filter, the same for every t)
   cut        a hard cut: frames 1..3 are pan_diag's frames 1..3, frames 4..5 pan_fast's 4..5
              (no dense or ends truth)
@@ -133,7 +133,7 @@ def main():
         "pan_fast": pan(astronaut, 30, 60, 0, 16),      # y 12..172
         "pan_slow": pan(chelsea, 0, 36, 0, -4),         # y 44..4
         "pan_tiny": pan(coffee, 120, 80, -2, 0),
-        "zoom": zoom(astronaut, 250, 200, 448, 0.015),
+        "zoom": zoom(astronaut, 250, 200, 448, 0.025),
     }
     for name, at in shots.items():
         write_shot(outdir, name, at)

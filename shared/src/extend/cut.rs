@@ -144,7 +144,11 @@ mod tests {
         }
         // Another scene: darker, with its light in other places.
         let b = FloatImage::from_fn(Rect::from_size(200, 120), |x, y| {
-            let v = if (x / 50 + y / 40) % 2 == 0 { 0.1 } else { 0.95 };
+            let v = if (x / 50 + y / 40) % 2 == 0 {
+                0.1
+            } else {
+                0.95
+            };
             [v, v * 0.8, 0.2, 1.0]
         });
         let s = cut_score(&a, &b, ColourSpace::Srgb);

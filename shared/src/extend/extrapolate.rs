@@ -40,7 +40,10 @@ const COVERED: f32 = 0.05;
 /// `last` moved `amount` times its per-frame `velocity` (frame pixels, y up, one per pixel of
 /// `last`), by splatting with the occlusion and hole handling of the module docs.
 pub fn forward_warp(last: &FloatImage, velocity: &FlowField, amount: f32) -> FloatImage {
-    assert_eq!(last.bounds, velocity.bounds, "velocity must cover the frame");
+    assert_eq!(
+        last.bounds, velocity.bounds,
+        "velocity must cover the frame"
+    );
     let b = last.bounds;
     let (w, h) = (b.width() as usize, b.height() as usize);
     let n = w * h;
@@ -242,7 +245,10 @@ mod tests {
                 let want = texture((x - 6) as f32, y as f32);
                 let got = out.pixel(x, y);
                 for c in 0..4 {
-                    assert!((got[c] - want[c]).abs() < 1e-4, "({x},{y}) {got:?} {want:?}");
+                    assert!(
+                        (got[c] - want[c]).abs() < 1e-4,
+                        "({x},{y}) {got:?} {want:?}"
+                    );
                 }
             }
             // The uncovered left edge repeats the picture's edge, never left black.

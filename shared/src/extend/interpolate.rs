@@ -15,8 +15,8 @@ use crate::colour::ColourSpace;
 use crate::error::{Error, Result};
 use crate::image::FloatImage;
 use crate::manifest::Output;
-use crate::tensor::{ChannelOrder, Layout};
 use crate::pipeline::{InferRequest, InferencePipeline, Inferred};
+use crate::tensor::{ChannelOrder, Layout};
 
 use super::warp::{FlowField, blend_warps, sample_plane};
 
@@ -139,9 +139,8 @@ impl Interpolator {
     fn read_motion(&self, out: &Inferred, a: &FloatImage) -> Result<Motion> {
         let region = a.bounds;
         let get = |name: &str| {
-            out.get(name).ok_or_else(|| {
-                Error::new(format!("the model returned no output '{name}'"))
-            })
+            out.get(name)
+                .ok_or_else(|| Error::new(format!("the model returned no output '{name}'")))
         };
         let flow = get(&self.flow)?;
         let mask = get(&self.mask)?;
@@ -225,7 +224,8 @@ pub fn sample_flow(f: &FlowField, x: f32, y: f32) -> (f32, f32) {
     let (fx, fy) = (x - x0, y - y0);
     let (x0, y0) = (x0 as i32, y0 as i32);
     let (x1, y1) = ((x0 + 1).min(b.x2 - 1), (y0 + 1).min(b.y2 - 1));
-    let lerp = |a: (f32, f32), c: (f32, f32), t: f32| (a.0 + (c.0 - a.0) * t, a.1 + (c.1 - a.1) * t);
+    let lerp =
+        |a: (f32, f32), c: (f32, f32), t: f32| (a.0 + (c.0 - a.0) * t, a.1 + (c.1 - a.1) * t);
     let bottom = lerp(f.at(x0, y0), f.at(x1, y0), fx);
     let top = lerp(f.at(x0, y1), f.at(x1, y1), fx);
     lerp(bottom, top, fy)

@@ -77,7 +77,9 @@ impl TimeMap {
         match self.mode {
             Mode::Retime { speed } => {
                 let speed = sane_speed(speed);
-                let n = (self.source_len() as f64 * speed - FRAME_EPS).ceil().max(1.0) as i64;
+                let n = (self.source_len() as f64 * speed - FRAME_EPS)
+                    .ceil()
+                    .max(1.0) as i64;
                 (self.first, clamp_i32(self.first as i64 + n - 1))
             }
             Mode::Extend { head, tail } => (
