@@ -1,5 +1,5 @@
-//! `org.pixelspace.Face`: finds and follows faces and retouches them within a feathered face
-//! matte.
+//! `org.pixelspace.Face`: finds and follows faces and retouches or replaces them within a
+//! feathered face matte.
 //!
 //! Every frame of `Source` in the smoothing window (time - smoothing .. time + smoothing) is run
 //! through the face detector and the 468-point landmark model; the raw results are cached per
@@ -8,11 +8,13 @@
 //! ([`pixelspace_shared::face::track`]), so a frame's result never depends on which frames were
 //! rendered before it or on how many threads render.
 //!
-//! Params: `mode` (retouch), `face` (largest | index | all) with `faceIndex` (0 = leftmost),
+//! Params: `mode` (retouch | replace), `face` (largest | index | all) with `faceIndex` (0 = leftmost),
 //! `amount`, `smoothing` (frames each side), `output` (comp | matte | debug | landmarks),
 //! `detector` and `landmarker` (model files; empty = the installed defaults, found in the
 //! bundle's `Resources/models` or the user's model folder), `provider`, `colourSpace`.
-//! Clips: `Source`, optional `Mask` (its alpha limits the change).
+//! Clips: `Source`, optional `FaceSource` (the face `replace` puts in: a still or a clip; its
+//! largest face at the same frame, or its nearest frame) and `Mask` (its alpha limits the
+//! change).
 //!
 //! Outputs: `comp` the retouched frame; `matte` the face matte (in all four channels);
 //! `debug` the frame with the smoothed landmarks (green) and face boxes (red) drawn; `landmarks`
@@ -34,6 +36,7 @@ use pixelspace_shared::colour::ColourSpace;
 use pixelspace_shared::face::detect::FaceDetector;
 use pixelspace_shared::face::landmarks::Landmarker;
 use pixelspace_shared::face::regions::Plane;
+use pixelspace_shared::face::replace::replace_face;
 use pixelspace_shared::face::retouch::{Retouch, retouch_face, union_matte};
 use pixelspace_shared::face::track::{
     Observation, Selection, select, smooth_box, smooth_landmarks, track,
@@ -52,6 +55,7 @@ use crate::ofx::{
 
 pub const CLIP_SOURCE: &str = "Source";
 pub const CLIP_MASK: &str = "Mask";
+pub const CLIP_FACE_SOURCE: &str = "FaceSource";
 const CLIP_OUTPUT: &str = "Output";
 
 pub const PARAM_MODE: &str = "mode";
@@ -66,7 +70,7 @@ pub const PARAM_PROVIDER: &str = "provider";
 pub const PARAM_COLOUR_SPACE: &str = "colourSpace";
 
 /// Options of `mode`.
-pub const MODE_OPTIONS: [&str; 1] = ["retouch"];
+pub const MODE_OPTIONS: [&str; 2] = ["retouch", "replace"];
 /// Options of `face`.
 pub const FACE_OPTIONS: [&str; 3] = ["largest", "index", "all"];
 /// Options of `output`.
@@ -182,6 +186,7 @@ impl FaceInstance {
         &self,
         effect: &ImageEffect,
         models: &Models,
+        clip_name: &str,
         time: f64,
         scale: [f64; 2],
         colour: FrameColour,
@@ -191,10 +196,11 @@ impl FaceInstance {
             FrameColour::Fixed(ColourSpace::Linear) => 1,
             FrameColour::Fixed(ColourSpace::Srgb) => 2,
         };
+        let clip_key = if clip_name == CLIP_SOURCE { 0 } else { 4 };
         let key = (
             (time * 1000.0).round() as i64,
             scale[0].to_bits(),
-            colour_key,
+            colour_key + clip_key,
         );
         if let Some(v) = self
             .cache
@@ -204,8 +210,7 @@ impl FaceInstance {
         {
             return Ok(v.clone());
         }
-        let clip = effect.clip(CLIP_SOURCE)?;
-        let image = clip.image(time)?;
+        let image = clip_image(effect, clip_name, time)?;
         let view = image.view()?;
         let frame = FloatImage::from_view(&view, view.bounds());
         let space = colour.resolve(view.depth());
@@ -233,6 +238,21 @@ impl FaceInstance {
 
 /// The effect.
 pub struct Face;
+
+/// A clip's image at `time`, or at the nearest frame it has (a still FaceSource has one).
+fn clip_image<'a>(
+    effect: &ImageEffect<'a>,
+    clip_name: &str,
+    time: f64,
+) -> Result<crate::ofx::Image<'a>> {
+    let clip = effect.clip(clip_name)?;
+    match clip.frame_range() {
+        Ok((first, last)) if first <= last && (time < first || time > last) => {
+            clip.image(time.clamp(first, last))
+        }
+        _ => clip.image(time),
+    }
+}
 
 fn selection(effect: &ImageEffect, time: f64) -> Result<Selection> {
     let params = effect.params()?;
@@ -306,6 +326,12 @@ impl Plugin for Face {
             .temporal_access(true)?
             .supports_tiles(false)?;
         effect
+            .define_clip(CLIP_FACE_SOURCE)?
+            .supported_components(&[Components::Rgba])?
+            .temporal_access(true)?
+            .supports_tiles(false)?
+            .optional(true)?;
+        effect
             .define_clip(CLIP_MASK)?
             .supported_components(&[Components::Alpha, Components::Rgba])?
             .supports_tiles(false)?
@@ -314,7 +340,7 @@ impl Plugin for Face {
         let params = effect.params()?;
         params
             .define_choice(PARAM_MODE, "Mode", &MODE_OPTIONS, 0)?
-            .hint("retouch: smooth the skin (eyes, brows, lips and nostrils excluded) and soften under-eye shadows.")?
+            .hint("retouch: smooth the skin (eyes, brows, lips and nostrils excluded) and soften under-eye shadows. replace: put the face of the FaceSource clip onto the face, warped to its landmarks, colour-matched and blended.")?
             .animates(false)?
             .evaluate_on_change(true)?;
         params
@@ -379,6 +405,13 @@ impl Plugin for Face {
         // Faces are found on whole frames.
         let clip = effect.clip(CLIP_SOURCE)?;
         args.set(CLIP_SOURCE, clip.region_of_definition(args.time)?)?;
+        let face_source = effect.clip(CLIP_FACE_SOURCE)?;
+        if face_source.connected() {
+            args.set(
+                CLIP_FACE_SOURCE,
+                face_source.region_of_definition(args.time)?,
+            )?;
+        }
         Ok(Reply::Done)
     }
 
@@ -389,6 +422,9 @@ impl Plugin for Face {
     ) -> Result<Reply> {
         let k = smoothing(effect, args.time)? as f64;
         args.set(CLIP_SOURCE, &[(args.time - k, args.time + k)])?;
+        if effect.clip(CLIP_FACE_SOURCE)?.connected() {
+            args.set(CLIP_FACE_SOURCE, &[(args.time, args.time)])?;
+        }
         Ok(Reply::Done)
     }
 
@@ -398,7 +434,7 @@ impl Plugin for Face {
         args: &ClipPreferences,
     ) -> Result<Reply> {
         args.set_components(CLIP_OUTPUT, Components::Rgba)?;
-        for name in [CLIP_SOURCE, CLIP_MASK] {
+        for name in [CLIP_SOURCE, CLIP_FACE_SOURCE, CLIP_MASK] {
             if effect.clip(name).map(|c| c.connected()).unwrap_or(false) {
                 args.set_components(name, Components::Rgba)?;
             }
@@ -428,7 +464,14 @@ impl Plugin for Face {
                 continue;
             }
             offsets.push(o);
-            observed.push(inst.observe(effect, &models, t, args.render_scale, colour)?);
+            observed.push(inst.observe(
+                effect,
+                &models,
+                CLIP_SOURCE,
+                t,
+                args.render_scale,
+                colour,
+            )?);
             if effect.abort_requested() {
                 return Err(Error::failed("render cancelled"));
             }
@@ -463,9 +506,58 @@ impl Plugin for Face {
             effect.clear_persistent_message();
         }
 
+        let mode = params.param(PARAM_MODE)?.get_int_at(time)?;
         let mut mattes = Vec::new();
         match output_kind {
             // comp, matte
+            0 | 1 if mode == 1 && !tracked.is_empty() => {
+                let clip = effect.clip(CLIP_FACE_SOURCE)?;
+                if !clip.connected() {
+                    return Err(Error::failed(
+                        "mode replace takes the new face from the FaceSource clip: connect a clip or still with a face to it",
+                    ));
+                }
+                let faces = inst.observe(
+                    effect,
+                    &models,
+                    CLIP_FACE_SOURCE,
+                    time,
+                    args.render_scale,
+                    colour,
+                )?;
+                let Some(&best) = select(&faces, Selection::Largest).first() else {
+                    return Err(Error::failed(format!(
+                        "no face found in the FaceSource clip at frame {time}: it needs a clearly visible face"
+                    )));
+                };
+                let face_image = clip_image(effect, CLIP_FACE_SOURCE, time)?;
+                let face_view = face_image.view()?;
+                let face_space = colour.resolve(face_view.depth());
+                let mut face_src = FloatImage::from_view(&face_view, face_view.bounds());
+                if face_space != space {
+                    for px in face_src.data.chunks_exact_mut(4) {
+                        for v in &mut px[..3] {
+                            *v = match space {
+                                ColourSpace::Linear => {
+                                    pixelspace_shared::colour::srgb_to_linear(*v)
+                                }
+                                ColourSpace::Srgb => pixelspace_shared::colour::linear_to_srgb(*v),
+                            };
+                        }
+                    }
+                }
+                let amt = if output_kind == 0 { amount } else { 0.0 };
+                for face in &tracked {
+                    mattes.push(replace_face(
+                        &mut out,
+                        space,
+                        &face.points,
+                        &face_src,
+                        &faces[best].points,
+                        amt,
+                    ));
+                }
+            }
             0 | 1 => {
                 for face in &tracked {
                     let amt = if output_kind == 0 { amount } else { 0.0 };

@@ -522,3 +522,113 @@ fn a_frame_without_a_face_passes_through_and_says_why() {
         "no message about the missing face:\n{stderr}"
     );
 }
+
+/// A still of another take of the face for `replace`: frame 0 of the shot (turned -15 degrees,
+/// scaled 0.8) with its colours changed (red x0.8, green x0.9, blue x1.05), so the node must
+/// warp it and match its colour.
+fn face_source(dir: &Path) -> String {
+    let src = read_image(&shot().join("0000.png"));
+    let gains = [0.8f32, 0.9, 1.05];
+    let img = Image {
+        width: src.width,
+        height: src.height,
+        data: src
+            .data
+            .chunks_exact(4)
+            .flat_map(|p| {
+                [
+                    (p[0] * gains[0]).min(1.0),
+                    (p[1] * gains[1]).min(1.0),
+                    (p[2] * gains[2]).min(1.0),
+                    1.0,
+                ]
+            })
+            .collect(),
+    };
+    std::fs::create_dir_all(dir.join("facesource")).unwrap();
+    write_png16(&dir.join("facesource/0000.png"), &img);
+    dir.join("facesource/%04d.png").display().to_string()
+}
+
+#[test]
+fn replace_puts_the_new_face_on_the_target_landmarks_without_a_seam() {
+    let dir = scratch("face_replace");
+    let still = face_source(&dir);
+    let clip = format!("FaceSource={still}");
+    let comp = dir.join("comp/%04d.png").display().to_string();
+    let matte = dir.join("matte/%04d.exr").display().to_string();
+    let frames = "12..23";
+    let replace = [
+        "--clip",
+        &clip,
+        "--set",
+        "mode=replace",
+        "--set",
+        "smoothing=0",
+        "--threads",
+        "2",
+    ];
+    render_face(&shot_pattern(), &comp, frames, &replace);
+    let mut with_matte = replace.to_vec();
+    with_matte.extend_from_slice(&["--set", "output=matte", "--depth", "float"]);
+    render_face(&shot_pattern(), &matte, frames, &with_matte);
+    // Landmarks of the original frames and of the replaced ones, unsmoothed.
+    let data = |input: &str, name: &str| {
+        let out = dir.join(name).join("%04d.exr").display().to_string();
+        render_face(
+            input,
+            &out,
+            frames,
+            &[
+                "--set",
+                "output=landmarks",
+                "--set",
+                "smoothing=0",
+                "--depth",
+                "float",
+                "--threads",
+                "2",
+            ],
+        );
+        (12..24)
+            .map(|t| read_track(&dir.join(name).join(format!("{t:04}.exr"))))
+            .collect::<Vec<_>>()
+    };
+    let target = data(&shot_pattern(), "target");
+    let replaced = data(&comp, "replaced");
+    let (mut dist, mut n) = (0.0, 0.0);
+    for (a, b) in target.iter().zip(&replaced) {
+        for (p, q) in a.points.iter().zip(&b.points) {
+            dist += (p[0] - q[0]).hypot(p[1] - q[1]);
+            n += 1.0;
+        }
+    }
+    let mean = dist / n;
+    // The seam: mean luma gradient where the matte fades, against inside the face.
+    let (mut seam, mut seam_n, mut inside, mut inside_n) = (0.0, 0.0, 0.0, 0.0);
+    for t in 12..24 {
+        let out = read_image(&dir.join(format!("comp/{t:04}.png")));
+        let m = read_image(&dir.join(format!("matte/{t:04}.exr")));
+        let (w, h) = (out.width, out.height);
+        let l = luma(&out);
+        for i in 0..w * h {
+            let a = m.data[i * 4 + 3];
+            if a > 0.05 && a < 0.95 {
+                seam += grad(&l, w, h, i);
+                seam_n += 1.0;
+            } else if a >= 0.999 {
+                inside += grad(&l, w, h, i);
+                inside_n += 1.0;
+            }
+        }
+    }
+    let (seam, inside) = (seam / seam_n, inside / inside_n);
+    eprintln!(
+        "replace: mean landmark distance to the target {mean:.2} px (512x512, frames 12-23); luma gradient across the seam {seam:.4}, inside the face {inside:.4}"
+    );
+    assert!(mean <= 2.0, "mean landmark distance {mean:.2} px");
+    assert!(
+        seam <= inside,
+        "seam gradient {seam:.4} > inside {inside:.4}"
+    );
+}

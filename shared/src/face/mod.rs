@@ -12,6 +12,8 @@
 //! * [`track`] — faces followed across frames (IoU) and landmarks smoothed over neighbouring
 //!   frames; which faces an effect works on.
 //! * [`regions`] — face oval matte, skin and under-eye masks from the face mesh.
+//! * [`replace`] — another face warped onto the target's landmarks (piecewise affine over a
+//!   Delaunay triangulation), colour-matched and blended through the face matte.
 //! * [`retouch`] — edge-preserving skin smoothing and under-eye lift within the face matte.
 //!
 //! # Coordinates
@@ -28,6 +30,7 @@ pub mod align;
 pub mod detect;
 pub mod landmarks;
 pub mod regions;
+pub mod replace;
 pub mod retouch;
 pub mod track;
 
