@@ -4,6 +4,7 @@
 //! own `mainEntry` (see [`ofx::dispatch`]). All effects appear under the menu group
 //! "Pixelspace".
 
+pub mod clean_plate;
 pub mod extend_shot;
 pub mod face;
 pub mod inference;
@@ -17,12 +18,13 @@ use ofx::PluginEntry;
 /// Menu group of every Pixelspace effect.
 pub const GROUP: &str = "Pixelspace";
 
+static CLEAN_PLATE: PluginEntry = PluginEntry::new::<clean_plate::CleanPlate>();
 static INFERENCE: PluginEntry = PluginEntry::new::<inference::Inference>();
 static EXTEND_SHOT: PluginEntry = PluginEntry::new::<extend_shot::ExtendShot>();
 static FACE: PluginEntry = PluginEntry::new::<face::Face>();
 
 /// The effects in this binary.
-pub static PLUGINS: &[&PluginEntry] = &[&INFERENCE, &EXTEND_SHOT, &FACE];
+pub static PLUGINS: &[&PluginEntry] = &[&INFERENCE, &EXTEND_SHOT, &FACE, &CLEAN_PLATE];
 
 /// Number of effects in this binary (OFX entry point).
 #[unsafe(no_mangle)]

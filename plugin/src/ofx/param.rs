@@ -12,8 +12,8 @@ use openfx::sys::image_effect_v1::param::{
     kOfxParamPropEnabled, kOfxParamPropEvaluateOnChange, kOfxParamPropHint,
     kOfxParamPropPersistant, kOfxParamPropScriptName, kOfxParamPropStringMode,
     kOfxParamStringIsFilePath, kOfxParamStringIsLabel, kOfxParamStringIsMultiLine,
-    kOfxParamStringIsSingleLine, kOfxParamTypeChoice, kOfxParamTypeDouble, kOfxParamTypeInteger,
-    kOfxParamTypeString,
+    kOfxParamStringIsSingleLine, kOfxParamTypeBoolean, kOfxParamTypeChoice, kOfxParamTypeDouble,
+    kOfxParamTypeInteger, kOfxParamTypeString,
 };
 use openfx::sys::image_effect_v1::param::{
     kOfxParamPropDisplayMax, kOfxParamPropDisplayMin, kOfxParamPropMax, kOfxParamPropMin,
@@ -133,6 +133,19 @@ impl<'a> ParamSet<'a> {
         d.props.set_int(kOfxParamPropMax, 0, range.1)?;
         d.props.set_int(kOfxParamPropDisplayMin, 0, range.0)?;
         d.props.set_int(kOfxParamPropDisplayMax, 0, range.1)?;
+        Ok(d)
+    }
+
+    /// Defines a boolean (checkbox) parameter; read it with [`Param::get_int_at`] (0 or 1).
+    pub fn define_boolean(
+        &self,
+        name: &str,
+        label: &str,
+        default: bool,
+    ) -> Result<ParamDescriptor<'a>> {
+        let d = self.define(kOfxParamTypeBoolean, name)?;
+        d.props.set_string(kOfxPropLabel, 0, label)?;
+        d.props.set_int(kOfxParamPropDefault, 0, default as i32)?;
         Ok(d)
     }
 

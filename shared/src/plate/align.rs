@@ -254,7 +254,8 @@ pub fn refine(
             sse += (r0 as f64).powi(2);
             kept += 1;
         }
-        rms = (sse / kept.max(1) as f64).sqrt();
+        // Penalised by the share of points cut as outliers, so a fit that explains little loses.
+        rms = (sse / kept.max(1) as f64).sqrt() * pts.len() as f64 / kept.max(1) as f64;
         for (r, row) in hm.iter_mut().enumerate().take(np) {
             row[r] *= 1.0 + 1e-6;
             row[r] += 1e-9;
@@ -450,35 +451,41 @@ pub fn estimate(
 ) -> Result<Option<(Affine2, f64)>> {
     let nb_pyr = pyramid(nb, 24);
     let top = cur_pyr.len().min(nb_pyr.len()) - 1;
-    // Start level: the flow model works at about 512 px on the long side.
-    let mut start = None;
+    // Candidate starts on the coarsest level: the flow model's fit (it runs at about 512 px
+    // on the long side) and an exhaustive translation search; the better after a coarse
+    // refinement wins.
+    let coarse = (&cur_pyr[top], &nb_pyr[top]);
+    let mut starts = Vec::new();
     if let Some(flow) = flow {
         let mut level = 0;
         while level < top && cur_pyr[level].w.max(cur_pyr[level].h) > 640 {
             level += 1;
         }
-        let a = flow_start(flow, cur, nb, &cur_pyr[level], colour, level)?;
-        start = Some((level, a));
-    }
-    let (level, mut a) = match start {
-        Some(s) => s,
-        None => {
-            let coarse = &cur_pyr[top];
-            let r = (coarse.w.max(coarse.h) as i32 / 4).clamp(2, 24);
-            let (dx, dy) = search_translation(coarse, &nb_pyr[top], r);
-            (top, Affine2::translation(dx, dy))
+        if let Ok(a) = flow_start(flow, cur, nb, &cur_pyr[level], colour, level) {
+            starts.push(a.rescaled(0.5f64.powi((top - level) as i32)));
         }
+    }
+    let r = (coarse.0.w.max(coarse.0.h) as i32 / 4).clamp(2, 24);
+    let (dx, dy) = search_translation(coarse.0, coarse.1, r);
+    starts.push(Affine2::translation(dx, dy));
+    let mut best: Option<(Affine2, f64)> = None;
+    for s in starts {
+        let (t, _) = refine(coarse.0, coarse.1, s, 8, false);
+        let (t, rms) = refine(coarse.0, coarse.1, t, 6, true);
+        if rms.is_finite() && best.is_none_or(|(_, b)| rms < b) {
+            best = Some((t, rms));
+        }
+    }
+    let Some((mut a, mut rms)) = best else {
+        return Ok(None);
     };
-    let mut rms = f64::INFINITY;
-    for l in (0..=level).rev() {
+    for l in (0..top).rev() {
+        a = a.rescaled(2.0);
         let (c, n) = (&cur_pyr[l], &nb_pyr[l]);
-        let (t, _) = refine(c, n, a, 6, false);
+        let (t, _) = refine(c, n, a, 4, false);
         let (t, r) = refine(c, n, t, if l == 0 { 10 } else { 6 }, true);
         a = t;
         rms = r;
-        if l > 0 {
-            a = a.rescaled(2.0);
-        }
     }
     Ok(rms.is_finite().then_some((a, rms)))
 }

@@ -1,0 +1,566 @@
+//! `org.pixelspace.CleanPlate`: removes a person or object that a matte marks and gives the
+//! background behind it (see `pixelspace_shared::plate` for the methods).
+//!
+//! Clips: `Source` (the shot, read over a window of frames) and optional `Mask` (the matte of
+//! what to remove, its alpha). Without a `Mask`, `autoMatte` builds a person matte with the
+//! segmentation model (default: the installed selfie segmentation).
+//!
+//! Params: `method` (auto|median|propagate|inpaint), `window` (frames read around the current
+//! one), `output` (plate: the source with the hole filled | comp: the source blended with the
+//! plate by the matte, untouched where the matte is 0 | confidence: the plate with its
+//! confidence in alpha), `autoMatte`, `dilate` (px the matte grows by), `flowModel` (RIFE
+//! contract, default the installed `rife`), `segmenter` (default the installed
+//! `selfie-segmentation`), `inpaintModel` (LaMa contract; default an installed `lama`, else the
+//! built-in fill), `provider`, `colourSpace`.
+//!
+//! The whole frame is built on each render (the effect asks for full frames, no tiles); frames
+//! of the window are fetched one at a time and released (see the memory note in
+//! `pixelspace_shared::plate`).
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use pixelspace_shared::colour::ColourSpace;
+use pixelspace_shared::error::Error as CoreError;
+use pixelspace_shared::geometry::Rect;
+use pixelspace_shared::image::{Components, FloatImage, PixelDepth};
+use pixelspace_shared::manifest::{Manifest, Output};
+use pixelspace_shared::models_dir;
+use pixelspace_shared::pipeline::{InferRequest, InferencePipeline};
+use pixelspace_shared::plate::{self, Method, PlateOptions, ShotFrame, ShotSource};
+use pixelspace_shared::runtime::Provider;
+use pixelspace_shared::tensor::Layout;
+
+use crate::inference::{COLOUR_OPTIONS, FrameColour, PROVIDER_OPTIONS, provider_from_index};
+use crate::ofx::{
+    Clip, ClipPreferences, Context, Description, Error, FramesNeeded, ImageEffect, Plugin,
+    RegionsOfInterest, RenderArgs, Reply, Result, StringMode, ThreadSafety,
+};
+
+pub const CLIP_SOURCE: &str = "Source";
+pub const CLIP_MASK: &str = "Mask";
+const CLIP_OUTPUT: &str = "Output";
+
+pub const PARAM_METHOD: &str = "method";
+pub const PARAM_WINDOW: &str = "window";
+pub const PARAM_OUTPUT: &str = "output";
+pub const PARAM_AUTO_MATTE: &str = "autoMatte";
+pub const PARAM_DILATE: &str = "dilate";
+pub const PARAM_FLOW_MODEL: &str = "flowModel";
+pub const PARAM_SEGMENTER: &str = "segmenter";
+pub const PARAM_INPAINT_MODEL: &str = "inpaintModel";
+pub const PARAM_PROVIDER: &str = "provider";
+pub const PARAM_COLOUR_SPACE: &str = "colourSpace";
+
+/// Options of the `output` choice.
+pub const OUTPUT_OPTIONS: [&str; 3] = ["plate", "comp", "confidence"];
+
+/// What the effect writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum OutputKind {
+    Plate,
+    Comp,
+    Confidence,
+}
+
+/// The folders searched for default models: the bundle's `Contents/Resources/models`, then
+/// the user's model folder.
+fn default_model_dirs() -> Vec<PathBuf> {
+    let mut dirs = Vec::new();
+    if let Some(bin) = crate::ofx::path::binary_dir()
+        && let Some(contents) = bin.parent()
+    {
+        dirs.push(contents.join("Resources").join("models"));
+    }
+    dirs.push(models_dir::models_dir());
+    dirs
+}
+
+/// The model a path param names, else the installed model called `default` (None when absent).
+fn resolve(param: &str, default: &str) -> Option<PathBuf> {
+    let param = param.trim();
+    if !param.is_empty() {
+        return Some(PathBuf::from(param));
+    }
+    models_dir::find_model(&default_model_dirs(), default).map(|m| m.model_path())
+}
+
+type Cache = Mutex<Vec<(PathBuf, Provider, Arc<InferencePipeline>)>>;
+
+/// The effect.
+pub struct CleanPlate;
+
+/// Per-instance state: loaded models.
+pub struct CleanPlateInstance {
+    models: Cache,
+}
+
+impl CleanPlateInstance {
+    fn pipeline(
+        &self,
+        path: &PathBuf,
+        provider: Provider,
+        what: &str,
+    ) -> Result<Arc<InferencePipeline>> {
+        let mut cache = self.models.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, _, p)) = cache.iter().find(|(m, pr, _)| m == path && *pr == provider) {
+            return Ok(p.clone());
+        }
+        if !path.is_file() {
+            return Err(Error::failed(format!(
+                "{what} model file not found: {}",
+                path.display()
+            )));
+        }
+        crate::runtime::ensure_loaded()?;
+        let manifest = Manifest::for_model(path)?;
+        let p = Arc::new(InferencePipeline::new(manifest, path.clone(), provider)?);
+        cache.push((path.clone(), provider, p.clone()));
+        Ok(p)
+    }
+}
+
+/// The params of one render.
+struct Settings {
+    method: Method,
+    window: u32,
+    output: OutputKind,
+    auto_matte: bool,
+    dilate: u32,
+    flow: String,
+    segmenter: String,
+    inpaint: String,
+    provider: Provider,
+    colour: FrameColour,
+}
+
+fn read_settings(effect: &ImageEffect, time: f64) -> Result<Settings> {
+    let p = effect.params()?;
+    let output = match p.param(PARAM_OUTPUT)?.get_int_at(time)? {
+        0 => OutputKind::Plate,
+        1 => OutputKind::Comp,
+        2 => OutputKind::Confidence,
+        o => {
+            return Err(Error::failed(format!(
+                "the output parameter has an unknown value ({o})"
+            )));
+        }
+    };
+    Ok(Settings {
+        method: Method::from_index(p.param(PARAM_METHOD)?.get_int_at(time)?)?,
+        window: p.param(PARAM_WINDOW)?.get_int_at(time)?.clamp(1, 256) as u32,
+        output,
+        auto_matte: p.param(PARAM_AUTO_MATTE)?.get_int_at(time)? != 0,
+        dilate: p.param(PARAM_DILATE)?.get_int_at(time)?.clamp(0, 256) as u32,
+        flow: p.param(PARAM_FLOW_MODEL)?.get_string_at(time)?,
+        segmenter: p.param(PARAM_SEGMENTER)?.get_string_at(time)?,
+        inpaint: p.param(PARAM_INPAINT_MODEL)?.get_string_at(time)?,
+        provider: provider_from_index(p.param(PARAM_PROVIDER)?.get_int_at(time)?)?,
+        colour: FrameColour::from_index(p.param(PARAM_COLOUR_SPACE)?.get_int_at(time)?)?,
+    })
+}
+
+/// First and last frame of a clip.
+fn clip_range(clip: &Clip) -> Result<(i32, i32)> {
+    let (a, b) = clip.frame_range()?;
+    let first = a.round() as i32;
+    Ok((first, (b.round() as i32).max(first)))
+}
+
+/// A person matte from a segmentation model, over `frame`'s bounds: one pass over the whole
+/// frame, then a second over a square box around what it found (grown by half), so that a
+/// person who fills little of the frame is seen at the model's full resolution; the matte is
+/// the larger of the two.
+pub fn person_matte(
+    model: &InferencePipeline,
+    frame: &FloatImage,
+    colour: ColourSpace,
+) -> std::result::Result<Vec<f32>, CoreError> {
+    let b = frame.bounds;
+    let mut matte = segment(model, frame, colour)?;
+    let (mut x1, mut y1, mut x2, mut y2) = (i32::MAX, i32::MAX, i32::MIN, i32::MIN);
+    for ((x, y), m) in b.pixels().zip(&matte) {
+        if *m > 0.3 {
+            x1 = x1.min(x);
+            y1 = y1.min(y);
+            x2 = x2.max(x + 1);
+            y2 = y2.max(y + 1);
+        }
+    }
+    if x1 >= x2 {
+        return Ok(matte);
+    }
+    let side = ((x2 - x1).max(y2 - y1) as f64 * 1.5) as i32;
+    let (cx, cy) = ((x1 + x2) / 2, (y1 + y2) / 2);
+    let boxr = Rect::new(
+        cx - side / 2,
+        cy - side / 2,
+        cx - side / 2 + side,
+        cy - side / 2 + side,
+    )
+    .intersect(&b);
+    if boxr.is_empty() || boxr.area() * 10 > b.area() * 9 {
+        return Ok(matte);
+    }
+    let crop = FloatImage::from_fn(boxr, |x, y| frame.pixel(x, y));
+    let fine = segment(model, &crop, colour)?;
+    let w = b.width() as usize;
+    for ((x, y), m) in boxr.pixels().zip(fine) {
+        let i = (y - b.y1) as usize * w + (x - b.x1) as usize;
+        matte[i] = matte[i].max(m);
+    }
+    Ok(matte)
+}
+
+/// A matte from one run of a segmentation model (alpha output), over `frame`'s bounds.
+pub fn segment(
+    model: &InferencePipeline,
+    frame: &FloatImage,
+    colour: ColourSpace,
+) -> std::result::Result<Vec<f32>, CoreError> {
+    let spec = model.manifest();
+    let input = spec
+        .image_inputs()
+        .next()
+        .map(|i| i.name.clone())
+        .ok_or_else(|| CoreError::new(format!("segmenter '{}' has no image input", spec.name)))?;
+    let out = model.infer(&InferRequest {
+        images: &[(input.as_str(), frame)],
+        frame_colour: colour,
+        constants: &[],
+    })?;
+    let Some(Output::Image(o)) = spec.outputs.first() else {
+        return Err(CoreError::new(format!(
+            "segmenter '{}' has no image (matte) output first",
+            spec.name
+        )));
+    };
+    let t = out
+        .get(&o.name)
+        .ok_or_else(|| CoreError::new(format!("segmenter output '{}' missing", o.name)))?;
+    if t.shape.len() != 4 {
+        return Err(CoreError::new(format!(
+            "segmenter output has shape {:?}; expected 4 dims",
+            t.shape
+        )));
+    }
+    let (th, tw, nch) = match o.layout {
+        Layout::Nchw => (t.shape[2], t.shape[3], t.shape[1]),
+        Layout::Nhwc => (t.shape[1], t.shape[2], t.shape[3]),
+    };
+    let ch = nch - 1; // the last channel holds the matte (alpha output)
+    let norm = o.normalisation();
+    let mut small = FloatImage::new(Rect::new(0, 0, tw as i32, th as i32));
+    for row in 0..th {
+        for col in 0..tw {
+            let v = match o.layout {
+                Layout::Nchw => t.data[(ch * th + row) * tw + col],
+                Layout::Nhwc => t.data[(row * tw + col) * nch + ch],
+            };
+            let v = if norm.std.is_empty() {
+                v
+            } else {
+                v * norm.std[0] + norm.mean[0]
+            };
+            let a = ((v - norm.range[0]) / (norm.range[1] - norm.range[0])).clamp(0.0, 1.0);
+            small.set_pixel(col as i32, (th - 1 - row) as i32, [a; 4]);
+        }
+    }
+    let back = pixelspace_shared::resize::resize_to(&small, out.mapping.covered);
+    Ok(frame
+        .bounds
+        .pixels()
+        .map(|(x, y)| {
+            if out.mapping.covered.contains(x, y) {
+                back.pixel(x, y)[3]
+            } else {
+                0.0
+            }
+        })
+        .collect())
+}
+
+/// The shot as the plate builder reads it: frames fetched from the host one at a time.
+struct HostShot<'e, 'a> {
+    effect: &'e ImageEffect<'a>,
+    range: (i32, i32),
+    bounds: Rect,
+    mask: bool,
+    segmenter: Option<Arc<InferencePipeline>>,
+    dilate: u32,
+    colour: ColourSpace,
+}
+
+fn core(e: Error) -> CoreError {
+    CoreError::new(e.message().to_string())
+}
+
+impl ShotSource for HostShot<'_, '_> {
+    fn range(&self) -> (i32, i32) {
+        self.range
+    }
+
+    fn load(&self, t: i32) -> std::result::Result<ShotFrame, CoreError> {
+        let src = self.effect.clip(CLIP_SOURCE).map_err(core)?;
+        let img = src.image(t as f64).map_err(core)?;
+        let image = FloatImage::from_view(&img.view().map_err(core)?, self.bounds);
+        drop(img);
+        let matte = if self.mask {
+            let clip = self.effect.clip(CLIP_MASK).map_err(core)?;
+            let m = clip.image(t as f64).map_err(core)?;
+            let m = FloatImage::from_view(&m.view().map_err(core)?, self.bounds);
+            m.data.chunks_exact(4).map(|p| p[3]).collect()
+        } else if let Some(seg) = &self.segmenter {
+            person_matte(seg, &image, self.colour)?
+        } else {
+            return Err(CoreError::new(
+                "no matte: connect a Mask clip to the CleanPlate node or turn on autoMatte",
+            ));
+        };
+        let matte = plate::dilate(&matte, self.bounds.width() as usize, self.dilate);
+        Ok(ShotFrame { image, matte })
+    }
+}
+
+impl Plugin for CleanPlate {
+    const ID: &'static std::ffi::CStr = c"org.pixelspace.CleanPlate";
+    const VERSION: (u32, u32) = (1, 0);
+    type Instance = CleanPlateInstance;
+
+    fn describe(effect: &ImageEffect) -> Result<()> {
+        Description {
+            label: "CleanPlate",
+            group: crate::GROUP,
+            description: "Removes a person or object marked by a matte (the Mask clip, or an automatic \
+                          person matte) and rebuilds the background behind it from the shot's other \
+                          frames, inpainting what no frame shows.",
+            version: Self::VERSION,
+            contexts: &[Context::General, Context::Filter],
+            depths: &[PixelDepth::Byte, PixelDepth::Short, PixelDepth::Half, PixelDepth::Float],
+            tiles: false,
+            multi_resolution: true,
+            temporal_access: true,
+            thread_safety: ThreadSafety::FullySafe,
+            host_frame_threading: false,
+        }
+        .apply(effect)
+    }
+
+    fn describe_in_context(effect: &ImageEffect, _context: Context) -> Result<()> {
+        effect
+            .define_clip(CLIP_OUTPUT)?
+            .supported_components(&[Components::Rgba])?
+            .supports_tiles(false)?;
+        effect
+            .define_clip(CLIP_SOURCE)?
+            .supported_components(&[Components::Rgba])?
+            .temporal_access(true)?
+            .supports_tiles(false)?;
+        effect
+            .define_clip(CLIP_MASK)?
+            .supported_components(&[Components::Alpha, Components::Rgba])?
+            .temporal_access(true)?
+            .supports_tiles(false)?
+            .optional(true)?
+            .is_mask(true)?;
+        let params = effect.params()?;
+        params
+            .define_choice(PARAM_METHOD, "Method", &Method::NAMES, 0)?
+            .hint("auto: median, then propagate, then inpaint. median: locked-off camera. propagate: moving camera (neighbours aligned to this frame). inpaint: this frame alone.")?
+            .animates(false)?;
+        params
+            .define_int(PARAM_WINDOW, "Window (frames)", 8, (1, 256))?
+            .hint("How many frames around the current one the background is gathered from.")?
+            .animates(false)?;
+        params
+            .define_choice(PARAM_OUTPUT, "Output", &OUTPUT_OPTIONS, 0)?
+            .hint("plate: the background with the hole filled. comp: the source with the subject removed (untouched outside the matte). confidence: the plate with its confidence in alpha (1 = real pixels, lower = invented).")?
+            .animates(false)?;
+        params
+            .define_boolean(PARAM_AUTO_MATTE, "Automatic person matte", true)?
+            .hint("Without a Mask clip, matte people with the segmentation model.")?
+            .animates(false)?;
+        params
+            .define_int(PARAM_DILATE, "Dilate (px)", 4, (0, 256))?
+            .hint("Grows the matte so the subject's edges and shadow fringe go too.")?
+            .animates(false)?;
+        for (name, label, hint) in [
+            (
+                PARAM_FLOW_MODEL,
+                "Flow model",
+                "RIFE-contract .onnx for aligning frames (empty: the installed rife model; without one, a translation search starts the alignment).",
+            ),
+            (
+                PARAM_SEGMENTER,
+                "Segmenter",
+                "Person segmentation .onnx for autoMatte (empty: the installed selfie-segmentation model).",
+            ),
+            (
+                PARAM_INPAINT_MODEL,
+                "Inpaint model",
+                "LaMa-contract .onnx for what no frame shows (empty: an installed lama model, else the built-in fill).",
+            ),
+        ] {
+            params
+                .define_string(name, label, StringMode::FilePath, "")?
+                .hint(hint)?
+                .animates(false)?;
+        }
+        params
+            .define_choice(PARAM_PROVIDER, "Provider", &PROVIDER_OPTIONS, 0)?
+            .hint("Where ONNX Runtime runs the models: auto, cpu, cuda or tensorrt.")?
+            .animates(false)?;
+        params
+            .define_choice(PARAM_COLOUR_SPACE, "Frame colour space", &COLOUR_OPTIONS, 0)?
+            .hint("How the incoming frames are encoded. auto: 8/16-bit frames are sRGB, half/float frames are scene linear.")?
+            .animates(false)?;
+        Ok(())
+    }
+
+    fn create_instance(_effect: &ImageEffect) -> Result<CleanPlateInstance> {
+        Ok(CleanPlateInstance {
+            models: Mutex::new(Vec::new()),
+        })
+    }
+
+    fn regions_of_interest(
+        _inst: &CleanPlateInstance,
+        effect: &ImageEffect,
+        args: &RegionsOfInterest,
+    ) -> Result<Reply> {
+        for name in [CLIP_SOURCE, CLIP_MASK] {
+            let clip = effect.clip(name)?;
+            if clip.connected() {
+                args.set(name, clip.region_of_definition(args.time)?)?;
+            }
+        }
+        Ok(Reply::Done)
+    }
+
+    fn frames_needed(
+        _inst: &CleanPlateInstance,
+        effect: &ImageEffect,
+        args: &FramesNeeded,
+    ) -> Result<Reply> {
+        let s = read_settings(effect, args.time)?;
+        let range = clip_range(&effect.clip(CLIP_SOURCE)?)?;
+        let t = args.time.round() as i32;
+        let frames = if s.method == Method::Inpaint {
+            vec![t]
+        } else {
+            plate::window_frames(t, s.window, range)
+        };
+        let (a, b) = (
+            *frames.iter().min().expect("a frame") as f64,
+            *frames.iter().max().expect("a frame") as f64,
+        );
+        args.set(CLIP_SOURCE, &[(a, b)])?;
+        if effect.clip(CLIP_MASK)?.connected() {
+            args.set(CLIP_MASK, &[(a, b)])?;
+        }
+        Ok(Reply::Done)
+    }
+
+    fn clip_preferences(
+        _inst: &CleanPlateInstance,
+        effect: &ImageEffect,
+        args: &ClipPreferences,
+    ) -> Result<Reply> {
+        args.set_components(CLIP_OUTPUT, Components::Rgba)?;
+        args.set_components(CLIP_SOURCE, Components::Rgba)?;
+        if effect.clip(CLIP_MASK)?.connected() {
+            args.set_components(CLIP_MASK, Components::Rgba)?;
+        }
+        args.set_frame_varying(true)?;
+        Ok(Reply::Done)
+    }
+
+    fn render(inst: &CleanPlateInstance, effect: &ImageEffect, args: &RenderArgs) -> Result<()> {
+        let time = args.time;
+        let t = time.round() as i32;
+        let s = read_settings(effect, time)?;
+        let source = effect.clip(CLIP_SOURCE)?;
+        let range = clip_range(&source)?;
+        let mask = effect.clip(CLIP_MASK)?.connected();
+        let mut output = effect.clip(CLIP_OUTPUT)?.image(time)?;
+        let colour = s.colour.resolve(output.depth());
+        let bounds = source.image(time)?.bounds();
+        let segmenter = if !mask && s.auto_matte {
+            let path = resolve(&s.segmenter, "selfie-segmentation").ok_or_else(|| {
+                Error::failed(
+                    "no person segmentation model for autoMatte: run `pixelspace models fetch --defaults`, \
+                     set the segmenter parameter, or connect a Mask clip",
+                )
+            })?;
+            Some(inst.pipeline(&path, s.provider, "segmenter")?)
+        } else {
+            None
+        };
+        let wants_flow = matches!(s.method, Method::Auto | Method::Propagate);
+        let flow = match (wants_flow, resolve(&s.flow, "rife")) {
+            (true, Some(p)) => Some(inst.pipeline(&p, s.provider, "flow")?),
+            _ => None,
+        };
+        let inpaint = match resolve(&s.inpaint, "lama") {
+            Some(p) if matches!(s.method, Method::Auto | Method::Inpaint) => {
+                Some(inst.pipeline(&p, s.provider, "inpaint")?)
+            }
+            _ => None,
+        };
+        let shot = HostShot {
+            effect,
+            range,
+            bounds,
+            mask,
+            segmenter,
+            dilate: s.dilate,
+            colour,
+        };
+        let is_cancelled = || effect.abort_requested();
+        let opts = PlateOptions {
+            method: s.method,
+            window: s.window,
+            flow: flow.as_deref(),
+            inpaint_model: inpaint.as_deref(),
+            frame_colour: colour,
+            is_cancelled: &is_cancelled,
+        };
+        let built = plate::build(&shot, t, &opts)?;
+        let mut result = built.image;
+        match s.output {
+            OutputKind::Plate => {}
+            OutputKind::Confidence => {
+                for (px, c) in result.data.chunks_exact_mut(4).zip(&built.confidence) {
+                    px[3] = *c;
+                }
+            }
+            OutputKind::Comp => {
+                // The source blended towards the plate by the (dilated) matte: exactly the
+                // source where the matte is 0.
+                let current = shot.load(t)?;
+                for (i, px) in result.data.chunks_exact_mut(4).enumerate() {
+                    let m = current.matte[i].clamp(0.0, 1.0);
+                    let src = &current.image.data[4 * i..4 * i + 4];
+                    for c in 0..3 {
+                        px[c] = if m <= 0.0 {
+                            src[c]
+                        } else {
+                            src[c] + m * (px[c] - src[c])
+                        };
+                    }
+                    px[3] = src[3];
+                }
+            }
+        }
+        let mut view = output.view_mut()?;
+        result.write_to(&mut view, args.window.intersect(&bounds));
+        Ok(())
+    }
+
+    fn purge_caches(inst: &CleanPlateInstance) {
+        inst.models
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+    }
+}

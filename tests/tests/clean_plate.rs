@@ -1,0 +1,307 @@
+//! `org.pixelspace.CleanPlate` through `pixelspace render`, the reference OFX host and the
+//! installed bundle, on shots made by tests/data/make_plate_shots.py: a person cut out of a
+//! real photo moving over a real background photo, with the true matte and the true plate.
+//!
+//! Needs python3 with numpy and scikit-image (the shots are made per test in its scratch
+//! folder) and `PIXELSPACE_MODELS_DIR` with the default models (rife, selfie_segmentation).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use pixelspace_tests::*;
+
+const EFFECT: &str = "org.pixelspace.CleanPlate";
+const W: usize = 384;
+const H: usize = 256;
+
+/// Makes one shot of make_plate_shots.py in a fresh scratch folder; returns its folder.
+fn shot(test: &str, name: &str) -> PathBuf {
+    let dir = scratch(test);
+    let script = workspace_root().join("tests/data/make_plate_shots.py");
+    let out = Command::new("python3")
+        .arg(&script)
+        .arg(&dir)
+        .arg(name)
+        .output()
+        .expect("run python3");
+    assert!(
+        out.status.success(),
+        "{} failed (needs python3 with numpy and scikit-image):\n{}",
+        script.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    dir.join(name)
+}
+
+fn pattern(dir: &Path, what: &str) -> String {
+    dir.join(what).join("%04d.png").display().to_string()
+}
+
+fn frame(dir: &Path, what: &str, n: i32) -> Image {
+    read_image(&dir.join(what).join(format!("{n:04}.png")))
+}
+
+/// Renders frames `frames` of a shot's `shot/` (with `matte/` as the Mask unless `no_mask`)
+/// into `out/`, with the given `--set` values.
+fn render_plate(dir: &Path, frames: &str, sets: &[&str], no_mask: bool) {
+    let input = pattern(dir, "shot");
+    let output = pattern(dir, "out");
+    let mask = format!("Mask={}", pattern(dir, "matte"));
+    let mut args: Vec<&str> = vec!["-i", &input, "-o", &output, "--frames", frames];
+    if !no_mask {
+        args.extend(["--clip", &mask]);
+    }
+    for s in sets {
+        args.extend(["--set", s]);
+    }
+    let start = std::time::Instant::now();
+    let out = render(EFFECT, &args);
+    assert!(
+        out.status.success(),
+        "pixelspace render {args:?} failed ({}):\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eprintln!(
+        "rendered {frames} with {sets:?} in {:.1} s",
+        start.elapsed().as_secs_f64()
+    );
+}
+
+/// True where the matte image marks the person.
+fn matte(img: &Image) -> Vec<bool> {
+    img.data.chunks_exact(4).map(|p| p[3] > 0.5).collect()
+}
+
+/// PSNR over the RGB of the pixels in `select`.
+fn psnr_where(a: &Image, b: &Image, select: &[bool]) -> (f64, usize) {
+    let (mut sum, mut n) = (0.0f64, 0usize);
+    for (i, _) in select.iter().enumerate().filter(|(_, s)| **s) {
+        for c in 0..3 {
+            let d = a.data[4 * i + c] as f64 - b.data[4 * i + c] as f64;
+            sum += d * d;
+        }
+        n += 1;
+    }
+    let mse = sum / (3 * n.max(1)) as f64;
+    (10.0 * (1.0 / mse.max(1e-12)).log10(), n)
+}
+
+/// The comp output equals the source bit for bit wherever the matte is 0.
+fn assert_untouched_outside(out: &Image, src: &Image, hole: &[bool]) {
+    let mut changed = 0;
+    for (i, h) in hole.iter().enumerate() {
+        if !h && out.data[4 * i..4 * i + 4] != src.data[4 * i..4 * i + 4] {
+            changed += 1;
+        }
+    }
+    assert_eq!(
+        changed, 0,
+        "{changed} pixels outside the matte changed in the comp"
+    );
+}
+
+#[test]
+fn locked_off_median_plate_is_35_db_where_the_background_was_seen_and_comp_is_untouched_outside() {
+    let dir = shot("clean_plate_locked", "locked");
+    let frames = [8, 16];
+    render_plate(
+        &dir,
+        "8..8",
+        &["method=median", "window=24", "dilate=0", "output=plate"],
+        false,
+    );
+    render_plate(
+        &dir,
+        "16..16",
+        &["method=median", "window=24", "dilate=0", "output=plate"],
+        false,
+    );
+    let mattes: Vec<Vec<bool>> = (1..=24).map(|n| matte(&frame(&dir, "matte", n))).collect();
+    for t in frames {
+        let out = frame(&dir, "out", t);
+        let truth = frame(&dir, "plate", t);
+        let hole = &mattes[t as usize - 1];
+        // Hole pixels that some other frame of the window (all 24) shows.
+        let seen: Vec<bool> = (0..W * H)
+            .map(|i| hole[i] && mattes.iter().any(|m| !m[i]))
+            .collect();
+        let (p, n) = psnr_where(&out, &truth, &seen);
+        let (p_src, _) = psnr_where(&frame(&dir, "shot", t), &truth, &seen);
+        eprintln!(
+            "locked-off, frame {t}: plate PSNR {p:.2} dB over {n} hole pixels seen in the window (the source there: {p_src:.2} dB)"
+        );
+        assert!(n > 5000, "only {n} pixels measured");
+        assert!(p >= 35.0, "plate PSNR {p:.2} dB, need >= 35 dB");
+    }
+    // The comp: the source untouched outside the matte.
+    std::fs::remove_dir_all(dir.join("out")).unwrap();
+    render_plate(
+        &dir,
+        "8..8",
+        &["method=median", "window=24", "dilate=0", "output=comp"],
+        false,
+    );
+    let out = frame(&dir, "out", 8);
+    assert_untouched_outside(&out, &frame(&dir, "shot", 8), &mattes[7]);
+    let (p, _) = psnr_where(&out, &frame(&dir, "plate", 8), &mattes[7]);
+    eprintln!("locked-off comp, frame 8: PSNR {p:.2} dB inside the matte");
+    assert!(p >= 35.0);
+}
+
+#[test]
+fn panning_camera_propagated_plate_is_28_db() {
+    real_model("rife");
+    let dir = shot("clean_plate_pan", "pan");
+    let t = 6;
+    render_plate(
+        &dir,
+        "6..6",
+        &[
+            "method=propagate",
+            "window=8",
+            "dilate=0",
+            "output=confidence",
+        ],
+        false,
+    );
+    let mattes: Vec<Vec<bool>> = (1..=12).map(|n| matte(&frame(&dir, "matte", n))).collect();
+    let out = frame(&dir, "out", t);
+    let truth = frame(&dir, "plate", t);
+    let hole = &mattes[t as usize - 1];
+    // The window of 8 around frame 6 is frames 3..10; the camera pans 3 px a frame, so pixel x
+    // of frame t shows what pixel x + 3 (t - k) of frame k shows.
+    let seen: Vec<bool> = (0..W * H)
+        .map(|i| {
+            let (x, y) = (i % W, i / W);
+            hole[i]
+                && (3..=10).filter(|&k| k != t).any(|k| {
+                    let xk = x as i64 + 3 * (t - k) as i64;
+                    (0..W as i64).contains(&xk) && !mattes[k as usize - 1][y * W + xk as usize]
+                })
+        })
+        .collect();
+    let (p, n) = psnr_where(&out, &truth, &seen);
+    let (p_src, _) = psnr_where(&frame(&dir, "shot", t), &truth, &seen);
+    let real = seen
+        .iter()
+        .enumerate()
+        .filter(|(i, s)| **s && out.data[4 * i + 3] >= 0.999)
+        .count();
+    eprintln!(
+        "panning camera, frame {t}: plate PSNR {p:.2} dB over {n} hole pixels seen in the window \
+         (source {p_src:.2} dB); confidence 1 on {real} of them"
+    );
+    assert!(n > 5000, "only {n} pixels measured");
+    assert!(p >= 28.0, "plate PSNR {p:.2} dB, need >= 28 dB");
+}
+
+#[test]
+fn never_visible_background_is_invented_without_nan_below_full_confidence_and_beats_a_flat_fill() {
+    real_model("rife");
+    let dir = shot("clean_plate_static", "static");
+    let t = 4;
+    render_plate(
+        &dir,
+        "4..4",
+        &["method=auto", "window=8", "dilate=0", "output=confidence"],
+        false,
+    );
+    let out = frame(&dir, "out", t);
+    let truth = frame(&dir, "plate", t);
+    let src = frame(&dir, "shot", t);
+    let hole = matte(&frame(&dir, "matte", t));
+    assert!(
+        out.data.iter().all(|v| v.is_finite()),
+        "NaN or infinity in the plate"
+    );
+    let hole_n = hole.iter().filter(|h| **h).count();
+    let max_conf = hole
+        .iter()
+        .enumerate()
+        .filter(|(_, h)| **h)
+        .map(|(i, _)| out.data[4 * i + 3])
+        .fold(0.0f32, f32::max);
+    // A flat fill: the mean of the frame's pixels outside the matte.
+    let mut mean = [0f64; 3];
+    let mut m = 0.0;
+    for (i, h) in hole.iter().enumerate() {
+        if !h {
+            for c in 0..3 {
+                mean[c] += src.data[4 * i + c] as f64;
+            }
+            m += 1.0;
+        }
+    }
+    let mut flat = src.clone();
+    for (i, h) in hole.iter().enumerate() {
+        if *h {
+            for c in 0..3 {
+                flat.data[4 * i + c] = (mean[c] / m) as f32;
+            }
+        }
+    }
+    let (p_fill, _) = psnr_where(&out, &truth, &hole);
+    let (p_flat, _) = psnr_where(&flat, &truth, &hole);
+    eprintln!(
+        "never visible ({hole_n} px): fill PSNR {p_fill:.2} dB, flat mean fill {p_flat:.2} dB; highest confidence there {max_conf:.3}"
+    );
+    assert!(
+        max_conf < 1.0,
+        "confidence {max_conf} in a region no frame shows"
+    );
+    assert!(
+        p_fill > p_flat,
+        "fill {p_fill:.2} dB is no closer than a flat fill {p_flat:.2} dB"
+    );
+}
+
+#[test]
+fn auto_matte_covers_90_percent_of_the_person() {
+    real_model("selfie_segmentation");
+    let dir = shot("clean_plate_auto_matte", "locked");
+    let t = 12;
+    render_plate(
+        &dir,
+        "12..12",
+        &[
+            "method=inpaint",
+            "autoMatte=true",
+            "dilate=0",
+            "output=confidence",
+        ],
+        true,
+    );
+    let out = frame(&dir, "out", t);
+    let hole = matte(&frame(&dir, "matte", t));
+    let n = hole.iter().filter(|h| **h).count();
+    let matted = |i: usize| out.data[4 * i + 3] < 0.999;
+    let covered = (0..W * H).filter(|&i| hole[i] && matted(i)).count();
+    let extra = (0..W * H).filter(|&i| !hole[i] && matted(i)).count();
+    let cover = covered as f64 / n as f64;
+    eprintln!(
+        "autoMatte: covers {:.1} % of the true matte ({covered} of {n} px); {extra} px outside it",
+        100.0 * cover
+    );
+    assert!(
+        cover >= 0.9,
+        "autoMatte covers {:.1} % of the person, need >= 90 %",
+        100.0 * cover
+    );
+    // The comp with the automatic matte leaves everything outside it alone.
+    std::fs::remove_dir_all(dir.join("out")).unwrap();
+    render_plate(
+        &dir,
+        "12..12",
+        &[
+            "method=inpaint",
+            "autoMatte=true",
+            "dilate=0",
+            "output=comp",
+        ],
+        true,
+    );
+    let comp = frame(&dir, "out", t);
+    let auto_hole: Vec<bool> = (0..W * H).map(matted).collect();
+    assert_untouched_outside(&comp, &frame(&dir, "shot", t), &auto_hole);
+}
