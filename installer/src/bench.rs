@@ -34,7 +34,11 @@ pub const MODEL_PARAM: &str = "model";
 pub const COLOUR_PARAM: &str = "colourSpace";
 
 #[derive(Args, Debug, Clone)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct BenchArgs {
+    /// Other benchmarks (without one: the Inference effect against a bare run).
+    #[command(subcommand)]
+    pub command: Option<BenchCommand>,
     /// Model to run (default: the generated bench_convnet test model).
     #[arg(long)]
     pub model: Option<PathBuf>,
@@ -278,7 +282,18 @@ struct Variant {
     samples: Vec<Hosted>,
 }
 
+/// Further benchmarks.
+#[derive(clap::Subcommand, Debug, Clone)]
+pub enum BenchCommand {
+    /// ExtendShot retime x2 at 1920x1080: frames per second, and against the RIFE package's own
+    /// Python inference with --python.
+    Extend(crate::bench_extend::ExtendBenchArgs),
+}
+
 pub fn run(args: &BenchArgs) -> Result<()> {
+    if let Some(BenchCommand::Extend(extend)) = &args.command {
+        return crate::bench_extend::run(extend);
+    }
     if args.reps == 0 {
         return Err(Error::new("--reps must be at least 1"));
     }

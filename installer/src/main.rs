@@ -2,6 +2,7 @@
 //! OpenFX host, benchmarks and renders demos.
 
 mod bench;
+mod bench_extend;
 mod demo;
 mod doctor;
 mod download;
