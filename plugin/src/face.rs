@@ -38,6 +38,7 @@ use pixelspace_shared::face::landmarks::Landmarker;
 use pixelspace_shared::face::regions::Plane;
 use pixelspace_shared::face::replace::replace_face;
 use pixelspace_shared::face::retouch::{Retouch, retouch_face, union_matte};
+use pixelspace_shared::face::search::find_faces;
 use pixelspace_shared::face::track::{
     Observation, Selection, select, smooth_box, smooth_landmarks, track,
 };
@@ -214,7 +215,7 @@ impl FaceInstance {
         let view = image.view()?;
         let frame = FloatImage::from_view(&view, view.bounds());
         let space = colour.resolve(view.depth());
-        let faces = models.detector.detect(&frame, space)?;
+        let faces = find_faces(&models.detector, &frame, space)?;
         let mut found = Vec::new();
         for face in faces.iter().take(MAX_FACES) {
             let lm = models.landmarker.run(&frame, space, face)?;

@@ -9,6 +9,8 @@
 //!   model's points back to the frame.
 //! * [`align`] — 5-point similarity fits (Umeyama, no reflection) to a template and affine warps
 //!   with bilinear sampling, for models fed aligned face crops.
+//! * [`search`] — the detector run on the whole frame and on overlapping windows, so small
+//!   faces in large frames are found too.
 //! * [`track`] — faces followed across frames (IoU) and landmarks smoothed over neighbouring
 //!   frames; which faces an effect works on.
 //! * [`regions`] — face oval matte, skin and under-eye masks from the face mesh.
@@ -32,6 +34,7 @@ pub mod landmarks;
 pub mod regions;
 pub mod replace;
 pub mod retouch;
+pub mod search;
 pub mod track;
 
 /// An axis-aligned box in frame pixels (continuous, y up): `x1 <= x2`, `y1 <= y2`.
