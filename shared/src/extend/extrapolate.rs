@@ -39,6 +39,8 @@ const COVERED: f32 = 0.05;
 
 /// `last` moved `amount` times its per-frame `velocity` (frame pixels, y up, one per pixel of
 /// `last`), by splatting with the occlusion and hole handling of the module docs.
+// Pixel indices address several parallel arrays at once here.
+#[allow(clippy::needless_range_loop)]
 pub fn forward_warp(last: &FloatImage, velocity: &FlowField, amount: f32) -> FloatImage {
     assert_eq!(
         last.bounds, velocity.bounds,

@@ -153,12 +153,10 @@ pub fn sample_bilinear(src: &FloatImage, x: f32, y: f32) -> [f32; 4] {
 /// pixels repeat).
 pub fn backward_warp(src: &FloatImage, flow: &FlowField) -> FloatImage {
     let mut out = FloatImage::new(flow.bounds);
-    let mut i = 0;
-    for (x, y) in flow.bounds.pixels() {
+    for (i, (x, y)) in flow.bounds.pixels().enumerate() {
         let (dx, dy) = (flow.data[2 * i], flow.data[2 * i + 1]);
         let p = sample_bilinear(src, x as f32 + dx, y as f32 + dy);
         out.data[4 * i..4 * i + 4].copy_from_slice(&p);
-        i += 1;
     }
     out
 }
@@ -175,8 +173,7 @@ pub fn blend_warps(
     assert_eq!(flow0.bounds, flow1.bounds);
     assert_eq!(mask.len(), flow0.bounds.area());
     let mut out = FloatImage::new(flow0.bounds);
-    let mut i = 0;
-    for (x, y) in flow0.bounds.pixels() {
+    for (i, (x, y)) in flow0.bounds.pixels().enumerate() {
         let (x, y) = (x as f32, y as f32);
         let a = sample_bilinear(img0, x + flow0.data[2 * i], y + flow0.data[2 * i + 1]);
         let b = sample_bilinear(img1, x + flow1.data[2 * i], y + flow1.data[2 * i + 1]);
@@ -184,7 +181,6 @@ pub fn blend_warps(
         for c in 0..4 {
             out.data[4 * i + c] = m * a[c] + (1.0 - m) * b[c];
         }
-        i += 1;
     }
     out
 }
