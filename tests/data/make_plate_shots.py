@@ -3,7 +3,7 @@
 moving over a real background photo (scikit-image's coffee), with the true matte and the true
 background plate of every frame, so a plate's error is known.
 
-Usage: python3 tests/data/make_plate_shots.py OUTDIR [SHOT...]
+Usage: python3 tests/data/make_plate_shots.py OUTDIR [SHOT...] [--size WxH]
 Needs: numpy, scikit-image
 
 Shots (384x256, 8-bit PNG, frames numbered from 1):
@@ -13,9 +13,16 @@ Shots (384x256, 8-bit PNG, frames numbered from 1):
            background).
   static   8 frames, fixed camera; the person does not move, so the background behind them
            is never visible.
+  lama_tiny  not a shot: lama_tiny/lama_tiny.onnx with its manifest, a model of LaMa's
+           public contract (image 1x3x512x512 RGB in 0..1, mask 1x1x512x512, output in 0..255)
+           that keeps the image outside the mask and fills the mask with 0.25 (sRGB), so the
+           effect's use of an inpainting model can be checked without the real weights.
 Each SHOT folder holds shot/NNNN.png (the composite, with a little sensor noise: sigma 1/255),
 matte/NNNN.png (RGBA, the true matte in every channel, 0 or 1), and plate/NNNN.png (the
 background without the person and without noise).
+
+--size makes larger shots for timing (e.g. 1920x1080): the background photo and the person
+are scaled up by H / 256 and the frame is W x H; the motions stay as above in pixels.
 
 The person is the astronaut photo scaled to 0.42 inside a fixed polygon that lies within her
 (head ellipse and torso), so the matte is exact by construction.
@@ -29,6 +36,8 @@ from skimage import data, io, transform
 
 W, H = 384, 256
 SCALE = 0.42
+# Scale of the photos for larger shots (--size).
+ZOOM = 1.0
 
 
 def person():
@@ -42,7 +51,7 @@ def person():
                      (70, 511), (95, 400), (125, 280)], dtype=np.float64)
     torso = inside(poly, xx, yy)
     matte = head | torso
-    sh, sw = int(round(h * SCALE)), int(round(w * SCALE))
+    sh, sw = int(round(h * SCALE * ZOOM)), int(round(w * SCALE * ZOOM))
     small = transform.resize(img, (sh, sw), order=1, anti_aliasing=True)
     small_matte = transform.resize(matte.astype(np.float64), (sh, sw), order=1, anti_aliasing=True) > 0.5
     return small, small_matte
@@ -72,18 +81,23 @@ def write(path, rgb01, alpha=None):
 def make(outdir, name, frames, bg_x, subj_x, subj_y):
     """bg_x(t): left column of the background crop; subj_x(t): the person's left column."""
     bg = data.coffee()[:, :, :3].astype(np.float64) / 255.0
+    if ZOOM != 1.0:
+        bg = transform.rescale(bg, ZOOM, order=1, channel_axis=2)
     rgb, m = person()
     ph, pw = m.shape
     rng = np.random.default_rng(6)
     for t in range(frames):
         x0 = bg_x(t)
-        plate = bg[60:60 + H, x0:x0 + W].copy()
+        y0 = int(60 * ZOOM)
+        x0 = int(bg_x(0) * ZOOM) + x0 - bg_x(0)
+        plate = bg[y0:y0 + H, x0:x0 + W].copy()
         frame = plate.copy()
         matte = np.zeros((H, W), dtype=bool)
-        sx = subj_x(t)
+        sx = int(subj_x(0) * ZOOM) + subj_x(t) - subj_x(0)
+        top = int(subj_y * ZOOM)
         # Paste the part of the person that falls inside the frame.
         fx0, fx1 = max(sx, 0), min(sx + pw, W)
-        fy0, fy1 = subj_y, min(subj_y + ph, H)
+        fy0, fy1 = top, min(top + ph, H)
         if fx1 > fx0:
             sub_m = m[0:fy1 - fy0, fx0 - sx:fx1 - sx]
             sub_rgb = rgb[0:fy1 - fy0, fx0 - sx:fx1 - sx]
@@ -98,7 +112,59 @@ def make(outdir, name, frames, bg_x, subj_x, subj_y):
         write(os.path.join(outdir, name, "plate", "%04d.png" % n), plate)
 
 
+def make_lama_tiny(outdir):
+    import hashlib
+    import json
+
+    import onnx
+    from onnx import TensorProto, helper
+
+    folder = os.path.join(outdir, "lama_tiny")
+    os.makedirs(folder, exist_ok=True)
+    image = helper.make_tensor_value_info("image", TensorProto.FLOAT, [1, 3, 512, 512])
+    mask = helper.make_tensor_value_info("mask", TensorProto.FLOAT, [1, 1, 512, 512])
+    output = helper.make_tensor_value_info("output", TensorProto.FLOAT, [1, 3, 512, 512])
+    consts = [helper.make_tensor("one", TensorProto.FLOAT, [], [1.0]),
+              helper.make_tensor("fill", TensorProto.FLOAT, [], [0.25]),
+              helper.make_tensor("scale", TensorProto.FLOAT, [], [255.0])]
+    nodes = [
+        helper.make_node("Sub", ["one", "mask"], ["keep"]),
+        helper.make_node("Mul", ["image", "keep"], ["kept"]),
+        helper.make_node("Mul", ["mask", "fill"], ["filled"]),
+        helper.make_node("Add", ["kept", "filled"], ["unit"]),
+        helper.make_node("Mul", ["unit", "scale"], ["output"]),
+    ]
+    graph = helper.make_graph(nodes, "lama_tiny", [image, mask], [output], initializer=consts)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)],
+                              producer_name="pixelspace-make-plate-shots")
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    path = os.path.join(folder, "lama_tiny.onnx")
+    onnx.save(model, path)
+    with open(path, "rb") as f:
+        sha = hashlib.sha256(f.read()).hexdigest()
+    manifest = {
+        "schema": 1, "name": "lama_tiny",
+        "description": "LaMa's input/output contract with a fixed fill (test model)",
+        "model": "lama_tiny.onnx", "sha256": sha,
+        "licence": {"name": "MIT", "commercial_use": True, "source": "generated by tests/data/make_plate_shots.py", "url": None},
+        "inputs": [
+            {"name": "image", "clip": "Source", "frame_offset": 0, "layout": "nchw", "channels": "rgb",
+             "range": [0.0, 1.0], "colour_space": "srgb"},
+            {"name": "mask", "clip": "Mask", "frame_offset": 0, "layout": "nchw", "channels": "alpha",
+             "range": [0.0, 1.0], "colour_space": "srgb"},
+        ],
+        "size": {"mode": "fixed", "width": 512, "height": 512},
+        "outputs": [{"name": "output", "layout": "nchw", "channels": "rgb", "range": [0.0, 255.0],
+                     "colour_space": "srgb", "apply": "replace"}],
+    }
+    with open(os.path.join(folder, "lama_tiny.json"), "w") as f:
+        json.dump(manifest, f, indent=2)
+        f.write("\n")
+
+
 SHOTS = {
+    "lama_tiny": make_lama_tiny,
     "locked": lambda out: make(out, "locked", 24, lambda t: 100, lambda t: -40 + 7 * t, 256 - 215),
     "pan": lambda out: make(out, "pan", 12, lambda t: 60 + 3 * t, lambda t: 40 + 5 * t, 256 - 215),
     "static": lambda out: make(out, "static", 8, lambda t: 100, lambda t: 100, 256 - 215),
@@ -106,10 +172,17 @@ SHOTS = {
 
 
 def main():
-    if len(sys.argv) < 2:
-        sys.exit("usage: make_plate_shots.py OUTDIR [SHOT...]")
-    out = sys.argv[1]
-    for name in sys.argv[2:] or list(SHOTS):
+    global W, H, ZOOM
+    args = sys.argv[1:]
+    if "--size" in args:
+        i = args.index("--size")
+        W, H = (int(v) for v in args[i + 1].split("x"))
+        ZOOM = H / 256.0
+        del args[i:i + 2]
+    if not args:
+        sys.exit("usage: make_plate_shots.py OUTDIR [SHOT...] [--size WxH]")
+    out = args[0]
+    for name in args[1:] or [n for n in SHOTS if n != "lama_tiny"]:
         SHOTS[name](out)
     print("wrote clean-plate shots to %s" % out)
 

@@ -305,3 +305,69 @@ fn auto_matte_covers_90_percent_of_the_person() {
     let auto_hole: Vec<bool> = (0..W * H).map(matted).collect();
     assert_untouched_outside(&comp, &frame(&dir, "shot", t), &auto_hole);
 }
+
+#[test]
+fn an_inpainting_model_of_lamas_contract_fills_the_hole() {
+    let dir = shot("clean_plate_lama_contract", "static");
+    let models = dir.parent().unwrap().to_path_buf();
+    let script = workspace_root().join("tests/data/make_plate_shots.py");
+    let out = Command::new("python3")
+        .arg(&script)
+        .arg(&models)
+        .arg("lama_tiny")
+        .output()
+        .expect("run python3");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let model = format!(
+        "inpaintModel={}",
+        models.join("lama_tiny/lama_tiny.onnx").display()
+    );
+    let t = 4;
+    render_plate(
+        &dir,
+        "4..4",
+        &["method=inpaint", "dilate=0", "output=confidence", &model],
+        false,
+    );
+    let out = frame(&dir, "out", t);
+    let src = frame(&dir, "shot", t);
+    let hole = matte(&frame(&dir, "matte", t));
+    // The model fills with 0.25 (sRGB); away from the hole's edge (where resizing blends in
+    // the border) the plate is that value.
+    let inner: Vec<bool> = (0..W * H)
+        .map(|i| {
+            let (x, y) = ((i % W) as i64, (i / W) as i64);
+            (-3..=3).all(|dy| {
+                (-3..=3).all(|dx| {
+                    let (u, v) = (x + dx, y + dy);
+                    (0..W as i64).contains(&u)
+                        && (0..H as i64).contains(&v)
+                        && hole[v as usize * W + u as usize]
+                })
+            })
+        })
+        .collect();
+    let mut worst = 0f32;
+    let mut n = 0;
+    for (i, _) in inner.iter().enumerate().filter(|(_, s)| **s) {
+        for c in 0..3 {
+            worst = worst.max((out.data[4 * i + c] - 0.25).abs());
+        }
+        assert!(
+            out.data[4 * i + 3] < 1.0,
+            "confidence 1 on an invented pixel"
+        );
+        n += 1;
+    }
+    eprintln!("LaMa-contract model: {n} inner hole pixels within {worst:.4} of its fill");
+    assert!(n > 5000 && worst < 0.005, "worst {worst} over {n}");
+    for (i, h) in hole.iter().enumerate() {
+        if !h {
+            assert_eq!(out.data[4 * i..4 * i + 3], src.data[4 * i..4 * i + 3]);
+        }
+    }
+}
