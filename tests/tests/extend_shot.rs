@@ -487,3 +487,49 @@ fn render_without_frames_renders_the_effects_frame_range() {
     assert_eq!(files_in(&dir).len(), 8);
     assert!(dir.join("0008.png").is_file());
 }
+
+/// A still frame source for driving the host directly.
+struct Still {
+    range: (i32, i32),
+}
+
+impl pixelspace_host::FrameSource for Still {
+    fn frame_range(&self) -> (i32, i32) {
+        self.range
+    }
+    fn rod(&self) -> (u32, u32) {
+        (64, 32)
+    }
+    fn read(&self, _frame: i32) -> Result<pixelspace_host::HostImage, String> {
+        Ok(pixelspace_host::HostImage {
+            width: 64,
+            height: 32,
+            data: vec![0.5; 64 * 32 * 4],
+        })
+    }
+}
+
+#[test]
+fn the_host_sees_the_lengthened_time_domain_and_the_frames_each_frame_needs() {
+    let host = pixelspace_host::Host::new(&[plugin_dir()]).unwrap();
+    let mut fx = host.instance(EXTEND_SHOT).unwrap();
+    fx.connect("Source", std::sync::Arc::new(Still { range: (1, 5) }))
+        .unwrap();
+    fx.set_param("mode", "extend").unwrap();
+    fx.set_param("head", "2").unwrap();
+    fx.set_param("tail", "3").unwrap();
+    assert_eq!(fx.time_domain().unwrap(), (-1.0, 8.0));
+    let needed = |fx: &pixelspace_host::Instance, t: f64| fx.frames_needed(t, "Source").unwrap();
+    // Inside the shot: the frame itself; past the ends: the edge frame and the one beside it.
+    assert_eq!(needed(&fx, 3.0), vec![(3.0, 3.0)]);
+    assert_eq!(needed(&fx, -1.0), vec![(1.0, 2.0)]);
+    assert_eq!(needed(&fx, 7.0), vec![(4.0, 5.0)]);
+
+    fx.set_param("mode", "retime").unwrap();
+    fx.set_param("speed", "2").unwrap();
+    assert_eq!(fx.time_domain().unwrap(), (1.0, 10.0));
+    assert_eq!(needed(&fx, 4.0), vec![(2.0, 3.0)]);
+    assert_eq!(needed(&fx, 5.0), vec![(3.0, 3.0)]);
+    fx.set_param("speed", "1.25").unwrap();
+    assert_eq!(fx.time_domain().unwrap(), (1.0, 7.0));
+}

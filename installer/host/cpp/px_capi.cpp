@@ -322,6 +322,57 @@ int px_instance_connect(PxInstance *pi, const char *clip, PxSource src, char **e
   }
 }
 
+int px_instance_frames_needed(PxInstance *pi, double time, const char *clip, double *ranges, size_t cap,
+                              size_t *n, char **err) {
+  if (!pi || !clip || !n || (cap && !ranges)) {
+    setErr(err, "invalid arguments");
+    return 1;
+  }
+  std::lock_guard<std::recursive_mutex> lock(px::globalMutex());
+  try {
+    OFX::Host::ImageEffect::RangeMap map;
+    px::RenderJob job;
+    job.effect = pi->effect;
+    job.time = time;
+    px::tlsJob = &job;
+    OfxStatus st = pi->effect->getFrameNeededAction(time, map);
+    px::tlsJob = nullptr;
+    if (st != kOfxStatOK && st != kOfxStatReplyDefault) {
+      std::string msg = std::string("the effect's frames-needed action failed (") + px::statusName(st) + ")";
+      for (const std::string &m : job.posted) msg += "; " + m;
+      setErr(err, msg);
+      return 1;
+    }
+    px::Clip *c = pi->effect->clip(clip);
+    if (!c || c->isOutput()) {
+      setErr(err, std::string("the effect has no input clip named \"") + clip + "\"");
+      return 1;
+    }
+    *n = 0;
+    auto it = map.find(c);
+    if (it == map.end()) {
+      // Not declared (or not trapped): the frame itself.
+      if (cap) {
+        ranges[0] = ranges[1] = time;
+      }
+      *n = 1;
+      return 0;
+    }
+    for (const OfxRangeD &r : it->second) {
+      if (*n < cap) {
+        ranges[2 * *n] = r.min;
+        ranges[2 * *n + 1] = r.max;
+      }
+      ++*n;
+    }
+    return 0;
+  } catch (...) {
+    px::tlsJob = nullptr;
+    setErr(err, std::string("the frames-needed action failed: ") + currentException());
+    return 1;
+  }
+}
+
 int px_instance_time_domain(PxInstance *pi, double *first, double *last, char **err) {
   if (!pi || !first || !last) {
     setErr(err, "invalid arguments");

@@ -79,6 +79,10 @@ int px_instance_set_param(PxInstance *inst, const char *name, const char *value,
 /* takes ownership of source.user (release is called even on failure) */
 int px_instance_connect(PxInstance *inst, const char *clip, PxSource source, char **err);
 int px_instance_time_domain(PxInstance *inst, double *first, double *last, char **err);
+/* frames the effect needs from input clip `clip` to render frame `time` (its frames-needed
+ * action): up to `cap` (first, last) pairs into `ranges` (2 doubles each), their count in *n */
+int px_instance_frames_needed(PxInstance *inst, double time, const char *clip, double *ranges, size_t cap,
+                              size_t *n, char **err);
 
 int px_instance_render(PxInstance *inst, const int *frames, size_t n_frames, const PxRenderOptions *opts,
                        PxSink sink, void *sink_user, char **err);

@@ -125,6 +125,16 @@ unsafe extern "C" {
         err: *mut *mut c_char,
     ) -> c_int;
 
+    pub fn px_instance_frames_needed(
+        inst: *mut PxInstance,
+        time: c_double,
+        clip: *const c_char,
+        ranges: *mut c_double,
+        cap: usize,
+        n: *mut usize,
+        err: *mut *mut c_char,
+    ) -> c_int;
+
     pub fn px_instance_render(
         inst: *mut PxInstance,
         frames: *const c_int,

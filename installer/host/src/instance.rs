@@ -333,6 +333,38 @@ impl Instance {
         }
     }
 
+    /// The source frames the effect needs from input clip `clip` to render frame `time` (its
+    /// frames-needed action; the frame itself when the effect does not say), as inclusive
+    /// (first, last) ranges.
+    pub fn frames_needed(&self, time: f64, clip: &str) -> Result<Vec<(f64, f64)>, HostError> {
+        let name = cstring(clip, "clip name")?;
+        let mut cap = 8usize;
+        loop {
+            let mut buf = vec![0.0f64; 2 * cap];
+            let mut n = 0usize;
+            let mut err: *mut c_char = ptr::null_mut();
+            // SAFETY: raw is live; buf holds 2*cap doubles; out-pointers are valid.
+            let rc = unsafe {
+                ffi::px_instance_frames_needed(
+                    self.raw,
+                    time,
+                    name.as_ptr(),
+                    buf.as_mut_ptr(),
+                    cap,
+                    &mut n,
+                    &mut err,
+                )
+            };
+            if rc != 0 {
+                return Err(from_c(err, "could not get the frames needed"));
+            }
+            if n <= cap {
+                return Ok(buf.chunks_exact(2).take(n).map(|r| (r[0], r[1])).collect());
+            }
+            cap = n;
+        }
+    }
+
     /// A handle that cancels a render running on another thread.
     pub fn cancel_handle(&self) -> CancelHandle {
         CancelHandle(self.cancel.clone())

@@ -251,6 +251,17 @@ fn temporal_offset_and_time_domain() {
 }
 
 #[test]
+fn frames_needed_are_what_the_effect_declares() {
+    let (_h, mut fx, _) = instance();
+    assert_eq!(fx.frames_needed(3.0, "Source").unwrap(), vec![(3.0, 3.0)]);
+    fx.set_param("offset", "2").unwrap();
+    assert_eq!(fx.frames_needed(3.0, "Source").unwrap(), vec![(5.0, 5.0)]);
+    assert_eq!(fx.frames_needed(-1.0, "Source").unwrap(), vec![(1.0, 1.0)]);
+    let err = fx.frames_needed(0.0, "Nope").unwrap_err();
+    assert!(err.message.contains("Nope"), "{err}");
+}
+
+#[test]
 fn failed_render_returns_the_plugin_message_and_skips_the_sink() {
     let (_h, mut fx, _) = instance();
     fx.set_param("fail", "true").unwrap();
