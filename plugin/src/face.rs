@@ -8,7 +8,8 @@
 //! ([`pixelspace_shared::face::track`]), so a frame's result never depends on which frames were
 //! rendered before it or on how many threads render.
 //!
-//! Params: `mode` (retouch | replace), `face` (largest | index | all) with `faceIndex` (0 = leftmost),
+//! Params: `mode` (retouch | replace | age), `age` (-100..100) and `ageModel` (a model with
+//! StyleGANEX-age's contract, see [`pixelspace_shared::face::age`]), `face` (largest | index | all) with `faceIndex` (0 = leftmost),
 //! `amount`, `smoothing` (frames each side), `output` (comp | matte | debug | landmarks),
 //! `detector` and `landmarker` (model files; empty = the installed defaults, found in the
 //! bundle's `Resources/models` or the user's model folder), `provider`, `colourSpace`.
@@ -33,6 +34,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use pixelspace_shared::colour::ColourSpace;
+use pixelspace_shared::face::age::AgeModel;
 use pixelspace_shared::face::detect::FaceDetector;
 use pixelspace_shared::face::landmarks::Landmarker;
 use pixelspace_shared::face::regions::Plane;
@@ -63,6 +65,8 @@ pub const PARAM_MODE: &str = "mode";
 pub const PARAM_FACE: &str = "face";
 pub const PARAM_FACE_INDEX: &str = "faceIndex";
 pub const PARAM_AMOUNT: &str = "amount";
+pub const PARAM_AGE: &str = "age";
+pub const PARAM_AGE_MODEL: &str = "ageModel";
 pub const PARAM_SMOOTHING: &str = "smoothing";
 pub const PARAM_OUTPUT: &str = "output";
 pub const PARAM_DETECTOR: &str = "detector";
@@ -71,7 +75,7 @@ pub const PARAM_PROVIDER: &str = "provider";
 pub const PARAM_COLOUR_SPACE: &str = "colourSpace";
 
 /// Options of `mode`.
-pub const MODE_OPTIONS: [&str; 2] = ["retouch", "replace"];
+pub const MODE_OPTIONS: [&str; 3] = ["retouch", "replace", "age"];
 /// Options of `face`.
 pub const FACE_OPTIONS: [&str; 3] = ["largest", "index", "all"];
 /// Options of `output`.
@@ -141,6 +145,7 @@ type ObservationCache = HashMap<(i64, u64, u8), Arc<Vec<Observation>>>;
 /// Per-instance state: the models and the raw observations of the frames seen.
 pub struct FaceInstance {
     models: Mutex<Option<Arc<Models>>>,
+    age_model: Mutex<Option<(PathBuf, Provider, Arc<AgeModel>)>>,
     cache: Mutex<ObservationCache>,
 }
 
@@ -180,6 +185,37 @@ impl FaceInstance {
         *models = Some(m.clone());
         self.cache.lock().unwrap_or_else(|e| e.into_inner()).clear();
         Ok(m)
+    }
+
+    /// The age model the `ageModel` param names, loaded on first use.
+    fn age_model(&self, effect: &ImageEffect, time: f64) -> Result<Arc<AgeModel>> {
+        let params = effect.params()?;
+        let path = params.param(PARAM_AGE_MODEL)?.get_string_at(time)?;
+        let path = path.trim();
+        if path.is_empty() {
+            return Err(Error::failed(
+                "mode age needs an age model: set the Face node's age model parameter to styleganex_age.onnx (fetch it with `pixelspace models fetch styleganex_age`)",
+            ));
+        }
+        let path = PathBuf::from(path);
+        if !path.is_file() {
+            return Err(Error::failed(format!(
+                "age model file not found: {}",
+                path.display()
+            )));
+        }
+        let provider = provider_from_index(params.param(PARAM_PROVIDER)?.get_int_at(time)?)?;
+        let mut slot = self.age_model.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((p, pr, m)) = slot.as_ref()
+            && *p == path
+            && *pr == provider
+        {
+            return Ok(m.clone());
+        }
+        crate::runtime::ensure_loaded()?;
+        let model = Arc::new(AgeModel::load(&path, provider)?);
+        *slot = Some((path, provider, model.clone()));
+        Ok(model)
     }
 
     /// The faces in `Source` at `time` (cached).
@@ -341,7 +377,7 @@ impl Plugin for Face {
         let params = effect.params()?;
         params
             .define_choice(PARAM_MODE, "Mode", &MODE_OPTIONS, 0)?
-            .hint("retouch: smooth the skin (eyes, brows, lips and nostrils excluded) and soften under-eye shadows. replace: put the face of the FaceSource clip onto the face, warped to its landmarks, colour-matched and blended.")?
+            .hint("retouch: smooth the skin (eyes, brows, lips and nostrils excluded) and soften under-eye shadows. replace: put the face of the FaceSource clip onto the face, warped to its landmarks, colour-matched and blended. age: run the age model on the face.")?
             .animates(false)?
             .evaluate_on_change(true)?;
         params
@@ -357,6 +393,15 @@ impl Plugin for Face {
         params
             .define_double(PARAM_AMOUNT, "Amount", 1.0, (0.0, 1.0), (0.0, 1.0))?
             .hint("Strength of the change: 0 leaves the face as it is.")?
+            .evaluate_on_change(true)?;
+        params
+            .define_double(PARAM_AGE, "Age", -30.0, (-100.0, 100.0), (-100.0, 100.0))?
+            .hint("Mode age: the age change, -100 (much younger) to 100 (much older).")?
+            .evaluate_on_change(true)?;
+        params
+            .define_string(PARAM_AGE_MODEL, "Age model", StringMode::FilePath, "")?
+            .hint("Mode age: an age model with StyleGANEX-age's contract (styleganex_age.onnx) and its manifest beside it. Its licence is non-commercial.")?
+            .animates(false)?
             .evaluate_on_change(true)?;
         params
             .define_int(PARAM_SMOOTHING, "Smoothing (frames)", 3, (0, 24))?
@@ -394,6 +439,7 @@ impl Plugin for Face {
     fn create_instance(_effect: &ImageEffect) -> Result<FaceInstance> {
         Ok(FaceInstance {
             models: Mutex::new(None),
+            age_model: Mutex::new(None),
             cache: Mutex::new(HashMap::new()),
         })
     }
@@ -559,6 +605,14 @@ impl Plugin for Face {
                     ));
                 }
             }
+            0 | 1 if mode == 2 && !tracked.is_empty() => {
+                let model = inst.age_model(effect, time)?;
+                let age = params.param(PARAM_AGE)?.get_double_at(time)?;
+                let amt = if output_kind == 0 { amount } else { 0.0 };
+                for face in &tracked {
+                    mattes.push(model.apply(&mut out, space, &face.points, age, amt)?);
+                }
+            }
             0 | 1 => {
                 for face in &tracked {
                     let amt = if output_kind == 0 { amount } else { 0.0 };
@@ -659,5 +713,6 @@ impl Plugin for Face {
     fn purge_caches(inst: &FaceInstance) {
         inst.cache.lock().unwrap_or_else(|e| e.into_inner()).clear();
         *inst.models.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        *inst.age_model.lock().unwrap_or_else(|e| e.into_inner()) = None;
     }
 }

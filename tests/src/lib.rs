@@ -478,3 +478,36 @@ pub fn render_effect_ok(effect: &str, args: &[&str]) -> Output {
     );
     out
 }
+
+/// The tiny contract models of tests/data/tiny_face_models.py (`NAME.onnx` with `NAME.json`), in
+/// `tiny-face-models` of the test data folder; made on first use like [`face_shots`].
+pub fn tiny_face_models() -> PathBuf {
+    let dir = data_dir().join("tiny-face-models");
+    if dir.join("tiny_styleganex_age.json").is_file() {
+        return dir;
+    }
+    static SERIAL: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let serial = SERIAL.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = data_dir().join(format!(
+        "tiny-face-models.tmp{}-{serial}",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&tmp);
+    let script = workspace_root().join("tests/data/tiny_face_models.py");
+    let out = Command::new("python3")
+        .arg(&script)
+        .arg(&tmp)
+        .output()
+        .expect("run python3 (the tiny face models need python3 with onnx and numpy)");
+    assert!(
+        out.status.success(),
+        "{} failed (python3 -m pip install onnx numpy):\n{}",
+        script.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    if std::fs::rename(&tmp, &dir).is_err() {
+        let _ = std::fs::remove_dir_all(&tmp);
+    }
+    assert!(dir.join("tiny_styleganex_age.json").is_file());
+    dir
+}

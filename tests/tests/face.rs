@@ -632,3 +632,76 @@ fn replace_puts_the_new_face_on_the_target_landmarks_without_a_seam() {
         "seam gradient {seam:.4} > inside {inside:.4}"
     );
 }
+
+#[test]
+fn age_with_a_styleganex_contract_model_pastes_its_output_back_in_place() {
+    // The tiny model returns its `target_with_background` crop (384x384, styleganex_384
+    // template, points scaled 0.875 about the nose) resized to 1024x1024; built, colour-matched
+    // and pasted back right, the frame comes back; misplaced by 3 px it would not.
+    let model = tiny_face_models().join("tiny_styleganex_age.onnx");
+    let dir = scratch("face_age");
+    let comp = dir.join("comp/%04d.png").display().to_string();
+    let matte = dir.join("matte/%04d.exr").display().to_string();
+    let model_set = format!("ageModel={}", model.display());
+    let age = [
+        "--set",
+        "mode=age",
+        "--set",
+        &model_set,
+        "--set",
+        "age=-50",
+        "--threads",
+        "2",
+    ];
+    render_face(&shot_pattern(), &comp, "0..23", &age);
+    let mut with_matte = age.to_vec();
+    with_matte.extend_from_slice(&["--set", "output=matte", "--depth", "float"]);
+    render_face(&shot_pattern(), &matte, "0..23", &with_matte);
+    let (mut se, mut se_shift, mut n) = (0.0f64, 0.0f64, 0.0f64);
+    for t in 0..24 {
+        let src = read_image(&shot().join(format!("{t:04}.png")));
+        let out = read_image(&dir.join(format!("comp/{t:04}.png")));
+        let m = read_image(&dir.join(format!("matte/{t:04}.exr")));
+        let w = src.width;
+        let mut inside = 0;
+        for i in 0..src.width * src.height {
+            let (a, b) = (&src.data[i * 4..i * 4 + 4], &out.data[i * 4..i * 4 + 4]);
+            let weight = m.data[i * 4 + 3];
+            if weight == 0.0 {
+                assert_eq!(
+                    a,
+                    b,
+                    "frame {t}: pixel {} {} outside the paste-back box changed",
+                    i % w,
+                    i / w
+                );
+                continue;
+            }
+            if weight < 0.5 {
+                continue;
+            }
+            inside += 1;
+            let (x, y) = (i % w, i / w);
+            let shifted = src.pixel((x + 3).min(w - 1), y);
+            for c in 0..3 {
+                se += (a[c] as f64 - b[c] as f64).powi(2);
+                se_shift += (shifted[c] as f64 - b[c] as f64).powi(2);
+                n += 1.0;
+            }
+        }
+        assert!(
+            inside > 5000,
+            "frame {t}: paste-back box covers only {inside} pixels"
+        );
+    }
+    let psnr = 10.0 * (n / se).log10();
+    let psnr_shift = 10.0 * (n / se_shift).log10();
+    eprintln!(
+        "age (tiny StyleGANEX-contract model): PSNR of the pasted-back face against the frame {psnr:.1} dB; against the frame moved 3 px {psnr_shift:.1} dB"
+    );
+    assert!(psnr >= 30.0, "PSNR {psnr:.1} dB");
+    assert!(
+        psnr_shift + 8.0 < psnr,
+        "placement not distinguishable: {psnr:.1} vs {psnr_shift:.1} dB"
+    );
+}

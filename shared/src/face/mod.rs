@@ -7,6 +7,8 @@
 //! * [`landmarks`] — the rotated square region a landmark model is fed (MediaPipe's face
 //!   landmark region of interest), the crop, and [`landmarks::Landmarker`], which maps the
 //!   model's points back to the frame.
+//! * [`age`] — age editing with a model of StyleGANEX-age's contract: crops, inputs, colour
+//!   match and paste-back through a feathered box.
 //! * [`align`] — 5-point similarity fits (Umeyama, no reflection) to a template and affine warps
 //!   with bilinear sampling, for models fed aligned face crops.
 //! * [`search`] — the detector run on the whole frame and on overlapping windows, so small
@@ -28,6 +30,7 @@
 //! `v` going down the tensor rows. To compare with a y-down photo of height `H`, use
 //! `y_up = H - y_down` (see [`FaceBox::from_y_down`]).
 
+pub mod age;
 pub mod align;
 pub mod detect;
 pub mod landmarks;
