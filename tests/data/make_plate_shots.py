@@ -21,8 +21,8 @@ Each SHOT folder holds shot/NNNN.png (the composite, with a little sensor noise:
 matte/NNNN.png (RGBA, the true matte in every channel, 0 or 1), and plate/NNNN.png (the
 background without the person and without noise).
 
---size makes larger shots for timing (e.g. 1920x1080): the background photo and the person
-are scaled up by H / 256 and the frame is W x H; the motions stay as above in pixels.
+--size makes larger shots for timing (e.g. 1920x1080): the background photo, the person and
+the motions are scaled up by H / 256 and the frame is W x H.
 
 The person is the astronaut photo scaled to 0.42 inside a fixed polygon that lies within her
 (head ellipse and torso), so the matte is exact by construction.
@@ -89,11 +89,11 @@ def make(outdir, name, frames, bg_x, subj_x, subj_y):
     for t in range(frames):
         x0 = bg_x(t)
         y0 = int(60 * ZOOM)
-        x0 = int(bg_x(0) * ZOOM) + x0 - bg_x(0)
+        x0 = int(x0 * ZOOM)
         plate = bg[y0:y0 + H, x0:x0 + W].copy()
         frame = plate.copy()
         matte = np.zeros((H, W), dtype=bool)
-        sx = int(subj_x(0) * ZOOM) + subj_x(t) - subj_x(0)
+        sx = int(subj_x(t) * ZOOM)
         top = int(subj_y * ZOOM)
         # Paste the part of the person that falls inside the frame.
         fx0, fx1 = max(sx, 0), min(sx + pw, W)

@@ -184,7 +184,7 @@ pub fn refine(
     iterations: usize,
     affine: bool,
 ) -> (Affine2, f64) {
-    let step = ((cur.w * cur.h) as f64 / 60000.0).sqrt().max(1.0) as usize;
+    let step = ((cur.w * cur.h) as f64 / 15000.0).sqrt().max(1.0) as usize;
     let mut rms = f64::INFINITY;
     let mut res: Vec<f32> = Vec::new();
     for _ in 0..iterations {
@@ -482,8 +482,7 @@ pub fn estimate(
     for l in (0..top).rev() {
         a = a.rescaled(2.0);
         let (c, n) = (&cur_pyr[l], &nb_pyr[l]);
-        let (t, _) = refine(c, n, a, 4, false);
-        let (t, r) = refine(c, n, t, if l == 0 { 10 } else { 6 }, true);
+        let (t, r) = refine(c, n, a, if l == 0 { 8 } else { 5 }, true);
         a = t;
         rms = r;
     }

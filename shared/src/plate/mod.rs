@@ -25,6 +25,7 @@
 #![allow(clippy::needless_range_loop)]
 
 pub mod align;
+mod bench;
 pub mod inpaint;
 pub mod median;
 pub mod propagate;
