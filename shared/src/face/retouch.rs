@@ -1,6 +1,7 @@
 //! Landmark-guided skin retouch: edge-preserving smoothing (a self-guided filter, He et al.
 //! 2010) on the skin region only (eyes, brows, lips and nostrils excluded), under-eye shadows
-//! lifted towards the surrounding skin, all scaled by `amount`.
+//! lifted towards the surrounding skin, and the jaw line drawn in a little (landmark-driven
+//! reshaping), all scaled by `amount`.
 //!
 //! The filter works on sRGB-encoded values (extended above 1, so HDR highlights keep their
 //! range); what goes back into the frame is the change, added to the frame's own values, and
@@ -92,7 +93,7 @@ pub fn retouch_face(
     let shadow_r = ((size * 0.06).round() as usize).max(1);
     let mut ones = vec![1.0f32; w * h];
     box_blur_plane(&mut ones, w, h, shadow_r);
-    let new_planes: Vec<Vec<f32>> = planes
+    let smoothed: Vec<Vec<f32>> = planes
         .iter()
         .map(|p| {
             let smooth = guided_filter(&guided_filter(p, w, h, r, eps), w, h, r, eps);
@@ -105,6 +106,7 @@ pub fn retouch_face(
                 .collect()
         })
         .collect();
+    let new_planes = reshape(&smoothed, region, points, amount * RESHAPE, &matte);
     for y in region.y1..region.y2 {
         let off = (region.x1 - frame.bounds.x1) as usize * 4;
         let row_i = (y - region.y1) as usize * w;
@@ -124,6 +126,90 @@ pub fn retouch_face(
         }
     }
     matte
+}
+
+/// Jaw points of the face oval (MediaPipe mesh indices, cheek to cheek under the chin).
+pub const JAW: [usize; 17] = [
+    132, 58, 172, 136, 150, 149, 176, 148, 152, 377, 400, 378, 379, 365, 397, 288, 361,
+];
+/// How far the jaw is drawn towards the nose tip at amount 1, as a fraction of its distance.
+pub const RESHAPE: f32 = 0.03;
+
+/// Subtle landmark-driven reshaping: the jaw line drawn towards the nose tip by `strength` of
+/// its distance (a slimmer, firmer jaw), as a smooth displacement field (Gaussian radial
+/// functions around the jaw points, sigma 10 % of the face size) resampled bilinearly, weighted
+/// by the face matte so nothing outside it moves. `planes` are RGB planes over `region`.
+pub fn reshape(
+    planes: &[Vec<f32>],
+    region: Rect,
+    points: &[[f64; 3]],
+    strength: f32,
+    matte: &Plane,
+) -> Vec<Vec<f32>> {
+    if strength <= 0.0 || points.len() < 468 {
+        return planes.to_vec();
+    }
+    let (w, h) = (region.width() as usize, region.height() as usize);
+    let nose = points[1];
+    let sigma = face_size(points) * 0.1;
+    let handles: Vec<([f64; 2], [f64; 2])> = JAW
+        .iter()
+        .map(|&i| {
+            let p = points[i];
+            let v = [
+                (nose[0] - p[0]) * strength as f64,
+                (nose[1] - p[1]) * strength as f64,
+            ];
+            // The displaced position pulls from where the jaw was.
+            ([p[0] + v[0], p[1] + v[1]], v)
+        })
+        .collect();
+    let mut out = planes.to_vec();
+    for j in 0..h {
+        for i in 0..w {
+            let k = j * w + i;
+            let m = matte.data[k];
+            if m <= 0.0 {
+                continue;
+            }
+            let (x, y) = (
+                region.x1 as f64 + i as f64 + 0.5,
+                region.y1 as f64 + j as f64 + 0.5,
+            );
+            let (mut dx, mut dy, mut total) = (0.0, 0.0, 0.0);
+            for (c, v) in &handles {
+                let g = (-((x - c[0]).powi(2) + (y - c[1]).powi(2)) / (2.0 * sigma * sigma)).exp();
+                dx += g * v[0];
+                dy += g * v[1];
+                total += g;
+            }
+            let norm = total.max(1.0);
+            let (ddx, ddy) = (m as f64 * dx / norm, m as f64 * dy / norm);
+            if ddx * ddx + ddy * ddy < 0.05 * 0.05 {
+                // Too small to see: keep the pixel rather than resample it.
+                continue;
+            }
+            let (sx, sy) = (i as f64 - ddx, j as f64 - ddy);
+            let (x0, y0) = (sx.floor(), sy.floor());
+            let (fx, fy) = ((sx - x0) as f32, (sy - y0) as f32);
+            let at = |xx: f64, yy: f64| {
+                (yy.clamp(0.0, h as f64 - 1.0) as usize) * w
+                    + xx.clamp(0.0, w as f64 - 1.0) as usize
+            };
+            let (a, b, c, d) = (
+                at(x0, y0),
+                at(x0 + 1.0, y0),
+                at(x0, y0 + 1.0),
+                at(x0 + 1.0, y0 + 1.0),
+            );
+            for (o, p) in out.iter_mut().zip(planes) {
+                let top = p[a] + fx * (p[b] - p[a]);
+                let bottom = p[c] + fx * (p[d] - p[c]);
+                o[k] = top + fy * (bottom - top);
+            }
+        }
+    }
+    out
 }
 
 /// The union (maximum) of several faces' mattes over `bounds`.
