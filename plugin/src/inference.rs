@@ -27,8 +27,8 @@ use pixelspace_shared::runtime::Provider;
 
 use crate::ofx::{
     CanonicalRect, ChangedKind, ClipPreferences, Context, Description, Error, FramesNeeded,
-    ImageEffect, InstanceChanged, Plugin, RegionsOfInterest, RenderArgs, Reply, Result, StringMode,
-    ThreadSafety,
+    ImageEffect, InstanceChanged, MessageLevel, Plugin, RegionsOfInterest, RenderArgs, Reply,
+    Result, StringMode, ThreadSafety,
 };
 
 /// Clip every model can read.
@@ -206,6 +206,31 @@ fn check_clip(clip: &str) -> Result<()> {
             "the model's manifest reads clip '{clip}', which the Inference node does not have; use one of {}",
             INPUT_CLIPS.join(", ")
         )))
+    }
+}
+
+/// The text that tells the artist a requested provider was not the one that ran, if so.
+pub fn provider_fallback_text(
+    requested: Provider,
+    used: Provider,
+    reason: Option<&str>,
+) -> Option<String> {
+    let reason = reason?;
+    Some(format!(
+        "Inference: provider '{requested}' ran on '{used}' instead: {reason}"
+    ))
+}
+
+/// Tells the host (as a warning on the node, and on stderr for its log) when the provider that
+/// ran is not the one requested, so a swap to the CPU is never silent.
+fn report_provider(effect: &ImageEffect, pipeline: &InferencePipeline) {
+    if let Some(text) = provider_fallback_text(
+        pipeline.provider_requested(),
+        pipeline.provider_in_use(),
+        pipeline.fallback_reason(),
+    ) {
+        effect.set_persistent_message(MessageLevel::Warning, &text);
+        eprintln!("Pixelspace {text}");
     }
 }
 
@@ -445,6 +470,7 @@ impl Plugin for Inference {
         };
         let mut view = output.view_mut()?;
         pipeline.render(&request, &mut view)?;
+        report_provider(effect, &pipeline);
         Ok(())
     }
 
@@ -517,6 +543,27 @@ mod tests {
         assert!(
             e.message().contains("FaceSource") && e.message().contains("Source2"),
             "{e}"
+        );
+    }
+
+    #[test]
+    fn provider_fallback_is_reported_only_when_it_happened() {
+        assert_eq!(
+            provider_fallback_text(Provider::Cpu, Provider::Cpu, None),
+            None
+        );
+        assert_eq!(
+            provider_fallback_text(Provider::Auto, Provider::Cpu, None),
+            None
+        );
+        let text =
+            provider_fallback_text(Provider::Auto, Provider::Cpu, Some("CUDA could not start"))
+                .expect("a fallback is reported");
+        assert!(
+            text.contains("'auto'")
+                && text.contains("'cpu'")
+                && text.contains("CUDA could not start"),
+            "{text}"
         );
     }
 

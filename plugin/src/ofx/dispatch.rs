@@ -18,13 +18,11 @@ use openfx::sys::image_effect_v1::image_effect::{
     OfxImageEffectHandle, kOfxImageEffectActionDescribeInContext,
     kOfxImageEffectActionGetClipPreferences, kOfxImageEffectActionGetFramesNeeded,
     kOfxImageEffectActionGetRegionsOfInterest, kOfxImageEffectActionGetTimeDomain,
-    kOfxImageEffectActionIsIdentity,
-    kOfxImageEffectActionRender, kOfxImageEffectFrameVarying, kOfxImageEffectPluginApi,
-    kOfxImageEffectPropContext, kOfxImageEffectPropFrameRange,
-    kOfxImageEffectPropInteractiveRenderStatus,
-    kOfxImageEffectPropRegionOfInterest, kOfxImageEffectPropRenderQualityDraft,
-    kOfxImageEffectPropRenderScale, kOfxImageEffectPropRenderWindow,
-    kOfxImageEffectPropSequentialRenderStatus, kOfxTypeClip,
+    kOfxImageEffectActionIsIdentity, kOfxImageEffectActionRender, kOfxImageEffectFrameVarying,
+    kOfxImageEffectPluginApi, kOfxImageEffectPropContext, kOfxImageEffectPropFrameRange,
+    kOfxImageEffectPropInteractiveRenderStatus, kOfxImageEffectPropRegionOfInterest,
+    kOfxImageEffectPropRenderQualityDraft, kOfxImageEffectPropRenderScale,
+    kOfxImageEffectPropRenderWindow, kOfxImageEffectPropSequentialRenderStatus, kOfxTypeClip,
 };
 use openfx::sys::image_effect_v1::param::kOfxTypeParameter;
 use pixelspace_shared::geometry::Rect;
