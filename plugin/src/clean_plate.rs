@@ -23,7 +23,7 @@ use std::sync::{Arc, Mutex};
 use pixelspace_shared::colour::ColourSpace;
 use pixelspace_shared::error::Error as CoreError;
 use pixelspace_shared::geometry::Rect;
-use pixelspace_shared::image::{Components, FloatImage, PixelDepth};
+use pixelspace_shared::image::{Components, FloatImage};
 use pixelspace_shared::manifest::{Manifest, Output};
 use pixelspace_shared::models_dir;
 use pixelspace_shared::pipeline::{InferRequest, InferencePipeline};
@@ -336,7 +336,7 @@ impl Plugin for CleanPlate {
                           frames, inpainting what no frame shows.",
             version: Self::VERSION,
             contexts: &[Context::General, Context::Filter],
-            depths: &[PixelDepth::Byte, PixelDepth::Short, PixelDepth::Half, PixelDepth::Float],
+            depths: crate::common::ALL_DEPTHS,
             tiles: false,
             multi_resolution: true,
             temporal_access: true,
@@ -347,15 +347,7 @@ impl Plugin for CleanPlate {
     }
 
     fn describe_in_context(effect: &ImageEffect, _context: Context) -> Result<()> {
-        effect
-            .define_clip(CLIP_OUTPUT)?
-            .supported_components(&[Components::Rgba])?
-            .supports_tiles(false)?;
-        effect
-            .define_clip(CLIP_SOURCE)?
-            .supported_components(&[Components::Rgba])?
-            .temporal_access(true)?
-            .supports_tiles(false)?;
+        crate::common::define_whole_frame_clips(effect, CLIP_OUTPUT, CLIP_SOURCE)?;
         effect
             .define_clip(CLIP_MASK)?
             .supported_components(&[Components::Alpha, Components::Rgba])?

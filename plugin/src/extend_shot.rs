@@ -25,7 +25,7 @@ use pixelspace_shared::extend::{
     self, Context as ExtendContext, Extender, Frame, Interpolator, Mode, Sample, Settings, TimeMap,
 };
 use pixelspace_shared::geometry::Rect;
-use pixelspace_shared::image::{Components, FloatImage, PixelDepth};
+use pixelspace_shared::image::{Components, FloatImage};
 use pixelspace_shared::manifest::Manifest;
 use pixelspace_shared::models_dir;
 use pixelspace_shared::pipeline::InferencePipeline;
@@ -250,12 +250,7 @@ impl Plugin for ExtendShot {
                           are never blended across.",
             version: Self::VERSION,
             contexts: &[Context::General, Context::Filter],
-            depths: &[
-                PixelDepth::Byte,
-                PixelDepth::Short,
-                PixelDepth::Half,
-                PixelDepth::Float,
-            ],
+            depths: crate::common::ALL_DEPTHS,
             tiles: false,
             multi_resolution: true,
             temporal_access: true,
@@ -266,15 +261,7 @@ impl Plugin for ExtendShot {
     }
 
     fn describe_in_context(effect: &ImageEffect, _context: Context) -> Result<()> {
-        effect
-            .define_clip(CLIP_OUTPUT)?
-            .supported_components(&[Components::Rgba])?
-            .supports_tiles(false)?;
-        effect
-            .define_clip(CLIP_SOURCE)?
-            .supported_components(&[Components::Rgba])?
-            .temporal_access(true)?
-            .supports_tiles(false)?;
+        crate::common::define_whole_frame_clips(effect, CLIP_OUTPUT, CLIP_SOURCE)?;
 
         let params = effect.params()?;
         params

@@ -44,7 +44,7 @@ use pixelspace_shared::face::search::find_faces;
 use pixelspace_shared::face::track::{
     Observation, Selection, select, smooth_box, smooth_landmarks, track,
 };
-use pixelspace_shared::image::{Components, FloatImage, PixelDepth};
+use pixelspace_shared::image::{Components, FloatImage};
 use pixelspace_shared::manifest::Manifest;
 use pixelspace_shared::models_dir;
 use pixelspace_shared::pipeline::InferencePipeline;
@@ -337,12 +337,7 @@ impl Plugin for Face {
                           matte; outputs the comp, the matte, a debug view or the landmarks.",
             version: Self::VERSION,
             contexts: &[Context::General, Context::Filter],
-            depths: &[
-                PixelDepth::Byte,
-                PixelDepth::Short,
-                PixelDepth::Half,
-                PixelDepth::Float,
-            ],
+            depths: crate::common::ALL_DEPTHS,
             tiles: false,
             multi_resolution: true,
             temporal_access: true,
@@ -353,15 +348,7 @@ impl Plugin for Face {
     }
 
     fn describe_in_context(effect: &ImageEffect, _context: Context) -> Result<()> {
-        effect
-            .define_clip(CLIP_OUTPUT)?
-            .supported_components(&[Components::Rgba])?
-            .supports_tiles(false)?;
-        effect
-            .define_clip(CLIP_SOURCE)?
-            .supported_components(&[Components::Rgba])?
-            .temporal_access(true)?
-            .supports_tiles(false)?;
+        crate::common::define_whole_frame_clips(effect, CLIP_OUTPUT, CLIP_SOURCE)?;
         effect
             .define_clip(CLIP_FACE_SOURCE)?
             .supported_components(&[Components::Rgba])?

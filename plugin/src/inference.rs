@@ -259,7 +259,7 @@ impl Plugin for Inference {
                           Source clip, and on Source2 and Mask when the model reads them.",
             version: Self::VERSION,
             contexts: &[Context::General, Context::Filter],
-            depths: &[PixelDepth::Byte, PixelDepth::Short, PixelDepth::Half, PixelDepth::Float],
+            depths: crate::common::ALL_DEPTHS,
             tiles: true,
             multi_resolution: true,
             temporal_access: true,

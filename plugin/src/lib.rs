@@ -5,6 +5,7 @@
 //! "Pixelspace".
 
 pub mod clean_plate;
+pub mod common;
 pub mod extend_shot;
 pub mod face;
 pub mod inference;
