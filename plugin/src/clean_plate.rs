@@ -31,7 +31,7 @@ use pixelspace_shared::plate::{self, Method, PlateOptions, ShotFrame, ShotSource
 use pixelspace_shared::runtime::Provider;
 use pixelspace_shared::tensor::Layout;
 
-use crate::inference::{COLOUR_OPTIONS, FrameColour, PROVIDER_OPTIONS, provider_from_index};
+use crate::inference::{FrameColour, provider_from_index};
 use crate::ofx::{
     Clip, ClipPreferences, Context, Description, Error, FramesNeeded, ImageEffect, Plugin,
     RegionsOfInterest, RenderArgs, Reply, Result, StringMode, ThreadSafety,
@@ -398,14 +398,7 @@ impl Plugin for CleanPlate {
                 .hint(hint)?
                 .animates(false)?;
         }
-        params
-            .define_choice(PARAM_PROVIDER, "Provider", &PROVIDER_OPTIONS, 0)?
-            .hint("Where ONNX Runtime runs the models: auto, cpu, cuda or tensorrt.")?
-            .animates(false)?;
-        params
-            .define_choice(PARAM_COLOUR_SPACE, "Frame colour space", &COLOUR_OPTIONS, 0)?
-            .hint("How the incoming frames are encoded. auto: 8/16-bit frames are sRGB, half/float frames are scene linear.")?
-            .animates(false)?;
+        crate::common::define_provider_and_colour_params(&params, "models")?;
         Ok(())
     }
 

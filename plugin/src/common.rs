@@ -1,9 +1,11 @@
-//! What several effects declare the same way: the pixel depths they take, and the Output and
-//! Source clips of an effect that works on whole frames from several times.
+//! What several effects declare the same way: the pixel depths they take, the Output and Source
+//! clips of an effect that works on whole frames from several times, and the `provider` and
+//! `colourSpace` params of every effect that runs a model.
 
 use pixelspace_shared::image::{Components, PixelDepth};
 
-use crate::ofx::{ImageEffect, Result};
+use crate::inference::{COLOUR_OPTIONS, PARAM_COLOUR_SPACE, PARAM_PROVIDER, PROVIDER_OPTIONS};
+use crate::ofx::{ImageEffect, ParamSet, Result};
 
 /// Every depth a host may offer; each effect takes all of them.
 pub const ALL_DEPTHS: &[PixelDepth] = &[
@@ -24,5 +26,23 @@ pub fn define_whole_frame_clips(effect: &ImageEffect, output: &str, source: &str
         .supported_components(&[Components::Rgba])?
         .temporal_access(true)?
         .supports_tiles(false)?;
+    Ok(())
+}
+
+/// Declares the `provider` choice (where ONNX Runtime runs the effect's `models`, as the hint
+/// words it) and the `colourSpace` choice (how the host's frames are encoded).
+pub fn define_provider_and_colour_params(params: &ParamSet, models: &str) -> Result<()> {
+    params
+        .define_choice(PARAM_PROVIDER, "Provider", &PROVIDER_OPTIONS, 0)?
+        .hint(&format!(
+            "Where ONNX Runtime runs the {models}: auto (GPU when available), cpu, cuda or tensorrt."
+        ))?
+        .animates(false)?
+        .evaluate_on_change(true)?;
+    params
+        .define_choice(PARAM_COLOUR_SPACE, "Frame colour space", &COLOUR_OPTIONS, 0)?
+        .hint("How the incoming frames are encoded. auto: 8/16-bit frames are sRGB, half/float frames are scene linear.")?
+        .animates(false)?
+        .evaluate_on_change(true)?;
     Ok(())
 }

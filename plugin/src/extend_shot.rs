@@ -31,7 +31,7 @@ use pixelspace_shared::models_dir;
 use pixelspace_shared::pipeline::InferencePipeline;
 use pixelspace_shared::runtime::Provider;
 
-use crate::inference::{COLOUR_OPTIONS, FrameColour, PROVIDER_OPTIONS, provider_from_index};
+use crate::inference::{FrameColour, provider_from_index};
 use crate::ofx::{
     ClipPreferences, Context, Description, Error, FramesNeeded, Image, ImageEffect, Plugin,
     RegionsOfInterest, RenderArgs, Reply, Result, StringMode, ThreadSafety,
@@ -305,16 +305,7 @@ impl Plugin for ExtendShot {
             .hint("How different two frames must be to count as a scene cut (never blended across). Lower finds more cuts.")?
             .animates(false)?
             .evaluate_on_change(true)?;
-        params
-            .define_choice(PARAM_PROVIDER, "Provider", &PROVIDER_OPTIONS, 0)?
-            .hint("Where ONNX Runtime runs the model: auto (GPU when available), cpu, cuda or tensorrt.")?
-            .animates(false)?
-            .evaluate_on_change(true)?;
-        params
-            .define_choice(PARAM_COLOUR_SPACE, "Frame colour space", &COLOUR_OPTIONS, 0)?
-            .hint("How the incoming frames are encoded. auto: 8/16-bit frames are sRGB, half/float frames are scene linear.")?
-            .animates(false)?
-            .evaluate_on_change(true)?;
+        crate::common::define_provider_and_colour_params(&params, "model")?;
         Ok(())
     }
 

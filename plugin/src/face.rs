@@ -50,7 +50,7 @@ use pixelspace_shared::models_dir;
 use pixelspace_shared::pipeline::InferencePipeline;
 use pixelspace_shared::runtime::Provider;
 
-use crate::inference::{COLOUR_OPTIONS, FrameColour, PROVIDER_OPTIONS, provider_from_index};
+use crate::inference::{FrameColour, provider_from_index};
 use crate::ofx::{
     ClipPreferences, Context, Description, Error, FramesNeeded, ImageEffect, MessageLevel, Plugin,
     RegionsOfInterest, RenderArgs, Reply, Result, StringMode, ThreadSafety,
@@ -410,16 +410,7 @@ impl Plugin for Face {
             .hint("Face landmark .onnx (manifest beside it). Empty: the installed face-landmarks-468.")?
             .animates(false)?
             .evaluate_on_change(true)?;
-        params
-            .define_choice(PARAM_PROVIDER, "Provider", &PROVIDER_OPTIONS, 0)?
-            .hint("Where ONNX Runtime runs the models: auto (GPU when available), cpu, cuda or tensorrt.")?
-            .animates(false)?
-            .evaluate_on_change(true)?;
-        params
-            .define_choice(PARAM_COLOUR_SPACE, "Frame colour space", &COLOUR_OPTIONS, 0)?
-            .hint("How the incoming frames are encoded. auto: 8/16-bit frames are sRGB, half/float frames are scene linear.")?
-            .animates(false)?
-            .evaluate_on_change(true)?;
+        crate::common::define_provider_and_colour_params(&params, "models")?;
         Ok(())
     }
 

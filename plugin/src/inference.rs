@@ -299,16 +299,7 @@ impl Plugin for Inference {
             .hint("The .onnx model to run. Its manifest (same name, .json) must sit beside it.")?
             .animates(false)?
             .evaluate_on_change(true)?;
-        params
-            .define_choice(PARAM_PROVIDER, "Provider", &PROVIDER_OPTIONS, 0)?
-            .hint("Where ONNX Runtime runs the model: auto (GPU when available), cpu, cuda or tensorrt.")?
-            .animates(false)?
-            .evaluate_on_change(true)?;
-        params
-            .define_choice(PARAM_COLOUR_SPACE, "Frame colour space", &COLOUR_OPTIONS, 0)?
-            .hint("How the incoming frames are encoded. auto: 8/16-bit frames are sRGB, half/float frames are scene linear.")?
-            .animates(false)?
-            .evaluate_on_change(true)?;
+        crate::common::define_provider_and_colour_params(&params, "model")?;
         params
             .define_string(PARAM_LICENCE, "Licence", StringMode::Label, "")?
             .hint("Licence of the loaded model's weights, from its manifest.")?
