@@ -12,6 +12,7 @@ pub mod runtime;
 pub mod manifest;
 pub mod models_dir;
 pub mod policy;
+pub mod onnx_initializers;
 pub mod pipeline;
 pub mod face;
 pub mod extend;
