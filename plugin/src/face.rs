@@ -8,12 +8,15 @@
 //! ([`pixelspace_shared::face::track`]), so a frame's result never depends on which frames were
 //! rendered before it or on how many threads render.
 //!
-//! Params: `mode` (retouch | replace | age), `age` (-100..100) and `ageModel` (a model with
-//! StyleGANEX-age's contract, see [`pixelspace_shared::face::age`]), `face` (largest | index | all) with `faceIndex` (0 = leftmost),
+//! Params: `mode` (retouch | replace | age | swap), `age` (-100..100), `faceAge` (the actor's
+//! current age, for FRAN's contract) and `ageModel` (a model with StyleGANEX-age's or FRAN's
+//! contract, see [`pixelspace_shared::face::age`]), `swapModel` and `recogniserModel` (a swapper
+//! of inswapper_128's contract and its identity recogniser, see
+//! [`pixelspace_shared::face::swap`]), `face` (largest | index | all) with `faceIndex` (0 = leftmost),
 //! `amount`, `smoothing` (frames each side), `output` (comp | matte | debug | landmarks),
 //! `detector` and `landmarker` (model files; empty = the installed defaults, found in the
 //! bundle's `Resources/models` or the user's model folder), `provider`, `colourSpace`.
-//! Clips: `Source`, optional `FaceSource` (the face `replace` puts in: a still or a clip; its
+//! Clips: `Source`, optional `FaceSource` (the face `replace` and `swap` put in: a still or a clip; its
 //! largest face at the same frame, or its nearest frame) and `Mask` (its alpha limits the
 //! change).
 //!
@@ -41,6 +44,7 @@ use pixelspace_shared::face::regions::Plane;
 use pixelspace_shared::face::replace::replace_face;
 use pixelspace_shared::face::retouch::{Retouch, retouch_face, union_matte};
 use pixelspace_shared::face::search::find_faces;
+use pixelspace_shared::face::swap::{Recogniser, Swapper};
 use pixelspace_shared::face::track::{
     Observation, Selection, select, smooth_box, smooth_landmarks, track,
 };
@@ -67,6 +71,9 @@ pub const PARAM_FACE_INDEX: &str = "faceIndex";
 pub const PARAM_AMOUNT: &str = "amount";
 pub const PARAM_AGE: &str = "age";
 pub const PARAM_AGE_MODEL: &str = "ageModel";
+pub const PARAM_FACE_AGE: &str = "faceAge";
+pub const PARAM_SWAP_MODEL: &str = "swapModel";
+pub const PARAM_RECOGNISER_MODEL: &str = "recogniserModel";
 pub const PARAM_SMOOTHING: &str = "smoothing";
 pub const PARAM_OUTPUT: &str = "output";
 pub const PARAM_DETECTOR: &str = "detector";
@@ -75,7 +82,7 @@ pub const PARAM_PROVIDER: &str = "provider";
 pub const PARAM_COLOUR_SPACE: &str = "colourSpace";
 
 /// Options of `mode`.
-pub const MODE_OPTIONS: [&str; 3] = ["retouch", "replace", "age"];
+pub const MODE_OPTIONS: [&str; 4] = ["retouch", "replace", "age", "swap"];
 /// Options of `face`.
 pub const FACE_OPTIONS: [&str; 3] = ["largest", "index", "all"];
 /// Options of `output`.
@@ -142,10 +149,18 @@ struct Models {
 /// Raw observations per (frame in thousandths, render scale bits, colour-space choice).
 type ObservationCache = HashMap<(i64, u64, u8), Arc<Vec<Observation>>>;
 
+/// A swapper and its recogniser, with the files and provider they were loaded from.
+struct SwapModels {
+    key: (PathBuf, PathBuf, Provider),
+    swapper: Swapper,
+    recogniser: Recogniser,
+}
+
 /// Per-instance state: the models and the raw observations of the frames seen.
 pub struct FaceInstance {
     models: Mutex<Option<Arc<Models>>>,
     age_model: Mutex<Option<(PathBuf, Provider, Arc<AgeModel>)>>,
+    swap_models: Mutex<Option<Arc<SwapModels>>>,
     cache: Mutex<ObservationCache>,
 }
 
@@ -194,7 +209,7 @@ impl FaceInstance {
         let path = path.trim();
         if path.is_empty() {
             return Err(Error::failed(
-                "mode age needs an age model: set the Face node's age model parameter to styleganex_age.onnx (fetch it with `pixelspace models fetch styleganex_age`)",
+                "mode age needs an age model: set the Face node's age model parameter to styleganex_age.onnx or fran.onnx (fetch one with `pixelspace models fetch styleganex_age` or `fran`)",
             ));
         }
         let path = PathBuf::from(path);
@@ -216,6 +231,50 @@ impl FaceInstance {
         let model = Arc::new(AgeModel::load(&path, provider)?);
         *slot = Some((path, provider, model.clone()));
         Ok(model)
+    }
+
+    /// The swapper the `swapModel` param names and the recogniser of `recogniserModel` (empty:
+    /// the installed model the swapper's manifest requires), loaded on first use.
+    fn swap_models(&self, effect: &ImageEffect, time: f64) -> Result<Arc<SwapModels>> {
+        let params = effect.params()?;
+        let swap = params.param(PARAM_SWAP_MODEL)?.get_string_at(time)?;
+        if swap.trim().is_empty() {
+            return Err(Error::failed(
+                "mode swap needs a face swapper: set the Face node's swap model parameter to inswapper_128.onnx (fetch it with `pixelspace models fetch inswapper_128`)",
+            ));
+        }
+        let swap = resolve_model(&swap, "", "swap")?;
+        let provider = provider_from_index(params.param(PARAM_PROVIDER)?.get_int_at(time)?)?;
+        let recogniser_param = params.param(PARAM_RECOGNISER_MODEL)?.get_string_at(time)?;
+        {
+            let slot = self.swap_models.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(m) = slot.as_ref()
+                && m.key.0 == swap
+                && m.key.2 == provider
+                && (recogniser_param.trim().is_empty()
+                    || m.key.1 == PathBuf::from(recogniser_param.trim()))
+            {
+                return Ok(m.clone());
+            }
+        }
+        crate::runtime::ensure_loaded()?;
+        let swapper = Swapper::load(&swap, provider)?;
+        let required = swapper.manifest().requires.first().cloned().unwrap_or_default();
+        if recogniser_param.trim().is_empty() && required.is_empty() {
+            return Err(Error::failed(format!(
+                "the swap model '{}' names no recogniser in its manifest's `requires`: set the Face node's recogniser model parameter",
+                swapper.manifest().name
+            )));
+        }
+        let rec = resolve_model(&recogniser_param, &required, "recogniser")?;
+        let recogniser = Recogniser::load(&rec, provider)?;
+        let m = Arc::new(SwapModels {
+            key: (swap, rec, provider),
+            swapper,
+            recogniser,
+        });
+        *self.swap_models.lock().unwrap_or_else(|e| e.into_inner()) = Some(m.clone());
+        Ok(m)
     }
 
     /// The faces in `Source` at `time` (cached).
@@ -333,8 +392,9 @@ impl Plugin for Face {
             label: "Face",
             group: crate::GROUP,
             description: "Finds and follows faces (detector + 468-point landmarks, smoothed over \
-                          neighbouring frames) and retouches the skin within a feathered face \
-                          matte; outputs the comp, the matte, a debug view or the landmarks.",
+                          neighbouring frames) and retouches, replaces, re-ages or swaps them \
+                          within a feathered face matte; outputs the comp, the matte, a debug \
+                          view or the landmarks.",
             version: Self::VERSION,
             contexts: &[Context::General, Context::Filter],
             depths: crate::common::ALL_DEPTHS,
@@ -364,7 +424,7 @@ impl Plugin for Face {
         let params = effect.params()?;
         params
             .define_choice(PARAM_MODE, "Mode", &MODE_OPTIONS, 0)?
-            .hint("retouch: smooth the skin (eyes, brows, lips and nostrils excluded) and soften under-eye shadows. replace: put the face of the FaceSource clip onto the face, warped to its landmarks, colour-matched and blended. age: run the age model on the face.")?
+            .hint("retouch: smooth the skin (eyes, brows, lips and nostrils excluded) and soften under-eye shadows. replace: put the face of the FaceSource clip onto the face, warped to its landmarks, colour-matched and blended. age: run the age model on the face. swap: run the swap model with the identity of the FaceSource clip's face.")?
             .animates(false)?
             .evaluate_on_change(true)?;
         params
@@ -387,7 +447,21 @@ impl Plugin for Face {
             .evaluate_on_change(true)?;
         params
             .define_string(PARAM_AGE_MODEL, "Age model", StringMode::FilePath, "")?
-            .hint("Mode age: an age model with StyleGANEX-age's contract (styleganex_age.onnx) and its manifest beside it. Its licence is non-commercial.")?
+            .hint("Mode age: an age model with StyleGANEX-age's contract (styleganex_age.onnx, non-commercial licence) or FRAN's (fran.onnx), with its manifest beside it; the manifest says which.")?
+            .animates(false)?
+            .evaluate_on_change(true)?;
+        params
+            .define_double(PARAM_FACE_AGE, "Actor's age", 40.0, (0.0, 100.0), (0.0, 100.0))?
+            .hint("Mode age with a FRAN model: the actor's current age in years (the model is told this age and this age plus Age).")?
+            .evaluate_on_change(true)?;
+        params
+            .define_string(PARAM_SWAP_MODEL, "Swap model", StringMode::FilePath, "")?
+            .hint("Mode swap: a face swapper with inswapper_128's contract (inswapper_128.onnx, non-commercial licence) and its manifest beside it.")?
+            .animates(false)?
+            .evaluate_on_change(true)?;
+        params
+            .define_string(PARAM_RECOGNISER_MODEL, "Recogniser model", StringMode::FilePath, "")?
+            .hint("Mode swap: the identity recogniser (arcface_w600k_r50.onnx). Empty: the installed model the swap model's manifest requires.")?
             .animates(false)?
             .evaluate_on_change(true)?;
         params
@@ -418,6 +492,7 @@ impl Plugin for Face {
         Ok(FaceInstance {
             models: Mutex::new(None),
             age_model: Mutex::new(None),
+            swap_models: Mutex::new(None),
             cache: Mutex::new(HashMap::new()),
         })
     }
@@ -535,12 +610,18 @@ impl Plugin for Face {
         let mut mattes = Vec::new();
         match output_kind {
             // comp, matte
-            0 | 1 if mode == 1 && !tracked.is_empty() => {
+            0 | 1 if (mode == 1 || mode == 3) && !tracked.is_empty() => {
+                let swap = if mode == 3 {
+                    Some(inst.swap_models(effect, time)?)
+                } else {
+                    None
+                };
                 let clip = effect.clip(CLIP_FACE_SOURCE)?;
                 if !clip.connected() {
-                    return Err(Error::failed(
-                        "mode replace takes the new face from the FaceSource clip: connect a clip or still with a face to it",
-                    ));
+                    return Err(Error::failed(format!(
+                        "mode {} takes the new face from the FaceSource clip: connect a clip or still with a face to it",
+                        MODE_OPTIONS[mode.clamp(0, 3) as usize]
+                    )));
                 }
                 let faces = inst.observe(
                     effect,
@@ -572,23 +653,41 @@ impl Plugin for Face {
                     }
                 }
                 let amt = if output_kind == 0 { amount } else { 0.0 };
-                for face in &tracked {
-                    mattes.push(replace_face(
-                        &mut out,
-                        space,
-                        &face.points,
-                        &face_src,
-                        &faces[best].points,
-                        amt,
-                    ));
+                if let Some(models) = swap {
+                    let embedding =
+                        models
+                            .recogniser
+                            .embedding(&face_src, space, &faces[best].points)?;
+                    let identity = models.swapper.identity(&embedding)?;
+                    for face in &tracked {
+                        mattes.push(models.swapper.apply(
+                            &mut out,
+                            space,
+                            &face.points,
+                            &identity,
+                            amt,
+                        )?);
+                    }
+                } else {
+                    for face in &tracked {
+                        mattes.push(replace_face(
+                            &mut out,
+                            space,
+                            &face.points,
+                            &face_src,
+                            &faces[best].points,
+                            amt,
+                        ));
+                    }
                 }
             }
             0 | 1 if mode == 2 && !tracked.is_empty() => {
                 let model = inst.age_model(effect, time)?;
                 let age = params.param(PARAM_AGE)?.get_double_at(time)?;
+                let current = params.param(PARAM_FACE_AGE)?.get_double_at(time)?;
                 let amt = if output_kind == 0 { amount } else { 0.0 };
                 for face in &tracked {
-                    mattes.push(model.apply(&mut out, space, &face.points, age, amt)?);
+                    mattes.push(model.apply(&mut out, space, &face.points, age, current, amt)?);
                 }
             }
             0 | 1 => {
@@ -692,5 +791,6 @@ impl Plugin for Face {
         inst.cache.lock().unwrap_or_else(|e| e.into_inner()).clear();
         *inst.models.lock().unwrap_or_else(|e| e.into_inner()) = None;
         *inst.age_model.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        *inst.swap_models.lock().unwrap_or_else(|e| e.into_inner()) = None;
     }
 }

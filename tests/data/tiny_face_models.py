@@ -12,8 +12,31 @@ Needs: python3 -m pip install onnx numpy
                        give back the frame; target and direction enter multiplied by 0 so the
                        graph keeps them.
 
-The manifest is models/external/styleganex_age.json with the name, model file, sha256,
-licence and description of the tiny model (inputs, outputs, sizes and alignment unchanged).
+  tiny_fran            FRAN's contract: target 1x3x1024x1024 RGB in [0, 1] (ffhq_512 template),
+                       direction [2] = [current age, target age] / 100; output 1x3x1024x1024 in
+                       [0, 1] = target + (0.1 direction[0], 0.1 direction[1], 0) per channel, with
+                       a pure green 48x48 block centred on crop point `marker_uv` (the template's
+                       nose tip), so a test reads the direction from the colour change and the
+                       placement from the block.
+  tiny_arcface         ArcFace's contract: input 1x3x112x112 RGB as x / 127.5 - 1 (arcface_112_v2
+                       template); output 1x512 = [mean of the 4x4 block of rows 70-73 and
+                       columns 54-57 (the template's nose tip) per channel, 1] @ A (4 x 512).
+  tiny_inswapper       inswapper_128's contract: target 1x3x128x128 RGB in [0, 1] (arcface_128
+                       template), source 1x512; output 1x3x128x128 = target + 0.15 (source @ U)
+                       per channel, with a pure green 8x8 block centred on `marker_uv` (the
+                       template's nose tip). The graph's last initializer is the 512x512 identity
+                       map (emap). U's first column is the identity the swap should compute for a
+                       source face whose nose block has the colour `patch_rgb8`:
+                       normalise(arcface(patch) @ emap); its other two columns are random.
+  tiny_inswapper_bad_emap  the same graph with the identity map not last (a malformed swapper).
+
+tiny_face_models.json holds what the tests compare with: the marker positions, the patch
+colour and the colour offsets the swap must produce for it, and the offsets that wrong
+contracts (no emap, no normalisation, input in [0, 1], BGR) would produce instead.
+
+Each manifest is the one in models/external (styleganex_age, fran, arcface_w600k_r50,
+inswapper_128) with the name, model file, sha256, licence and description of the tiny model
+(inputs, outputs, sizes and alignment unchanged).
 """
 
 import copy
@@ -75,10 +98,179 @@ def styleganex_age(outdir):
     save(outdir, "tiny_styleganex_age", graph, "styleganex_age.json")
 
 
+def template_of(manifest_name):
+    with open(os.path.join(EXTERNAL, manifest_name)) as f:
+        a = json.load(f)["alignment"]
+    return np.array(a["template"], np.float64), a["size"]
+
+
+def marker(size, half, centre):
+    """A [1, 1, size, size] mask: 1 in the (2 half)^2 block of whole pixels centred nearest to
+    crop point `centre` (u right, v down), built by padding a block of ones. Returns the Pad
+    node's inputs and the block's exact centre."""
+    c0 = int(round(centre[0])) - half
+    r0 = int(round(centre[1])) - half
+    pads = np.array([0, 0, r0, c0, 0, 0, size - r0 - 2 * half, size - c0 - 2 * half], np.int64)
+    ones = np.ones((1, 1, 2 * half, 2 * half), np.float32)
+    return ones, pads, [c0 + half, r0 + half]
+
+
+def marked_output(prefix, size, half, centre, base, out):
+    """Nodes and initializers for out = base * (1 - M) + M * green."""
+    ones, pads, uv = marker(size, half, centre)
+    inits = [
+        numpy_helper.from_array(ones, prefix + "block"),
+        numpy_helper.from_array(pads, prefix + "pads"),
+        numpy_helper.from_array(np.array([1.0], np.float32), prefix + "one"),
+        numpy_helper.from_array(np.array([0.0, 1.0, 0.0], np.float32).reshape(1, 3, 1, 1), prefix + "green"),
+    ]
+    nodes = [
+        helper.make_node("Pad", [prefix + "block", prefix + "pads"], [prefix + "m"]),
+        helper.make_node("Sub", [prefix + "one", prefix + "m"], [prefix + "keep"]),
+        helper.make_node("Mul", [base, prefix + "keep"], [prefix + "kept"]),
+        helper.make_node("Mul", [prefix + "green", prefix + "m"], [prefix + "painted"]),
+        helper.make_node("Add", [prefix + "kept", prefix + "painted"], [out]),
+    ]
+    return nodes, inits, uv
+
+
+def fran(outdir, facts):
+    template, size = template_of("fran.json")
+    target = helper.make_tensor_value_info("target", TensorProto.FLOAT, [1, 3, size, size])
+    direction = helper.make_tensor_value_info("direction", TensorProto.FLOAT, [2])
+    out = helper.make_tensor_value_info("output", TensorProto.FLOAT, [1, 3, size, size])
+    inits = [
+        numpy_helper.from_array(np.array([0.1], np.float32), "tenth"),
+        numpy_helper.from_array(np.array([0.0], np.float32), "zero"),
+        numpy_helper.from_array(np.array([1, 3, 1, 1], np.int64), "shape"),
+    ]
+    nodes = [
+        helper.make_node("Mul", ["direction", "tenth"], ["d2"]),
+        helper.make_node("Concat", ["d2", "zero"], ["d3"], axis=0),
+        helper.make_node("Reshape", ["d3", "shape"], ["offset"]),
+        helper.make_node("Add", ["target", "offset"], ["moved"]),
+    ]
+    more, more_inits, uv = marked_output("mk_", size, 24, template[2] * size, "moved", "output")
+    graph = helper.make_graph(nodes + more, "tiny_fran", [target, direction], [out],
+                              initializer=inits + more_inits)
+    save(outdir, "tiny_fran", graph, "fran.json")
+    facts["fran"] = {"marker_uv": uv, "direction_gain": 0.1}
+
+
+def arcface_block(size):
+    """Rows and columns of the 4x4 block the tiny recogniser reads: around the arcface_112_v2
+    template's nose tip."""
+    template, tsize = template_of("arcface_w600k_r50.json")
+    assert tsize == size
+    u, v = template[2] * size
+    c0, r0 = int(round(u)) - 2, int(round(v)) - 2
+    return r0, c0
+
+
+def arcface(outdir, rng):
+    template, size = template_of("arcface_w600k_r50.json")
+    r0, c0 = arcface_block(size)
+    inp = helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 3, size, size])
+    out = helper.make_tensor_value_info("output", TensorProto.FLOAT, [1, 512])
+    a = rng.normal(0.0, 1.0, (4, 512))
+    a[3] *= 0.25  # the constant term small, so the identity depends on the colours read
+    a = a.astype(np.float32)
+    inits = [
+        numpy_helper.from_array(np.array([r0, c0], np.int64), "starts"),
+        numpy_helper.from_array(np.array([r0 + 4, c0 + 4], np.int64), "ends"),
+        numpy_helper.from_array(np.array([2, 3], np.int64), "axes"),
+        numpy_helper.from_array(np.ones((1, 1), np.float32), "ones"),
+        numpy_helper.from_array(a, "A"),
+    ]
+    nodes = [
+        helper.make_node("Slice", ["input", "starts", "ends", "axes"], ["block"]),
+        helper.make_node("ReduceMean", ["block"], ["means"], axes=[2, 3], keepdims=0),
+        helper.make_node("Concat", ["means", "ones"], ["features"], axis=1),
+        helper.make_node("MatMul", ["features", "A"], ["output"]),
+    ]
+    graph = helper.make_graph(nodes, "tiny_arcface", [inp], [out], initializer=inits)
+    save(outdir, "tiny_arcface", graph, "arcface_w600k_r50.json")
+    return a, (r0, c0)
+
+
+def normalise(v):
+    return v / np.linalg.norm(v)
+
+
+def inswapper(outdir, rng, a, facts):
+    template, size = template_of("inswapper_128.json")
+    # Not length-preserving, so normalising before or after the map differ.
+    emap = (rng.normal(0.0, 1.0, (512, 512)) * 2.5 / np.sqrt(512.0)).astype(np.float32)
+    patch = np.array([204, 153, 102], np.float64)
+    # What the recogniser sees of the patch (x / 127.5 - 1), and the identity that follows.
+    def identity(rgb, use_emap=True, norm=True):
+        e = np.concatenate([rgb, [1.0]]) @ a.astype(np.float64)
+        v = e @ emap.astype(np.float64) if use_emap else e
+        return normalise(v) if norm else v
+    good = identity(patch / 127.5 - 1.0)
+    u = np.stack([good, normalise(rng.normal(0, 1, 512)), normalise(rng.normal(0, 1, 512))], axis=1)
+    gain = 0.15
+    offset = lambda s: (gain * (s @ u)).tolist()
+    alternatives = {
+        "no emap": offset(identity(patch / 127.5 - 1.0, use_emap=False)),
+        "not normalised": offset(identity(patch / 127.5 - 1.0, norm=False)),
+        "input in [0, 1]": offset(identity(patch / 255.0)),
+        "BGR input": offset(identity(patch[::-1] / 127.5 - 1.0)),
+        "normalised by the embedding's length (FaceFusion)": offset(
+            identity(patch / 127.5 - 1.0, norm=False)
+            / np.linalg.norm(np.concatenate([patch / 127.5 - 1.0, [1.0]]) @ a.astype(np.float64))),
+    }
+    expected = offset(good)
+    for name, alt in alternatives.items():
+        gap = max(abs(x - y) for x, y in zip(alt, expected))
+        assert gap > 0.03, (name, gap)
+
+    def build(name, emap_last):
+        t = helper.make_tensor_value_info("target", TensorProto.FLOAT, [1, 3, size, size])
+        src = helper.make_tensor_value_info("source", TensorProto.FLOAT, [1, 512])
+        out = helper.make_tensor_value_info("output", TensorProto.FLOAT, [1, 3, size, size])
+        inits = [
+            numpy_helper.from_array(u.astype(np.float32), "U"),
+            numpy_helper.from_array(np.array([gain], np.float32), "gain"),
+            numpy_helper.from_array(np.array([1, 3, 1, 1], np.int64), "shape"),
+        ]
+        nodes = [
+            helper.make_node("MatMul", ["source", "U"], ["proj"]),
+            helper.make_node("Mul", ["proj", "gain"], ["scaled"]),
+            helper.make_node("Reshape", ["scaled", "shape"], ["offset"]),
+            helper.make_node("Add", ["target", "offset"], ["moved"]),
+        ]
+        more, more_inits, uv = marked_output("mk_", size, 4, template[2] * size, "moved", "output")
+        emap_init = numpy_helper.from_array(emap, "emap")
+        # The identity map is not used by the graph; like inswapper's, it is the last
+        # initializer (or, for the malformed variant, the first).
+        all_inits = inits + more_inits + [emap_init] if emap_last else [emap_init] + inits + more_inits
+        graph = helper.make_graph(nodes + more, name, [t, src], [out], initializer=all_inits)
+        save(outdir, name, graph, "inswapper_128.json")
+        return uv
+
+    uv = build("tiny_inswapper", True)
+    build("tiny_inswapper_bad_emap", False)
+    facts["swap"] = {
+        "marker_uv": uv,
+        "patch_rgb8": patch.astype(int).tolist(),
+        "offset": expected,
+        "wrong_contract_offsets": alternatives,
+    }
+
+
 def main():
     outdir = sys.argv[1]
     os.makedirs(outdir, exist_ok=True)
     styleganex_age(outdir)
+    rng = np.random.default_rng(20260524)
+    facts = {}
+    fran(outdir, facts)
+    a, block = arcface(outdir, rng)
+    facts["arcface_block_rows_cols"] = list(block)
+    inswapper(outdir, rng, a, facts)
+    with open(os.path.join(outdir, "tiny_face_models.json"), "w") as f:
+        json.dump(facts, f, indent=2)
 
 
 if __name__ == "__main__":

@@ -479,11 +479,19 @@ pub fn render_effect_ok(effect: &str, args: &[&str]) -> Output {
     out
 }
 
-/// The tiny contract models of tests/data/tiny_face_models.py (`NAME.onnx` with `NAME.json`), in
-/// `tiny-face-models` of the test data folder; made on first use like [`face_shots`].
+/// The tiny contract models of tests/data/tiny_face_models.py (`NAME.onnx` with `NAME.json`,
+/// and `tiny_face_models.json`), in `tiny-face-models-HASH` of the test data folder (HASH from
+/// the script, so a changed script makes new models); made on first use like [`face_shots`].
 pub fn tiny_face_models() -> PathBuf {
-    let dir = data_dir().join("tiny-face-models");
-    if dir.join("tiny_styleganex_age.json").is_file() {
+    use sha2::Digest;
+    let script = workspace_root().join("tests/data/tiny_face_models.py");
+    let text = std::fs::read(&script).expect("read tests/data/tiny_face_models.py");
+    let hash: String = sha2::Sha256::digest(&text)[..6]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let dir = data_dir().join(format!("tiny-face-models-{hash}"));
+    if dir.join("tiny_face_models.json").is_file() {
         return dir;
     }
     static SERIAL: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
@@ -493,7 +501,6 @@ pub fn tiny_face_models() -> PathBuf {
         std::process::id()
     ));
     let _ = std::fs::remove_dir_all(&tmp);
-    let script = workspace_root().join("tests/data/tiny_face_models.py");
     let out = Command::new("python3")
         .arg(&script)
         .arg(&tmp)
@@ -508,6 +515,6 @@ pub fn tiny_face_models() -> PathBuf {
     if std::fs::rename(&tmp, &dir).is_err() {
         let _ = std::fs::remove_dir_all(&tmp);
     }
-    assert!(dir.join("tiny_styleganex_age.json").is_file());
+    assert!(dir.join("tiny_face_models.json").is_file());
     dir
 }

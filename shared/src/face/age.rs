@@ -1,6 +1,9 @@
-//! Age editing with a model of StyleGANEX-age's public contract (as the FaceFusion project feeds
-//! `styleganex_age.onnx`):
+//! Age editing with a model of one of two public contracts (as the FaceFusion project feeds
+//! them). Which one a model has is read from its manifest's inputs, never from its file name:
+//! an image input named `target_with_background` means StyleGANEX-age, a single image input
+//! with a two-value constant `direction` means FRAN.
 //!
+//! StyleGANEX-age (`styleganex_age.onnx`):
 //! * `target`: the face aligned to the manifest's 5-point template (ffhq_512) at its size (256);
 //! * `target_with_background`: the same face with its surroundings: the five points scaled by
 //!   0.875 about the nose tip, aligned to the styleganex_384 template at the model's input size
@@ -10,13 +13,21 @@
 //!   crop; it is colour-matched (mean and standard deviation per channel) to that crop and
 //!   pasted back by the inverse warp through a feathered box mask.
 //!
+//! FRAN (`fran.onnx`):
+//! * `target`: the face aligned to the manifest's template (ffhq_512) at its size (1024);
+//! * `direction`: `[current age, target age] / 100`, each clipped to 0..1, where the target age
+//!   is the current age plus the age change (the actor's current age is given by the artist:
+//!   there is no age estimator);
+//! * the output (square, any size) covers the `target` crop and is pasted back by the inverse
+//!   warp through the same feathered box mask, as a change so values above 1 survive.
+//!
 //! Each image input is packed as its manifest entry says (layout, channel order, value range,
 //! mean/std, colour space); the output is read back with the output entry's inverse mapping.
 
 use std::path::Path;
 use std::sync::Arc;
 
-use super::align::{Affine, template_transform, warp};
+use super::align::{Affine, paste_back, template_transform, warp};
 use super::regions::{LEFT_EYE, Plane, RIGHT_EYE};
 use crate::colour::{ColourSpace, linear_to_srgb, srgb_to_linear};
 use crate::error::{Error, Result};
@@ -65,6 +76,16 @@ pub fn direction(age: f64) -> f32 {
     (-2.5 * age.clamp(-100.0, 100.0) / 100.0) as f32
 }
 
+/// FRAN's `direction` for an actor of `current` years and an age change of `change` years:
+/// `[current, current + change] / 100`, each clipped to 0..1.
+pub fn fran_direction(current: f64, change: f64) -> [f32; 2] {
+    let c = current.clamp(0.0, 100.0);
+    [
+        (c / 100.0) as f32,
+        ((c + change).clamp(0.0, 100.0) / 100.0) as f32,
+    ]
+}
+
 /// Packs a top-down crop (bounds from the origin, crop row `j` = image row `h - 1 - j`) as the
 /// manifest input `spec` asks; pixels are in the `colour` encoding.
 pub fn pack(crop: &FloatImage, spec: &ImageInput, colour: ColourSpace) -> Vec<f32> {
@@ -99,13 +120,13 @@ pub fn pack(crop: &FloatImage, spec: &ImageInput, colour: ColourSpace) -> Vec<f3
 
 /// Reads an image tensor `[1, C, H, W]` / `[1, H, W, C]` back into a top-down crop, values in
 /// the output's colour encoding, clipped to 0..1.
-fn unpack(data: &[f32], shape: &[i64], spec: &ImageOutput) -> Result<(FloatImage, usize)> {
+pub fn unpack(data: &[f32], shape: &[i64], spec: &ImageOutput) -> Result<(FloatImage, usize)> {
     let (c, h, w) = match (spec.layout, shape) {
         (Layout::Nchw, [1, c, h, w]) => (*c as usize, *h as usize, *w as usize),
         (Layout::Nhwc, [1, h, w, c]) => (*c as usize, *h as usize, *w as usize),
         _ => {
             return Err(Error::new(format!(
-                "the age model's output '{}' has shape {shape:?}; a [1, 3, H, W] image was expected",
+                "the model's output '{}' has shape {shape:?}; a [1, 3, H, W] image was expected",
                 spec.name
             )));
         }
@@ -113,7 +134,7 @@ fn unpack(data: &[f32], shape: &[i64], spec: &ImageOutput) -> Result<(FloatImage
     let sources = spec.channels.sources();
     if c != sources.len() || w != h || data.len() != c * w * h {
         return Err(Error::new(format!(
-            "the age model's output '{}' has shape {shape:?}; a square {}-channel image was expected",
+            "the model's output '{}' has shape {shape:?}; a square {}-channel image was expected",
             spec.name,
             sources.len()
         )));
@@ -168,13 +189,49 @@ pub fn box_mask(u: f64, v: f64, size: f64) -> f32 {
     (edge(d(u)) * edge(d(v))) as f32
 }
 
-/// An age model of StyleGANEX-age's contract, loaded with its manifest.
+/// The feathered box mask of a `size` crop over its footprint in a frame of `bounds`, for the
+/// crop that `crop_to_frame` maps into the frame: [`box_mask`] at each pixel centre's crop
+/// point, 0 outside the crop.
+pub fn box_matte(bounds: Rect, crop_to_frame: &Affine, size: f64) -> Result<Plane> {
+    let corners =
+        [(0.0, 0.0), (size, 0.0), (0.0, size), (size, size)].map(|(u, v)| crop_to_frame.apply(u, v));
+    let lo = |f: fn(&(f64, f64)) -> f64| corners.iter().map(f).fold(f64::MAX, f64::min);
+    let hi = |f: fn(&(f64, f64)) -> f64| corners.iter().map(f).fold(f64::MIN, f64::max);
+    let region = Rect::new(
+        lo(|c| c.0).floor().max(-1e9) as i32,
+        lo(|c| c.1).floor().max(-1e9) as i32,
+        hi(|c| c.0).ceil().min(1e9) as i32,
+        hi(|c| c.1).ceil().min(1e9) as i32,
+    )
+    .intersect(&bounds);
+    let mut matte = Plane::new(region);
+    let frame_to_crop = crop_to_frame.inverse()?;
+    for (x, y) in region.pixels() {
+        let (u, v) = frame_to_crop.apply(x as f64 + 0.5, y as f64 + 0.5);
+        if u > 0.0 && v > 0.0 && u < size && v < size {
+            let i = (y - region.y1) as usize * region.width() as usize + (x - region.x1) as usize;
+            matte.data[i] = box_mask(u, v, size);
+        }
+    }
+    Ok(matte)
+}
+
+/// Which public contract an age model has.
+#[derive(Clone, Debug, PartialEq)]
+pub enum AgeContract {
+    /// StyleGANEX-age: `target`, `target_with_background` (its input, edge `size`) and a
+    /// one-value `direction`.
+    StyleGanEx { background: ImageInput, size: u32 },
+    /// FRAN: `target` and a two-value `direction`.
+    Fran,
+}
+
+/// An age model of StyleGANEX-age's or FRAN's contract, loaded with its manifest.
 pub struct AgeModel {
     manifest: Manifest,
     session: Arc<SharedSession>,
     target: ImageInput,
-    background: ImageInput,
-    background_size: u32,
+    contract: AgeContract,
     direction: (String, Vec<i64>),
     output: ImageOutput,
     template: [[f32; 2]; 5],
@@ -183,7 +240,7 @@ pub struct AgeModel {
 
 impl AgeModel {
     /// Loads the model at `path` with the manifest beside it, checked against the studio's
-    /// licence policy and the model's real inputs.
+    /// licence policy and the model's real inputs; its contract is read from the manifest.
     pub fn load(path: &Path, provider: Provider) -> Result<AgeModel> {
         let manifest = Manifest::for_model(path)?;
         LicencePolicy::from_environment()?.check(&manifest)?;
@@ -191,7 +248,7 @@ impl AgeModel {
         let name = manifest.name.clone();
         let bad = |what: &str| {
             Error::new(format!(
-                "model '{name}' does not have the StyleGANEX-age contract: {what}"
+                "model '{name}' has neither StyleGANEX-age's nor FRAN's contract: {what}"
             ))
         };
         let mut target = None;
@@ -202,22 +259,16 @@ impl AgeModel {
                 Input::Image(i) if i.name == "target_with_background" => {
                     background = Some(i.clone())
                 }
-                Input::Image(i) => target = Some(i.clone()),
-                Input::Constant(c) if c.name == "direction" => direction = Some(c.name.clone()),
+                Input::Image(i) if target.is_none() => target = Some(i.clone()),
+                Input::Image(i) => {
+                    return Err(bad(&format!("unexpected extra image input '{}'", i.name)));
+                }
+                Input::Constant(c) if c.name == "direction" => direction = Some(c.clone()),
                 Input::Constant(_) => {}
             }
         }
         let target = target.ok_or_else(|| bad("no image input 'target'"))?;
-        let background =
-            background.ok_or_else(|| bad("no image input 'target_with_background'"))?;
         let direction = direction.ok_or_else(|| bad("no constant input 'direction'"))?;
-        let output = match manifest.outputs.first() {
-            Some(Output::Image(o)) => o.clone(),
-            _ => return Err(bad("its first output is not an image")),
-        };
-        let Some(Alignment::Template { template, size }) = manifest.alignment.clone() else {
-            return Err(bad("its manifest has no 5-point template alignment"));
-        };
         let session = SessionCache::global().get(path, provider, None)?;
         let shape_of = |n: &str| {
             session
@@ -227,24 +278,46 @@ impl AgeModel {
                 .map(|i| i.shape.clone())
                 .ok_or_else(|| bad(&format!("the ONNX file has no input '{n}'")))
         };
-        let bg_shape = shape_of(&background.name)?;
-        let background_size = match bg_shape.as_slice() {
-            [_, _, h, w] if *h > 0 && h == w => *h as u32,
-            _ => 384,
+        let contract = match background {
+            Some(background) => {
+                let size = match shape_of(&background.name)?.as_slice() {
+                    [_, _, h, w] if *h > 0 && h == w => *h as u32,
+                    _ => 384,
+                };
+                AgeContract::StyleGanEx { background, size }
+            }
+            None if direction.value.len() == 2 => AgeContract::Fran,
+            None => {
+                return Err(bad(&format!(
+                    "no image input 'target_with_background' (StyleGANEX-age), and 'direction' has {} values where FRAN's has 2",
+                    direction.value.len()
+                )));
+            }
         };
-        let dir_shape = shape_of(&direction)?;
-        let dir_shape = if dir_shape.is_empty() {
-            Vec::new()
-        } else {
-            vec![1; dir_shape.len()]
+        let output = match manifest.outputs.first() {
+            Some(Output::Image(o)) => o.clone(),
+            _ => return Err(bad("its first output is not an image")),
+        };
+        let Some(Alignment::Template { template, size }) = manifest.alignment.clone() else {
+            return Err(bad("its manifest has no 5-point template alignment"));
+        };
+        shape_of(&target.name)?;
+        let dir_shape = shape_of(&direction.name)?;
+        let values = if contract == AgeContract::Fran { 2 } else { 1 };
+        let dir_shape = match dir_shape.len() {
+            0 => Vec::new(),
+            n => {
+                let mut s = vec![1; n];
+                s[n - 1] = values;
+                s
+            }
         };
         Ok(AgeModel {
             manifest,
             session,
             target,
-            background,
-            background_size,
-            direction: (direction, dir_shape),
+            contract,
+            direction: (direction.name, dir_shape),
             output,
             template,
             size,
@@ -256,80 +329,157 @@ impl AgeModel {
         &self.manifest
     }
 
-    /// The two crops the model is fed for a face, and the map from the background crop's
-    /// points (`u`, `v` down) to the frame.
+    /// The contract read from the manifest.
+    pub fn contract(&self) -> &AgeContract {
+        &self.contract
+    }
+
+    /// The `target` crop for a face (the manifest's template at its size) and the map from
+    /// crop points (`u`, `v` down) to the frame.
+    pub fn target_crop(
+        &self,
+        frame: &FloatImage,
+        points: &[[f64; 3]],
+    ) -> Result<(FloatImage, Affine)> {
+        let five = mesh_five(points)
+            .ok_or_else(|| Error::new("the age model needs the 468-point face mesh"))?;
+        let to_target = template_transform(&five, &self.template, self.size)?;
+        let crop_to_frame = to_target.inverse()?;
+        let crop = warp(frame, &crop_to_frame, self.size, self.size, Border::Replicate);
+        Ok((crop, crop_to_frame))
+    }
+
+    /// StyleGANEX's two crops for a face, and the map from the background crop's points
+    /// (`u`, `v` down) to the frame. An error for a FRAN model.
     pub fn crops(
         &self,
         frame: &FloatImage,
         points: &[[f64; 3]],
     ) -> Result<(FloatImage, FloatImage, Affine)> {
+        let AgeContract::StyleGanEx { size, .. } = &self.contract else {
+            return Err(Error::new("a FRAN model has no background crop"));
+        };
+        let (target, _) = self.target_crop(frame, points)?;
         let five = mesh_five(points)
             .ok_or_else(|| Error::new("the age model needs the 468-point face mesh"))?;
-        let to_target = template_transform(&five, &self.template, self.size)?;
-        let target = warp(
-            frame,
-            &to_target.inverse()?,
-            self.size,
-            self.size,
-            Border::Replicate,
-        );
         let wide = scale_five(&five, 0.875);
-        let to_bg = template_transform(&wide, &STYLEGANEX_384, self.background_size)?;
+        let to_bg = template_transform(&wide, &STYLEGANEX_384, *size)?;
         let bg_to_frame = to_bg.inverse()?;
-        let bg = warp(
-            frame,
-            &bg_to_frame,
-            self.background_size,
-            self.background_size,
-            Border::Replicate,
-        );
+        let bg = warp(frame, &bg_to_frame, *size, *size, Border::Replicate);
         Ok((target, bg, bg_to_frame))
     }
 
+    fn image_shape(spec: &ImageInput, s: i64) -> Vec<i64> {
+        match spec.layout {
+            Layout::Nchw => vec![1, spec.channels.count() as i64, s, s],
+            Layout::Nhwc => vec![1, s, s, spec.channels.count() as i64],
+        }
+    }
+
+    fn output_index(&self) -> Result<usize> {
+        self.session
+            .outputs()
+            .iter()
+            .position(|o| o.name == self.output.name)
+            .ok_or_else(|| {
+                Error::new(format!(
+                    "the age model has no output '{}'",
+                    self.output.name
+                ))
+            })
+    }
+
     /// Changes the age of the face at `points` in `frame` (pixels in the `colour` encoding) by
-    /// `age` (-100..100), blended by `amount`; returns the paste-back mask over the crop's
-    /// footprint. Pixels where it is 0 are not written.
+    /// `age` (-100..100), blended by `amount`; `current_age` is the actor's age in years (used
+    /// by FRAN's contract only). Returns the paste-back mask over the crop's footprint. Pixels
+    /// where it is 0 are not written.
     pub fn apply(
         &self,
         frame: &mut FloatImage,
         colour: ColourSpace,
         points: &[[f64; 3]],
         age: f64,
+        current_age: f64,
         amount: f32,
     ) -> Result<Plane> {
-        let (target, bg, bg_to_frame) = self.crops(frame, points)?;
-        let bs = self.background_size as f64;
-        // The crop's footprint in the frame.
-        let corners =
-            [(0.0, 0.0), (bs, 0.0), (0.0, bs), (bs, bs)].map(|(u, v)| bg_to_frame.apply(u, v));
-        let region = Rect::new(
-            corners.iter().map(|c| c.0).fold(f64::MAX, f64::min).floor() as i32,
-            corners.iter().map(|c| c.1).fold(f64::MAX, f64::min).floor() as i32,
-            corners.iter().map(|c| c.0).fold(f64::MIN, f64::max).ceil() as i32,
-            corners.iter().map(|c| c.1).fold(f64::MIN, f64::max).ceil() as i32,
-        )
-        .intersect(&frame.bounds);
-        let mut matte = Plane::new(region);
-        let frame_to_bg = bg_to_frame.inverse()?;
-        for (x, y) in region.pixels() {
-            let (u, v) = frame_to_bg.apply(x as f64 + 0.5, y as f64 + 0.5);
-            if u > 0.0 && v > 0.0 && u < bs && v < bs {
-                let i =
-                    (y - region.y1) as usize * region.width() as usize + (x - region.x1) as usize;
-                matte.data[i] = box_mask(u, v, bs);
+        match &self.contract {
+            AgeContract::StyleGanEx { background, size } => {
+                self.apply_styleganex(frame, colour, points, age, amount, background, *size)
             }
+            AgeContract::Fran => self.apply_fran(frame, colour, points, age, current_age, amount),
         }
+    }
+
+    fn apply_fran(
+        &self,
+        frame: &mut FloatImage,
+        colour: ColourSpace,
+        points: &[[f64; 3]],
+        age: f64,
+        current_age: f64,
+        amount: f32,
+    ) -> Result<Plane> {
+        let (target, crop_to_frame) = self.target_crop(frame, points)?;
+        let matte = box_matte(frame.bounds, &crop_to_frame, self.size as f64)?;
         if amount <= 0.0 {
             return Ok(matte);
         }
         let t = pack(&target, &self.target, colour);
-        let b = pack(&bg, &self.background, colour);
-        let (ts, bsz) = (self.size as i64, self.background_size as i64);
-        let shape = |spec: &ImageInput, s: i64| match spec.layout {
-            Layout::Nchw => vec![1, spec.channels.count() as i64, s, s],
-            Layout::Nhwc => vec![1, s, s, spec.channels.count() as i64],
-        };
-        let (t_shape, b_shape) = (shape(&self.target, ts), shape(&self.background, bsz));
+        let t_shape = Self::image_shape(&self.target, self.size as i64);
+        let d = fran_direction(current_age, age);
+        let inputs = [
+            InputTensor {
+                name: &self.target.name,
+                shape: &t_shape,
+                data: &t,
+            },
+            InputTensor {
+                name: &self.direction.0,
+                shape: &self.direction.1,
+                data: &d,
+            },
+        ];
+        let mut results = self.session.run_many(&inputs, &[self.output_index()?])?;
+        let (shape, data) = results.remove(0);
+        let (mut result, _) = unpack(&data, &shape, &self.output)?;
+        if colour != self.output.colour_space {
+            crate::colour::convert_image(&mut result, self.output.colour_space, colour);
+        }
+        let frame_to_crop = crop_to_frame.inverse()?;
+        paste_back(
+            frame,
+            &result,
+            self.size as f64,
+            &frame_to_crop,
+            &matte,
+            amount,
+        );
+        Ok(matte)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn apply_styleganex(
+        &self,
+        frame: &mut FloatImage,
+        colour: ColourSpace,
+        points: &[[f64; 3]],
+        age: f64,
+        amount: f32,
+        background: &ImageInput,
+        background_size: u32,
+    ) -> Result<Plane> {
+        let (target, bg, bg_to_frame) = self.crops(frame, points)?;
+        let bs = background_size as f64;
+        let matte = box_matte(frame.bounds, &bg_to_frame, bs)?;
+        let region = matte.bounds;
+        let frame_to_bg = bg_to_frame.inverse()?;
+        if amount <= 0.0 {
+            return Ok(matte);
+        }
+        let t = pack(&target, &self.target, colour);
+        let b = pack(&bg, background, colour);
+        let t_shape = Self::image_shape(&self.target, self.size as i64);
+        let b_shape = Self::image_shape(background, background_size as i64);
         let d = [direction(age)];
         let inputs = [
             InputTensor {
@@ -338,7 +488,7 @@ impl AgeModel {
                 data: &t,
             },
             InputTensor {
-                name: &self.background.name,
+                name: &background.name,
                 shape: &b_shape,
                 data: &b,
             },
@@ -348,18 +498,7 @@ impl AgeModel {
                 data: &d,
             },
         ];
-        let out_index = self
-            .session
-            .outputs()
-            .iter()
-            .position(|o| o.name == self.output.name)
-            .ok_or_else(|| {
-                Error::new(format!(
-                    "the age model has no output '{}'",
-                    self.output.name
-                ))
-            })?;
-        let mut results = self.session.run_many(&inputs, &[out_index])?;
+        let mut results = self.session.run_many(&inputs, &[self.output_index()?])?;
         let (shape, data) = results.remove(0);
         let (mut result, n) = unpack(&data, &shape, &self.output)?;
         // Output and crop in one encoding (the output's), colour-matched to the crop.
@@ -427,6 +566,14 @@ mod tests {
         assert_eq!(s[2], [5.0, 5.0]);
         assert_eq!(s[0], [2.5, 2.5]);
         assert_eq!(s[4], [6.5, 7.5]);
+    }
+
+    #[test]
+    fn fran_direction_is_current_and_target_age_over_100_clipped() {
+        assert_eq!(fran_direction(40.0, -30.0), [0.4, 0.1]);
+        assert_eq!(fran_direction(40.0, 80.0), [0.4, 1.0]);
+        assert_eq!(fran_direction(20.0, -50.0), [0.2, 0.0]);
+        assert_eq!(fran_direction(150.0, 0.0), [1.0, 1.0]);
     }
 
     #[test]

@@ -213,6 +213,40 @@ pub fn warp(
     out
 }
 
+/// Pastes a model's square result back into `frame` through the inverse of a crop warp:
+/// `result` (bounds from the origin, any size `r`) covers the crop `[0, crop_size]²` whose
+/// points map to the frame by `frame_to_crop`'s inverse. Each frame pixel of `matte` with
+/// weight `m = matte * amount > 0` takes the result's bilinear sample `s` as
+/// `f + m (s - clamp(f, 0, 1))` per colour channel, so inside the result's range it is the
+/// usual blend and values above 1 keep their excess over 1. Alpha and pixels where the
+/// weight is 0 are not written.
+pub fn paste_back(
+    frame: &mut FloatImage,
+    result: &FloatImage,
+    crop_size: f64,
+    frame_to_crop: &Affine,
+    matte: &super::regions::Plane,
+    amount: f32,
+) {
+    let r = result.width() as f64;
+    let k = r / crop_size;
+    let amount = amount.clamp(0.0, 1.0);
+    let region = matte.bounds.intersect(&frame.bounds);
+    for (x, y) in region.pixels() {
+        let m = matte.get(x, y) * amount;
+        if m <= 0.0 {
+            continue;
+        }
+        let (u, v) = frame_to_crop.apply(x as f64 + 0.5, y as f64 + 0.5);
+        // Top-down crop point -> the result image's own (y up) coordinates.
+        let s = sample_bilinear(result, u * k, r - v * k, Border::Replicate);
+        let o = frame.index(x, y);
+        for (f, sv) in frame.data[o..o + 3].iter_mut().zip(s) {
+            *f += m * (sv - f.clamp(0.0, 1.0));
+        }
+    }
+}
+
 /// A face aligned to a template: the crop and the maps between crop and frame.
 #[derive(Clone, Debug, PartialEq)]
 pub struct AlignedFace {

@@ -7,8 +7,8 @@
 //! * [`landmarks`] — the rotated square region a landmark model is fed (MediaPipe's face
 //!   landmark region of interest), the crop, and [`landmarks::Landmarker`], which maps the
 //!   model's points back to the frame.
-//! * [`age`] — age editing with a model of StyleGANEX-age's contract: crops, inputs, colour
-//!   match and paste-back through a feathered box.
+//! * [`age`] — age editing with a model of StyleGANEX-age's or FRAN's contract (read from its
+//!   manifest): crops, inputs, colour match and paste-back through a feathered box.
 //! * [`align`] — 5-point similarity fits (Umeyama, no reflection) to a template and affine warps
 //!   with bilinear sampling, for models fed aligned face crops.
 //! * [`search`] — the detector run on the whole frame and on overlapping windows, so small
@@ -18,6 +18,8 @@
 //! * [`regions`] — face oval matte, skin and under-eye masks from the face mesh.
 //! * [`replace`] — another face warped onto the target's landmarks (piecewise affine over a
 //!   Delaunay triangulation), colour-matched and blended through the face matte.
+//! * [`swap`] — face swapping with inswapper_128's contract: an identity recogniser, the
+//!   swapper's identity map read from its graph, paste-back through a feathered matte.
 //! * [`retouch`] — edge-preserving skin smoothing and under-eye lift within the face matte.
 //!
 //! # Coordinates
@@ -38,6 +40,7 @@ pub mod regions;
 pub mod replace;
 pub mod retouch;
 pub mod search;
+pub mod swap;
 pub mod track;
 
 /// An axis-aligned box in frame pixels (continuous, y up): `x1 <= x2`, `y1 <= y2`.
