@@ -95,6 +95,14 @@ pub const DEFAULTS: &[DefaultModel] = &[
         converter: Converter::Rife,
         licence: "MIT",
     },
+    // The same RIFE network without its frame output (flows and mask only): what ExtendShot
+    // runs, as it fuses the host's own pixels.
+    DefaultModel {
+        name: "rife-motion",
+        stem: "rife_motion",
+        converter: Converter::Rife,
+        licence: "MIT",
+    },
     DefaultModel {
         name: "face-detector-short-range",
         stem: "face_detector",

