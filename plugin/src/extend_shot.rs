@@ -12,7 +12,8 @@
 //! `pixelspace_shared::extend`; this file reads params and clips and writes the output.
 //!
 //! Params: `mode`, `speed`, `head`, `tail`, `model` (empty: the installed RIFE, from the
-//! bundle's `Resources/models/rife/` or the user's model folder), `extender` (optional),
+//! bundle's `Resources/models/` or the user's model folder: `rife-motion`, the network without
+//! its frame output, else the full `rife`), `extender` (optional),
 //! `cutThreshold`, `provider`, `colourSpace`.
 
 use std::collections::HashMap;
@@ -23,6 +24,7 @@ use std::sync::{Arc, Mutex};
 use pixelspace_shared::error::Error as SharedError;
 use pixelspace_shared::extend::{
     self, Context as ExtendContext, Extender, Frame, Interpolator, Mode, Sample, Settings, TimeMap,
+    VelocityCache,
 };
 use pixelspace_shared::geometry::Rect;
 use pixelspace_shared::image::{Components, FloatImage};
@@ -53,8 +55,10 @@ pub const PARAM_COLOUR_SPACE: &str = "colourSpace";
 /// Options of the `mode` choice, in index order.
 pub const MODE_OPTIONS: [&str; 2] = ["retime", "extend"];
 
-/// Where the default model sits inside a model folder.
-const DEFAULT_MODEL: &str = "rife/rife.onnx";
+/// Where the default model sits inside a model folder, in order of preference: the RIFE
+/// network with only the flow and mask outputs (the effect fuses the host's pixels itself, so
+/// the model's own fused frame would be computed for nothing), then the full network.
+const DEFAULT_MODELS: [&str; 2] = ["rife-motion/rife_motion.onnx", "rife/rife.onnx"];
 
 /// The folders searched for the default model: the bundle's `Contents/Resources/models`, then
 /// the user's model folder (`$PIXELSPACE_MODELS_DIR`, ...).
@@ -77,7 +81,7 @@ pub fn resolve_model(param: &str) -> Result<PathBuf> {
     }
     let dirs = default_model_dirs();
     dirs.iter()
-        .map(|d| d.join(DEFAULT_MODEL))
+        .flat_map(|d| DEFAULT_MODELS.map(|m| d.join(m)))
         .find(|p| p.is_file())
         .ok_or_else(|| {
             Error::failed(format!(
@@ -85,7 +89,7 @@ pub fn resolve_model(param: &str) -> Result<PathBuf> {
                  `pixelspace models fetch --defaults` (or `pixelspace install`), or set the \
                  ExtendShot node's model parameter to a RIFE .onnx file with its manifest beside it",
                 dirs.iter()
-                    .map(|d| d.join(DEFAULT_MODEL).display().to_string())
+                    .map(|d| d.join(DEFAULT_MODELS[1]).display().to_string())
                     .collect::<Vec<_>>()
                     .join(" or ")
             ))
@@ -134,10 +138,12 @@ pub struct ExtendShot;
 
 type Cached<T> = Mutex<Option<(PathBuf, Provider, Arc<T>)>>;
 
-/// Per-instance state: the loaded models.
+/// Per-instance state: the loaded models, and the motion measured at the shot's edge (shared
+/// by every head or tail frame made from it).
 pub struct ExtendShotInstance {
     interpolator: Cached<Interpolator>,
     extender: Cached<Extender>,
+    velocity: VelocityCache,
 }
 
 fn load_pipeline(path: &Path, provider: Provider) -> Result<Arc<InferencePipeline>> {
@@ -313,6 +319,7 @@ impl Plugin for ExtendShot {
         Ok(ExtendShotInstance {
             interpolator: Mutex::new(None),
             extender: Mutex::new(None),
+            velocity: VelocityCache::new(),
         })
     }
 
@@ -436,6 +443,7 @@ impl Plugin for ExtendShot {
             },
             is_cancelled: &is_cancelled,
             progress: &report,
+            velocity_cache: Some(&inst.velocity),
         };
         let (frame, _how) = extend::make_frame(sample, &cx)?;
         match frame {
@@ -464,6 +472,7 @@ impl Plugin for ExtendShot {
     fn purge_caches(inst: &ExtendShotInstance) {
         *inst.interpolator.lock().unwrap_or_else(|e| e.into_inner()) = None;
         *inst.extender.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        inst.velocity.clear();
     }
 }
 

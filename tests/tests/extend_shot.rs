@@ -11,7 +11,8 @@
 //! * byte and float renders give the same picture within quantisation; values above 1 and
 //!   alpha (warped with the colour) survive;
 //! * the `extender` slot with a tiny predictor model (next = 2 * newest - previous);
-//! * the effect's frame range (time domain) is what `render` renders without `--frames`.
+//! * the effect's frame range (time domain) is what `render` renders without `--frames`;
+//! * a render cancelled through the host stops inside the effect and writes nothing.
 //!
 //! Every test prints its PSNR figures (`cargo nextest run --no-capture` shows them).
 
@@ -532,4 +533,72 @@ fn the_host_sees_the_lengthened_time_domain_and_the_frames_each_frame_needs() {
     assert_eq!(needed(&fx, 5.0), vec![(3.0, 3.0)]);
     fx.set_param("speed", "1.25").unwrap();
     assert_eq!(fx.time_domain().unwrap(), (1.0, 7.0));
+}
+
+/// A still frame source that cancels the render (through the host's cancel handle) the first
+/// time the effect reads a frame, and counts the reads.
+struct CancellingStill {
+    cancel: std::sync::Mutex<Option<pixelspace_host::CancelHandle>>,
+    reads: std::sync::atomic::AtomicUsize,
+}
+
+impl pixelspace_host::FrameSource for CancellingStill {
+    fn frame_range(&self) -> (i32, i32) {
+        (1, 5)
+    }
+    fn rod(&self) -> (u32, u32) {
+        (64, 32)
+    }
+    fn read(&self, frame: i32) -> Result<pixelspace_host::HostImage, String> {
+        self.reads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        if let Some(cancel) = self.cancel.lock().unwrap().take() {
+            cancel.cancel();
+        }
+        Still { range: (1, 5) }.read(frame)
+    }
+}
+
+#[test]
+fn a_cancelled_render_is_stopped_by_the_effect_and_writes_nothing() {
+    let host = pixelspace_host::Host::new(&[plugin_dir()]).unwrap();
+    let mut fx = host.instance(EXTEND_SHOT).unwrap();
+    let source = std::sync::Arc::new(CancellingStill {
+        cancel: std::sync::Mutex::new(Some(fx.cancel_handle())),
+        reads: std::sync::atomic::AtomicUsize::new(0),
+    });
+    fx.connect("Source", source.clone()).unwrap();
+    fx.set_param("mode", "retime").unwrap();
+    fx.set_param("speed", "2").unwrap();
+    let written = std::sync::atomic::AtomicUsize::new(0);
+    let sink = |_: i32, _: pixelspace_host::HostImage| -> Result<(), String> {
+        written.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(())
+    };
+    // Output frame 2 lies between source frames 1 and 2: it needs the model. The render is
+    // cancelled while the effect reads its first source frame.
+    let opts = pixelspace_host::RenderOptions::default();
+    let err = fx.render_frames(&[2], &opts, &sink).unwrap_err();
+    // The effect itself gave up (its render action failed), rather than finishing the frame
+    // for the host's own check to throw away ("frame 2: render cancelled"), and quietly: a
+    // cancel is no error to show the artist.
+    assert!(err.message.contains("render action failed"), "{err}");
+    let said = fx.messages();
+    assert!(
+        !said.iter().any(|m| m.starts_with("error")),
+        "the effect's messages: {said:?}"
+    );
+    assert_eq!(
+        written.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "nothing written"
+    );
+    let reads = source.reads.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(
+        reads <= 2,
+        "{reads} source reads: the effect went on after the cancel"
+    );
+
+    // The cancel is not sticky: the next render runs the model and writes its frame.
+    fx.render_frames(&[2], &opts, &sink).unwrap();
+    assert_eq!(written.load(std::sync::atomic::Ordering::SeqCst), 1);
 }

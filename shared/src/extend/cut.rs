@@ -109,8 +109,18 @@ impl Signature {
 }
 
 /// The cut score between two frames (0 = same picture; above the threshold = a cut).
+/// The two signatures are computed at the same time, on two threads.
 pub fn cut_score(a: &FloatImage, b: &FloatImage, frame: ColourSpace) -> f64 {
-    Signature::of(a, frame).score(&Signature::of(b, frame))
+    let (sa, sb) = std::thread::scope(|s| {
+        let sb = s.spawn(|| Signature::of(b, frame));
+        let sa = Signature::of(a, frame);
+        (sa, sb.join())
+    });
+    match sb {
+        Ok(sb) => sa.score(&sb),
+        // The thread only computes; if it died, compute again here.
+        Err(_) => sa.score(&Signature::of(b, frame)),
+    }
 }
 
 /// Whether two consecutive frames belong to different scenes.

@@ -7,7 +7,9 @@
 //! - [`extrapolate`]: frames past the ends: forward warping with easing, occlusion and holes
 //! - [`learned`]: the model slot for a learned predictor or generative extender
 //!
-//! [`make_frame`] puts them together for one output frame.
+//! [`make_frame`] puts them together for one output frame. A [`VelocityCache`] keeps the
+//! motion measured at an edge of the shot, so a tail (or head) of many frames runs the model
+//! once rather than once per frame.
 
 pub mod cut;
 pub mod extrapolate;
@@ -15,6 +17,8 @@ pub mod interpolate;
 pub mod learned;
 pub mod time;
 pub mod warp;
+
+use std::sync::{Arc, Mutex};
 
 use crate::colour::ColourSpace;
 use crate::error::{Error, Result};
@@ -24,6 +28,7 @@ use crate::pipeline::CANCELLED;
 pub use interpolate::Interpolator;
 pub use learned::Extender;
 pub use time::{Mode, Sample, TimeMap};
+use warp::FlowField;
 
 /// Tunables of [`make_frame`].
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -81,6 +86,59 @@ pub struct Context<'a> {
     pub is_cancelled: &'a dyn Fn() -> bool,
     /// Called with the fraction done (0..1).
     pub progress: &'a dyn Fn(f64),
+    /// Where the velocity at an edge is kept between frames (None: measured every time).
+    pub velocity_cache: Option<&'a VelocityCache>,
+}
+
+/// The velocity last measured at an edge of the shot, for the frames after it: every tail
+/// frame extrapolates from the same two source frames, so their motion is measured once. The
+/// entry is keyed by the two frames' contents (a hash of their pixels), the model, the colour
+/// encoding and the edge, so a changed source or setting measures again.
+#[derive(Default)]
+pub struct VelocityCache {
+    entry: Mutex<Option<(u64, Arc<FlowField>)>>,
+}
+
+impl VelocityCache {
+    pub fn new() -> VelocityCache {
+        VelocityCache::default()
+    }
+
+    fn get(&self, key: u64) -> Option<Arc<FlowField>> {
+        let entry = self.entry.lock().unwrap_or_else(|e| e.into_inner());
+        entry
+            .as_ref()
+            .filter(|(k, _)| *k == key)
+            .map(|(_, v)| v.clone())
+    }
+
+    fn put(&self, key: u64, velocity: Arc<FlowField>) {
+        *self.entry.lock().unwrap_or_else(|e| e.into_inner()) = Some((key, velocity));
+    }
+
+    /// Forgets the entry.
+    pub fn clear(&self) {
+        *self.entry.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+}
+
+/// A 64-bit hash of the pixels (bits of every value) and bounds of an image: FNV-1a folded over
+/// 64-bit words, fast enough to run on every frame read.
+fn content_hash(img: &FloatImage, mut h: u64) -> u64 {
+    const PRIME: u64 = 0x0000_0100_0000_01b3;
+    let mut mix = |v: u64| {
+        h ^= v;
+        h = h.wrapping_mul(PRIME);
+    };
+    let b = img.bounds;
+    mix(((b.x1 as u32 as u64) << 32) | b.y1 as u32 as u64);
+    mix(((b.x2 as u32 as u64) << 32) | b.y2 as u32 as u64);
+    for pair in img.data.chunks(2) {
+        let lo = pair[0].to_bits() as u64;
+        let hi = pair.get(1).map_or(0, |v| v.to_bits() as u64);
+        mix((hi << 32) | lo);
+    }
+    h
 }
 
 impl Context<'_> {
@@ -117,6 +175,44 @@ impl Context<'_> {
         Ok(run)
     }
 
+    /// The velocity of the pixels of `last` from `prev`, from the cache when it holds the
+    /// motion of these very frames.
+    fn velocity(
+        &self,
+        edge: i32,
+        dir: i32,
+        prev: &FloatImage,
+        last: &FloatImage,
+    ) -> Result<Arc<FlowField>> {
+        let Some(cache) = self.velocity_cache else {
+            return Ok(Arc::new(self.interpolator.velocity(
+                prev,
+                last,
+                self.frame_colour,
+            )?));
+        };
+        let mut h = 0xcbf2_9ce4_8422_2325u64;
+        for part in [
+            self.interpolator
+                .pipeline()
+                .model_path()
+                .display()
+                .to_string(),
+            format!("{edge} {dir} {:?}", self.frame_colour),
+        ] {
+            for b in part.bytes() {
+                h = (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3);
+            }
+        }
+        let key = content_hash(last, content_hash(prev, h));
+        if let Some(v) = cache.get(key) {
+            return Ok(v);
+        }
+        let v = Arc::new(self.interpolator.velocity(prev, last, self.frame_colour)?);
+        cache.put(key, v.clone());
+        Ok(v)
+    }
+
     /// Extrapolates `steps` frames beyond the edge frame `edge`, away from direction `dir`
     /// (the direction of the frames before the edge: -1 for a tail, +1 for a head).
     fn beyond(&self, edge: i32, dir: i32, steps: f64) -> Result<(Frame, How)> {
@@ -133,9 +229,7 @@ impl Context<'_> {
         }
         (self.progress)(0.2);
         self.check()?;
-        let velocity = self
-            .interpolator
-            .velocity(&run[1], &run[0], self.frame_colour)?;
+        let velocity = self.velocity(edge, dir, &run[1], &run[0])?;
         (self.progress)(0.8);
         self.check()?;
         let img = extrapolate::extrapolate(&run[0], &velocity, steps, self.settings.decay);

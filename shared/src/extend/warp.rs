@@ -6,6 +6,9 @@
 //! RIFE itself uses; [`blend_warps`] composes two backward warps with a fusion mask, which is
 //! how RIFE makes its frame, applied here to the host's own pixels so values above 1, negative
 //! values and alpha survive.
+//!
+//! The per-pixel passes run over bands of rows on scoped threads ([`for_rows`]); each pixel is
+//! computed by the same code whatever the band, so results do not depend on the thread count.
 
 use crate::geometry::Rect;
 use crate::image::FloatImage;
@@ -77,20 +80,86 @@ impl FlowField {
         region: Rect,
     ) -> FlowField {
         let plane = width * height;
-        let dx = &tensor[2 * pair * plane..(2 * pair + 1) * plane];
-        let dy = &tensor[(2 * pair + 1) * plane..(2 * pair + 2) * plane];
-        let sx = sample_plane(dx, width, height, mapping, region);
-        let sy = sample_plane(dy, width, height, mapping, region);
-        let mut data = Vec::with_capacity(2 * region.area());
-        for (a, b) in sx.iter().zip(&sy) {
-            let (fx, fy) = mapping.flow_to_frame(*a as f64, *b as f64);
-            data.push(fx as f32);
-            data.push(fy as f32);
-        }
+        let dx = PlaneSampler::new(
+            &tensor[2 * pair * plane..(2 * pair + 1) * plane],
+            width,
+            height,
+            mapping,
+        );
+        let dy = PlaneSampler::new(
+            &tensor[(2 * pair + 1) * plane..(2 * pair + 2) * plane],
+            width,
+            height,
+            mapping,
+        );
+        let (sx, sy) = mapping.flow_to_frame(1.0, 1.0);
+        let (sx, sy) = (sx as f32, sy as f32);
+        let mut data = vec![0.0; 2 * region.area()];
+        for_rows(&mut data, 2 * region.width() as usize, |r, row| {
+            let y = region.y1 + r as i32;
+            for (i, out) in row.chunks_exact_mut(2).enumerate() {
+                let x = region.x1 + i as i32;
+                out[0] = dx.at(x, y) * sx;
+                out[1] = dy.at(x, y) * sy;
+            }
+        });
         FlowField {
             bounds: region,
             data,
         }
+    }
+}
+
+/// Reads one channel of a model tensor at the centres of frame pixels (bilinear, edges
+/// clamped), with the fit mapping's frame-to-model transform.
+struct PlaneSampler<'a> {
+    plane: &'a [f32],
+    width: usize,
+    height: usize,
+    mapping: &'a FitMapping,
+    /// The mapping is a whole-pixel shift (padding only): frame pixel centres land on model
+    /// pixel centres and are read directly.
+    direct: bool,
+}
+
+impl<'a> PlaneSampler<'a> {
+    fn new(plane: &'a [f32], width: usize, height: usize, mapping: &'a FitMapping) -> Self {
+        let direct = mapping.covered.width() == mapping.model_width
+            && mapping.covered.height() == mapping.model_height;
+        PlaneSampler {
+            plane,
+            width,
+            height,
+            mapping,
+            direct,
+        }
+    }
+
+    fn texel(&self, c: i64, r: i64) -> f32 {
+        let c = c.clamp(0, self.width as i64 - 1) as usize;
+        let r = r.clamp(0, self.height as i64 - 1) as usize;
+        self.plane[r * self.width + c]
+    }
+
+    /// The value at the centre of frame pixel `(x, y)`.
+    fn at(&self, x: i32, y: i32) -> f32 {
+        let m = self.mapping;
+        if self.direct {
+            let c = (x - m.covered.x1) as i64;
+            let r = (m.covered.y2 - 1 - y) as i64;
+            return self.texel(c, r);
+        }
+        let (u, v) = m.frame_to_model(x as f64 + 0.5, y as f64 + 0.5);
+        let (u, v) = (u - 0.5, v - 0.5);
+        let (c0, r0) = (u.floor(), v.floor());
+        let (fu, fv) = ((u - c0) as f32, (v - r0) as f32);
+        let (c0, r0) = (c0 as i64, r0 as i64);
+        if fu == 0.0 && fv == 0.0 {
+            return self.texel(c0, r0);
+        }
+        let top = self.texel(c0, r0) * (1.0 - fu) + self.texel(c0 + 1, r0) * fu;
+        let bottom = self.texel(c0, r0 + 1) * (1.0 - fu) + self.texel(c0 + 1, r0 + 1) * fu;
+        top * (1.0 - fv) + bottom * fv
     }
 }
 
@@ -103,27 +172,36 @@ pub fn sample_plane(
     mapping: &FitMapping,
     region: Rect,
 ) -> Vec<f32> {
-    let mut out = Vec::with_capacity(region.area());
-    let at = |c: i64, r: i64| {
-        let c = c.clamp(0, width as i64 - 1) as usize;
-        let r = r.clamp(0, height as i64 - 1) as usize;
-        plane[r * width + c]
-    };
-    for (x, y) in region.pixels() {
-        let (u, v) = mapping.frame_to_model(x as f64 + 0.5, y as f64 + 0.5);
-        let (u, v) = (u - 0.5, v - 0.5);
-        let (c0, r0) = (u.floor(), v.floor());
-        let (fu, fv) = ((u - c0) as f32, (v - r0) as f32);
-        let (c0, r0) = (c0 as i64, r0 as i64);
-        if fu == 0.0 && fv == 0.0 {
-            out.push(at(c0, r0));
-            continue;
+    let sampler = PlaneSampler::new(plane, width, height, mapping);
+    let mut out = vec![0.0; region.area()];
+    for_rows(&mut out, region.width() as usize, |r, row| {
+        let y = region.y1 + r as i32;
+        for (i, v) in row.iter_mut().enumerate() {
+            *v = sampler.at(region.x1 + i as i32, y);
         }
-        let top = at(c0, r0) * (1.0 - fu) + at(c0 + 1, r0) * fu;
-        let bottom = at(c0, r0 + 1) * (1.0 - fu) + at(c0 + 1, r0 + 1) * fu;
-        out.push(top * (1.0 - fv) + bottom * fv);
-    }
+    });
     out
+}
+
+/// Calls `work(row index, row)` for every row of `data` (rows of `row_len` values), over bands
+/// of rows on scoped threads.
+pub fn for_rows(data: &mut [f32], row_len: usize, work: impl Fn(usize, &mut [f32]) + Sync) {
+    if row_len == 0 || data.is_empty() {
+        return;
+    }
+    let rows = data.len() / row_len;
+    let threads = crate::fused::threads_for(data.len() / 4).min(rows.max(1));
+    let band = rows.div_ceil(threads);
+    let work = &work;
+    std::thread::scope(|s| {
+        for (b, chunk) in data.chunks_mut(band * row_len).enumerate() {
+            s.spawn(move || {
+                for (i, row) in chunk.chunks_exact_mut(row_len).enumerate() {
+                    work(b * band + i, row);
+                }
+            });
+        }
+    });
 }
 
 /// `src` sampled at continuous pixel position `(x, y)` (integers are pixel centres), bilinear,
@@ -152,12 +230,17 @@ pub fn sample_bilinear(src: &FloatImage, x: f32, y: f32) -> [f32; 4] {
 /// `out(p) = src(p + flow(p))` over the flow's bounds (bilinear; outside `src` its edge
 /// pixels repeat).
 pub fn backward_warp(src: &FloatImage, flow: &FlowField) -> FloatImage {
-    let mut out = FloatImage::new(flow.bounds);
-    for (i, (x, y)) in flow.bounds.pixels().enumerate() {
-        let (dx, dy) = (flow.data[2 * i], flow.data[2 * i + 1]);
-        let p = sample_bilinear(src, x as f32 + dx, y as f32 + dy);
-        out.data[4 * i..4 * i + 4].copy_from_slice(&p);
-    }
+    let b = flow.bounds;
+    let w = b.width() as usize;
+    let mut out = FloatImage::new(b);
+    for_rows(&mut out.data, 4 * w, |r, row| {
+        let y = (b.y1 + r as i32) as f32;
+        let f = &flow.data[2 * r * w..2 * (r + 1) * w];
+        for (i, px) in row.chunks_exact_mut(4).enumerate() {
+            let x = (b.x1 + i as i32) as f32;
+            px.copy_from_slice(&sample_bilinear(src, x + f[2 * i], y + f[2 * i + 1]));
+        }
+    });
     out
 }
 
@@ -172,16 +255,24 @@ pub fn blend_warps(
 ) -> FloatImage {
     assert_eq!(flow0.bounds, flow1.bounds);
     assert_eq!(mask.len(), flow0.bounds.area());
-    let mut out = FloatImage::new(flow0.bounds);
-    for (i, (x, y)) in flow0.bounds.pixels().enumerate() {
-        let (x, y) = (x as f32, y as f32);
-        let a = sample_bilinear(img0, x + flow0.data[2 * i], y + flow0.data[2 * i + 1]);
-        let b = sample_bilinear(img1, x + flow1.data[2 * i], y + flow1.data[2 * i + 1]);
-        let m = mask[i].clamp(0.0, 1.0);
-        for c in 0..4 {
-            out.data[4 * i + c] = m * a[c] + (1.0 - m) * b[c];
+    let b = flow0.bounds;
+    let w = b.width() as usize;
+    let mut out = FloatImage::new(b);
+    for_rows(&mut out.data, 4 * w, |r, row| {
+        let y = (b.y1 + r as i32) as f32;
+        let f0 = &flow0.data[2 * r * w..2 * (r + 1) * w];
+        let f1 = &flow1.data[2 * r * w..2 * (r + 1) * w];
+        let m = &mask[r * w..(r + 1) * w];
+        for (i, px) in row.chunks_exact_mut(4).enumerate() {
+            let x = (b.x1 + i as i32) as f32;
+            let a = sample_bilinear(img0, x + f0[2 * i], y + f0[2 * i + 1]);
+            let c = sample_bilinear(img1, x + f1[2 * i], y + f1[2 * i + 1]);
+            let m = m[i].clamp(0.0, 1.0);
+            for k in 0..4 {
+                px[k] = m * a[k] + (1.0 - m) * c[k];
+            }
         }
-    }
+    });
     out
 }
 
