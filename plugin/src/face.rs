@@ -149,9 +149,10 @@ struct Models {
 /// Raw observations per (frame in thousandths, render scale bits, colour-space choice).
 type ObservationCache = HashMap<(i64, u64, u8), Arc<Vec<Observation>>>;
 
-/// A swapper and its recogniser, with the files and provider they were loaded from.
+/// A swapper and its recogniser, with the swapper file, the recogniser param and the provider
+/// they were loaded with.
 struct SwapModels {
-    key: (PathBuf, PathBuf, Provider),
+    key: (PathBuf, String, Provider),
     swapper: Swapper,
     recogniser: Recogniser,
 }
@@ -250,16 +251,20 @@ impl FaceInstance {
             let slot = self.swap_models.lock().unwrap_or_else(|e| e.into_inner());
             if let Some(m) = slot.as_ref()
                 && m.key.0 == swap
+                && m.key.1 == recogniser_param.trim()
                 && m.key.2 == provider
-                && (recogniser_param.trim().is_empty()
-                    || m.key.1 == PathBuf::from(recogniser_param.trim()))
             {
                 return Ok(m.clone());
             }
         }
         crate::runtime::ensure_loaded()?;
         let swapper = Swapper::load(&swap, provider)?;
-        let required = swapper.manifest().requires.first().cloned().unwrap_or_default();
+        let required = swapper
+            .manifest()
+            .requires
+            .first()
+            .cloned()
+            .unwrap_or_default();
         if recogniser_param.trim().is_empty() && required.is_empty() {
             return Err(Error::failed(format!(
                 "the swap model '{}' names no recogniser in its manifest's `requires`: set the Face node's recogniser model parameter",
@@ -269,7 +274,7 @@ impl FaceInstance {
         let rec = resolve_model(&recogniser_param, &required, "recogniser")?;
         let recogniser = Recogniser::load(&rec, provider)?;
         let m = Arc::new(SwapModels {
-            key: (swap, rec, provider),
+            key: (swap, recogniser_param.trim().to_string(), provider),
             swapper,
             recogniser,
         });

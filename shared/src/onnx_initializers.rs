@@ -393,9 +393,8 @@ pub fn initializers_from<R: Read + Seek>(
 
 /// The last initializer of the ONNX model file at `path`.
 pub fn last_initializer(path: &Path) -> Result<Initializer> {
-    let file = File::open(path).map_err(|e| {
-        Error::new(format!("cannot open the model {}: {e}", path.display()))
-    })?;
+    let file = File::open(path)
+        .map_err(|e| Error::new(format!("cannot open the model {}: {e}", path.display())))?;
     let len = file
         .metadata()
         .map_err(|e| Error::new(format!("cannot read the model {}: {e}", path.display())))?
@@ -496,7 +495,10 @@ mod tests {
         let mut t = Vec::new();
         field_varint(1, 2, &mut t);
         field_varint(2, DOUBLE, &mut t);
-        let raw: Vec<u8> = [0.5f64, -3.0].iter().flat_map(|v| v.to_le_bytes()).collect();
+        let raw: Vec<u8> = [0.5f64, -3.0]
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect();
         field_bytes(9, &raw, &mut t);
         assert_eq!(last(&model(&[t])).unwrap().data, vec![0.5, -3.0]);
         assert_eq!(half_to_f32(0x3c00), 1.0);

@@ -75,15 +75,27 @@ fn render_face_fails(input: &str, output: &str, frames: &str, extra: &[&str]) ->
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(!out.status.success(), "the render should have failed:\n{text}");
+    assert!(
+        !out.status.success(),
+        "the render should have failed:\n{text}"
+    );
     text
 }
 
 /// Landmarks (frame pixels, y up) of each frame of `frames` of `input`.
-fn landmarks(input: &str, dir: &Path, frames: std::ops::RangeInclusive<usize>) -> Vec<Vec<[f64; 2]>> {
+fn landmarks(
+    input: &str,
+    dir: &Path,
+    frames: std::ops::RangeInclusive<usize>,
+) -> Vec<Vec<[f64; 2]>> {
     let out = dir.join("%04d.exr").display().to_string();
     let range = format!("{}..{}", frames.start(), frames.end());
-    render_face(input, &out, &range, &["--set", "output=landmarks", "--depth", "float"]);
+    render_face(
+        input,
+        &out,
+        &range,
+        &["--set", "output=landmarks", "--depth", "float"],
+    );
     frames
         .map(|t| {
             let img = read_image(&dir.join(format!("{t:04}.exr")));
@@ -138,7 +150,12 @@ impl Similarity {
             var += px * px + py * py;
         }
         let (c, s) = (a / var, b / var);
-        Similarity([c, s, md[0] - (c * ms[0] - s * ms[1]), md[1] - (s * ms[0] + c * ms[1])])
+        Similarity([
+            c,
+            s,
+            md[0] - (c * ms[0] - s * ms[1]),
+            md[1] - (s * ms[0] + c * ms[1]),
+        ])
     }
 
     fn invert(&self, q: [f64; 2]) -> [f64; 2] {
@@ -161,10 +178,7 @@ fn template(manifest: &Path) -> ([[f64; 2]; 5], f64) {
         .iter()
         .map(|p| [p[0].as_f64().unwrap(), p[1].as_f64().unwrap()])
         .collect();
-    (
-        [t[0], t[1], t[2], t[3], t[4]],
-        a["size"].as_f64().unwrap(),
-    )
+    ([t[0], t[1], t[2], t[3], t[4]], a["size"].as_f64().unwrap())
 }
 
 /// The frame point (y up) that a template crop's point `uv` (v down) comes from, for a face
@@ -182,7 +196,12 @@ fn facts() -> serde_json::Value {
 }
 
 fn vec3(v: &serde_json::Value) -> [f64; 3] {
-    let a: Vec<f64> = v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect();
+    let a: Vec<f64> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap())
+        .collect();
     [a[0], a[1], a[2]]
 }
 
@@ -197,7 +216,13 @@ struct Measured {
     offset_n: f64,
 }
 
-fn measure(src: &Image, comp: &Image, matte: &Image, expected_marker: [f64; 2], frame: usize) -> Measured {
+fn measure(
+    src: &Image,
+    comp: &Image,
+    matte: &Image,
+    expected_marker: [f64; 2],
+    frame: usize,
+) -> Measured {
     let (w, h) = (src.width, src.height);
     let mut m = Measured {
         outside: 0,
@@ -208,7 +233,11 @@ fn measure(src: &Image, comp: &Image, matte: &Image, expected_marker: [f64; 2], 
     let (mut wsum, mut wx, mut wy) = (0.0, 0.0, 0.0);
     for y in 0..h {
         for x in 0..w {
-            let (a, b, k) = (src.pixel(x, y), comp.pixel(x, y), matte.pixel(x, y)[3] as f64);
+            let (a, b, k) = (
+                src.pixel(x, y),
+                comp.pixel(x, y),
+                matte.pixel(x, y)[3] as f64,
+            );
             if k == 0.0 {
                 for c in 0..4 {
                     assert!(
@@ -235,14 +264,17 @@ fn measure(src: &Image, comp: &Image, matte: &Image, expected_marker: [f64; 2], 
             // output is clipped to 0..1), judged on the whole 5x5 neighbourhood so the choice
             // does not favour pixels darker or brighter than their surroundings.
             if k >= 0.999 && window_in_range(src, x, y) {
-                for c in 0..3 {
-                    m.offset_sum[c] += d[c];
+                for (o, v) in m.offset_sum.iter_mut().zip(&d) {
+                    *o += v;
                 }
                 m.offset_n += 1.0;
             }
         }
     }
-    assert!(wsum > 0.0, "frame {frame}: no green block near {expected_marker:?}");
+    assert!(
+        wsum > 0.0,
+        "frame {frame}: no green block near {expected_marker:?}"
+    );
     m.marker = [wx / wsum, wy / wsum];
     m
 }
@@ -262,7 +294,14 @@ fn window_in_range(img: &Image, x: usize, y: usize) -> bool {
 }
 
 /// Second pass: the crop's return once the measured offset is taken out.
-fn crop_error(src: &Image, comp: &Image, matte: &Image, marker: [f64; 2], offset: [f64; 3], shift: usize) -> (f64, f64) {
+fn crop_error(
+    src: &Image,
+    comp: &Image,
+    matte: &Image,
+    marker: [f64; 2],
+    offset: [f64; 3],
+    shift: usize,
+) -> (f64, f64) {
     let (w, h) = (src.width, src.height);
     let (mut se, mut n) = (0.0, 0.0);
     for y in 0..h {
@@ -311,14 +350,21 @@ fn run_and_measure(
         let m = read_image(&dir.join(format!("matte/{t:04}.exr")));
         let expected = crop_to_frame(&five(&marks[k]), &tpl, size, marker_uv);
         let r = measure(&src, &out, &m, expected, t);
-        assert!(r.outside > src.width * src.height / 2, "frame {t}: the matte covers most of the frame");
+        assert!(
+            r.outside > src.width * src.height / 2,
+            "frame {t}: the matte covers most of the frame"
+        );
         let err = (r.marker[0] - expected[0]).hypot(r.marker[1] - expected[1]);
         worst = worst.max(err);
-        for c in 0..3 {
-            sum[c] += r.offset_sum[c];
+        for (o, v) in sum.iter_mut().zip(r.offset_sum) {
+            *o += v;
         }
         n += r.offset_n;
-        assert!(r.offset_n > 300.0, "frame {t}: only {} pixels to measure the offset on", r.offset_n);
+        assert!(
+            r.offset_n > 300.0,
+            "frame {t}: only {} pixels to measure the offset on",
+            r.offset_n
+        );
         frames_data.push((src, out, m, r.marker));
     }
     let offset = sum.map(|s| s / n);
@@ -337,7 +383,12 @@ fn run_and_measure(
 
 /// The FaceSource still for `swap`: frame 0 of the shot with a disc of `rgb8` painted where the
 /// arcface_112_v2 template's read block (crop point `block_uv`) falls on its face.
-fn painted_face_source(dir: &Path, rgb8: [f64; 3], block_uv: [f64; 2], arcface_manifest: &Path) -> String {
+fn painted_face_source(
+    dir: &Path,
+    rgb8: [f64; 3],
+    block_uv: [f64; 2],
+    arcface_manifest: &Path,
+) -> String {
     let frame0 = shot().join("0000.png");
     let pattern = shot_pattern();
     let before = landmarks(&pattern, &dir.join("source_marks"), 0..=0);
@@ -349,8 +400,8 @@ fn painted_face_source(dir: &Path, rgb8: [f64; 3], block_uv: [f64; 2], arcface_m
         for x in 0..img.width {
             if (x as f64 + 0.5 - centre[0]).hypot(y as f64 + 0.5 - centre[1]) <= radius {
                 let i = (y * img.width + x) * 4;
-                for c in 0..3 {
-                    img.data[i + c] = (rgb8[c] / 255.0) as f32;
+                for (v, c) in img.data[i..i + 3].iter_mut().zip(rgb8) {
+                    *v = (c / 255.0) as f32;
                 }
             }
         }
@@ -362,7 +413,10 @@ fn painted_face_source(dir: &Path, rgb8: [f64; 3], block_uv: [f64; 2], arcface_m
     let after = landmarks(&still, &dir.join("painted_marks"), 0..=0);
     let moved = crop_to_frame(&five(&after[0]), &tpl, size, block_uv);
     let d = (moved[0] - centre[0]).hypot(moved[1] - centre[1]);
-    assert!(d < 2.0, "painting the source moved its read block by {d:.2} px");
+    assert!(
+        d < 2.0,
+        "painting the source moved its read block by {d:.2} px"
+    );
     still
 }
 
@@ -386,12 +440,24 @@ fn swap_builds_the_inswapper_and_arcface_inputs_and_pastes_back_in_place() {
     );
     let clip = format!("FaceSource={still}");
     let swap_set = format!("swapModel={}", models.join("tiny_inswapper.onnx").display());
-    let rec_set = format!("recogniserModel={}", models.join("tiny_arcface.onnx").display());
+    let rec_set = format!(
+        "recogniserModel={}",
+        models.join("tiny_arcface.onnx").display()
+    );
     let uv = swap["marker_uv"].as_array().unwrap();
     let marker_uv = [uv[0].as_f64().unwrap(), uv[1].as_f64().unwrap()];
     let (offset, marker_err, psnr, psnr_shift) = run_and_measure(
         "face_swap_contract_render",
-        &["--clip", &clip, "--set", "mode=swap", "--set", &swap_set, "--set", &rec_set],
+        &[
+            "--clip",
+            &clip,
+            "--set",
+            "mode=swap",
+            "--set",
+            &swap_set,
+            "--set",
+            &rec_set,
+        ],
         &models.join("tiny_inswapper.json"),
         marker_uv,
     );
@@ -410,10 +476,16 @@ fn swap_builds_the_inswapper_and_arcface_inputs_and_pastes_back_in_place() {
             "offset {offset:?} also matches the wrong contract '{name}' {alt:?}"
         );
     }
-    assert!(marker_err <= 1.0, "nose block {marker_err:.2} px from the template's nose");
+    assert!(
+        marker_err <= 1.0,
+        "nose block {marker_err:.2} px from the template's nose"
+    );
     // The 128 px crop is coarser than the face in the frame: its return is a blurred face.
     assert!(psnr >= 27.0, "crop returned at {psnr:.1} dB");
-    assert!(psnr_shift + 6.0 < psnr, "placement not distinguishable: {psnr:.1} vs {psnr_shift:.1} dB");
+    assert!(
+        psnr_shift + 6.0 < psnr,
+        "placement not distinguishable: {psnr:.1} vs {psnr_shift:.1} dB"
+    );
 }
 
 #[test]
@@ -442,34 +514,62 @@ fn age_with_a_fran_contract_model_gets_its_direction_and_pastes_back_in_place() 
         marker_uv,
     );
     // FRAN's direction: [current age, target age] / 100.
-    let expected = [gain * current / 100.0, gain * (current + change) / 100.0, 0.0];
+    let expected = [
+        gain * current / 100.0,
+        gain * (current + change) / 100.0,
+        0.0,
+    ];
     eprintln!(
         "age (tiny FRAN-contract model, frames {FIRST}-{LAST}): direction read back {:.3?} (expected [{:.2}, {:.2}]); nose block within {marker_err:.2} px of the ffhq_512 template's nose at 1024; crop returned at {psnr:.1} dB ({psnr_shift:.1} dB against the frame moved 3 px)",
         [offset[0] / gain, offset[1] / gain],
         current / 100.0,
         (current + change) / 100.0
     );
-    assert!(max_diff(offset, expected) <= 0.004, "offset {offset:?}, expected {expected:?}");
-    assert!(marker_err <= 1.0, "nose block {marker_err:.2} px from the template's nose");
+    assert!(
+        max_diff(offset, expected) <= 0.004,
+        "offset {offset:?}, expected {expected:?}"
+    );
+    assert!(
+        marker_err <= 1.0,
+        "nose block {marker_err:.2} px from the template's nose"
+    );
     assert!(psnr >= 30.0, "crop returned at {psnr:.1} dB");
-    assert!(psnr_shift + 8.0 < psnr, "placement not distinguishable: {psnr:.1} vs {psnr_shift:.1} dB");
+    assert!(
+        psnr_shift + 8.0 < psnr,
+        "placement not distinguishable: {psnr:.1} vs {psnr_shift:.1} dB"
+    );
 }
 
 #[test]
 fn swap_passes_a_frame_without_a_face_through_and_reports_bad_inputs() {
     let models = tiny_face_models();
     let dir = scratch("face_swap_errors");
-    let coffee = data_dir().join("photos/coffee/%04d.png").display().to_string();
+    let coffee = data_dir()
+        .join("photos/coffee/%04d.png")
+        .display()
+        .to_string();
     let shot_still = format!("FaceSource={}", shot().join("%04d.png").display());
     let swap_set = format!("swapModel={}", models.join("tiny_inswapper.onnx").display());
-    let rec_set = format!("recogniserModel={}", models.join("tiny_arcface.onnx").display());
+    let rec_set = format!(
+        "recogniserModel={}",
+        models.join("tiny_arcface.onnx").display()
+    );
     // No face in the frame: passthrough, and the host is told why.
     let out = dir.join("none/%04d.png").display().to_string();
     let args = face_args(
         &coffee,
         &out,
         "1..1",
-        &["--clip", &shot_still, "--set", "mode=swap", "--set", &swap_set, "--set", &rec_set],
+        &[
+            "--clip",
+            &shot_still,
+            "--set",
+            "mode=swap",
+            "--set",
+            &swap_set,
+            "--set",
+            &rec_set,
+        ],
     );
     let refs: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
     let result = render_effect_ok(FACE, &refs);
@@ -486,28 +586,66 @@ fn swap_passes_a_frame_without_a_face_through_and_reports_bad_inputs() {
         &face,
         &out,
         "0..0",
-        &["--clip", &coffee_source, "--set", "mode=swap", "--set", &swap_set, "--set", &rec_set],
+        &[
+            "--clip",
+            &coffee_source,
+            "--set",
+            "mode=swap",
+            "--set",
+            &swap_set,
+            "--set",
+            &rec_set,
+        ],
     );
     assert!(e.contains("no face found in the FaceSource"), "{e}");
     // No swap model.
-    let e = render_face_fails(&face, &out, "0..0", &["--clip", &shot_still, "--set", "mode=swap"]);
-    assert!(e.contains("swap model"), "{e}");
-    // A swapper whose last initializer is not the identity map.
-    let bad = format!("swapModel={}", models.join("tiny_inswapper_bad_emap.onnx").display());
     let e = render_face_fails(
         &face,
         &out,
         "0..0",
-        &["--clip", &shot_still, "--set", "mode=swap", "--set", &bad, "--set", &rec_set],
+        &["--clip", &shot_still, "--set", "mode=swap"],
+    );
+    assert!(e.contains("swap model"), "{e}");
+    // A swapper whose last initializer is not the identity map.
+    let bad = format!(
+        "swapModel={}",
+        models.join("tiny_inswapper_bad_emap.onnx").display()
+    );
+    let e = render_face_fails(
+        &face,
+        &out,
+        "0..0",
+        &[
+            "--clip",
+            &shot_still,
+            "--set",
+            "mode=swap",
+            "--set",
+            &bad,
+            "--set",
+            &rec_set,
+        ],
     );
     assert!(e.contains("identity map"), "{e}");
     // A recogniser that is not one (the swapper given as recogniser).
-    let wrong = format!("recogniserModel={}", models.join("tiny_inswapper.onnx").display());
+    let wrong = format!(
+        "recogniserModel={}",
+        models.join("tiny_inswapper.onnx").display()
+    );
     let e = render_face_fails(
         &face,
         &out,
         "0..0",
-        &["--clip", &shot_still, "--set", "mode=swap", "--set", &swap_set, "--set", &wrong],
+        &[
+            "--clip",
+            &shot_still,
+            "--set",
+            "mode=swap",
+            "--set",
+            &swap_set,
+            "--set",
+            &wrong,
+        ],
     );
     assert!(e.contains("embedding"), "{e}");
 }

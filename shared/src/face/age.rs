@@ -193,8 +193,8 @@ pub fn box_mask(u: f64, v: f64, size: f64) -> f32 {
 /// crop that `crop_to_frame` maps into the frame: [`box_mask`] at each pixel centre's crop
 /// point, 0 outside the crop.
 pub fn box_matte(bounds: Rect, crop_to_frame: &Affine, size: f64) -> Result<Plane> {
-    let corners =
-        [(0.0, 0.0), (size, 0.0), (0.0, size), (size, size)].map(|(u, v)| crop_to_frame.apply(u, v));
+    let corners = [(0.0, 0.0), (size, 0.0), (0.0, size), (size, size)]
+        .map(|(u, v)| crop_to_frame.apply(u, v));
     let lo = |f: fn(&(f64, f64)) -> f64| corners.iter().map(f).fold(f64::MAX, f64::min);
     let hi = |f: fn(&(f64, f64)) -> f64| corners.iter().map(f).fold(f64::MIN, f64::max);
     let region = Rect::new(
@@ -345,7 +345,13 @@ impl AgeModel {
             .ok_or_else(|| Error::new("the age model needs the 468-point face mesh"))?;
         let to_target = template_transform(&five, &self.template, self.size)?;
         let crop_to_frame = to_target.inverse()?;
-        let crop = warp(frame, &crop_to_frame, self.size, self.size, Border::Replicate);
+        let crop = warp(
+            frame,
+            &crop_to_frame,
+            self.size,
+            self.size,
+            Border::Replicate,
+        );
         Ok((crop, crop_to_frame))
     }
 

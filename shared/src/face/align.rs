@@ -394,6 +394,38 @@ mod tests {
     }
 
     #[test]
+    fn paste_back_blends_inside_the_matte_and_keeps_values_above_one() {
+        let mut frame = FloatImage::filled(Rect::new(0, 0, 8, 8), [0.2, 0.2, 0.2, 1.0]);
+        frame.set_pixel(3, 3, [2.0, 0.2, 0.2, 1.0]);
+        let before = frame.clone();
+        // A 4x4 result covering the 8x8 crop, which is the frame turned top-down.
+        let result = FloatImage::filled(Rect::new(0, 0, 4, 4), [0.5, 0.5, 0.5, 1.0]);
+        let frame_to_crop = Affine {
+            ty: 8.0,
+            ..Affine::FLIP_Y
+        };
+        let mut matte = super::super::regions::Plane::new(Rect::new(2, 2, 6, 6));
+        for v in &mut matte.data {
+            *v = 1.0;
+        }
+        matte.data[0] = 0.0; // pixel (2, 2)
+        paste_back(&mut frame, &result, 8.0, &frame_to_crop, &matte, 1.0);
+        for (x, y) in frame.bounds.pixels() {
+            let inside = (2..6).contains(&x) && (2..6).contains(&y) && (x, y) != (2, 2);
+            if !inside {
+                assert_eq!(frame.pixel(x, y), before.pixel(x, y), "({x},{y})");
+            }
+        }
+        assert_eq!(frame.pixel(4, 4), [0.5, 0.5, 0.5, 1.0]);
+        // 2.0 keeps its excess over 1 on top of the result.
+        assert!((frame.pixel(3, 3)[0] - 1.5).abs() < 1e-6);
+        // Half the amount: half way.
+        let mut half = before.clone();
+        paste_back(&mut half, &result, 8.0, &frame_to_crop, &matte, 0.5);
+        assert!((half.pixel(4, 4)[1] - 0.35).abs() < 1e-6);
+    }
+
+    #[test]
     #[allow(clippy::excessive_precision)] // the published template's digits
     fn template_alignment_maps_points_onto_the_template() {
         let template = [

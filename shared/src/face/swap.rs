@@ -239,7 +239,10 @@ impl Swapper {
                 }
                 Input::Constant(c) if source.is_none() => source = Some(c.clone()),
                 Input::Constant(c) => {
-                    return Err(bad(&format!("unexpected extra constant input '{}'", c.name)));
+                    return Err(bad(&format!(
+                        "unexpected extra constant input '{}'",
+                        c.name
+                    )));
                 }
             }
         }
@@ -391,7 +394,10 @@ mod tests {
         // e = (1, 2), emap = [[1, 0], [1, 1]] (rows): e @ emap = (3, 2).
         let v = identity_vector(&[1.0, 2.0], &[1.0, 0.0, 1.0, 1.0]).unwrap();
         let n = 13f32.sqrt();
-        assert!((v[0] - 3.0 / n).abs() < 1e-6 && (v[1] - 2.0 / n).abs() < 1e-6, "{v:?}");
+        assert!(
+            (v[0] - 3.0 / n).abs() < 1e-6 && (v[1] - 2.0 / n).abs() < 1e-6,
+            "{v:?}"
+        );
         // Scaling the embedding does not change the identity.
         let w = identity_vector(&[5.0, 10.0], &[1.0, 0.0, 1.0, 1.0]).unwrap();
         assert!((v[0] - w[0]).abs() < 1e-6);
