@@ -505,7 +505,7 @@ impl Plugin for CleanPlate {
         let opts = PlateOptions {
             method: s.method,
             window: s.window,
-            flow: flow.as_deref(),
+            flow: flow.as_ref(),
             inpaint_model: inpaint.as_deref(),
             frame_colour: colour,
             is_cancelled: &is_cancelled,

@@ -13,6 +13,10 @@ Shots (384x256, 8-bit PNG, frames numbered from 1):
            background).
   static   8 frames, fixed camera; the person does not move, so the background behind them
            is never visible.
+  parallax 12 frames, the camera tracks right past two depth layers: the far one (coffee)
+           moves left 3 px a frame on screen, a near one (the lower part of scikit-image's
+           rocket photo, from row NEAR_TOP down) moves left 9 px a frame, so no single global
+           map aligns the frames; the person moves right 5 px a frame over both.
   lama_tiny  not a shot: lama_tiny/lama_tiny.onnx with its manifest, a model of LaMa's
            public contract (image 1x3x512x512 RGB in 0..1, mask 1x1x512x512, output in 0..255)
            that keeps the image outside the mask and fills the mask with 0.25 (sRGB), so the
@@ -112,6 +116,44 @@ def make(outdir, name, frames, bg_x, subj_x, subj_y):
         write(os.path.join(outdir, name, "plate", "%04d.png" % n), plate)
 
 
+NEAR_TOP = 160
+
+
+def make_parallax(outdir, name="parallax", frames=12):
+    """Two background layers at different depths (far 3 px a frame, near 9 px a frame)."""
+    far = data.coffee()[:, :, :3].astype(np.float64) / 255.0
+    near = data.rocket()[:, :, :3].astype(np.float64) / 255.0
+    if ZOOM != 1.0:
+        far = transform.rescale(far, ZOOM, order=1, channel_axis=2)
+        near = transform.rescale(near, ZOOM, order=1, channel_axis=2)
+    rgb, m = person()
+    ph, pw = m.shape
+    top = int(NEAR_TOP * ZOOM)
+    rng = np.random.default_rng(7)
+    for t in range(frames):
+        plate = far[int(60 * ZOOM):int(60 * ZOOM) + H, int((40 + 3 * t) * ZOOM):int((40 + 3 * t) * ZOOM) + W].copy()
+        nx = int(9 * t * ZOOM)
+        ny = near.shape[0] - (H - top)
+        plate[top:] = near[ny:ny + H - top, nx:nx + W]
+        frame = plate.copy()
+        matte = np.zeros((H, W), dtype=bool)
+        sx = int((60 + 5 * t) * ZOOM)
+        sy = int((256 - 215) * ZOOM)
+        fx0, fx1 = max(sx, 0), min(sx + pw, W)
+        fy1 = min(sy + ph, H)
+        if fx1 > fx0:
+            sub_m = m[0:fy1 - sy, fx0 - sx:fx1 - sx]
+            region = frame[sy:fy1, fx0:fx1]
+            region[sub_m] = rgb[0:fy1 - sy, fx0 - sx:fx1 - sx][sub_m]
+            matte[sy:fy1, fx0:fx1] = sub_m
+        noisy = frame + rng.normal(0.0, 1.0 / 255.0, frame.shape)
+        n = t + 1
+        write(os.path.join(outdir, name, "shot", "%04d.png" % n), noisy)
+        mf = matte.astype(np.float64)
+        write(os.path.join(outdir, name, "matte", "%04d.png" % n), np.repeat(mf[:, :, None], 3, axis=2), mf)
+        write(os.path.join(outdir, name, "plate", "%04d.png" % n), plate)
+
+
 def make_lama_tiny(outdir):
     import hashlib
     import json
@@ -168,6 +210,7 @@ SHOTS = {
     "locked": lambda out: make(out, "locked", 24, lambda t: 100, lambda t: -40 + 7 * t, 256 - 215),
     "pan": lambda out: make(out, "pan", 12, lambda t: 60 + 3 * t, lambda t: 40 + 5 * t, 256 - 215),
     "static": lambda out: make(out, "static", 8, lambda t: 100, lambda t: 100, 256 - 215),
+    "parallax": make_parallax,
 }
 
 

@@ -371,3 +371,100 @@ fn an_inpainting_model_of_lamas_contract_fills_the_hole() {
         }
     }
 }
+
+/// Renders frame `frame` of a shot with `sets`, with the flow model (the installed `rife` from
+/// `PIXELSPACE_MODELS_DIR`) or, when `with_flow` is false, with a models folder without it, so
+/// that only the global affine fit aligns the frames.
+fn render_plate_models(dir: &Path, frame: i32, sets: &[&str], with_flow: bool, out: &str) {
+    let input = pattern(dir, "shot");
+    let output = pattern(dir, out);
+    let mask = format!("Mask={}", pattern(dir, "matte"));
+    let frames = format!("{frame}..{frame}");
+    let mut cmd = Command::new(pixelspace());
+    cmd.args([
+        "render", EFFECT, "-i", &input, "-o", &output, "--frames", &frames,
+    ])
+    .args(["--clip", &mask, "--plugin-path"])
+    .arg(plugin_dir())
+    .env_remove("PIXELSPACE_ORT_LIB");
+    for s in sets {
+        cmd.args(["--set", s]);
+    }
+    if !with_flow {
+        let empty = dir.join("no-models");
+        std::fs::create_dir_all(&empty).unwrap();
+        cmd.env("PIXELSPACE_MODELS_DIR", &empty);
+    }
+    let res = cmd.output().expect("run pixelspace");
+    assert!(
+        res.status.success(),
+        "pixelspace render {sets:?} failed ({}):\n{}",
+        res.status,
+        String::from_utf8_lossy(&res.stderr)
+    );
+}
+
+#[test]
+fn parallax_per_pixel_flow_beats_the_global_fit() {
+    real_model("rife");
+    let dir = shot("clean_plate_parallax", "parallax");
+    let t = 6;
+    let sets = [
+        "method=propagate",
+        "window=8",
+        "dilate=0",
+        "output=confidence",
+    ];
+    render_plate_models(&dir, t, &sets, true, "flow");
+    render_plate_models(&dir, t, &sets, false, "global");
+    let mattes: Vec<Vec<bool>> = (1..=12).map(|n| matte(&frame(&dir, "matte", n))).collect();
+    let truth = frame(&dir, "plate", t);
+    let hole = &mattes[t as usize - 1];
+    // Two depth layers (make_plate_shots.py): from row NEAR_TOP = 160 (counted from the top)
+    // down the background moves 9 px a frame, above it 3 px a frame, both to the left. Image
+    // rows are stored bottom first. A hole pixel is seen when some frame of the window (3..10)
+    // shows its background unmatted.
+    let is_near = |i: usize| H - 1 - i / W >= 160;
+    let seen: Vec<bool> = (0..W * H)
+        .map(|i| {
+            let (x, y) = (i % W, i / W);
+            let speed = if is_near(i) { 9 } else { 3 };
+            hole[i]
+                && (3..=10).filter(|&k| k != t).any(|k| {
+                    let xk = x as i64 + speed * (t - k) as i64;
+                    (0..W as i64).contains(&xk) && !mattes[k as usize - 1][y * W + xk as usize]
+                })
+        })
+        .collect();
+    let near: Vec<bool> = (0..W * H).map(|i| seen[i] && is_near(i)).collect();
+    let far: Vec<bool> = (0..W * H).map(|i| seen[i] && !is_near(i)).collect();
+    let flow = frame(&dir, "flow", t);
+    let global = frame(&dir, "global", t);
+    let (p_flow, n) = psnr_where(&flow, &truth, &seen);
+    let (p_global, _) = psnr_where(&global, &truth, &seen);
+    let (near_flow, n_near) = psnr_where(&flow, &truth, &near);
+    let (near_global, _) = psnr_where(&global, &truth, &near);
+    let (far_flow, _) = psnr_where(&flow, &truth, &far);
+    let (far_global, _) = psnr_where(&global, &truth, &far);
+    eprintln!(
+        "parallax, frame {t}, {n} hole pixels seen in the window ({n_near} on the near layer): \
+         per-pixel flow {p_flow:.2} dB (near {near_flow:.2}, far {far_flow:.2}), global fit \
+         {p_global:.2} dB (near {near_global:.2}, far {far_global:.2})"
+    );
+    assert!(
+        n > 5000 && n_near > 2000,
+        "only {n} ({n_near}) pixels measured"
+    );
+    assert!(
+        p_flow >= p_global + 2.0,
+        "per-pixel flow {p_flow:.2} dB does not beat the global fit {p_global:.2} dB by 2 dB"
+    );
+    assert!(
+        near_flow >= near_global + 2.0,
+        "on the near layer, per-pixel flow {near_flow:.2} dB vs the global fit {near_global:.2} dB"
+    );
+    assert!(
+        far_flow >= far_global - 10.0,
+        "on the far layer, per-pixel flow {far_flow:.2} dB vs the global fit {far_global:.2} dB"
+    );
+}

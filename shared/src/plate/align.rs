@@ -5,21 +5,14 @@
 //! image's rows). It is fitted only on pixels that neither matte covers, so a subject moving
 //! against the background does not pull it:
 //!
-//! 1. a start: with a flow model (RIFE contract: `img0`, `img1`, `timestep`, output `flow`
-//!    `[1, 4, H, W]` holding t->0 and t->1 in pixels), the model runs at timestep 0 on the
-//!    frames reduced to about 512 px, which makes its t->1 flow the flow from the current
-//!    frame to the neighbour; an affine is fitted to it over the background by iteratively
-//!    reweighted least squares. Without a flow model, an exhaustive translation search on a
-//!    coarse level of the pyramid starts the fit.
+//! 1. starts: an affine fitted (least squares with outlier rejection) to the flow model's
+//!    per-pixel map over the trusted background ([`super::flow`]), when there is one, and an
+//!    exhaustive translation search on a coarse level of the pyramid; the better after a
+//!    coarse refinement wins.
 //! 2. a coarse-to-fine Gauss-Newton refinement of the affine on the grey pyramid of both
 //!    frames, discarding residuals beyond three robust deviations, to a small fraction of a pixel.
 
 use super::{HOLE_THRESHOLD, ShotFrame};
-use crate::colour::ColourSpace;
-use crate::error::{Error, Result};
-use crate::geometry::Rect;
-use crate::image::FloatImage;
-use crate::pipeline::{InferRequest, InferencePipeline};
 
 /// `x' = a x + b y + tx`, `y' = c x + d y + ty`.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -104,7 +97,7 @@ impl Level {
     /// Bilinear sample at continuous `(x, y)` (pixel centres at `i + 0.5`); `None` outside the
     /// pixel centres' hull.
     #[inline]
-    fn sample(&self, plane: &[f32], x: f64, y: f64) -> Option<f32> {
+    pub fn sample(&self, plane: &[f32], x: f64, y: f64) -> Option<f32> {
         let fx = x - 0.5;
         let fy = y - 0.5;
         if !(fx >= 0.0 && fy >= 0.0 && fx <= (self.w - 1) as f64 && fy <= (self.h - 1) as f64) {
@@ -318,84 +311,6 @@ fn solve(h: &[[f64; 6]; 6], g: &[f64; 6], n: usize) -> Option<[f64; 6]> {
     Some(x)
 }
 
-/// Half-size RGBA by 2x2 means (for the flow model's input).
-fn half_rgba(img: &FloatImage) -> FloatImage {
-    let (w, h) = (img.width() as usize, img.height() as usize);
-    let (hw, hh) = ((w / 2).max(1), (h / 2).max(1));
-    let mut data = vec![0f32; hw * hh * 4];
-    for y in 0..hh {
-        for x in 0..hw {
-            for (dx, dy) in [(0, 0), (1, 0), (0, 1), (1, 1)] {
-                let sx = (2 * x + dx).min(w - 1);
-                let sy = (2 * y + dy).min(h - 1);
-                for c in 0..4 {
-                    data[(y * hw + x) * 4 + c] += 0.25 * img.data[(sy * w + sx) * 4 + c];
-                }
-            }
-        }
-    }
-    FloatImage {
-        bounds: Rect::from_size(hw as u32, hh as u32),
-        data,
-    }
-}
-
-/// An affine from the flow model: current -> neighbour, at the scale of `levels[level]`.
-fn flow_start(
-    flow: &InferencePipeline,
-    cur: &ShotFrame,
-    nb: &ShotFrame,
-    cur_level: &Level,
-    colour: ColourSpace,
-    level: usize,
-) -> Result<Affine2> {
-    let (mut a, mut b) = (cur.image.clone(), nb.image.clone());
-    a.bounds = Rect::from_size(a.width(), a.height());
-    b.bounds = a.bounds;
-    for _ in 0..level {
-        a = half_rgba(&a);
-        b = half_rgba(&b);
-    }
-    let out = flow.infer(&InferRequest {
-        images: &[("img0", &a), ("img1", &b)],
-        frame_colour: colour,
-        constants: &[("timestep", &[0.0])],
-    })?;
-    let f = out.get("flow").ok_or_else(|| {
-        Error::new("the flow model has no output 'flow' (RIFE contract: [1, 4, H, W])")
-    })?;
-    if f.shape.len() != 4 || f.shape[1] != 4 {
-        return Err(Error::new(format!(
-            "the flow model's output 'flow' has shape {:?}; expected [1, 4, H, W]",
-            f.shape
-        )));
-    }
-    let (mh, mw) = (f.shape[2], f.shape[3]);
-    let m = out.mapping;
-    let (w, h) = (a.width() as usize, a.height() as usize);
-    let mut src = Vec::new();
-    let mut dst = Vec::new();
-    let step = ((w * h) as f64 / 4000.0).sqrt().max(1.0) as usize;
-    for v in (0..mh).step_by(step) {
-        for u in (0..mw).step_by(step) {
-            let (x, y) = m.model_to_frame(u as f64 + 0.5, v as f64 + 0.5);
-            let (xi, yi) = (x.floor() as i64, y.floor() as i64);
-            if xi < 0 || yi < 0 || xi >= w as i64 || yi >= h as i64 {
-                continue;
-            }
-            if cur_level.valid[yi as usize * cur_level.w + xi as usize] < 0.5 {
-                continue;
-            }
-            let dx = f.data[(2 * mh + v) * mw + u] as f64;
-            let dy = f.data[(3 * mh + v) * mw + u] as f64;
-            let (fx, fy) = m.flow_to_frame(dx, dy);
-            src.push((x, y));
-            dst.push((x + fx, y + fy));
-        }
-    }
-    fit_affine_robust(&src, &dst).ok_or_else(|| Error::new("too little background to align frames"))
-}
-
 /// Affine least squares with iterative outlier rejection.
 pub fn fit_affine_robust(src: &[(f64, f64)], dst: &[(f64, f64)]) -> Option<Affine2> {
     let mut keep: Vec<bool> = vec![true; src.len()];
@@ -441,29 +356,18 @@ pub fn fit_affine_robust(src: &[(f64, f64)], dst: &[(f64, f64)]) -> Option<Affin
 }
 
 /// The map from the current frame's coordinates to the neighbour's, or `None` when too little
-/// background is shared to tell.
+/// background is shared to tell. `start` (full-size coordinates, e.g. fitted to the flow
+/// model's map) competes with an exhaustive translation search on the coarsest level.
 pub fn estimate(
-    cur: &ShotFrame,
     cur_pyr: &[Level],
-    nb: &ShotFrame,
-    flow: Option<&InferencePipeline>,
-    colour: ColourSpace,
-) -> Result<Option<(Affine2, f64)>> {
-    let nb_pyr = pyramid(nb, 24);
+    nb_pyr: &[Level],
+    start: Option<Affine2>,
+) -> Option<(Affine2, f64)> {
     let top = cur_pyr.len().min(nb_pyr.len()) - 1;
-    // Candidate starts on the coarsest level: the flow model's fit (it runs at about 512 px
-    // on the long side) and an exhaustive translation search; the better after a coarse
-    // refinement wins.
     let coarse = (&cur_pyr[top], &nb_pyr[top]);
     let mut starts = Vec::new();
-    if let Some(flow) = flow {
-        let mut level = 0;
-        while level < top && cur_pyr[level].w.max(cur_pyr[level].h) > 640 {
-            level += 1;
-        }
-        if let Ok(a) = flow_start(flow, cur, nb, &cur_pyr[level], colour, level) {
-            starts.push(a.rescaled(0.5f64.powi((top - level) as i32)));
-        }
+    if let Some(a) = start {
+        starts.push(a.rescaled(0.5f64.powi(top as i32)));
     }
     let r = (coarse.0.w.max(coarse.0.h) as i32 / 4).clamp(2, 24);
     let (dx, dy) = search_translation(coarse.0, coarse.1, r);
@@ -476,9 +380,7 @@ pub fn estimate(
             best = Some((t, rms));
         }
     }
-    let Some((mut a, mut rms)) = best else {
-        return Ok(None);
-    };
+    let (mut a, mut rms) = best?;
     for l in (0..top).rev() {
         a = a.rescaled(2.0);
         let (c, n) = (&cur_pyr[l], &nb_pyr[l]);
@@ -486,12 +388,37 @@ pub fn estimate(
         a = t;
         rms = r;
     }
-    Ok(rms.is_finite().then_some((a, rms)))
+    rms.is_finite().then_some((a, rms))
+}
+
+/// An affine fitted to a map given per pixel of `level` (index coordinates, pixel centres at
+/// integers) where `use_it` holds, in full-size coordinates.
+pub fn affine_from_map(
+    level: &Level,
+    scale: f64,
+    map: &[[f32; 2]],
+    use_it: impl Fn(usize) -> bool,
+) -> Option<Affine2> {
+    let step = ((level.w * level.h) as f64 / 4000.0).sqrt().max(1.0) as usize;
+    let (mut src, mut dst) = (Vec::new(), Vec::new());
+    for y in (0..level.h).step_by(step) {
+        for x in (0..level.w).step_by(step) {
+            let i = y * level.w + x;
+            if level.valid[i] < 0.5 || !use_it(i) {
+                continue;
+            }
+            src.push((x as f64 + 0.5, y as f64 + 0.5));
+            dst.push((map[i][0] as f64 + 0.5, map[i][1] as f64 + 0.5));
+        }
+    }
+    fit_affine_robust(&src, &dst).map(|a| a.rescaled(scale))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::geometry::Rect;
+    use crate::image::FloatImage;
     use crate::plate::median::tests::background;
 
     fn frame(dx: f32, dy: f32, w: u32, h: u32) -> ShotFrame {
@@ -506,10 +433,8 @@ mod tests {
     fn finds_a_subpixel_translation() {
         let a = frame(0.0, 0.0, 160, 120);
         let b = frame(-7.3, 4.6, 160, 120);
-        let pyr = pyramid(&a, 24);
-        let (m, rms) = estimate(&a, &pyr, &b, None, ColourSpace::Srgb)
-            .unwrap()
-            .unwrap();
+        let (pa, pb) = (pyramid(&a, 24), pyramid(&b, 24));
+        let (m, rms) = estimate(&pa, &pb, None).unwrap();
         // b at (x + 7.3, y - 4.6) shows what a shows at (x, y).
         let (x, y) = m.apply(80.0, 60.0);
         assert!(

@@ -28,19 +28,25 @@ pub fn fill(
         &frames,
         open,
         opts,
+        1,
         |_, _| Ok(()),
-        |_, frame, i| {
-            (frame.matte[i] <= HOLE_THRESHOLD).then(|| {
-                let p = &frame.image.data[4 * i..4 * i + 3];
-                [p[0], p[1], p[2]]
-            })
+        |_, frame, i, out| {
+            if frame.matte[i] > HOLE_THRESHOLD {
+                return 0;
+            }
+            let p = &frame.image.data[4 * i..4 * i + 3];
+            out[0] = [p[0], p[1], p[2], 1.0];
+            1
         },
+        median_rgb,
     )
 }
 
-/// Streams `frames` through `sample` for the `open` pixels and returns each pixel's median.
-/// `prepare` runs once per frame (on its first read) and its result is handed to `sample` on
-/// every strip; `sample(state, frame, pixel)` gives the frame's candidate for a hole pixel.
+/// Streams `frames` through `sample` for the `open` pixels and returns each pixel's `reduce`
+/// of its candidates. `prepare` runs once per frame (on its first read) and its result is
+/// handed to `sample` on every strip; `sample(state, frame, pixel, out)` writes the frame's
+/// candidates for a hole pixel into `out` (room for `per_frame`; RGB and a weight) and
+/// returns how many.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn gather<P>(
     source: &dyn ShotSource,
@@ -49,19 +55,22 @@ pub(crate) fn gather<P>(
     frames: &[i32],
     open: &[usize],
     opts: &PlateOptions,
+    per_frame: usize,
     mut prepare: impl FnMut(&ShotFrame, &ShotFrame) -> Result<P>,
-    sample: impl Fn(&P, &ShotFrame, usize) -> Option<[f32; 3]> + Sync,
+    sample: impl Fn(&P, &ShotFrame, usize, &mut [[f32; 4]]) -> usize,
+    reduce: impl Fn(&mut [[f32; 4]]) -> Option<[f32; 3]>,
 ) -> Result<Vec<Option<[f32; 3]>>> {
     let mut out = vec![None; open.len()];
     if frames.is_empty() || open.is_empty() {
         return Ok(out);
     }
-    let per_pixel = frames.len() * std::mem::size_of::<[f32; 4]>();
+    let per_frame = per_frame.max(1);
+    let nf = frames.len() * per_frame;
+    let per_pixel = nf * std::mem::size_of::<[f32; 4]>() + 2;
     let strip = (super::SAMPLE_BUDGET / per_pixel).max(1);
     let mut states: Vec<Option<P>> = frames.iter().map(|_| None).collect();
-    let nf = frames.len();
     for (s, strip_pixels) in open.chunks(strip).enumerate() {
-        let mut samples = vec![[0f32; 3]; strip_pixels.len() * nf];
+        let mut samples = vec![[0f32; 4]; strip_pixels.len() * nf];
         let mut counts = vec![0u16; strip_pixels.len()];
         for (j, &k) in frames.iter().enumerate() {
             if (opts.is_cancelled)() {
@@ -87,16 +96,15 @@ pub(crate) fn gather<P>(
             }
             let state = states[j].as_ref().expect("prepared");
             for (p, &i) in strip_pixels.iter().enumerate() {
-                if let Some(rgb) = sample(state, frame, i) {
-                    samples[p * nf + counts[p] as usize] = rgb;
-                    counts[p] += 1;
-                }
+                let at = p * nf + counts[p] as usize;
+                let n = sample(state, frame, i, &mut samples[at..at + per_frame]);
+                counts[p] += n.min(per_frame) as u16;
             }
         }
         let base = s * strip;
         for p in 0..strip_pixels.len() {
             let n = counts[p] as usize;
-            out[base + p] = median_rgb(&mut samples[p * nf..p * nf + n]);
+            out[base + p] = reduce(&mut samples[p * nf..p * nf + n]);
         }
     }
     Ok(out)

@@ -3,10 +3,11 @@
 //!
 //! - [`median`]: locked-off camera. Each hole pixel is the per-channel median of the window's
 //!   frames in which that pixel is not covered by the matte.
-//! - [`propagate`]: moving camera. Each neighbour is aligned to the current frame by a global
-//!   affine fit ([`align`]: RIFE flow on the background for the start, then a robust
-//!   Gauss-Newton refinement on the unmatted pixels of both frames), background it shows is
-//!   carried into the hole, and the median of the candidates is kept.
+//! - [`propagate`]: moving camera. Each neighbour is aligned to the current frame per pixel
+//!   ([`flow`]: the flow model's map where forward and backward agree on the background,
+//!   filled smoothly into the subject's matte) over a global affine fit ([`align`]: robust
+//!   Gauss-Newton on the unmatted pixels of both frames); the background each neighbour shows
+//!   under these maps is carried into the hole, and the candidates that agree are kept.
 //! - [`inpaint`]: what no frame shows: a LaMa-contract model when one is given, else the
 //!   built-in fill (multi-scale diffusion, then PatchMatch texture voting).
 //! - [`Method::Auto`]: the three in that order, each filling what the previous left open.
@@ -29,6 +30,7 @@
 
 pub mod align;
 mod bench;
+pub mod flow;
 pub mod inpaint;
 pub mod median;
 pub mod propagate;
@@ -124,9 +126,9 @@ pub struct PlateOptions<'a> {
     pub method: Method,
     /// Frames in the window (the current one included).
     pub window: u32,
-    /// Flow model (RIFE contract) for `propagate`'s initial alignment; without it a
-    /// coarse-to-fine translation search starts the fit.
-    pub flow: Option<&'a crate::pipeline::InferencePipeline>,
+    /// Flow model (RIFE contract) for `propagate`'s per-pixel alignment; without it only the
+    /// global affine fit (started by a translation search) aligns the frames.
+    pub flow: Option<&'a std::sync::Arc<crate::pipeline::InferencePipeline>>,
     /// Inpainting model (LaMa contract) for `inpaint`; without it the built-in fill runs.
     pub inpaint_model: Option<&'a crate::pipeline::InferencePipeline>,
     /// How frames are encoded (for the models).
@@ -256,8 +258,8 @@ fn max_1d_rows(m: &[f32], width: usize, h: usize, s: usize) -> Vec<f32> {
     out
 }
 
-/// Per-channel median of the valid samples (in place; reorders them).
-pub(crate) fn median_rgb(samples: &mut [[f32; 3]]) -> Option<[f32; 3]> {
+/// Per-channel median of the samples' first three channels (in place; reorders them).
+pub(crate) fn median_rgb<const N: usize>(samples: &mut [[f32; N]]) -> Option<[f32; 3]> {
     let n = samples.len();
     if n == 0 {
         return None;
@@ -324,6 +326,6 @@ mod tests {
         ];
         let m = median_rgb(&mut s).unwrap();
         assert!((m[0] - 0.5).abs() < 0.011 && (m[1] - 0.5).abs() < 1e-6);
-        assert!(median_rgb(&mut []).is_none());
+        assert!(median_rgb::<3>(&mut []).is_none());
     }
 }

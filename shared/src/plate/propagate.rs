@@ -1,16 +1,94 @@
-//! Moving camera: each neighbour in the window is aligned to the current frame by a global
-//! affine ([`super::align`]), every hole pixel looks up where its background sits in the
-//! neighbour, takes it when no matte covers it there, and keeps the median of what the
-//! neighbours offered. Neighbours whose alignment does not fit (robust RMS residual above
-//! [`MAX_RMS`]) offer nothing.
+//! Moving camera: each neighbour in the window is aligned to the current frame, every hole
+//! pixel looks up where its background sits in the neighbour, and the candidates that agree
+//! across the neighbours are kept.
+//!
+//! Alignment: a global affine ([`super::align`]) and, with a flow model, a per-pixel map
+//! ([`super::flow`]): the model's flow where it is trusted, filled smoothly into the subject's
+//! matte and wherever else it is not. The per-pixel map is then snapped to the nearest of the
+//! parametric maps (the affine and one affine per depth layer of the background), which are
+//! exact where the smooth fill is only close, and where it lies between two of them (filled
+//! across a depth edge) both are tried. Each neighbour offers, for a hole pixel, its
+//! background under those maps wherever no matte covers it there. Of all the neighbours'
+//! candidates, the largest group that agrees within [`AGREE`] wins and its median is kept: a
+//! wrong map shows different background in different neighbours, the right one shows the
+//! same. Neighbours whose alignment does not fit (robust RMS residual of the
+//! affine above [`MAX_RMS`], and the flow trusted on less than [`MIN_TRUSTED`] of the
+//! background) offer nothing.
 
-use super::align::{Affine2, estimate, pyramid};
+use super::align::{Affine2, affine_from_map, estimate, pyramid};
+use super::flow::{DenseMap, MAX_ROUND_TRIP, dense_map, flow_level, model_map};
 use super::median::gather;
-use super::{HOLE_THRESHOLD, PlateOptions, ShotFrame, ShotSource, window_frames};
+use super::{HOLE_THRESHOLD, PlateOptions, ShotFrame, ShotSource, median_rgb, window_frames};
 use crate::error::Result;
 
-/// Largest robust RMS grey residual (0..1 scale) of an alignment that is used.
+/// Largest robust RMS grey residual (0..1 scale) of a global alignment used on its own.
 pub const MAX_RMS: f64 = 0.08;
+
+/// Least share of the background where the flow must be trusted for its map to be used.
+pub const MIN_TRUSTED: f64 = 0.3;
+
+/// Largest per-channel difference between two candidates that agree.
+pub const AGREE: f32 = 0.04;
+
+/// Candidates a neighbour offers a pixel at most (see [`snapped`]): three, then the other
+/// layers.
+const PER_FRAME: usize = 4 + super::flow::MAX_MODES;
+
+/// Weight in the vote of a layer's map that the per-pixel map does not point to.
+const OTHER_LAYER: f32 = 0.35;
+
+/// Least weight of a group of agreeing candidates that is used (one candidate of a map the
+/// per-pixel map points to, or two of other layers' maps).
+const MIN_SUPPORT: f32 = 0.6;
+
+/// Farthest (level pixels) a layer's map may be from the per-pixel map to stand for it.
+pub const SNAP: f64 = 4.0;
+
+/// How one neighbour maps onto the current frame.
+pub struct NeighbourMap {
+    pub affine: Affine2,
+    pub dense: Option<DenseMap>,
+}
+
+/// Aligns `nb` to `cur` (whose pyramid is `cur_pyr`); `None` when it does not fit.
+pub fn align_neighbour(
+    cur: &ShotFrame,
+    cur_pyr: &[super::align::Level],
+    nb: &ShotFrame,
+    opts: &PlateOptions,
+) -> Result<Option<NeighbourMap>> {
+    let nb_pyr = pyramid(nb, 24);
+    let mut start = None;
+    let mut flow_map = None;
+    if let Some(flow) = opts.flow {
+        let level = flow_level(cur_pyr).min(nb_pyr.len() - 1);
+        let (map, round_trip) = model_map(
+            flow,
+            cur,
+            &cur_pyr[level],
+            nb,
+            &nb_pyr[level],
+            level,
+            opts.frame_colour,
+        )?;
+        start = affine_from_map(&cur_pyr[level], (1u64 << level) as f64, &map, |i| {
+            round_trip[i] <= MAX_ROUND_TRIP
+        });
+        flow_map = Some((level, map, round_trip));
+    }
+    let Some((affine, rms)) = estimate(cur_pyr, &nb_pyr, start) else {
+        return Ok(None);
+    };
+    let dense = flow_map
+        .map(|(level, map, rt)| {
+            dense_map(&cur_pyr[level], &nb_pyr[level], level, &map, &rt, &affine)
+        })
+        .filter(|d| d.trusted >= MIN_TRUSTED);
+    if dense.is_none() && rms > MAX_RMS {
+        return Ok(None);
+    }
+    Ok(Some(NeighbourMap { affine, dense }))
+}
 
 /// Propagation fill of the `open` pixels of frame `t` (see [`super::median::fill`]).
 pub fn fill(
@@ -34,18 +112,112 @@ pub fn fill(
         &frames,
         open,
         opts,
-        |cur, nb| {
-            Ok(estimate(cur, &cur_pyr, nb, opts.flow, opts.frame_colour)?
-                .filter(|(_, rms)| *rms <= MAX_RMS)
-                .map(|(a, _)| a))
-        },
-        |state: &Option<Affine2>, frame, i| {
-            let a = state.as_ref()?;
+        PER_FRAME,
+        |cur, nb| align_neighbour(cur, &cur_pyr, nb, opts),
+        |state: &Option<NeighbourMap>, frame, i, out| {
+            let Some(m) = state.as_ref() else {
+                return 0;
+            };
             let (x, y) = ((i % w) as f64 + 0.5, (i / w) as f64 + 0.5);
-            let (qx, qy) = a.apply(x, y);
-            sample_clear(frame, w, h, qx, qy)
+            let (ax, ay) = m.affine.apply(x, y);
+            let mut n = 0;
+            let mut offer = |p: (f64, f64), weight: f32| {
+                if n < out.len()
+                    && let Some(rgb) = sample_clear(frame, w, h, p.0, p.1)
+                {
+                    out[n] = [rgb[0], rgb[1], rgb[2], weight];
+                    n += 1;
+                }
+            };
+            match &m.dense {
+                Some(d) => {
+                    let r = d.residual_at(x, y);
+                    let target = (ax + r[0] as f64, ay + r[1] as f64);
+                    let first = snapped(target, x, y, &m.affine, d);
+                    for &(p, weight) in &first {
+                        offer(p, weight);
+                    }
+                    // The other layers, weaker, for the vote.
+                    for a in std::iter::once(&m.affine).chain(d.layers.iter()) {
+                        let p = a.apply(x, y);
+                        if first
+                            .iter()
+                            .all(|(f, _)| (f.0 - p.0).hypot(f.1 - p.1) > 0.5)
+                        {
+                            offer(p, OTHER_LAYER);
+                        }
+                    }
+                }
+                None => offer((ax, ay), 1.0),
+            }
+            n
         },
+        consensus,
     )
+}
+
+/// Where pixel `(x, y)` is looked up in a neighbour first, with the weight of each in the
+/// vote: the layer map (the global affine or one of the background's layers) nearest to the
+/// per-pixel map's `target`, and the second nearest too, weaker, when the per-pixel map lies
+/// about as close to it (between two layers, as where it was filled across a depth edge); the
+/// per-pixel target itself too when no layer comes within [`SNAP`] level pixels of it.
+fn snapped(
+    target: (f64, f64),
+    x: f64,
+    y: f64,
+    affine: &Affine2,
+    d: &DenseMap,
+) -> Vec<((f64, f64), f32)> {
+    let mut maps: Vec<(f64, (f64, f64))> = std::iter::once(affine)
+        .chain(d.layers.iter())
+        .map(|a| {
+            let p = a.apply(x, y);
+            ((p.0 - target.0).hypot(p.1 - target.1), p)
+        })
+        .collect();
+    maps.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let (best, p0) = maps[0];
+    let mut out = if best > SNAP * d.scale {
+        vec![(target, 1.0), (p0, 1.0)]
+    } else {
+        vec![(p0, 1.0)]
+    };
+    if let Some(&(second, p1)) = maps.get(1)
+        && second <= 3.0 * best + 2.0 * d.scale
+        && (p1.0 - p0.0).hypot(p1.1 - p0.1) > 0.5
+    {
+        out.push((p1, 0.7));
+    }
+    out
+}
+
+/// The median of the group of candidates that agree within [`AGREE`] with the most weight
+/// (reorders them); `None` when no group weighs [`MIN_SUPPORT`].
+pub fn consensus(s: &mut [[f32; 4]]) -> Option<[f32; 3]> {
+    let n = s.len();
+    let close = |a: &[f32; 4], b: &[f32; 4]| (0..3).all(|c| (a[c] - b[c]).abs() <= AGREE);
+    let mut best = (0f32, 0usize);
+    for i in 0..n {
+        let score: f32 = (0..n)
+            .filter(|&j| close(&s[i], &s[j]))
+            .map(|j| s[j][3])
+            .sum();
+        if score > best.0 {
+            best = (score, i);
+        }
+    }
+    if n == 0 || best.0 < MIN_SUPPORT {
+        return None;
+    }
+    let centre = s[best.1];
+    let mut k = 0;
+    for j in 0..n {
+        if close(&centre, &s[j]) {
+            s.swap(k, j);
+            k += 1;
+        }
+    }
+    median_rgb(&mut s[..k])
 }
 
 /// Bilinear RGB of `frame` at continuous `(x, y)` when all four taps are inside and unmatted.
@@ -127,5 +299,26 @@ mod tests {
         }
         assert_eq!(n, 16 * 20);
         assert!(worst < 0.01, "worst {worst}");
+    }
+
+    #[test]
+    fn consensus_keeps_the_group_that_agrees() {
+        let mut s = vec![
+            [0.9, 0.1, 0.1, 1.0],
+            [0.5, 0.5, 0.5, 1.0],
+            [0.2, 0.7, 0.3, 1.0],
+            [0.51, 0.5, 0.49, 1.0],
+            [0.5, 0.52, 0.5, 1.0],
+        ];
+        let c = consensus(&mut s).unwrap();
+        assert!(
+            (c[0] - 0.5).abs() < 0.011 && (c[1] - 0.5).abs() < 0.021,
+            "{c:?}"
+        );
+        assert!(consensus(&mut []).is_none());
+        // One weak candidate alone is not enough; two that agree are.
+        assert!(consensus(&mut [[0.3, 0.3, 0.3, OTHER_LAYER]]).is_none());
+        let two = consensus(&mut [[0.3, 0.3, 0.3, OTHER_LAYER], [0.31, 0.3, 0.3, OTHER_LAYER]]);
+        assert!(two.is_some());
     }
 }
