@@ -288,11 +288,17 @@ pub enum BenchCommand {
     /// ExtendShot retime x2 at 1920x1080: frames per second, and against the RIFE package's own
     /// Python inference with --python.
     Extend(crate::bench_extend::ExtendBenchArgs),
+    /// Face at 1920x1080 (detection + landmarks, and retouch): frames per second, and against
+    /// the same models run the usual Python way (onnxruntime, numpy, OpenCV) with --python.
+    Face(crate::bench_face::FaceBenchArgs),
 }
 
 pub fn run(args: &BenchArgs) -> Result<()> {
     if let Some(BenchCommand::Extend(extend)) = &args.command {
         return crate::bench_extend::run(extend);
+    }
+    if let Some(BenchCommand::Face(face)) = &args.command {
+        return crate::bench_face::run(face);
     }
     if args.reps == 0 {
         return Err(Error::new("--reps must be at least 1"));

@@ -3,6 +3,7 @@
 
 mod bench;
 mod bench_extend;
+mod bench_face;
 mod demo;
 mod doctor;
 mod download;
