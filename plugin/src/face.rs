@@ -13,7 +13,7 @@
 //! contract, see [`pixelspace_shared::face::age`]), `swapModel` and `recogniserModel` (a swapper
 //! of inswapper_128's contract and its identity recogniser, see
 //! [`pixelspace_shared::face::swap`]), `face` (largest | index | all) with `faceIndex` (0 = leftmost),
-//! `amount`, `smoothing` (frames each side), `output` (comp | matte | debug | landmarks),
+//! `amount`, `blend` (seamless | feather, for replace and swap), `smoothing` (frames each side), `output` (comp | matte | debug | landmarks),
 //! `detector` and `landmarker` (model files; empty = the installed defaults, found in the
 //! bundle's `Resources/models` or the user's model folder), `provider`, `colourSpace`.
 //! Clips: `Source`, optional `FaceSource` (the face `replace` and `swap` put in: a still or a clip; its
@@ -38,6 +38,7 @@ use std::sync::{Arc, Mutex};
 
 use pixelspace_shared::colour::ColourSpace;
 use pixelspace_shared::face::age::AgeModel;
+use pixelspace_shared::face::blend::Blend;
 use pixelspace_shared::face::detect::FaceDetector;
 use pixelspace_shared::face::landmarks::Landmarker;
 use pixelspace_shared::face::regions::Plane;
@@ -74,6 +75,7 @@ pub const PARAM_AGE_MODEL: &str = "ageModel";
 pub const PARAM_FACE_AGE: &str = "faceAge";
 pub const PARAM_SWAP_MODEL: &str = "swapModel";
 pub const PARAM_RECOGNISER_MODEL: &str = "recogniserModel";
+pub const PARAM_BLEND: &str = "blend";
 pub const PARAM_SMOOTHING: &str = "smoothing";
 pub const PARAM_OUTPUT: &str = "output";
 pub const PARAM_DETECTOR: &str = "detector";
@@ -83,6 +85,8 @@ pub const PARAM_COLOUR_SPACE: &str = "colourSpace";
 
 /// Options of `mode`.
 pub const MODE_OPTIONS: [&str; 4] = ["retouch", "replace", "age", "swap"];
+/// Options of `blend`.
+pub const BLEND_OPTIONS: [&str; 2] = ["seamless", "feather"];
 /// Options of `face`.
 pub const FACE_OPTIONS: [&str; 3] = ["largest", "index", "all"];
 /// Options of `output`.
@@ -470,6 +474,11 @@ impl Plugin for Face {
             .animates(false)?
             .evaluate_on_change(true)?;
         params
+            .define_choice(PARAM_BLEND, "Blend", &BLEND_OPTIONS, 0)?
+            .hint("Modes replace and swap: seamless bends the new face's colours to meet the frame at the matte's edge (its detail kept) before the feathered blend; feather blends the new face as it is.")?
+            .animates(false)?
+            .evaluate_on_change(true)?;
+        params
             .define_int(PARAM_SMOOTHING, "Smoothing (frames)", 3, (0, 24))?
             .hint("Landmarks are smoothed over this many frames on each side of the rendered frame. 0 = no smoothing.")?
             .animates(false)?
@@ -658,6 +667,10 @@ impl Plugin for Face {
                     }
                 }
                 let amt = if output_kind == 0 { amount } else { 0.0 };
+                let blend = match params.param(PARAM_BLEND)?.get_int_at(time)? {
+                    1 => Blend::Feather,
+                    _ => Blend::Seamless,
+                };
                 if let Some(models) = swap {
                     let embedding =
                         models
@@ -671,6 +684,7 @@ impl Plugin for Face {
                             &face.points,
                             &identity,
                             amt,
+                            blend,
                         )?);
                     }
                 } else {
@@ -682,6 +696,7 @@ impl Plugin for Face {
                             &face_src,
                             &faces[best].points,
                             amt,
+                            blend,
                         ));
                     }
                 }

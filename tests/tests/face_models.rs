@@ -457,6 +457,8 @@ fn swap_builds_the_inswapper_and_arcface_inputs_and_pastes_back_in_place() {
             &swap_set,
             "--set",
             &rec_set,
+            "--set",
+            "blend=feather",
         ],
         &models.join("tiny_inswapper.json"),
         marker_uv,
@@ -486,6 +488,63 @@ fn swap_builds_the_inswapper_and_arcface_inputs_and_pastes_back_in_place() {
         psnr_shift + 6.0 < psnr,
         "placement not distinguishable: {psnr:.1} vs {psnr_shift:.1} dB"
     );
+}
+
+#[test]
+fn seamless_swap_bends_the_new_face_to_meet_the_frame_and_keeps_its_detail() {
+    // The tiny swapper's face is the frame's plus a colour offset (0.15 in red) and a green
+    // block: blended seamlessly, the offset is bent away to meet the frame at the matte's edge
+    // while the block (detail of the new face) stays where it belongs.
+    let models = tiny_face_models();
+    let facts = facts();
+    let swap = &facts["swap"];
+    let dir = scratch("face_swap_seamless");
+    let block = facts["arcface_block_rows_cols"].as_array().unwrap();
+    let (r0, c0) = (block[0].as_f64().unwrap(), block[1].as_f64().unwrap());
+    let still = painted_face_source(
+        &dir,
+        vec3(&swap["patch_rgb8"]),
+        [c0 + 2.0, r0 + 2.0],
+        &models.join("tiny_arcface.json"),
+    );
+    let clip = format!("FaceSource={still}");
+    let swap_set = format!("swapModel={}", models.join("tiny_inswapper.onnx").display());
+    let rec_set = format!(
+        "recogniserModel={}",
+        models.join("tiny_arcface.onnx").display()
+    );
+    let uv = swap["marker_uv"].as_array().unwrap();
+    let marker_uv = [uv[0].as_f64().unwrap(), uv[1].as_f64().unwrap()];
+    let (offset, marker_err, psnr, _) = run_and_measure(
+        "face_swap_seamless_render",
+        &[
+            "--clip",
+            &clip,
+            "--set",
+            "mode=swap",
+            "--set",
+            &swap_set,
+            "--set",
+            &rec_set,
+            "--set",
+            "blend=seamless",
+        ],
+        &models.join("tiny_inswapper.json"),
+        marker_uv,
+    );
+    let feathered = vec3(&swap["offset"]);
+    eprintln!(
+        "swap, seamless blend: colour offset left {offset:.4?} (feathered: {feathered:.4?}); green block within {marker_err:.2} px; face returned at {psnr:.1} dB"
+    );
+    assert!(
+        max_diff(offset, [0.0; 3]) <= 0.01,
+        "the seamless blend left an offset {offset:?}"
+    );
+    assert!(
+        marker_err <= 1.0,
+        "green block {marker_err:.2} px from its place"
+    );
+    assert!(psnr >= 27.0, "face returned at {psnr:.1} dB");
 }
 
 #[test]

@@ -11,6 +11,8 @@
 //!   manifest): crops, inputs, colour match and paste-back through a feathered box.
 //! * [`align`] — 5-point similarity fits (Umeyama, no reflection) to a template and affine warps
 //!   with bilinear sampling, for models fed aligned face crops.
+//! * [`blend`] — seamless (Poisson) paste-back: the new face's gradients, bent to meet the
+//!   frame at the matte's edge.
 //! * [`search`] — the detector run on the whole frame and on overlapping windows, so small
 //!   faces in large frames are found too.
 //! * [`track`] — faces followed across frames (IoU) and landmarks smoothed over neighbouring
@@ -34,6 +36,7 @@
 
 pub mod age;
 pub mod align;
+pub mod blend;
 pub mod detect;
 pub mod landmarks;
 pub mod regions;

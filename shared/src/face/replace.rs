@@ -1,9 +1,10 @@
 //! Face replacement: another face warped onto the target's landmarks piecewise affinely over a
 //! Delaunay triangulation of the target's points, colour-matched (mean and standard deviation
 //! per channel inside the face matte, on sRGB-encoded values) and blended in through the
-//! feathered face matte.
+//! feathered face matte, as it is or seamlessly ([`super::blend`]).
 
 use super::align::sample_bilinear;
+use super::blend::{Blend, paste_seamless};
 use super::regions::{Plane, face_matte, face_rect, face_size};
 use crate::colour::{ColourSpace, linear_to_srgb, srgb_to_linear};
 use crate::image::FloatImage;
@@ -125,8 +126,8 @@ pub fn warp_piecewise(
 }
 
 /// Replaces the face at `target_points` in `frame` with the face at `source_points` of
-/// `source` (both images in the `colour` encoding), scaled by `amount`; returns the matte it
-/// blended through. Pixels where the matte is 0 are not written.
+/// `source` (both images in the `colour` encoding), scaled by `amount` and blended as `blend`
+/// says; returns the matte it blended through. Pixels where the matte is 0 are not written.
 pub fn replace_face(
     frame: &mut FloatImage,
     colour: ColourSpace,
@@ -134,6 +135,7 @@ pub fn replace_face(
     source: &FloatImage,
     source_points: &[[f64; 3]],
     amount: f32,
+    blend: Blend,
 ) -> Plane {
     let size = face_size(target_points);
     let region = face_rect(target_points, size * 0.05 + 2.0).intersect(&frame.bounds);
@@ -194,6 +196,16 @@ pub fn replace_face(
         offset[c] = (mt - g * ms) as f32;
     }
     let amount = amount.clamp(0.0, 1.0);
+    if blend == Blend::Seamless {
+        for (x, y) in region.pixels() {
+            let o = warped.index(x, y);
+            for c in 0..3 {
+                warped.data[o + c] = decode(gain[c] * encode(warped.data[o + c]) + offset[c]);
+            }
+        }
+        paste_seamless(frame, &warped, &covered, &matte, amount);
+        return matte;
+    }
     for (x, y) in region.pixels() {
         let i = (y - region.y1) as usize * region.width() as usize + (x - region.x1) as usize;
         let m = matte.data[i] * amount;

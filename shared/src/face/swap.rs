@@ -11,7 +11,8 @@
 //!   with [`crate::onnx_initializers`]), L2-normalised;
 //! * its output, the swapped face in [0, 1] over the same crop, is pasted back through the
 //!   inverse warp, weighted by the crop's feathered box mask times the face matte, as a change
-//!   so values above 1 survive ([`super::align::paste_back`]).
+//!   so values above 1 survive ([`super::align::paste_back`]), or seamlessly: bent to meet the
+//!   frame at the matte's edge first ([`super::blend::paste_seamless`]).
 //!
 //! Which manifest input is which is read from the manifests: the swapper's image input is the
 //! target and its constant input the identity; nothing depends on file names.
@@ -20,7 +21,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::age::{box_matte, mesh_five, pack, unpack};
-use super::align::{Affine, paste_back, template_transform, warp};
+use super::align::{Affine, paste_back, sample_bilinear, template_transform, warp};
+use super::blend::{Blend, paste_seamless};
 use super::regions::{Plane, face_matte};
 use crate::colour::ColourSpace;
 use crate::error::{Error, Result};
@@ -325,9 +327,9 @@ impl Swapper {
     }
 
     /// Swaps the face at `points` in `frame` (pixels in the `colour` encoding) for the
-    /// `identity` (from [`Swapper::identity`]), blended by `amount`; returns the matte it was
-    /// pasted through (the crop's box mask times the face matte). Pixels where it is 0 are not
-    /// written.
+    /// `identity` (from [`Swapper::identity`]), blended by `amount` as `blend` says; returns
+    /// the matte it was pasted through (the crop's box mask times the face matte). Pixels where
+    /// it is 0 are not written.
     pub fn apply(
         &self,
         frame: &mut FloatImage,
@@ -335,6 +337,7 @@ impl Swapper {
         points: &[[f64; 3]],
         identity: &[f32],
         amount: f32,
+        blend: Blend,
     ) -> Result<Plane> {
         let (crop, crop_to_frame) = self.target_crop(frame, points)?;
         let mut matte = box_matte(frame.bounds, &crop_to_frame, self.size as f64)?;
@@ -373,6 +376,26 @@ impl Swapper {
             crate::colour::convert_image(&mut result, self.output.colour_space, colour);
         }
         let frame_to_crop = crop_to_frame.inverse()?;
+        if blend == Blend::Seamless {
+            // The result resampled onto the frame's pixels, defined inside the crop.
+            let region = matte.bounds;
+            let (size, r) = (self.size as f64, result.width() as f64);
+            let k = r / size;
+            let mut new = FloatImage::new(region);
+            let mut valid = Plane::new(region);
+            for (x, y) in region.pixels() {
+                let (u, v) = frame_to_crop.apply(x as f64 + 0.5, y as f64 + 0.5);
+                if u > 0.0 && v > 0.0 && u < size && v < size {
+                    let s = sample_bilinear(&result, u * k, r - v * k, Border::Replicate);
+                    new.set_pixel(x, y, s);
+                    let i = (y - region.y1) as usize * region.width() as usize
+                        + (x - region.x1) as usize;
+                    valid.data[i] = 1.0;
+                }
+            }
+            paste_seamless(frame, &new, &valid, &matte, amount);
+            return Ok(matte);
+        }
         paste_back(
             frame,
             &result,
