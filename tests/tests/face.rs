@@ -555,7 +555,6 @@ fn replace_puts_the_new_face_on_the_target_landmarks_without_a_seam() {
     let dir = scratch("face_replace");
     let still = face_source(&dir);
     let clip = format!("FaceSource={still}");
-    let comp = dir.join("comp/%04d.png").display().to_string();
     let matte = dir.join("matte/%04d.exr").display().to_string();
     let frames = "12..23";
     let replace = [
@@ -568,7 +567,6 @@ fn replace_puts_the_new_face_on_the_target_landmarks_without_a_seam() {
         "--threads",
         "2",
     ];
-    render_face(&shot_pattern(), &comp, frames, &replace);
     let mut with_matte = replace.to_vec();
     with_matte.extend_from_slice(&["--set", "output=matte", "--depth", "float"]);
     render_face(&shot_pattern(), &matte, frames, &with_matte);
@@ -595,42 +593,50 @@ fn replace_puts_the_new_face_on_the_target_landmarks_without_a_seam() {
             .collect::<Vec<_>>()
     };
     let target = data(&shot_pattern(), "target");
-    let replaced = data(&comp, "replaced");
-    let (mut dist, mut n) = (0.0, 0.0);
-    for (a, b) in target.iter().zip(&replaced) {
-        for (p, q) in a.points.iter().zip(&b.points) {
-            dist += (p[0] - q[0]).hypot(p[1] - q[1]);
-            n += 1.0;
-        }
-    }
-    let mean = dist / n;
-    // The seam: mean luma gradient where the matte fades, against inside the face.
-    let (mut seam, mut seam_n, mut inside, mut inside_n) = (0.0, 0.0, 0.0, 0.0);
-    for t in 12..24 {
-        let out = read_image(&dir.join(format!("comp/{t:04}.png")));
-        let m = read_image(&dir.join(format!("matte/{t:04}.exr")));
-        let (w, h) = (out.width, out.height);
-        let l = luma(&out);
-        for i in 0..w * h {
-            let a = m.data[i * 4 + 3];
-            if a > 0.05 && a < 0.95 {
-                seam += grad(&l, w, h, i);
-                seam_n += 1.0;
-            } else if a >= 0.999 {
-                inside += grad(&l, w, h, i);
-                inside_n += 1.0;
+    for blend in ["seamless", "feather"] {
+        let comp_dir = format!("comp_{blend}");
+        let comp = dir.join(&comp_dir).join("%04d.png").display().to_string();
+        let blend_set = format!("blend={blend}");
+        let mut args = replace.to_vec();
+        args.extend_from_slice(&["--set", &blend_set]);
+        render_face(&shot_pattern(), &comp, frames, &args);
+        let replaced = data(&comp, &format!("replaced_{blend}"));
+        let (mut dist, mut n) = (0.0, 0.0);
+        for (a, b) in target.iter().zip(&replaced) {
+            for (p, q) in a.points.iter().zip(&b.points) {
+                dist += (p[0] - q[0]).hypot(p[1] - q[1]);
+                n += 1.0;
             }
         }
+        let mean = dist / n;
+        // The seam: mean luma gradient where the matte fades, against inside the face.
+        let (mut seam, mut seam_n, mut inside, mut inside_n) = (0.0, 0.0, 0.0, 0.0);
+        for t in 12..24 {
+            let out = read_image(&dir.join(&comp_dir).join(format!("{t:04}.png")));
+            let m = read_image(&dir.join(format!("matte/{t:04}.exr")));
+            let (w, h) = (out.width, out.height);
+            let l = luma(&out);
+            for i in 0..w * h {
+                let a = m.data[i * 4 + 3];
+                if a > 0.05 && a < 0.95 {
+                    seam += grad(&l, w, h, i);
+                    seam_n += 1.0;
+                } else if a >= 0.999 {
+                    inside += grad(&l, w, h, i);
+                    inside_n += 1.0;
+                }
+            }
+        }
+        let (seam, inside) = (seam / seam_n, inside / inside_n);
+        eprintln!(
+            "replace, {blend} blend: mean landmark distance to the target {mean:.2} px (512x512, frames 12-23); luma gradient across the seam {seam:.4}, inside the face {inside:.4}"
+        );
+        assert!(mean <= 2.0, "{blend}: mean landmark distance {mean:.2} px");
+        assert!(
+            seam <= inside,
+            "{blend}: seam gradient {seam:.4} > inside {inside:.4}"
+        );
     }
-    let (seam, inside) = (seam / seam_n, inside / inside_n);
-    eprintln!(
-        "replace: mean landmark distance to the target {mean:.2} px (512x512, frames 12-23); luma gradient across the seam {seam:.4}, inside the face {inside:.4}"
-    );
-    assert!(mean <= 2.0, "mean landmark distance {mean:.2} px");
-    assert!(
-        seam <= inside,
-        "seam gradient {seam:.4} > inside {inside:.4}"
-    );
 }
 
 #[test]
