@@ -14,8 +14,8 @@
 //! built-in fill), `provider`, `colourSpace`.
 //!
 //! The whole frame is built on each render (the effect asks for full frames, no tiles); frames
-//! of the window are fetched one at a time and released (see the memory note in
-//! `pixelspace_shared::plate`).
+//! of the window are fetched one at a time and released as soon as they are converted, the
+//! Mask clip as alpha alone (see the memory note in `pixelspace_shared::plate`).
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -295,6 +295,26 @@ fn core(e: Error) -> CoreError {
     CoreError::new(e.message().to_string())
 }
 
+/// The alpha of `view` over `bounds`, row by row (0 outside the view).
+fn alpha_of(view: &pixelspace_shared::image::ImageView, bounds: Rect) -> Vec<f32> {
+    let w = bounds.width() as usize;
+    let mut matte = vec![0f32; bounds.area()];
+    let vb = view.bounds();
+    let (x1, x2) = (bounds.x1.max(vb.x1), bounds.x2.min(vb.x2));
+    if x1 >= x2 {
+        return matte;
+    }
+    let mut row = vec![0f32; 4 * (x2 - x1) as usize];
+    for y in bounds.y1.max(vb.y1)..bounds.y2.min(vb.y2) {
+        view.read_row_rgba(y, x1, x2, &mut row);
+        let base = (y - bounds.y1) as usize * w + (x1 - bounds.x1) as usize;
+        for (k, px) in row.chunks_exact(4).enumerate() {
+            matte[base + k] = px[3];
+        }
+    }
+    matte
+}
+
 impl ShotSource for HostShot<'_, '_> {
     fn range(&self) -> (i32, i32) {
         self.range
@@ -308,8 +328,7 @@ impl ShotSource for HostShot<'_, '_> {
         let matte = if self.mask {
             let clip = self.effect.clip(CLIP_MASK).map_err(core)?;
             let m = clip.image(t as f64).map_err(core)?;
-            let m = FloatImage::from_view(&m.view().map_err(core)?, self.bounds);
-            m.data.chunks_exact(4).map(|p| p[3]).collect()
+            alpha_of(&m.view().map_err(core)?, self.bounds)
         } else if let Some(seg) = &self.segmenter {
             person_matte(seg, &image, self.colour)?
         } else {
@@ -454,7 +473,8 @@ impl Plugin for CleanPlate {
         args.set_components(CLIP_OUTPUT, Components::Rgba)?;
         args.set_components(CLIP_SOURCE, Components::Rgba)?;
         if effect.clip(CLIP_MASK)?.connected() {
-            args.set_components(CLIP_MASK, Components::Rgba)?;
+            // Alpha alone: a quarter of the RGBA the host would otherwise convert and keep.
+            args.set_components(CLIP_MASK, Components::Alpha)?;
         }
         args.set_frame_varying(true)?;
         Ok(Reply::Done)
@@ -521,17 +541,13 @@ impl Plugin for CleanPlate {
             }
             OutputKind::Comp => {
                 // The source blended towards the plate by the (dilated) matte: exactly the
-                // source where the matte is 0.
-                let current = shot.load(t)?;
-                for (i, px) in result.data.chunks_exact_mut(4).enumerate() {
-                    let m = current.matte[i].clamp(0.0, 1.0);
-                    let src = &current.image.data[4 * i..4 * i + 4];
+                // source where the matte is 0 (the plate is the source outside the hole).
+                for (k, &i) in built.hole_pixels.iter().enumerate() {
+                    let m = built.matte[i].clamp(0.0, 1.0);
+                    let src = built.hole_source[k];
+                    let px = &mut result.data[4 * i..4 * i + 4];
                     for c in 0..3 {
-                        px[c] = if m <= 0.0 {
-                            src[c]
-                        } else {
-                            src[c] + m * (px[c] - src[c])
-                        };
+                        px[c] = src[c] + m * (px[c] - src[c]);
                     }
                     px[3] = src[3];
                 }

@@ -96,6 +96,12 @@ pub struct Plate {
     pub confidence: Vec<f32>,
     /// Per pixel: true where the matte marked a hole.
     pub hole: Vec<bool>,
+    /// The current frame's matte (after any dilation), one value a pixel.
+    pub matte: Vec<f32>,
+    /// The hole's pixels (indices) and the source's RGBA there, for a comp; everywhere else
+    /// the plate is the source.
+    pub hole_pixels: Vec<usize>,
+    pub hole_source: Vec<[f32; 4]>,
 }
 
 /// The frames of a window of `window` frames around `t`, inside `range`, nearest first
@@ -149,10 +155,12 @@ pub fn build(source: &dyn ShotSource, t: i32, opts: &PlateOptions) -> Result<Pla
         )));
     }
     let hole: Vec<bool> = current.matte.iter().map(|&m| m > HOLE_THRESHOLD).collect();
-    let mut image = current.image.clone();
     let mut confidence = vec![1.0f32; n];
-    // Pixels still to fill.
-    let mut open: Vec<usize> = (0..n).filter(|&i| hole[i]).collect();
+    let hole_pixels: Vec<usize> = (0..n).filter(|&i| hole[i]).collect();
+    // Pixels still to fill, and what the temporal methods found (written into the frame once
+    // the neighbours no longer need it as it is).
+    let mut open: Vec<usize> = hole_pixels.clone();
+    let mut found: Vec<(usize, [f32; 3])> = Vec::new();
     for i in &open {
         confidence[*i] = 0.0;
     }
@@ -174,13 +182,24 @@ pub fn build(source: &dyn ShotSource, t: i32, opts: &PlateOptions) -> Result<Pla
         for (k, &i) in open.iter().enumerate() {
             match filled[k] {
                 Some(rgb) => {
-                    image.data[4 * i..4 * i + 3].copy_from_slice(&rgb);
+                    found.push((i, rgb));
                     confidence[i] = 1.0;
                 }
                 None => still.push(i),
             }
         }
         open = still;
+    }
+    let ShotFrame { mut image, matte } = current;
+    let hole_source: Vec<[f32; 4]> = hole_pixels
+        .iter()
+        .map(|&i| {
+            let p = &image.data[4 * i..4 * i + 4];
+            [p[0], p[1], p[2], p[3]]
+        })
+        .collect();
+    for (i, rgb) in found {
+        image.data[4 * i..4 * i + 3].copy_from_slice(&rgb);
     }
     if !open.is_empty() {
         if (opts.is_cancelled)() {
@@ -199,6 +218,9 @@ pub fn build(source: &dyn ShotSource, t: i32, opts: &PlateOptions) -> Result<Pla
         image,
         confidence,
         hole,
+        matte,
+        hole_pixels,
+        hole_source,
     })
 }
 

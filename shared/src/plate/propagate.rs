@@ -30,9 +30,9 @@ pub const MIN_TRUSTED: f64 = 0.3;
 /// Largest per-channel difference between two candidates that agree.
 pub const AGREE: f32 = 0.04;
 
-/// Candidates a neighbour offers a pixel at most (see [`snapped`]): three, then the other
-/// layers.
-const PER_FRAME: usize = 4 + super::flow::MAX_MODES;
+/// Candidates a neighbour offers a pixel at most (see [`snapped`]: up to three, then the
+/// other layers while there is room).
+const PER_FRAME: usize = 5;
 
 /// Weight in the vote of a layer's map that the per-pixel map does not point to.
 const OTHER_LAYER: f32 = 0.35;
