@@ -257,8 +257,8 @@ mod tests {
             .map(|i| if inside[i] { 0.0 } else { f(i) })
             .collect();
         let g = harmonic_fill(&inside, &fixed, w, h);
-        for i in 0..w * h {
-            assert!((g[i] - f(i)).abs() < 1e-4, "{i}: {} vs {}", g[i], f(i));
+        for (i, v) in g.iter().enumerate() {
+            assert!((v - f(i)).abs() < 1e-4, "{i}: {v} vs {}", f(i));
         }
     }
 
