@@ -136,7 +136,8 @@ pub fn paste_seamless(
     let k = w.max(h).div_ceil(MAX_CELLS).max(1);
     let (wc, hc) = (w.div_ceil(k) + 2, h.div_ceil(k) + 2);
     let (ox, oy) = (region.x1 - k as i32, region.y1 - k as i32);
-    let used = |x: i32, y: i32| matte.get(x, y) > 0.0 && valid.get(x, y) > 0.0;
+    let has_new = |x: i32, y: i32| valid.get(x, y) > 0.0 && new.bounds.contains(x, y);
+    let used = |x: i32, y: i32| matte.get(x, y) > 0.0 && has_new(x, y);
     // Per cell: sums of clamp(A) and of B (where defined), pixel counts.
     let mut sum_a = vec![[0.0f64; 3]; wc * hc];
     let mut sum_b = vec![[0.0f64; 3]; wc * hc];
@@ -158,7 +159,7 @@ pub fn paste_seamless(
                     for ch in 0..3 {
                         sum_a[c][ch] += a[ch].clamp(0.0, 1.0) as f64;
                     }
-                    if valid.get(x, y) > 0.0 {
+                    if has_new(x, y) {
                         let b = new.pixel(x, y);
                         n_valid[c] += 1;
                         for ch in 0..3 {
