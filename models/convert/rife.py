@@ -98,7 +98,7 @@ PARITY = {
         "torch": "2.15.0+cu132",
         "onnxruntime": "1.32.0"
     },
-    "onnx_sha256": "608f418946a57749fa272a88108c28d6341736ba0d6a240429acedb92b64acaf"
+    "onnx_sha256": "c9b441e5c604cca666fc4383dd5805e7155f6b7873d3f2d52fcaa167e689da77"
 }
 
 
@@ -127,7 +127,7 @@ PARITY_MOTION = {
         "torch": "2.15.0+cu132",
         "onnxruntime": "1.32.0"
     },
-    "onnx_sha256": "6b96aa06479aded385d0bb3a045fec170948f364a7ad29e2e97ddc86dd95456a"
+    "onnx_sha256": "7eb565498a357f7bac786383fcca574ed4aa932802d1a5d8ebac7383514f16a0"
 }
 
 
@@ -361,8 +361,8 @@ def build_head(g, imgs):
 def build_block(g, b, x, flow_small, scale):
     """IFBlock b on its input `x`, already at 1/scale resolution (`flow_small`: the flow so far
     at that resolution, in full-resolution pixels, or None for the first block). Returns the
-    block's output at full resolution: 13 channels, flow (update) 0-3 in pixels, mask logit 4,
-    features 5-12."""
+    block's output at full resolution as (flow or flow update, 4 channels in pixels; mask
+    logit and features, 9 channels), each upsampled on its own (resizing is per channel)."""
     if flow_small is not None:
         f = flow_small
         if scale != 1:
@@ -377,13 +377,12 @@ def build_block(g, b, x, flow_small, scale):
         feat = g.lrelu(g.op("Add", [y, feat]))
     tmp = g.deconv(feat, f"block{b}.lastconv.0")
     tmp = g.op("DepthToSpace", [tmp], blocksize=2, mode="CRD")   # = PixelShuffle(2)
+    flow = g.channels(tmp, 0, 4)
     if scale != 1:
-        # The flow channels are scaled to full-resolution pixels before upsampling (the same
-        # as after: resizing is linear), on the small tensor.
-        k = np.ones((1, 13, 1, 1), np.float32)
-        k[:, :4] = float(scale)
-        tmp = g.op("Mul", [tmp, g.const(k)])
-    return g.resize(tmp, float(scale))
+        # Scaled to full-resolution pixels before upsampling (the same as after: resizing is
+        # linear and the scale a power of two), on the small tensor.
+        flow = g.op("Mul", [flow, g.const(float(scale))])
+    return g.resize(flow, float(scale)), g.resize(g.channels(tmp, 4, 13), float(scale))
 
 
 class Warper:
@@ -578,18 +577,16 @@ def build_model(state, with_frame=True, fast_warp=False):
     small = g.resize(srcs, 1.0 / SCALES[0])
     x = g.cat([to_channels(g, small, 0, 3), to_channels(g, small, 3, 7),
                timestep_plane(small)])
-    out = build_block(g, 0, x, None, SCALES[0])
-    flow = g.channels(out, 0, 4)
+    flow, rest = build_block(g, 0, x, None, SCALES[0])
     for b in range(1, 5):
         s = SCALES[b]
         warped = grid.warp_shrunk(srcs, flow, s)                                # [2,7,h,w]
-        rest = g.resize(g.channels(out, 4, 13), 1.0 / s)                       # mask, features
         x = g.cat([to_channels(g, warped, 0, 3), to_channels(g, warped, 3, 7),
-                   timestep_plane(warped), rest])
-        out = build_block(g, b, x, g.resize(flow, 1.0 / s), s)
-        flow = g.op("Add", [flow, g.channels(out, 0, 4)])
+                   timestep_plane(warped), g.resize(rest, 1.0 / s)])            # mask, features
+        delta, rest = build_block(g, b, x, g.resize(flow, 1.0 / s), s)
+        flow = g.op("Add", [flow, delta])
     g.nodes.append(helper.make_node("Identity", [flow], ["flow"], name="flow"))
-    g.nodes.append(helper.make_node("Sigmoid", [g.channels(out, 4, 5)], ["mask"], name="mask"))
+    g.nodes.append(helper.make_node("Sigmoid", [g.channels(rest, 0, 1)], ["mask"], name="mask"))
     outputs = [value_info("mask", 1), value_info("flow", 4)]
     if with_frame:
         warped = grid.warp(imgs, flow)                                          # [2,3,H,W]
