@@ -15,7 +15,8 @@ use std::f64::consts::PI;
 
 use crate::colour::ColourSpace;
 use crate::error::{Error, Result};
-use crate::image::FloatImage;
+use crate::geometry::Rect;
+use crate::image::{FloatImage, ImageView};
 use crate::manifest::{Activation, Alignment, Border, Fit, Landmarks, Size, Square};
 use crate::pipeline::{InferRequest, InferencePipeline, Inferred};
 
@@ -78,6 +79,29 @@ impl Roi {
             side,
             rotation,
         })
+    }
+
+    /// The frame pixels a `width` x `height` crop of this region reads (its corners' bounding
+    /// box grown by 2 pixels for the bilinear samples), within `frame`.
+    pub fn frame_rect(&self, width: u32, height: u32, frame: Rect) -> Rect {
+        let m = self.crop_to_frame(width, height);
+        let (w, h) = (width as f64, height as f64);
+        let (mut x1, mut y1, mut x2, mut y2) = (f64::MAX, f64::MAX, f64::MIN, f64::MIN);
+        for (u, v) in [(0.0, 0.0), (w, 0.0), (0.0, h), (w, h)] {
+            let (x, y) = m.apply(u, v);
+            (x1, y1, x2, y2) = (x1.min(x), y1.min(y), x2.max(x), y2.max(y));
+        }
+        if !(x1.is_finite() && y1.is_finite() && x2.is_finite() && y2.is_finite()) {
+            return frame;
+        }
+        let clamp = |v: f64| v.clamp(-1e9, 1e9) as i32;
+        Rect::new(
+            clamp(x1.floor()) - 2,
+            clamp(y1.floor()) - 2,
+            clamp(x2.ceil()) + 2,
+            clamp(y2.ceil()) + 2,
+        )
+        .intersect(&frame)
     }
 
     /// The map from crop points `(u, v)` of a `width` x `height` crop of this region (`v` down
@@ -235,6 +259,24 @@ impl Landmarker {
         self.decode(&inferred, &roi)
     }
 
+    /// [`Landmarker::run`] on a host image (its bounds are the frame): only the part of the
+    /// frame the crop reads is converted to float. Gives the same points as `run` on
+    /// `FloatImage::from_view(view, view.bounds())`.
+    pub fn run_view(
+        &self,
+        view: &ImageView,
+        frame_colour: ColourSpace,
+        face: &Face,
+    ) -> Result<FaceLandmarks> {
+        let roi = self.roi(face)?;
+        let mut rect = roi.frame_rect(self.width, self.height, view.bounds());
+        if rect.is_empty() {
+            // A region wholly outside the frame samples the frame's edge pixels.
+            rect = view.bounds();
+        }
+        self.run(&FloatImage::from_view(view, rect), frame_colour, face)
+    }
+
     /// Reads a run of this model on the crop of `roi`.
     pub fn decode(&self, inferred: &Inferred, roi: &Roi) -> Result<FaceLandmarks> {
         let name = &self.pipeline.manifest().name;
@@ -360,6 +402,32 @@ mod tests {
         );
         let (x, y) = m.apply(96.0, 96.0);
         assert!((x - 140.0).abs() < 1e-9 && (y - 250.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_crop_of_the_part_it_reads_equals_a_crop_of_the_whole_frame() {
+        let frame = FloatImage::from_fn(Rect::new(0, 0, 300, 400), |x, y| {
+            let v = ((x * 13 + y * 7) % 101) as f32 / 100.0;
+            [v, v * v, 1.0 - v, 1.0]
+        });
+        for eyes in [
+            [(120.0, 280.0), (160.0, 260.0)],
+            [(20.0, 380.0), (60.0, 390.0)],
+            [(250.0, 20.0), (290.0, 5.0)],
+        ] {
+            let mut f = face(eyes);
+            f.bbox = crate::face::FaceBox::from_corners(
+                (eyes[0].0 - 20.0, eyes[0].1 - 60.0),
+                (eyes[1].0 + 20.0, eyes[1].1 + 30.0),
+            );
+            let roi = Roi::from_face(&f, &alignment()).unwrap();
+            let m = roi.crop_to_frame(192, 192);
+            let rect = roi.frame_rect(192, 192, frame.bounds);
+            assert!(frame.bounds.contains_rect(&rect) && !rect.is_empty());
+            let part = crate::resize::crop(&frame, rect);
+            let whole = warp(&frame, &m, 192, 192, Border::Replicate);
+            assert_eq!(warp(&part, &m, 192, 192, Border::Replicate), whole);
+        }
     }
 
     #[test]

@@ -18,7 +18,7 @@ use super::detect::FaceDetector;
 use crate::colour::ColourSpace;
 use crate::error::Result;
 use crate::geometry::Rect;
-use crate::image::FloatImage;
+use crate::image::{FloatImage, ImageView};
 
 /// The square windows searched besides the whole frame: side 2/3 of the short side (none when
 /// the short side is under 720 pixels: such frames are searched whole), stepping by the side
@@ -120,28 +120,49 @@ pub fn shrink(frame: &FloatImage, rect: Rect, long_side: u32) -> (FloatImage, f6
     (out, sx, sy)
 }
 
+/// One row of a half-resolution image: each pixel the mean of a 2x2 block of `top` and
+/// `bottom` (RGBA rows of twice its width).
+fn average_rows(top: &[f32], bottom: &[f32], dst: &mut [f32]) {
+    for (i, px) in dst.chunks_exact_mut(4).enumerate() {
+        let k = 8 * i;
+        for c in 0..4 {
+            px[c] = 0.25 * ((top[k + c] + top[k + 4 + c]) + (bottom[k + c] + bottom[k + 4 + c]));
+        }
+    }
+}
+
+/// Bounds at half resolution (origin halved; an odd last row or column left out).
+fn half_bounds(b: Rect) -> Rect {
+    let (w, h) = (b.width() as i32 / 2, b.height() as i32 / 2);
+    let (x1, y1) = (b.x1.div_euclid(2), b.y1.div_euclid(2));
+    Rect::new(x1, y1, x1 + w, y1 + h)
+}
+
 /// `frame` at half resolution: each pixel the mean of a 2x2 block, bounds halved (the frame's
 /// origin must be even; an odd last row or column is left out).
 pub fn halve(frame: &FloatImage) -> FloatImage {
     let b = frame.bounds;
-    let (w, h) = (b.width() as usize / 2, b.height() as usize / 2);
-    let mut out = FloatImage::new(Rect::new(
-        b.x1.div_euclid(2),
-        b.y1.div_euclid(2),
-        b.x1.div_euclid(2) + w as i32,
-        b.y1.div_euclid(2) + h as i32,
-    ));
-    let y0 = out.bounds.y1;
-    for j in 0..h as i32 {
+    let mut out = FloatImage::new(half_bounds(b));
+    let (y0, w) = (out.bounds.y1, out.width() as usize);
+    for j in 0..out.height() as i32 {
         let (top, bottom) = (frame.row(b.y1 + 2 * j), frame.row(b.y1 + 2 * j + 1));
-        let dst = out.row_mut(y0 + j);
-        for (i, px) in dst.chunks_exact_mut(4).enumerate() {
-            let k = 8 * i;
-            for c in 0..4 {
-                px[c] =
-                    0.25 * ((top[k + c] + top[k + 4 + c]) + (bottom[k + c] + bottom[k + 4 + c]));
-            }
-        }
+        average_rows(&top[..8 * w], &bottom[..8 * w], out.row_mut(y0 + j));
+    }
+    out
+}
+
+/// [`halve`] of a host image, read two rows at a time: the same values as halving the image
+/// converted to float, without converting the whole frame.
+pub fn halve_view(view: &ImageView) -> FloatImage {
+    let b = view.bounds();
+    let mut out = FloatImage::new(half_bounds(b));
+    let (y0, w) = (out.bounds.y1, out.width() as usize);
+    let (mut top, mut bottom) = (vec![0.0f32; 8 * w], vec![0.0f32; 8 * w]);
+    let x2 = b.x1 + 2 * w as i32;
+    for j in 0..out.height() as i32 {
+        view.read_row_rgba(b.y1 + 2 * j, b.x1, x2, &mut top);
+        view.read_row_rgba(b.y1 + 2 * j + 1, b.x1, x2, &mut bottom);
+        average_rows(&top, &bottom, out.row_mut(y0 + j));
     }
     out
 }
@@ -182,26 +203,65 @@ fn even(r: &Rect) -> bool {
         .all(|v| v.rem_euclid(2) == 0)
 }
 
+/// Where the search reads pixels: a float frame, or a host image converted a part at a time.
+#[derive(Clone, Copy)]
+enum Pixels<'a, 'b> {
+    Float(&'a FloatImage),
+    View(&'a ImageView<'b>),
+}
+
 /// Every face in `frame` (pixels in the `colour` encoding), best score first. The detector
 /// sees the whole frame shrunk to at most 256 pixels on its long side, and each window of
 /// [`windows`] shrunk to 128. When there are windows, both are shrunk from the frame at half
 /// resolution (made once; the windows overlap, so this reads each frame pixel once instead of
-/// up to five times), except for rectangles with an odd edge.
+/// up to three times), except for rectangles with an odd edge.
 pub fn find_faces(
     detector: &FaceDetector,
     frame: &FloatImage,
     colour: ColourSpace,
 ) -> Result<Vec<Face>> {
-    let windows = windows(frame.bounds);
-    let half = (!windows.is_empty()).then(|| halve(frame));
-    let run = |rect: Rect, long_side: u32| match &half {
-        Some(h) if even(&rect) => detect_in(detector, h, 2, rect, long_side, colour),
-        _ => detect_in(detector, frame, 1, rect, long_side, colour),
+    search(detector, Pixels::Float(frame), colour)
+}
+
+/// [`find_faces`] on a host image (its bounds are the frame) without converting the whole
+/// frame to float: the half-resolution copy is read from it directly, and a rectangle that
+/// needs full resolution is converted alone. Gives the same faces as [`find_faces`] on
+/// `FloatImage::from_view(view, view.bounds())`.
+pub fn find_faces_in_view(
+    detector: &FaceDetector,
+    view: &ImageView,
+    colour: ColourSpace,
+) -> Result<Vec<Face>> {
+    search(detector, Pixels::View(view), colour)
+}
+
+fn search(detector: &FaceDetector, pixels: Pixels, colour: ColourSpace) -> Result<Vec<Face>> {
+    let bounds = match pixels {
+        Pixels::Float(f) => f.bounds,
+        Pixels::View(v) => v.bounds(),
     };
-    let mut found = run(frame.bounds, 256)?;
+    let windows = windows(bounds);
+    let half =
+        (!windows.is_empty() && bounds.x1 % 2 == 0 && bounds.y1 % 2 == 0).then(|| match pixels {
+            Pixels::Float(f) => halve(f),
+            Pixels::View(v) => halve_view(v),
+        });
+    let run = |rect: Rect, long_side: u32| match (&half, pixels) {
+        (Some(h), _) if even(&rect) => detect_in(detector, h, 2, rect, long_side, colour),
+        (_, Pixels::Float(f)) => detect_in(detector, f, 1, rect, long_side, colour),
+        (_, Pixels::View(v)) => detect_in(
+            detector,
+            &FloatImage::from_view(v, rect),
+            1,
+            rect,
+            long_side,
+            colour,
+        ),
+    };
+    let mut found = run(bounds, 256)?;
     for window in windows {
         for face in run(window, 128)? {
-            if !cut_by_window(&face, window, frame.bounds) {
+            if !cut_by_window(&face, window, bounds) {
                 found.push(face);
             }
         }
@@ -276,5 +336,23 @@ mod tests {
             h.pixel(6, 11),
             [12.5, 22.5, (264 + 276 + 286 + 299) as f32 / 4.0, 1.0]
         );
+    }
+
+    #[test]
+    fn halving_a_host_image_equals_halving_it_converted() {
+        use crate::image::{Components, ImageViewMut, PixelDepth};
+        let b = Rect::new(0, 0, 9, 6);
+        let src = FloatImage::from_fn(b, |x, y| {
+            let v = ((x * 37 + y * 11) % 256) as f32 / 255.0;
+            [v, 1.0 - v, 0.5 * v, 1.0]
+        });
+        let mut buf = vec![0u8; 9 * 4 * 6];
+        let mut out =
+            ImageViewMut::new(&mut buf, 0, 36, b, PixelDepth::Byte, Components::Rgba).unwrap();
+        src.write_to(&mut out, b);
+        let view = out.as_view();
+        let converted = FloatImage::from_view(&view, b);
+        assert_eq!(halve_view(&view), halve(&converted));
+        assert_eq!(halve_view(&view).bounds, Rect::new(0, 0, 4, 3));
     }
 }
