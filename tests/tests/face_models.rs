@@ -10,6 +10,8 @@
 //!   the rest of the crop must come back in place;
 //! * FRAN's contract model does the same with its `direction` input and the ffhq_512 template
 //!   at 1024;
+//! * the seamless blend bends the swapped face's colour offset away and keeps its detail;
+//! * on float frames, values above 1 inside the matte survive the swap (both blends);
 //! * pixels outside the paste-back matte are untouched; a frame without a face passes through;
 //!   a malformed swapper, a missing model or a FaceSource without a face are clear errors.
 //!
@@ -707,4 +709,90 @@ fn swap_passes_a_frame_without_a_face_through_and_reports_bad_inputs() {
         ],
     );
     assert!(e.contains("embedding"), "{e}");
+}
+
+#[test]
+fn swap_on_float_frames_keeps_values_above_one_and_leaves_the_outside_alone() {
+    let models = tiny_face_models();
+    let dir = scratch("face_swap_hdr");
+    std::fs::create_dir_all(dir.join("in")).unwrap();
+    // Frame 12 as scene-linear float, twice as bright (highlights above 1).
+    let src = read_image(&shot().join("0012.png"));
+    let hdr = Image {
+        width: src.width,
+        height: src.height,
+        data: src
+            .data
+            .chunks_exact(4)
+            .flat_map(|p| {
+                let f = |v: f32| (2.0 * srgb_to_linear(v as f64)) as f32;
+                [f(p[0]), f(p[1]), f(p[2]), p[3]]
+            })
+            .collect(),
+    };
+    write_exr(&dir.join("in/0012.exr"), &hdr);
+    let input = dir.join("in/%04d.exr").display().to_string();
+    let clip = format!("FaceSource={}", shot_pattern());
+    let swap_set = format!("swapModel={}", models.join("tiny_inswapper.onnx").display());
+    let rec_set = format!(
+        "recogniserModel={}",
+        models.join("tiny_arcface.onnx").display()
+    );
+    for blend in ["feather", "seamless"] {
+        let blend_set = format!("blend={blend}");
+        let run = |name: &str, output: &str| {
+            let out = dir
+                .join(format!("{name}_{blend}/%04d.exr"))
+                .display()
+                .to_string();
+            let mut args: Vec<String> = ["-i", &input, "-o", &out, "--frames", "12..12"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
+            for set in [
+                format!("detector={}", real_model("face_detector").display()),
+                format!("landmarker={}", real_model("face_landmarks").display()),
+                "mode=swap".to_string(),
+                swap_set.clone(),
+                rec_set.clone(),
+                blend_set.clone(),
+                format!("output={output}"),
+            ] {
+                args.push("--set".into());
+                args.push(set);
+            }
+            args.extend(["--clip".to_string(), clip.clone()]);
+            let refs: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
+            render_effect_ok(FACE, &refs);
+            read_image(&dir.join(format!("{name}_{blend}/0012.exr")))
+        };
+        let out = run("comp", "comp");
+        let matte = run("matte", "matte");
+        let (mut above_in, mut above_out, mut changed) = (0, 0, 0);
+        for i in 0..hdr.width * hdr.height {
+            let k = matte.data[i * 4 + 3];
+            let (a, b) = (&hdr.data[i * 4..i * 4 + 4], &out.data[i * 4..i * 4 + 4]);
+            if k == 0.0 {
+                assert_eq!(a, b, "{blend}: pixel {i} outside the matte changed");
+                continue;
+            }
+            changed += a.iter().zip(b).filter(|(x, y)| x != y).count();
+            if k >= 0.5 {
+                above_in += a[..3].iter().filter(|v| **v > 1.0).count();
+                above_out += b[..3].iter().filter(|v| **v > 1.0).count();
+            }
+        }
+        eprintln!(
+            "swap on a float frame ({blend}): {above_in} values above 1 inside the matte before, {above_out} after; {changed} values changed"
+        );
+        assert!(changed > 1000, "{blend}: only {changed} values changed");
+        assert!(
+            above_in > 100,
+            "the test frame has too few values above 1 in the face"
+        );
+        assert!(
+            above_out * 10 >= above_in * 8,
+            "{blend}: values above 1 lost: {above_in} -> {above_out}"
+        );
+    }
 }
