@@ -8,7 +8,8 @@
 //! * the swapper ([`Swapper`]) takes `target`, the face to replace aligned to its manifest's
 //!   template (arcface_128 at 128), RGB in [0, 1], and `source`, the identity: the embedding
 //!   times the graph's last initializer (the 512x512 "emap" matrix, read from the .onnx file
-//!   with [`crate::onnx_initializers`]), L2-normalised;
+//!   with [`crate::onnx_initializers`]), L2-normalised (InsightFace's own order; FaceFusion
+//!   divides by the embedding's length instead, which differs from this by a scale factor);
 //! * its output, the swapped face in [0, 1] over the same crop, is pasted back through the
 //!   inverse warp, weighted by the crop's feathered box mask times the face matte, as a change
 //!   so values above 1 survive ([`super::align::paste_back`]), or seamlessly: bent to meet the
