@@ -1,12 +1,10 @@
 //! Locked-off camera: each hole pixel is rebuilt from the window's frames in which it is not
 //! matted, as the per-channel median of those samples (robust to grain and to a shadow or a
 //! reflection passing through some of the frames).
-//!
-//! Also holds [`gather`], the streaming sample store `propagate` shares: frames are read one at
-//! a time and only the hole's samples are kept, in strips bounded by [`super::SAMPLE_BUDGET`].
 
+use super::gather::{Crop, bounding_box, gather};
 use super::{HOLE_THRESHOLD, PlateOptions, ShotFrame, ShotSource, median_rgb, window_frames};
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 /// Median fill of the `open` pixels (indices into the frame's pixels) of frame `t`: one entry
 /// per open pixel, `None` where no frame of the window shows it.
@@ -21,6 +19,7 @@ pub fn fill(
         .into_iter()
         .filter(|&k| k != t)
         .collect();
+    let w = current.image.width() as usize;
     gather(
         source,
         t,
@@ -30,84 +29,19 @@ pub fn fill(
         opts,
         1,
         |_, _| Ok(()),
-        |_, frame, i, out| {
-            if frame.matte[i] > HOLE_THRESHOLD {
+        |_| bounding_box(open, w),
+        |_, crop: &Crop, i, out| {
+            let Some(p) = crop.at(i % w, i / w) else {
+                return 0;
+            };
+            if p[3] > HOLE_THRESHOLD {
                 return 0;
             }
-            let p = &frame.image.data[4 * i..4 * i + 3];
             out[0] = [p[0], p[1], p[2], 1.0];
             1
         },
         median_rgb,
     )
-}
-
-/// Streams `frames` through `sample` for the `open` pixels and returns each pixel's `reduce`
-/// of its candidates. `prepare` runs once per frame (on its first read) and its result is
-/// handed to `sample` on every strip; `sample(state, frame, pixel, out)` writes the frame's
-/// candidates for a hole pixel into `out` (room for `per_frame`; RGB and a weight) and
-/// returns how many.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn gather<P>(
-    source: &dyn ShotSource,
-    t: i32,
-    current: &ShotFrame,
-    frames: &[i32],
-    open: &[usize],
-    opts: &PlateOptions,
-    per_frame: usize,
-    mut prepare: impl FnMut(&ShotFrame, &ShotFrame) -> Result<P>,
-    sample: impl Fn(&P, &ShotFrame, usize, &mut [[f32; 4]]) -> usize,
-    reduce: impl Fn(&mut [[f32; 4]]) -> Option<[f32; 3]>,
-) -> Result<Vec<Option<[f32; 3]>>> {
-    let mut out = vec![None; open.len()];
-    if frames.is_empty() || open.is_empty() {
-        return Ok(out);
-    }
-    let per_frame = per_frame.max(1);
-    let nf = frames.len() * per_frame;
-    let per_pixel = nf * std::mem::size_of::<[f32; 4]>() + 2;
-    let strip = (super::SAMPLE_BUDGET / per_pixel).max(1);
-    let mut states: Vec<Option<P>> = frames.iter().map(|_| None).collect();
-    for (s, strip_pixels) in open.chunks(strip).enumerate() {
-        let mut samples = vec![[0f32; 4]; strip_pixels.len() * nf];
-        let mut counts = vec![0u16; strip_pixels.len()];
-        for (j, &k) in frames.iter().enumerate() {
-            if (opts.is_cancelled)() {
-                return Err(Error::new(crate::pipeline::CANCELLED));
-            }
-            let loaded;
-            let frame = if k == t {
-                current
-            } else {
-                loaded = source.load(k)?;
-                if loaded.image.bounds != current.image.bounds
-                    || loaded.matte.len() != current.matte.len()
-                {
-                    return Err(Error::new(format!(
-                        "frame {k} covers {:?} but frame {t} covers {:?}; all frames of the shot must have the same size",
-                        loaded.image.bounds, current.image.bounds
-                    )));
-                }
-                &loaded
-            };
-            if states[j].is_none() {
-                states[j] = Some(prepare(current, frame)?);
-            }
-            let state = states[j].as_ref().expect("prepared");
-            for (p, &i) in strip_pixels.iter().enumerate() {
-                let at = p * nf + counts[p] as usize;
-                let n = sample(state, frame, i, &mut samples[at..at + per_frame]);
-                counts[p] += n.min(per_frame) as u16;
-            }
-        }
-        let base = s * strip;
-        for p in 0..strip_pixels.len() {
-            let n = counts[p] as usize;
-            out[base + p] = reduce(&mut samples[p * nf..p * nf + n]);
-        }
-    }
-    Ok(out)
 }
 
 #[cfg(test)]

@@ -31,15 +31,13 @@
 pub mod align;
 mod bench;
 pub mod flow;
+mod gather;
 pub mod inpaint;
 pub mod median;
 pub mod propagate;
 
 use crate::error::{Error, Result};
 use crate::image::FloatImage;
-
-/// Upper bound of the per-strip sample store, in bytes.
-pub const SAMPLE_BUDGET: usize = 256 << 20;
 
 /// A matte value above this marks a hole pixel (after any dilation).
 pub const HOLE_THRESHOLD: f32 = 0.1;

@@ -17,7 +17,7 @@
 
 use super::align::{Affine2, affine_from_map, estimate, pyramid};
 use super::flow::{DenseMap, MAX_ROUND_TRIP, dense_map, flow_level, model_map};
-use super::median::gather;
+use super::gather::{Crop, Span, bounding_box, gather};
 use super::{HOLE_THRESHOLD, PlateOptions, ShotFrame, ShotSource, median_rgb, window_frames};
 use crate::error::Result;
 
@@ -105,6 +105,7 @@ pub fn fill(
     let cur_pyr = pyramid(current, 24);
     let w = current.image.width() as usize;
     let h = current.image.height() as usize;
+    let hole_box = bounding_box(open, w);
     gather(
         source,
         t,
@@ -114,7 +115,16 @@ pub fn fill(
         opts,
         PER_FRAME,
         |cur, nb| align_neighbour(cur, &cur_pyr, nb, opts),
-        |state: &Option<NeighbourMap>, frame, i, out| {
+        |state: &Option<NeighbourMap>| match state {
+            Some(m) => reach(m, hole_box),
+            None => Span {
+                x0: 0,
+                y0: 0,
+                x1: 0,
+                y1: 0,
+            },
+        },
+        |state: &Option<NeighbourMap>, frame: &Crop, i, out| {
             let Some(m) = state.as_ref() else {
                 return 0;
             };
@@ -220,8 +230,51 @@ pub fn consensus(s: &mut [[f32; 4]]) -> Option<[f32; 3]> {
     median_rgb(&mut s[..k])
 }
 
-/// Bilinear RGB of `frame` at continuous `(x, y)` when all four taps are inside and unmatted.
-fn sample_clear(frame: &ShotFrame, w: usize, h: usize, x: f64, y: f64) -> Option<[f32; 3]> {
+/// The span of a neighbour that the hole `hole` reaches through its maps: the box's corners
+/// under the affine and every layer, grown by the per-pixel residual's largest length and a
+/// pixel for the bilinear taps.
+fn reach(m: &NeighbourMap, hole: Span) -> Span {
+    if hole.x1 <= hole.x0 {
+        return hole;
+    }
+    let mut maps = vec![m.affine];
+    let mut grow = 2.0;
+    if let Some(d) = &m.dense {
+        maps.extend(d.layers.iter().copied());
+        grow += d
+            .residual
+            .iter()
+            .map(|r| r[0].abs().max(r[1].abs()))
+            .fold(0.0f32, f32::max) as f64;
+    }
+    let (mut x0, mut y0, mut x1, mut y1) = (f64::MAX, f64::MAX, f64::MIN, f64::MIN);
+    for a in &maps {
+        for (x, y) in [
+            (hole.x0, hole.y0),
+            (hole.x1, hole.y0),
+            (hole.x0, hole.y1),
+            (hole.x1, hole.y1),
+        ] {
+            let (u, v) = a.apply(x as f64, y as f64);
+            x0 = x0.min(u);
+            y0 = y0.min(v);
+            x1 = x1.max(u);
+            y1 = y1.max(v);
+        }
+    }
+    let lo = |v: f64| (v - grow).floor().max(0.0) as usize;
+    let hi = |v: f64| (v + grow).ceil().max(0.0) as usize;
+    Span {
+        x0: lo(x0),
+        y0: lo(y0),
+        x1: hi(x1),
+        y1: hi(y1),
+    }
+}
+
+/// Bilinear RGB of a neighbour (its crop) at continuous `(x, y)` when all four taps are inside
+/// the frame and unmatted.
+fn sample_clear(frame: &Crop, w: usize, h: usize, x: f64, y: f64) -> Option<[f32; 3]> {
     let fx = x - 0.5;
     let fy = y - 0.5;
     if !(fx >= 0.0 && fy >= 0.0 && fx <= (w - 1) as f64 && fy <= (h - 1) as f64) {
@@ -230,7 +283,7 @@ fn sample_clear(frame: &ShotFrame, w: usize, h: usize, x: f64, y: f64) -> Option
     let (x0, y0) = (fx.floor() as usize, fy.floor() as usize);
     let (x1, y1) = ((x0 + 1).min(w - 1), (y0 + 1).min(h - 1));
     let (wx, wy) = ((fx - x0 as f64) as f32, (fy - y0 as f64) as f32);
-    let taps = [y0 * w + x0, y0 * w + x1, y1 * w + x0, y1 * w + x1];
+    let taps = [(x0, y0), (x1, y0), (x0, y1), (x1, y1)];
     let weights = [
         (1.0 - wx) * (1.0 - wy),
         wx * (1.0 - wy),
@@ -238,12 +291,16 @@ fn sample_clear(frame: &ShotFrame, w: usize, h: usize, x: f64, y: f64) -> Option
         wx * wy,
     ];
     let mut out = [0f32; 3];
-    for (&i, &wt) in taps.iter().zip(&weights) {
-        if wt > 0.0 && frame.matte[i] > HOLE_THRESHOLD {
+    for (&(tx, ty), &wt) in taps.iter().zip(&weights) {
+        if wt <= 0.0 {
+            continue;
+        }
+        let p = frame.at(tx, ty)?;
+        if p[3] > HOLE_THRESHOLD {
             return None;
         }
         for c in 0..3 {
-            out[c] += wt * frame.image.data[4 * i + c];
+            out[c] += wt * p[c];
         }
     }
     Some(out)
