@@ -8,7 +8,7 @@
 //! only where the face matte is above 0: every other pixel is left exactly as it was.
 
 use super::regions::{
-    Plane, box_blur_plane, face_matte, face_rect, face_size, skin_mask, under_eye_mask,
+    Plane, box_blur_plane, face_matte, face_rect, face_size, features_mask, under_eye_mask,
 };
 use crate::colour::{ColourSpace, linear_to_srgb, srgb_to_linear};
 use crate::geometry::Rect;
@@ -28,9 +28,14 @@ fn box_mean(data: &[f32], ones: &[f32], w: usize, h: usize, r: usize) -> Vec<f32
 pub fn guided_filter(p: &[f32], w: usize, h: usize, r: usize, eps: f32) -> Vec<f32> {
     let mut ones = vec![1.0f32; w * h];
     box_blur_plane(&mut ones, w, h, r);
-    let mean = box_mean(p, &ones, w, h, r);
+    guided_filter_with(p, &ones, w, h, r, eps)
+}
+
+/// [`guided_filter`] with the box blur of a plane of ones (`ones`, radius `r`) given.
+fn guided_filter_with(p: &[f32], ones: &[f32], w: usize, h: usize, r: usize, eps: f32) -> Vec<f32> {
+    let mean = box_mean(p, ones, w, h, r);
     let sq: Vec<f32> = p.iter().map(|v| v * v).collect();
-    let corr = box_mean(&sq, &ones, w, h, r);
+    let corr = box_mean(&sq, ones, w, h, r);
     let mut a = vec![0.0f32; w * h];
     let mut b = vec![0.0f32; w * h];
     for i in 0..w * h {
@@ -38,8 +43,8 @@ pub fn guided_filter(p: &[f32], w: usize, h: usize, r: usize, eps: f32) -> Vec<f
         a[i] = var / (var + eps);
         b[i] = mean[i] - a[i] * mean[i];
     }
-    let ma = box_mean(&a, &ones, w, h, r);
-    let mb = box_mean(&b, &ones, w, h, r);
+    let ma = box_mean(&a, ones, w, h, r);
+    let mb = box_mean(&b, ones, w, h, r);
     (0..w * h).map(|i| ma[i] * p[i] + mb[i]).collect()
 }
 
@@ -67,7 +72,15 @@ pub fn retouch_face(
     if region.is_empty() || amount <= 0.0 {
         return matte;
     }
-    let skin = skin_mask(points, region);
+    // Skin weight: the face matte without the features (as `regions::skin_mask`).
+    let mut skin = matte.clone();
+    for (v, f) in skin
+        .data
+        .iter_mut()
+        .zip(&features_mask(points, region).data)
+    {
+        *v *= 1.0 - f;
+    }
     let under = under_eye_mask(points, region);
     let (w, h) = (region.width() as usize, region.height() as usize);
     let encode = |v: f32| match colour {
@@ -91,21 +104,42 @@ pub fn retouch_face(
     }
     let eps = 0.08f32 * 0.08;
     let shadow_r = ((size * 0.06).round() as usize).max(1);
+    let mut ones_shadow = vec![1.0f32; w * h];
+    box_blur_plane(&mut ones_shadow, w, h, shadow_r);
     let mut ones = vec![1.0f32; w * h];
-    box_blur_plane(&mut ones, w, h, shadow_r);
-    let smoothed: Vec<Vec<f32>> = planes
-        .iter()
-        .map(|p| {
-            let smooth = guided_filter(&guided_filter(p, w, h, r, eps), w, h, r, eps);
-            let surround = box_mean(&smooth, &ones, w, h, shadow_r);
-            (0..w * h)
-                .map(|i| {
-                    let lift = (surround[i] - smooth[i]).max(0.0) * 0.7 * under.data[i];
-                    p[i] + amount * (skin.data[i] * (smooth[i] - p[i]) + lift)
-                })
-                .collect()
-        })
-        .collect();
+    box_blur_plane(&mut ones, w, h, r);
+    // The three channels are independent: each on its own thread (the same values whatever
+    // the threads do).
+    let channel = |p: &Vec<f32>| -> Vec<f32> {
+        let smooth = guided_filter_with(
+            &guided_filter_with(p, &ones, w, h, r, eps),
+            &ones,
+            w,
+            h,
+            r,
+            eps,
+        );
+        let surround = box_mean(&smooth, &ones_shadow, w, h, shadow_r);
+        (0..w * h)
+            .map(|i| {
+                let lift = (surround[i] - smooth[i]).max(0.0) * 0.7 * under.data[i];
+                p[i] + amount * (skin.data[i] * (smooth[i] - p[i]) + lift)
+            })
+            .collect()
+    };
+    let smoothed: Vec<Vec<f32>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = planes[1..]
+            .iter()
+            .map(|p| scope.spawn(move || channel(p)))
+            .collect();
+        let mut out = vec![channel(&planes[0])];
+        out.extend(
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("a retouch channel thread panicked")),
+        );
+        out
+    });
     let new_planes = reshape(&smoothed, region, points, amount * RESHAPE, &matte);
     for y in region.y1..region.y2 {
         let off = (region.x1 - frame.bounds.x1) as usize * 4;
