@@ -7,13 +7,15 @@ Pinned versions (what the bench figures were measured with):
     onnxruntime==1.32.0  opencv-python-headless==5.0.0.93  numpy==2.4.6
 
 Per frame:
-  * detection: the whole frame and the same overlapping square windows as the Face effect's
-    search (side half the short side, stepping by half a side, last row and column flush with
-    the edge; none below 720 lines), each cut from the uint8 frame, shrunk with
-    cv2.resize(INTER_AREA), letterboxed to 128x128 with black bars and scaled to -1..1; anchor
-    decoding and weighted non-maximum suppression in numpy; faces cut by a window's inner edge
-    dropped, duplicates across windows (IoU > 0.3) keep the best score. The windows are the
-    ones the Face effect searches, so both find the same faces.
+  * detection: the whole frame and overlapping square windows, each cut from the uint8 frame,
+    shrunk with cv2.resize(INTER_AREA), letterboxed to 128x128 with black bars and scaled to
+    -1..1; anchor decoding and weighted non-maximum suppression in numpy; faces cut by a
+    window's inner edge dropped, duplicates across windows (IoU > 0.3) keep the best score.
+    `--search tiles` (default) tiles the frame the usual way for a detector that needs faces
+    of 16+ of its 128 input pixels: windows of half the short side overlapping by half (21 at
+    1080p, faces from about 65 pixels). `--search same` uses the Face effect's windows: side
+    2/3 of the short side, stepping so that faces up to 1.25x the smallest the whole frame
+    shows lie whole in one (8 at 1080p, faces from about 90 pixels).
   * landmarks: MediaPipe's region of interest (box x1.5, square on the long side, rotated by
     the eye line), cut with cv2.warpAffine (replicated border) to 192x192, 0..1, the model run,
     the 468 points mapped back; faces with presence below 0.5 dropped.
@@ -25,7 +27,7 @@ Per frame:
 
 Two ways to run it:
     face_pipeline.py --detector D.onnx --landmarks L.onnx --raw FRAMES.rgb --count N \
-        --width W --height H --serve
+        --width W --height H [--search tiles|same] --serve
 reads N frames of W x H 8-bit RGB (top row first) from FRAMES.rgb, prints "ready", then for
 each line on stdin: `detect` or `retouch` runs every frame and prints the mean seconds per
 frame; `boxes` prints, per frame, the face boxes found as JSON ([x1, y1, x2, y2], pixels,
