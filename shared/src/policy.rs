@@ -175,6 +175,16 @@ impl LicencePolicy {
     }
 }
 
+/// The manifest beside `model`, once the studio's licence policy (from the environment) allows
+/// it and the model file matches the manifest's digest: how a model that is not run through an
+/// [`crate::pipeline::InferencePipeline`] is opened.
+pub fn allowed_manifest(model: &std::path::Path) -> Result<Manifest> {
+    let manifest = Manifest::for_model(model)?;
+    LicencePolicy::from_environment()?.check(&manifest)?;
+    manifest.verify_model(model)?;
+    Ok(manifest)
+}
+
 /// `$PIXELSPACE_CONFIG`, else `/etc/pixelspace/studio.json` then the user's
 /// `$XDG_CONFIG_HOME/pixelspace/studio.json` (or `~/.config/pixelspace/studio.json`).
 pub fn default_config_files(env: &dyn Fn(&str) -> Option<OsString>) -> Vec<PathBuf> {

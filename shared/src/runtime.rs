@@ -305,6 +305,13 @@ pub struct InputTensor<'a> {
     pub data: &'a [f32],
 }
 
+impl<'a> InputTensor<'a> {
+    /// The input `name` with `data` of `shape`.
+    pub fn new(name: &'a str, shape: &'a [i64], data: &'a [f32]) -> InputTensor<'a> {
+        InputTensor { name, shape, data }
+    }
+}
+
 /// A session built once and shared by all render threads.
 pub struct SharedSession {
     session: Mutex<Session>,

@@ -426,12 +426,13 @@ fn max_diff(a: [f64; 3], b: [f64; 3]) -> f64 {
     (0..3).map(|c| (a[c] - b[c]).abs()).fold(0.0, f64::max)
 }
 
-#[test]
-fn swap_builds_the_inswapper_and_arcface_inputs_and_pastes_back_in_place() {
+/// Swaps the tiny models' painted FaceSource face onto the shot with `blend` and measures the
+/// result (see `run_and_measure`).
+fn render_swap(name: &str, blend: &str) -> ([f64; 3], f64, f64, f64) {
     let models = tiny_face_models();
     let facts = facts();
     let swap = &facts["swap"];
-    let dir = scratch("face_swap_contract");
+    let dir = scratch(name);
     let block = facts["arcface_block_rows_cols"].as_array().unwrap();
     let (r0, c0) = (block[0].as_f64().unwrap(), block[1].as_f64().unwrap());
     let still = painted_face_source(
@@ -446,10 +447,11 @@ fn swap_builds_the_inswapper_and_arcface_inputs_and_pastes_back_in_place() {
         "recogniserModel={}",
         models.join("tiny_arcface.onnx").display()
     );
+    let blend_set = format!("blend={blend}");
     let uv = swap["marker_uv"].as_array().unwrap();
     let marker_uv = [uv[0].as_f64().unwrap(), uv[1].as_f64().unwrap()];
-    let (offset, marker_err, psnr, psnr_shift) = run_and_measure(
-        "face_swap_contract_render",
+    run_and_measure(
+        &format!("{name}_render"),
         &[
             "--clip",
             &clip,
@@ -460,11 +462,18 @@ fn swap_builds_the_inswapper_and_arcface_inputs_and_pastes_back_in_place() {
             "--set",
             &rec_set,
             "--set",
-            "blend=feather",
+            &blend_set,
         ],
         &models.join("tiny_inswapper.json"),
         marker_uv,
-    );
+    )
+}
+
+#[test]
+fn swap_builds_the_inswapper_and_arcface_inputs_and_pastes_back_in_place() {
+    let facts = facts();
+    let swap = &facts["swap"];
+    let (offset, marker_err, psnr, psnr_shift) = render_swap("face_swap_contract", "feather");
     let expected = vec3(&swap["offset"]);
     eprintln!(
         "swap (tiny inswapper + arcface contract models, frames {FIRST}-{LAST}): colour offset from the source identity {offset:.4?} (expected {expected:.4?}); nose block placed within {marker_err:.2} px of the arcface_128 template's nose; crop returned at {psnr:.1} dB ({psnr_shift:.1} dB against the frame moved 3 px)"
@@ -497,43 +506,9 @@ fn seamless_swap_bends_the_new_face_to_meet_the_frame_and_keeps_its_detail() {
     // The tiny swapper's face is the frame's plus a colour offset (0.15 in red) and a green
     // block: blended seamlessly, the offset is bent away to meet the frame at the matte's edge
     // while the block (detail of the new face) stays where it belongs.
-    let models = tiny_face_models();
     let facts = facts();
     let swap = &facts["swap"];
-    let dir = scratch("face_swap_seamless");
-    let block = facts["arcface_block_rows_cols"].as_array().unwrap();
-    let (r0, c0) = (block[0].as_f64().unwrap(), block[1].as_f64().unwrap());
-    let still = painted_face_source(
-        &dir,
-        vec3(&swap["patch_rgb8"]),
-        [c0 + 2.0, r0 + 2.0],
-        &models.join("tiny_arcface.json"),
-    );
-    let clip = format!("FaceSource={still}");
-    let swap_set = format!("swapModel={}", models.join("tiny_inswapper.onnx").display());
-    let rec_set = format!(
-        "recogniserModel={}",
-        models.join("tiny_arcface.onnx").display()
-    );
-    let uv = swap["marker_uv"].as_array().unwrap();
-    let marker_uv = [uv[0].as_f64().unwrap(), uv[1].as_f64().unwrap()];
-    let (offset, marker_err, psnr, _) = run_and_measure(
-        "face_swap_seamless_render",
-        &[
-            "--clip",
-            &clip,
-            "--set",
-            "mode=swap",
-            "--set",
-            &swap_set,
-            "--set",
-            &rec_set,
-            "--set",
-            "blend=seamless",
-        ],
-        &models.join("tiny_inswapper.json"),
-        marker_uv,
-    );
+    let (offset, marker_err, psnr, _) = render_swap("face_swap_seamless", "seamless");
     let feathered = vec3(&swap["offset"]);
     eprintln!(
         "swap, seamless blend: colour offset left {offset:.4?} (feathered: {feathered:.4?}); green block within {marker_err:.2} px; face returned at {psnr:.1} dB"

@@ -34,7 +34,7 @@ use crate::error::{Error, Result};
 use crate::geometry::Rect;
 use crate::image::FloatImage;
 use crate::manifest::{Alignment, Border, ImageInput, ImageOutput, Input, Manifest, Output};
-use crate::policy::LicencePolicy;
+use crate::policy::allowed_manifest;
 use crate::runtime::{InputTensor, Provider, SessionCache, SharedSession};
 use crate::tensor::Layout;
 
@@ -242,9 +242,7 @@ impl AgeModel {
     /// Loads the model at `path` with the manifest beside it, checked against the studio's
     /// licence policy and the model's real inputs; its contract is read from the manifest.
     pub fn load(path: &Path, provider: Provider) -> Result<AgeModel> {
-        let manifest = Manifest::for_model(path)?;
-        LicencePolicy::from_environment()?.check(&manifest)?;
-        manifest.verify_model(path)?;
+        let manifest = allowed_manifest(path)?;
         let name = manifest.name.clone();
         let bad = |what: &str| {
             Error::new(format!(
@@ -434,16 +432,8 @@ impl AgeModel {
         let t_shape = Self::image_shape(&self.target, self.size as i64);
         let d = fran_direction(current_age, age);
         let inputs = [
-            InputTensor {
-                name: &self.target.name,
-                shape: &t_shape,
-                data: &t,
-            },
-            InputTensor {
-                name: &self.direction.0,
-                shape: &self.direction.1,
-                data: &d,
-            },
+            InputTensor::new(&self.target.name, &t_shape, &t),
+            InputTensor::new(&self.direction.0, &self.direction.1, &d),
         ];
         let mut results = self.session.run_many(&inputs, &[self.output_index()?])?;
         let (shape, data) = results.remove(0);
@@ -488,21 +478,9 @@ impl AgeModel {
         let b_shape = Self::image_shape(background, background_size as i64);
         let d = [direction(age)];
         let inputs = [
-            InputTensor {
-                name: &self.target.name,
-                shape: &t_shape,
-                data: &t,
-            },
-            InputTensor {
-                name: &background.name,
-                shape: &b_shape,
-                data: &b,
-            },
-            InputTensor {
-                name: &self.direction.0,
-                shape: &self.direction.1,
-                data: &d,
-            },
+            InputTensor::new(&self.target.name, &t_shape, &t),
+            InputTensor::new(&background.name, &b_shape, &b),
+            InputTensor::new(&self.direction.0, &self.direction.1, &d),
         ];
         let mut results = self.session.run_many(&inputs, &[self.output_index()?])?;
         let (shape, data) = results.remove(0);

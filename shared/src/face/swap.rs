@@ -32,7 +32,7 @@ use crate::manifest::{
     Alignment, Border, EmbeddingNorm, ImageInput, ImageOutput, Input, Manifest, Output,
 };
 use crate::onnx_initializers::last_initializer;
-use crate::policy::LicencePolicy;
+use crate::policy::allowed_manifest;
 use crate::runtime::{InputTensor, Provider, SessionCache, SharedSession};
 use crate::tensor::Layout;
 
@@ -85,9 +85,7 @@ impl Recogniser {
     /// Loads the model at `path` with the manifest beside it (an `embedding` block, one image
     /// input and a 5-point `template` alignment), checked against the studio's licence policy.
     pub fn load(path: &Path, provider: Provider) -> Result<Recogniser> {
-        let manifest = Manifest::for_model(path)?;
-        LicencePolicy::from_environment()?.check(&manifest)?;
-        manifest.verify_model(path)?;
+        let manifest = allowed_manifest(path)?;
         let name = manifest.name.clone();
         let bad = |what: &str| {
             Error::new(format!(
@@ -144,11 +142,7 @@ impl Recogniser {
         let crop = self.crop(frame, points)?;
         let data = pack(&crop, &self.input, colour);
         let shape = image_shape(&self.input, self.size);
-        let inputs = [InputTensor {
-            name: &self.input.name,
-            shape: &shape,
-            data: &data,
-        }];
+        let inputs = [InputTensor::new(&self.input.name, &shape, &data)];
         let (_, mut e) = self
             .session
             .run_many(&inputs, &[self.output])?
@@ -223,9 +217,7 @@ impl Swapper {
     /// output; a 5-point `template` alignment), and reads its identity map: the graph's last
     /// initializer, which must be a square matrix of that length.
     pub fn load(path: &Path, provider: Provider) -> Result<Swapper> {
-        let manifest = Manifest::for_model(path)?;
-        LicencePolicy::from_environment()?.check(&manifest)?;
-        manifest.verify_model(path)?;
+        let manifest = allowed_manifest(path)?;
         let name = manifest.name.clone();
         let bad = |what: &str| {
             Error::new(format!(
@@ -359,16 +351,8 @@ impl Swapper {
         let t = pack(&crop, &self.target, colour);
         let t_shape = image_shape(&self.target, self.size);
         let inputs = [
-            InputTensor {
-                name: &self.target.name,
-                shape: &t_shape,
-                data: &t,
-            },
-            InputTensor {
-                name: &self.source.0,
-                shape: &self.source.1,
-                data: identity,
-            },
+            InputTensor::new(&self.target.name, &t_shape, &t),
+            InputTensor::new(&self.source.0, &self.source.1, identity),
         ];
         let mut results = self.session.run_many(&inputs, &[self.output_index])?;
         let (shape, data) = results.remove(0);
