@@ -464,7 +464,7 @@ fn parallax_per_pixel_flow_beats_the_global_fit() {
         "on the near layer, per-pixel flow {near_flow:.2} dB vs the global fit {near_global:.2} dB"
     );
     assert!(
-        far_flow >= far_global - 10.0,
+        far_flow >= far_global - 3.0,
         "on the far layer, per-pixel flow {far_flow:.2} dB vs the global fit {far_global:.2} dB"
     );
 }

@@ -1,6 +1,6 @@
 //! The streaming sample store the temporal methods share: each frame of the window is read
 //! once, aligned if need be, and only the part of it the hole can reach is kept (a crop of
-//! RGB and matte, 16 bytes a pixel) before the next is read; then every hole pixel gathers its
+//! RGB and matte as half floats, 8 bytes a pixel) before the next is read; then every hole pixel gathers its
 //! candidates from the crops and keeps their reduction (median, or the agreeing group).
 //!
 //! Memory: the crops (the hole's bounding box, grown by how far the maps reach, once per
@@ -18,10 +18,12 @@ pub struct Span {
     pub y1: usize,
 }
 
-/// The pixels of a frame inside a span: RGB and the matte in the fourth value.
+/// The pixels of a frame inside a span: RGB and the matte in the fourth value, as half floats
+/// (11 significant bits: a 256th of a step of 8-bit values near 1, and HDR values keep their
+/// range up to 65504).
 pub struct Crop {
     pub span: Span,
-    pub px: Vec<[f32; 4]>,
+    pub px: Vec<[u16; 4]>,
 }
 
 impl Crop {
@@ -40,7 +42,7 @@ impl Crop {
             for x in span.x0..span.x1 {
                 let i = y * w + x;
                 let p = &frame.image.data[4 * i..4 * i + 3];
-                px.push([p[0], p[1], p[2], frame.matte[i]]);
+                px.push([half(p[0]), half(p[1]), half(p[2]), half(frame.matte[i])]);
             }
         }
         Crop { span, px }
@@ -50,9 +52,65 @@ impl Crop {
     #[inline]
     pub fn at(&self, x: usize, y: usize) -> Option<[f32; 4]> {
         let s = &self.span;
-        (x >= s.x0 && x < s.x1 && y >= s.y0 && y < s.y1)
-            .then(|| self.px[(y - s.y0) * (s.x1 - s.x0) + (x - s.x0)])
+        (x >= s.x0 && x < s.x1 && y >= s.y0 && y < s.y1).then(|| {
+            let p = self.px[(y - s.y0) * (s.x1 - s.x0) + (x - s.x0)];
+            [full(p[0]), full(p[1]), full(p[2]), full(p[3])]
+        })
     }
+}
+
+/// `v` as an IEEE half float (round to nearest even; beyond the range, infinity).
+pub fn half(v: f32) -> u16 {
+    let x = v.to_bits();
+    let sign = ((x >> 16) & 0x8000) as u16;
+    let exp = ((x >> 23) & 0xff) as i32;
+    let mant = x & 0x7f_ffff;
+    if exp == 0xff {
+        return sign | 0x7c00 | if mant != 0 { 0x200 } else { 0 };
+    }
+    let e = exp - 127 + 15;
+    if e >= 0x1f {
+        return sign | 0x7c00;
+    }
+    // Mantissa with its leading one, and how far it shifts into the half's 10 bits.
+    let (m, shift, base) = if e <= 0 {
+        (mant | 0x80_0000, (14 - e) as u32, 0u32)
+    } else {
+        (mant, 13u32, (e as u32) << 10)
+    };
+    if shift > 24 {
+        return sign;
+    }
+    let kept = m >> shift;
+    let rest = m & ((1 << shift) - 1);
+    let halfway = 1 << (shift - 1);
+    let up = rest > halfway || (rest == halfway && kept & 1 == 1);
+    // A carry out of the mantissa rightly bumps the exponent.
+    sign | (base + kept + up as u32) as u16
+}
+
+/// An IEEE half float as `f32`.
+pub fn full(h: u16) -> f32 {
+    let sign = ((h & 0x8000) as u32) << 16;
+    let exp = ((h >> 10) & 0x1f) as u32;
+    let mant = (h & 0x3ff) as u32;
+    let bits = if exp == 0 {
+        if mant == 0 {
+            sign
+        } else {
+            let (mut e, mut m) = (127 - 15 + 1, mant);
+            while m & 0x400 == 0 {
+                m <<= 1;
+                e -= 1;
+            }
+            sign | ((e as u32) << 23) | ((m & 0x3ff) << 13)
+        }
+    } else if exp == 0x1f {
+        sign | 0x7f80_0000 | (mant << 13)
+    } else {
+        sign | ((exp + 127 - 15) << 23) | (mant << 13)
+    };
+    f32::from_bits(bits)
 }
 
 /// The bounding box of `pixels` (indices, `w` a row); empty for none.
@@ -158,5 +216,22 @@ mod tests {
             }
         );
         assert_eq!(bounding_box(&[], 10).x1, 0);
+    }
+
+    #[test]
+    fn half_floats_round_trip() {
+        for v in [
+            0.0f32, 1.0, -2.5, 0.5, 65504.0, 1e-5, 3.0e-7, 0.1, 0.9987, 17.3,
+        ] {
+            let back = full(half(v));
+            assert!((back - v).abs() <= v.abs() / 2048.0 + 6e-8, "{v} -> {back}");
+        }
+        assert_eq!(full(half(1e6)), f32::INFINITY);
+        assert!(full(half(f32::NAN)).is_nan());
+        // Every 8-bit value comes back within a 4000th.
+        for b in 0..=255 {
+            let v = b as f32 / 255.0;
+            assert!((full(half(v)) - v).abs() < 2.5e-4);
+        }
     }
 }

@@ -120,7 +120,8 @@ pub(crate) mod tests {
             }
             assert_eq!(plate.confidence[i], 1.0);
         }
-        assert!(worst < 1e-6, "worst {worst}");
+        // Neighbours are kept as half floats: within 2^-11 of values below 1.
+        assert!(worst < 5e-4, "worst {worst}");
         assert_eq!(plate.hole.iter().filter(|&&b| b).count(), 120);
     }
 }

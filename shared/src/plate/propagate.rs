@@ -137,17 +137,23 @@ pub fn fill(
                 {
                     out[n] = [rgb[0], rgb[1], rgb[2], weight];
                     n += 1;
+                    return true;
                 }
+                false
             };
             match &m.dense {
                 Some(d) => {
                     let r = d.residual_at(x, y);
                     let target = (ax + r[0] as f64, ay + r[1] as f64);
                     let first = snapped(target, x, y, &m.affine, d);
+                    let mut shown = false;
                     for &(p, weight) in &first {
-                        offer(p, weight);
+                        shown |= offer(p, weight);
                     }
-                    // The other layers, weaker, for the vote.
+                    // Where those show this neighbour's subject, the other layers, weaker.
+                    if shown {
+                        return n;
+                    }
                     for a in std::iter::once(&m.affine).chain(d.layers.iter()) {
                         let p = a.apply(x, y);
                         if first
@@ -158,7 +164,9 @@ pub fn fill(
                         }
                     }
                 }
-                None => offer((ax, ay), 1.0),
+                None => {
+                    offer((ax, ay), 1.0);
+                }
             }
             n
         },
