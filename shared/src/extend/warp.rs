@@ -191,6 +191,12 @@ pub fn for_rows(data: &mut [f32], row_len: usize, work: impl Fn(usize, &mut [f32
     }
     let rows = data.len() / row_len;
     let threads = crate::fused::threads_for(data.len() / 4).min(rows.max(1));
+    if threads <= 1 {
+        for (r, row) in data.chunks_exact_mut(row_len).enumerate() {
+            work(r, row);
+        }
+        return;
+    }
     let band = rows.div_ceil(threads);
     let work = &work;
     std::thread::scope(|s| {
@@ -315,7 +321,9 @@ mod tests {
             let v = i as f32 * 0.37 - 3.0;
             assert_eq!(floor(v), v.floor(), "{v}");
         }
-        for v in [-2.0f32, -1.0, -0.0, 0.0, 1.0, -1e-7, 1e-7, 1919.999, -1919.999] {
+        for v in [
+            -2.0f32, -1.0, -0.0, 0.0, 1.0, -1e-7, 1e-7, 1919.999, -1919.999,
+        ] {
             assert_eq!(floor(v), v.floor(), "{v}");
         }
     }
