@@ -15,15 +15,17 @@
 //! Confidence: 1 where a fill came from real pixels of some frame (and outside the hole), below
 //! 0.5 where it was invented by [`inpaint`], falling with the distance from real pixels.
 //!
-//! Memory: frames are streamed from a [`ShotSource`] one at a time, whatever the window
-//! length. The builder holds the current frame and the plate being filled (two RGBA float
-//! frames), one neighbour with its matte, two grey pyramids for alignment (4 bytes a pixel
-//! and a third more for the coarser levels), and the hole's samples: 16 bytes per hole pixel per
-//! window frame, processed in strips of hole pixels so that this store stays under
-//! [`SAMPLE_BUDGET`] bytes (with more strips, frames are read again per strip). The built-in
-//! inpainting adds a few float planes over the frame. At 3840x2160 (133 MB per RGBA float
-//! frame) `bench` measured 600 MB (median) and 690 MB (propagate) of peak memory above the
-//! process's start with a window of 8; a host's own frame cache comes on top.
+//! Memory: the window's frames are read from a [`ShotSource`] one at a time, each once
+//! (`gather`): a frame is aligned (propagate), then only the crop that the hole can reach
+//! through its maps is kept, as half floats (RGB and matte, 8 bytes a pixel), and the frame is
+//! dropped before the next is read. The builder also holds the current frame (filled in
+//! place into the plate) with its matte and confidence, the grey pyramids of the current frame
+//! and of the neighbour being aligned (8 bytes a pixel and a third more for the coarser
+//! levels), and the flow model's maps at no more than 640 px. The built-in inpainting adds a
+//! few float planes over the frame. So what grows with the window is one crop per frame:
+//! for a subject a quarter of a 3840x2160 frame wide and most of it high, about 15 MB.
+//! Through `pixelspace render` the reference host's own frame cache (a few full float frames
+//! per clip) comes on top and dominates the process's peak.
 
 // Pixel loops index several planes at once; iterators would hide which pixel is which.
 #![allow(clippy::needless_range_loop)]

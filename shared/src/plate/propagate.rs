@@ -8,12 +8,17 @@
 //! parametric maps (the affine and one affine per depth layer of the background), which are
 //! exact where the smooth fill is only close, and where it lies between two of them (filled
 //! across a depth edge) both are tried. Each neighbour offers, for a hole pixel, its
-//! background under those maps wherever no matte covers it there. Of all the neighbours'
-//! candidates, the largest group that agrees within [`AGREE`] wins and its median is kept: a
-//! wrong map shows different background in different neighbours, the right one shows the
-//! same. Neighbours whose alignment does not fit (robust RMS residual of the
-//! affine above [`MAX_RMS`], and the flow trusted on less than [`MIN_TRUSTED`] of the
-//! background) offer nothing.
+//! background under those maps wherever no matte covers it there; where they all land on the
+//! neighbour's own subject, it offers the other layers' maps instead, with less weight
+//! ([`OTHER_LAYER`]). Of all the neighbours' candidates, the group that agrees within
+//! [`AGREE`] with the most weight wins and its median is kept: a wrong map shows different
+//! background in different neighbours, the right one shows the same. A group below
+//! [`MIN_SUPPORT`] leaves the pixel to inpainting. Neighbours whose alignment does not fit
+//! (robust RMS residual of the affine above [`MAX_RMS`], and the flow trusted on less than
+//! [`MIN_TRUSTED`] of the background) offer nothing.
+//!
+//! Without a flow model only the global affine aligns the frames (started by a translation
+//! search); a background at several depths is then rebuilt only where the affine holds.
 
 use super::align::{Affine2, affine_from_map, estimate, pyramid};
 use super::flow::{DenseMap, MAX_ROUND_TRIP, dense_map, flow_level, model_map};
@@ -35,11 +40,11 @@ pub const AGREE: f32 = 0.04;
 const PER_FRAME: usize = 5;
 
 /// Weight in the vote of a layer's map that the per-pixel map does not point to.
-const OTHER_LAYER: f32 = 0.35;
+pub const OTHER_LAYER: f32 = 0.35;
 
 /// Least weight of a group of agreeing candidates that is used (one candidate of a map the
 /// per-pixel map points to, or two of other layers' maps).
-const MIN_SUPPORT: f32 = 0.6;
+pub const MIN_SUPPORT: f32 = 0.6;
 
 /// Farthest (level pixels) a layer's map may be from the per-pixel map to stand for it.
 pub const SNAP: f64 = 4.0;
