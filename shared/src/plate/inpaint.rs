@@ -12,7 +12,12 @@
 //! 2. PatchMatch texture voting on top of it (7x7 patches, nearest neighbours among patches
 //!    wholly outside the hole, found by propagation and random search; each hole pixel becomes
 //!    the mean of what the patches covering it vote), a few EM rounds. Holes above
-//!    [`PATCH_LIMIT`] pixels keep the diffusion fill alone, to bound the time.
+//!    [`PATCH_LIMIT`] pixels skip it at that size, to bound the time.
+//!
+//! Both run coarse to fine: a hole above [`COARSEST_HOLE`] pixels is first filled on a
+//! half-size copy of the frame (recursively), and that result, enlarged, starts PatchMatch at
+//! the finer size instead of the membrane, so large holes get texture and structure rather
+//! than a blur.
 //!
 //! Confidence of an invented pixel: `0.5 * exp(-d / 16)` with `d` its distance in pixels from
 //! the nearest real pixel.
@@ -29,6 +34,10 @@ use crate::tensor::Layout;
 
 /// Largest hole (pixels) the PatchMatch stage runs on.
 pub const PATCH_LIMIT: usize = 400_000;
+
+/// Holes up to this many pixels are filled at their own size; larger ones start on a
+/// half-size copy.
+pub const COARSEST_HOLE: usize = 4_000;
 const PATCH_R: i32 = 3;
 
 /// Fills the `unknown` pixels of `image` (RGB; alpha untouched); returns a confidence per pixel
@@ -42,15 +51,65 @@ pub fn fill(image: &mut FloatImage, unknown: &[bool], opts: &PlateOptions) -> Re
     }
     match opts.inpaint_model {
         Some(model) => model_fill(model, image, unknown, opts.frame_colour)?,
-        None => {
-            diffuse(image, unknown, w, h);
-            if unknown.iter().filter(|&&u| u).count() <= PATCH_LIMIT {
-                patch_fill(image, unknown, w, h, 3);
-            }
-        }
+        None => coarse_to_fine(image, unknown, w, h),
     }
     let d = distance(unknown, w, h);
     Ok(d.iter().map(|&d| 0.5 * (-d / 16.0).exp()).collect())
+}
+
+/// The built-in fill, coarse to fine: on a half-size copy first (recursively, while the hole
+/// is more than [`COARSEST_HOLE`] pixels and the frame more than 64 on its short side), whose
+/// result, enlarged, starts this level's PatchMatch in place of the smooth membrane; so large
+/// holes get the texture and structure found at the coarse levels rather than a blur. The
+/// coarsest level starts from the diffusion fill.
+fn coarse_to_fine(image: &mut FloatImage, unknown: &[bool], w: usize, h: usize) {
+    let holes = unknown.iter().filter(|&&u| u).count();
+    if holes <= COARSEST_HOLE || w.min(h) < 128 {
+        diffuse(image, unknown, w, h);
+        if holes <= PATCH_LIMIT {
+            patch_fill(image, unknown, w, h, 3);
+        }
+        return;
+    }
+    let (hw, hh) = (w / 2, h / 2);
+    let mut small = FloatImage::new(Rect::from_size(hw as u32, hh as u32));
+    let mut small_unknown = vec![false; hw * hh];
+    for y in 0..hh {
+        for x in 0..hw {
+            let o = y * hw + x;
+            for (dx, dy) in [(0, 0), (1, 0), (0, 1), (1, 1)] {
+                let i = (2 * y + dy) * w + 2 * x + dx;
+                small_unknown[o] |= unknown[i];
+                for c in 0..4 {
+                    small.data[4 * o + c] += 0.25 * image.data[4 * i + c];
+                }
+            }
+        }
+    }
+    coarse_to_fine(&mut small, &small_unknown, hw, hh);
+    // Enlarge (bilinear) into this level's hole.
+    for y in 0..h {
+        for x in 0..w {
+            let i = y * w + x;
+            if !unknown[i] {
+                continue;
+            }
+            let fx = ((x as f32 - 0.5) / 2.0).clamp(0.0, (hw - 1) as f32);
+            let fy = ((y as f32 - 0.5) / 2.0).clamp(0.0, (hh - 1) as f32);
+            let (x0, y0) = (fx.floor() as usize, fy.floor() as usize);
+            let (x1, y1) = ((x0 + 1).min(hw - 1), (y0 + 1).min(hh - 1));
+            let (ax, ay) = (fx - x0 as f32, fy - y0 as f32);
+            for c in 0..3 {
+                let p = |xx: usize, yy: usize| small.data[4 * (yy * hw + xx) + c];
+                let b = p(x0, y0) + ax * (p(x1, y0) - p(x0, y0));
+                let t = p(x0, y1) + ax * (p(x1, y1) - p(x0, y1));
+                image.data[4 * i + c] = b + ay * (t - b);
+            }
+        }
+    }
+    if holes <= PATCH_LIMIT {
+        patch_fill(image, unknown, w, h, 2);
+    }
 }
 
 /// Multi-scale diffusion fill of the unknown pixels.
