@@ -22,12 +22,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use pixelspace_shared::error::Error as SharedError;
+use pixelspace_shared::extend::warp::for_rows;
 use pixelspace_shared::extend::{
     self, Context as ExtendContext, Extender, Frame, Interpolator, Mode, Sample, Settings, TimeMap,
     VelocityCache,
 };
+use pixelspace_shared::fused::threads_for;
 use pixelspace_shared::geometry::Rect;
-use pixelspace_shared::image::{Components, FloatImage};
+use pixelspace_shared::image::{Components, FloatImage, ImageView, ImageViewMut, RowMut};
 use pixelspace_shared::manifest::Manifest;
 use pixelspace_shared::models_dir;
 use pixelspace_shared::pipeline::InferencePipeline;
@@ -242,6 +244,51 @@ fn copy_frame(src: &Image, dst: &mut Image, window: Rect) -> Result<()> {
     Ok(())
 }
 
+/// The whole of `view` as a working image, its rows decoded on every core (the same values
+/// as `FloatImage::from_view` over the view's bounds).
+fn read_whole(view: &ImageView) -> FloatImage {
+    let b = view.bounds();
+    if b.is_empty() {
+        return FloatImage::from_view(view, b);
+    }
+    let mut img = FloatImage::new(b);
+    for_rows(&mut img.data, 4 * b.width() as usize, |r, row| {
+        view.read_row_rgba(b.y1 + r as i32, b.x1, b.x2, row)
+    });
+    img
+}
+
+/// Writes `window` (inside both `img` and `output`) of `img` to `output`, bands of rows
+/// encoded on every core (the same bytes as `FloatImage::write_to`).
+fn write_rows(img: &FloatImage, output: &mut ImageViewMut, window: Rect) {
+    let mut rows = output.rows_mut(window);
+    if rows.is_empty() {
+        return;
+    }
+    let threads = threads_for(window.area()).min(rows.len());
+    let band = rows.len().div_ceil(threads.max(1));
+    let (a, b) = (
+        4 * (window.x1 - img.bounds.x1) as usize,
+        4 * (window.x2 - img.bounds.x1) as usize,
+    );
+    let write = |band: &mut [RowMut]| {
+        for row in band {
+            let y = row.y();
+            row.write_rgba(&img.row(y)[a..b]);
+        }
+    };
+    let mut bands = rows.chunks_mut(band);
+    let first = bands.next();
+    std::thread::scope(|s| {
+        for chunk in bands {
+            s.spawn(|| write(chunk));
+        }
+        if let Some(chunk) = first {
+            write(chunk);
+        }
+    });
+}
+
 impl Plugin for ExtendShot {
     const ID: &'static std::ffi::CStr = c"org.pixelspace.ExtendShot";
     const VERSION: (u32, u32) = (1, 0);
@@ -417,7 +464,7 @@ impl Plugin for ExtendShot {
         let read = |k: i32| -> pixelspace_shared::error::Result<FloatImage> {
             let img = fetch(k).map_err(|e| SharedError::new(e.message()))?;
             let view = img.view().map_err(|e| SharedError::new(e.message()))?;
-            Ok(FloatImage::from_view(&view, view.bounds()))
+            Ok(read_whole(&view))
         };
 
         let frame_colour = colour.resolve(output.depth());
@@ -462,7 +509,7 @@ impl Plugin for ExtendShot {
                     }
                     full.write_to(&mut view, window);
                 } else {
-                    img.write_to(&mut view, window);
+                    write_rows(&img, &mut view, window);
                 }
                 Ok(())
             }

@@ -16,12 +16,13 @@
 //! decoded float by at most the float curves' error (2e-7).
 //!
 //! Used for `dynamic` models without tiling; resizing, letterboxing and tiles take the
-//! general path.
+//! general path. [`pack_image`] does the same from a working image (the inputs of
+//! [`crate::pipeline::InferencePipeline::infer`]), with exactly the general path's values.
 
 use crate::colour::{self, ColourSpace};
 use crate::error::{Error, Result};
 use crate::geometry::Rect;
-use crate::image::{ImageView, ImageViewMut, RowMut};
+use crate::image::{FloatImage, ImageView, ImageViewMut, RowMut};
 use crate::manifest::Apply;
 use crate::tensor::{ChannelOrder, Layout, Normalisation};
 
@@ -78,14 +79,65 @@ pub fn pack_view(
     threads: usize,
     out: &mut Vec<f32>,
 ) -> Result<()> {
-    let chans = spec.channels.count();
-    spec.normalisation.validate(chans)?;
     if region.is_empty() || view.bounds().is_empty() {
         return Err(Error::new(format!(
             "cannot pack {region:?} from an image covering {:?}: both must be non-empty",
             view.bounds()
         )));
     }
+    let vb = view.bounds();
+    // Rows outside the view repeat its nearest row.
+    let read = |y: i32, line: &mut [f32]| {
+        read_line(
+            view,
+            y.clamp(vb.y1, vb.y2 - 1),
+            region.x1,
+            region.x2,
+            line,
+            spec,
+        )
+    };
+    pack_lines(region, size, spec, threads, out, &read)
+}
+
+/// Packs a whole working image (pixels in `spec.frame_colour`, any values) like
+/// [`pack_view`] packs a host view: the same tensor, values equal to packing a float view of
+/// the same pixels, and to the general path (sanitize, convert, pad, pack).
+pub fn pack_image(
+    image: &FloatImage,
+    size: (u32, u32),
+    spec: &PackSpec,
+    threads: usize,
+    out: &mut Vec<f32>,
+) -> Result<()> {
+    let region = image.bounds;
+    if region.is_empty() || image.data.len() != 4 * region.area() {
+        return Err(Error::new(format!(
+            "cannot pack an image covering {region:?} with {} values: it must be non-empty RGBA",
+            image.data.len()
+        )));
+    }
+    let read = |y: i32, line: &mut [f32]| {
+        line.copy_from_slice(image.row(y));
+        colour::sanitize(line);
+        colour::convert_rgba(line, spec.frame_colour, spec.model_colour);
+    };
+    pack_lines(region, size, spec, threads, out, &read)
+}
+
+/// The common part of [`pack_view`] and [`pack_image`]: `read(y, line)` fills `line` with
+/// row `y` of the region (`region.y1 <= y < region.y2`, `4 * width` values) in the model's
+/// colour space; rows are packed in bands on `threads` threads.
+fn pack_lines(
+    region: Rect,
+    size: (u32, u32),
+    spec: &PackSpec,
+    threads: usize,
+    out: &mut Vec<f32>,
+    read: &(dyn Fn(i32, &mut [f32]) + Sync),
+) -> Result<()> {
+    let chans = spec.channels.count();
+    spec.normalisation.validate(chans)?;
     let (pw, ph) = (size.0 as usize, size.1 as usize);
     if pw < region.width() as usize || ph < region.height() as usize {
         return Err(Error::new(format!(
@@ -115,22 +167,21 @@ pub fn pack_view(
         }
     }
     run_jobs(jobs, |(r0, mut band)| {
-        pack_rows(view, region, pw, spec, &map, r0, &mut band)
+        pack_rows(region, pw, spec, &map, r0, &mut band, read)
     });
     Ok(())
 }
 
 /// Packs the tensor rows from `r0` into `band` (one slice per plane for NCHW, one for NHWC).
 fn pack_rows(
-    view: &ImageView,
     region: Rect,
     pw: usize,
     spec: &PackSpec,
     map: &[(f32, f32)],
     r0: usize,
     band: &mut [&mut [f32]],
+    read: &(dyn Fn(i32, &mut [f32]) + Sync),
 ) {
-    let vb = view.bounds();
     let src = spec.channels.sources();
     let chans = src.len();
     let w = region.width() as usize;
@@ -141,9 +192,9 @@ fn pack_rows(
     let mut line = vec![0f32; 4 * pw];
     for i in 0..rows {
         let r = (r0 + i) as i32;
-        // Padding rows repeat the region's bottom row; rows outside the view its nearest row.
-        let y = (region.y2 - 1 - r).max(region.y1).clamp(vb.y1, vb.y2 - 1);
-        read_line(view, y, region.x1, region.x2, &mut line[..4 * w], spec);
+        // Padding rows repeat the region's bottom row.
+        let y = (region.y2 - 1 - r).max(region.y1);
+        read(y, &mut line[..4 * w]);
         let last: [f32; 4] = line[4 * w - 4..4 * w].try_into().expect("4 values");
         for px in line[4 * w..].chunks_exact_mut(4) {
             px.copy_from_slice(&last);
@@ -546,6 +597,60 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn pack_image_equals_the_general_path_exactly() {
+        let mut rng = Rng(11);
+        let b = Rect::new(-2, 3, 9, 12); // 11 x 9
+        let img = random_image(&mut rng, b);
+        // The general path over a float view of the image's own values.
+        let (bytes, first, rb) = host_buffer(&img, PixelDepth::Float, Components::Rgba, false);
+        let view =
+            ImageView::new(&bytes, first, rb, b, PixelDepth::Float, Components::Rgba).unwrap();
+        for (k, size) in [(11, 9), (16, 16), (12, 10)].into_iter().enumerate() {
+            for norm in norms() {
+                for &from in &SPACES {
+                    for &to in &SPACES {
+                        for clamp in [false, true] {
+                            let spec = PackSpec {
+                                layout: if k % 2 == 0 {
+                                    Layout::Nchw
+                                } else {
+                                    Layout::Nhwc
+                                },
+                                channels: ORDERS[(k + to as usize) % 4],
+                                normalisation: &norm,
+                                frame_colour: from,
+                                model_colour: to,
+                                clamp,
+                            };
+                            let want = general_pack(&view, b, size, &spec);
+                            for threads in [1, 2, 4] {
+                                let mut got = vec![42.0; 5];
+                                pack_image(&img, size, &spec, threads, &mut got).unwrap();
+                                assert_eq!(
+                                    got.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                                    want.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                                    "{size:?} {spec:?} {threads} threads"
+                                );
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        let mut out = Vec::new();
+        let spec = PackSpec {
+            layout: Layout::Nchw,
+            channels: ChannelOrder::Rgb,
+            normalisation: &norms()[0],
+            frame_colour: ColourSpace::Srgb,
+            model_colour: ColourSpace::Srgb,
+            clamp: false,
+        };
+        assert!(pack_image(&img, (8, 8), &spec, 1, &mut out).is_err());
+        assert!(pack_image(&FloatImage::new(Rect::EMPTY), (8, 8), &spec, 1, &mut out).is_err());
     }
 
     /// The general path's output side (as in `InferencePipeline::render_region` + `write_to`).

@@ -786,7 +786,10 @@ impl InferencePipeline {
     /// Runs the model once on images already cut out by the caller and returns every manifest
     /// output as raw f32 tensors, after the same input preparation as a render (NaN/inf
     /// replaced, colour conversion, normalisation, size fitting: padding, resize or
-    /// letterbox). No tiling: the whole region goes through in one run. The returned
+    /// letterbox). No tiling: the whole region goes through in one run. For `dynamic` models
+    /// (padding only) each image goes straight into its tensor in one row-parallel pass
+    /// ([`fused::pack_image`], the same values); resize and letterbox take whole-image steps.
+    /// The returned
     /// [`FitMapping`] maps model coordinates (detections, landmarks, flow vectors) back to the
     /// images' frame coordinates.
     pub fn infer(&self, req: &InferRequest) -> Result<Inferred> {
@@ -813,8 +816,8 @@ impl InferencePipeline {
             Some(Output::Image(o)) if o.apply == Apply::Change
         );
         let mut region: Option<Rect> = None;
-        let mut prepared: Vec<FloatImage> = Vec::with_capacity(specs.len());
-        for (i, spec) in specs.iter().enumerate() {
+        let mut images: Vec<&FloatImage> = Vec::with_capacity(specs.len());
+        for spec in &specs {
             let Some((_, img)) = req.images.iter().find(|(n, _)| *n == spec.name) else {
                 return Err(Error::new(format!(
                     "no image was given for input '{}' of model '{}' (give one per image input: {})",
@@ -839,42 +842,83 @@ impl InferencePipeline {
                     4 * r.area()
                 )));
             }
-            let mut img = (*img).clone();
-            colour::sanitize(&mut img.data);
-            colour::convert_image(&mut img, req.frame_colour, spec.colour_space);
-            if i == 0 && clamp_first {
-                img.data.iter_mut().for_each(|v| *v = v.clamp(0.0, 1.0));
-            }
-            prepared.push(img);
+            images.push(img);
         }
         let region = region.expect("validated manifest has an image input");
         let mapping = FitMapping::new(self.manifest.size, region);
-        let fitted: Vec<Cow<FloatImage>> =
-            prepared.iter().map(|img| self.fit(img, &mapping)).collect();
-        let (mw, mh) = (fitted[0].bounds.width(), fitted[0].bounds.height());
 
-        let mut buffers = Vec::new();
-        let shapes = self.pack_inputs(&fitted, &mut buffers)?;
-        let feeds = self.feeds(&buffers, &shapes, &consts);
-        let session = self.session_for(&feeds)?;
-        let results = session.run_many(&feeds, &self.output_indices)?;
-        drop(feeds);
+        let mut scratch = self.take_scratch();
+        let result = (|| -> Result<Vec<NamedTensor>> {
+            let (mw, mh, shapes) = if matches!(self.manifest.size, Size::Dynamic { .. }) {
+                // Padding only: each image goes straight into its tensor in one pass.
+                let size = (mapping.model_width, mapping.model_height);
+                let threads = fused::threads_for(size.0 as usize * size.1 as usize);
+                scratch.tensors.resize_with(specs.len(), Vec::new);
+                let mut shapes = Vec::with_capacity(specs.len());
+                for (i, ((spec, img), buf)) in specs
+                    .iter()
+                    .zip(&images)
+                    .zip(scratch.tensors.iter_mut())
+                    .enumerate()
+                {
+                    let pack = fused::PackSpec {
+                        layout: spec.layout,
+                        channels: spec.channels,
+                        normalisation: &spec.normalisation,
+                        frame_colour: req.frame_colour,
+                        model_colour: spec.colour_space,
+                        clamp: i == 0 && clamp_first,
+                    };
+                    fused::pack_image(img, size, &pack, threads, buf)?;
+                    shapes.push(grid_shape(
+                        spec.layout,
+                        spec.channels.count(),
+                        size.0,
+                        size.1,
+                    ));
+                }
+                (size.0, size.1, shapes)
+            } else {
+                let mut prepared: Vec<FloatImage> = Vec::with_capacity(specs.len());
+                for (i, (spec, img)) in specs.iter().zip(&images).enumerate() {
+                    let mut img = (*img).clone();
+                    colour::sanitize(&mut img.data);
+                    colour::convert_image(&mut img, req.frame_colour, spec.colour_space);
+                    if i == 0 && clamp_first {
+                        img.data.iter_mut().for_each(|v| *v = v.clamp(0.0, 1.0));
+                    }
+                    prepared.push(img);
+                }
+                let fitted: Vec<Cow<FloatImage>> =
+                    prepared.iter().map(|img| self.fit(img, &mapping)).collect();
+                let (mw, mh) = (fitted[0].bounds.width(), fitted[0].bounds.height());
+                let shapes = self.pack_inputs(&fitted, &mut scratch.tensors)?;
+                (mw, mh, shapes)
+            };
+            let feeds = self.feeds(&scratch.tensors, &shapes, &consts);
+            let session = self.session_for(&feeds)?;
+            let results = session.run_many(&feeds, &self.output_indices)?;
+            drop(feeds);
 
-        let mut outputs = Vec::with_capacity(results.len());
-        for (spec, (shape, data)) in self.manifest.outputs.iter().zip(results) {
-            check_output_shape(spec, &shape, mw, mh).map_err(|detail| {
-                Error::new(format!(
-                    "model {} output '{}': {detail}",
-                    self.model_path.display(),
-                    spec.name()
-                ))
-            })?;
-            outputs.push(NamedTensor {
-                name: spec.name().to_string(),
-                shape: shape.iter().map(|d| *d as usize).collect(),
-                data,
-            });
-        }
+            let mut outputs = Vec::with_capacity(results.len());
+            for (spec, (shape, data)) in self.manifest.outputs.iter().zip(results) {
+                check_output_shape(spec, &shape, mw, mh).map_err(|detail| {
+                    Error::new(format!(
+                        "model {} output '{}': {detail}",
+                        self.model_path.display(),
+                        spec.name()
+                    ))
+                })?;
+                outputs.push(NamedTensor {
+                    name: spec.name().to_string(),
+                    shape: shape.iter().map(|d| *d as usize).collect(),
+                    data,
+                });
+            }
+            Ok(outputs)
+        })();
+        self.give_back_scratch(scratch);
+        let outputs = result?;
         Ok(Inferred { outputs, mapping })
     }
 
