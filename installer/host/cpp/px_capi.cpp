@@ -45,6 +45,13 @@ void setErr(char **err, const std::string &msg) {
   if (err) *err = dup(msg);
 }
 
+/// Makes `job` the calling thread's current job while it lives: the suites find the effect, the
+/// time and the posted messages through it.
+struct JobScope {
+  explicit JobScope(px::RenderJob &job) { px::tlsJob = &job; }
+  ~JobScope() { px::tlsJob = nullptr; }
+};
+
 std::string currentException() {
   try {
     throw;
@@ -69,6 +76,27 @@ struct PxInstance {
   PxHost *host = nullptr;
   px::Effect *effect = nullptr;
 };
+
+/// Runs `call` (which returns 0, or non-zero with a message in its argument) on the instance's
+/// effect under the host lock, as a job of that effect; an exception becomes "WHAT failed: why".
+template <typename Call> int withEffect(PxInstance *pi, const std::string &what, char **err, Call call) {
+  std::lock_guard<std::recursive_mutex> lock(px::globalMutex());
+  try {
+    std::string e;
+    px::RenderJob job;
+    job.effect = pi->effect;
+    int rc;
+    {
+      JobScope scope(job);
+      rc = call(e);
+    }
+    if (rc) setErr(err, e);
+    return rc;
+  } catch (...) {
+    setErr(err, what + " failed: " + currentException());
+    return 1;
+  }
+}
 
 extern "C" {
 
@@ -173,14 +201,14 @@ PxInstance *px_instance_new(PxHost *h, const char *effectId, char **err) {
     }
     px::RenderJob job;
     job.effect = effect;
-    px::tlsJob = &job;
-    OfxStatus st = effect->createInstanceAction();
-    px::tlsJob = nullptr;
+    OfxStatus st;
+    {
+      JobScope scope(job);
+      st = effect->createInstanceAction();
+    }
     if (st != kOfxStatOK && st != kOfxStatReplyDefault) {
-      std::string msg = std::string("effect ") + effectId + " refused to create an instance (" + px::statusName(st) + ")";
-      for (const std::string &m : job.posted) msg += "; " + m;
+      setErr(err, px::Effect::failureText(job, st, std::string("effect ") + effectId + " refused to create an instance"));
       delete effect;
-      setErr(err, msg);
       return nullptr;
     }
     PxInstance *pi = new PxInstance();
@@ -188,7 +216,6 @@ PxInstance *px_instance_new(PxHost *h, const char *effectId, char **err) {
     pi->effect = effect;
     return pi;
   } catch (...) {
-    px::tlsJob = nullptr;
     setErr(err, std::string("creating an instance of ") + effectId + " failed: " + currentException());
     delete effect;
     return nullptr;
@@ -282,21 +309,8 @@ int px_instance_set_param(PxInstance *pi, const char *name, const char *value, c
     setErr(err, "invalid arguments");
     return 1;
   }
-  std::lock_guard<std::recursive_mutex> lock(px::globalMutex());
-  try {
-    std::string e;
-    px::RenderJob job;
-    job.effect = pi->effect;
-    px::tlsJob = &job;
-    int rc = pi->effect->setParam(name, value, e);
-    px::tlsJob = nullptr;
-    if (rc) setErr(err, e);
-    return rc;
-  } catch (...) {
-    px::tlsJob = nullptr;
-    setErr(err, std::string("setting param ") + name + " failed: " + currentException());
-    return 1;
-  }
+  return withEffect(pi, std::string("setting param ") + name, err,
+                    [&](std::string &e) { return pi->effect->setParam(name, value, e); });
 }
 
 int px_instance_connect(PxInstance *pi, const char *clip, PxSource src, char **err) {
@@ -305,21 +319,8 @@ int px_instance_connect(PxInstance *pi, const char *clip, PxSource src, char **e
     setErr(err, "invalid arguments");
     return 1;
   }
-  std::lock_guard<std::recursive_mutex> lock(px::globalMutex());
-  try {
-    std::string e;
-    px::RenderJob job;
-    job.effect = pi->effect;
-    px::tlsJob = &job;
-    int rc = pi->effect->connect(clip, src, e);
-    px::tlsJob = nullptr;
-    if (rc) setErr(err, e);
-    return rc;
-  } catch (...) {
-    px::tlsJob = nullptr;
-    setErr(err, std::string("connecting clip ") + clip + " failed: " + currentException());
-    return 1;
-  }
+  return withEffect(pi, std::string("connecting clip ") + clip, err,
+                    [&](std::string &e) { return pi->effect->connect(clip, src, e); });
 }
 
 int px_instance_frames_needed(PxInstance *pi, double time, const char *clip, double *ranges, size_t cap,
@@ -334,13 +335,13 @@ int px_instance_frames_needed(PxInstance *pi, double time, const char *clip, dou
     px::RenderJob job;
     job.effect = pi->effect;
     job.time = time;
-    px::tlsJob = &job;
-    OfxStatus st = pi->effect->getFrameNeededAction(time, map);
-    px::tlsJob = nullptr;
+    OfxStatus st;
+    {
+      JobScope scope(job);
+      st = pi->effect->getFrameNeededAction(time, map);
+    }
     if (st != kOfxStatOK && st != kOfxStatReplyDefault) {
-      std::string msg = std::string("the effect's frames-needed action failed (") + px::statusName(st) + ")";
-      for (const std::string &m : job.posted) msg += "; " + m;
-      setErr(err, msg);
+      setErr(err, px::Effect::failureText(job, st, "the effect's frames-needed action failed"));
       return 1;
     }
     px::Clip *c = pi->effect->clip(clip);
@@ -367,7 +368,6 @@ int px_instance_frames_needed(PxInstance *pi, double time, const char *clip, dou
     }
     return 0;
   } catch (...) {
-    px::tlsJob = nullptr;
     setErr(err, std::string("the frames-needed action failed: ") + currentException());
     return 1;
   }
@@ -383,20 +383,19 @@ int px_instance_time_domain(PxInstance *pi, double *first, double *last, char **
     OfxRangeD r = {0, 0};
     px::RenderJob job;
     job.effect = pi->effect;
-    px::tlsJob = &job;
-    OfxStatus st = pi->effect->getTimeDomainAction(r);
-    px::tlsJob = nullptr;
+    OfxStatus st;
+    {
+      JobScope scope(job);
+      st = pi->effect->getTimeDomainAction(r);
+    }
     if (st != kOfxStatOK) {
-      std::string msg = std::string("the effect's time-domain action failed (") + px::statusName(st) + ")";
-      for (const std::string &m : job.posted) msg += "; " + m;
-      setErr(err, msg);
+      setErr(err, px::Effect::failureText(job, st, "the effect's time-domain action failed"));
       return 1;
     }
     *first = r.min;
     *last = r.max;
     return 0;
   } catch (...) {
-    px::tlsJob = nullptr;
     setErr(err, "time domain failed: " + currentException());
     return 1;
   }

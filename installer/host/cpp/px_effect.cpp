@@ -124,25 +124,26 @@ OfxRectD Clip::getRegionOfDefinition(OfxTime time) const {
   return r;
 }
 
+// The cache entry for `key`, made empty if absent. The cache keeps the newest 2 x (4 + 2 x threads)
+// entries; an evicted entry lives on while a render still holds it.
+std::shared_ptr<CacheSlot> Clip::cacheSlot(const std::string &key) {
+  size_t cap = 2 * (4 + 2 * (size_t)std::max(1, _effect->options().threads));
+  std::lock_guard<std::mutex> lock(_cacheMutex);
+  auto it = _cache.find(key);
+  if (it != _cache.end()) return it->second;
+  auto slot = std::make_shared<CacheSlot>();
+  _cache[key] = slot;
+  _cacheOrder.push_back(key);
+  while (_cacheOrder.size() > cap) {
+    _cache.erase(_cacheOrder.front());
+    _cacheOrder.pop_front();
+  }
+  return slot;
+}
+
 std::shared_ptr<CacheSlot> Clip::fullFrame(int frame) {
   std::string key = "full|" + std::to_string(frame);
-  std::shared_ptr<CacheSlot> slot;
-  size_t cap = 4 + 2 * (size_t)std::max(1, _effect->options().threads);
-  {
-    std::lock_guard<std::mutex> lock(_cacheMutex);
-    auto it = _cache.find(key);
-    if (it != _cache.end()) {
-      slot = it->second;
-    } else {
-      slot = std::make_shared<CacheSlot>();
-      _cache[key] = slot;
-      _cacheOrder.push_back(key);
-      while (_cacheOrder.size() > 2 * cap) {
-        _cache.erase(_cacheOrder.front());
-        _cacheOrder.pop_front();
-      }
-    }
-  }
+  std::shared_ptr<CacheSlot> slot = cacheSlot(key);
   std::lock_guard<std::mutex> lock(slot->mutex);
   if (!slot->done) {
     slot->done = true;
@@ -173,23 +174,7 @@ std::shared_ptr<CacheSlot> Clip::convertedFrame(int frame, OfxPointD scale, cons
   k.precision(17);
   k << "conv|" << frame << "|" << scale.x << "|" << depth << "|" << comps << "|" << topDown << "|" << padding;
   std::string key = k.str();
-  std::shared_ptr<CacheSlot> slot;
-  size_t cap = 4 + 2 * (size_t)std::max(1, _effect->options().threads);
-  {
-    std::lock_guard<std::mutex> lock(_cacheMutex);
-    auto it = _cache.find(key);
-    if (it != _cache.end()) {
-      slot = it->second;
-    } else {
-      slot = std::make_shared<CacheSlot>();
-      _cache[key] = slot;
-      _cacheOrder.push_back(key);
-      while (_cacheOrder.size() > 2 * cap) {
-        _cache.erase(_cacheOrder.front());
-        _cacheOrder.pop_front();
-      }
-    }
-  }
+  std::shared_ptr<CacheSlot> slot = cacheSlot(key);
   std::lock_guard<std::mutex> lock(slot->mutex);
   if (!slot->done) {
     slot->done = true;

@@ -193,6 +193,7 @@ public:
   OfxRectD getRegionOfDefinition(OfxTime time) const override;
 
 private:
+  std::shared_ptr<CacheSlot> cacheSlot(const std::string &key);
   std::shared_ptr<CacheSlot> fullFrame(int frame);
   std::shared_ptr<CacheSlot> convertedFrame(int frame, OfxPointD scale, const std::string &depth,
                                             const std::string &comps, bool topDown, int padding);
@@ -259,10 +260,11 @@ public:
   std::vector<PxFrameTiming> timings();
   Clip *clip(const std::string &name) const;
   std::vector<Clip *> clips() const;
+  /// "WHAT (status): what the effect posted [host: what the host noted]"
+  static std::string failureText(RenderJob &job, OfxStatus st, const std::string &what);
 
 private:
   bool renderFrame(int frame, PxSink sink, void *sinkUser, std::string &err);
-  std::string failureText(RenderJob &job, OfxStatus st, const std::string &what);
 
   std::mutex _msgMutex;
   std::vector<Message> _messages;

@@ -131,36 +131,36 @@ template <typename T> static bool parseN(const std::string &text, std::vector<T>
 
 // ---- one-dimensional params ------------------------------------------------
 
-class IntParam : public P::IntegerInstance, public ParamValue {
-  int _v, _d;
+/// One value of type T held by the host, the same at every time: the get/set half of the
+/// integer, double, boolean and choice params.
+template <typename Base, typename T> class OneValue : public Base, public ParamValue {
+protected:
+  T _v, _d;
 public:
-  IntParam(P::Descriptor &d, P::SetInstance *s) : P::IntegerInstance(d, s) {
-    _v = _d = d.getProperties().getIntProperty(kOfxParamPropDefault);
-  }
-  OfxStatus get(int &v) override { v = _v; return kOfxStatOK; }
-  OfxStatus get(OfxTime, int &v) override { v = _v; return kOfxStatOK; }
-  OfxStatus set(int v) override { _v = v; return kOfxStatOK; }
-  OfxStatus set(OfxTime, int v) override { _v = v; return kOfxStatOK; }
+  OneValue(P::Descriptor &d, P::SetInstance *s, T initial) : Base(d, s), _v(initial), _d(initial) {}
+  OfxStatus get(T &v) override { v = _v; return kOfxStatOK; }
+  OfxStatus get(OfxTime, T &v) override { v = _v; return kOfxStatOK; }
+  OfxStatus set(T v) override { _v = v; return kOfxStatOK; }
+  OfxStatus set(OfxTime, T v) override { _v = v; return kOfxStatOK; }
+};
+
+static int intDefault(P::Descriptor &d) { return d.getProperties().getIntProperty(kOfxParamPropDefault); }
+
+class IntParam : public OneValue<P::IntegerInstance, int> {
+public:
+  IntParam(P::Descriptor &d, P::SetInstance *s) : OneValue(d, s, intDefault(d)) {}
   std::string toString() const override { return std::to_string(_v); }
   std::string defaultString() const override { return std::to_string(_d); }
   bool fromString(const std::string &s, std::string &err) override {
-    int v;
-    if (!parseInt(s, v)) { err = "\"" + s + "\" is not an integer"; return false; }
-    _v = v;
+    if (!parseInt(s, _v)) { err = "\"" + s + "\" is not an integer"; return false; }
     return true;
   }
 };
 
-class DoubleParam : public P::DoubleInstance, public ParamValue {
-  double _v, _d;
+class DoubleParam : public OneValue<P::DoubleInstance, double> {
 public:
-  DoubleParam(P::Descriptor &d, P::SetInstance *s) : P::DoubleInstance(d, s) {
-    _v = _d = d.getProperties().getDoubleProperty(kOfxParamPropDefault);
-  }
-  OfxStatus get(double &v) override { v = _v; return kOfxStatOK; }
-  OfxStatus get(OfxTime, double &v) override { v = _v; return kOfxStatOK; }
-  OfxStatus set(double v) override { _v = v; return kOfxStatOK; }
-  OfxStatus set(OfxTime, double v) override { _v = v; return kOfxStatOK; }
+  DoubleParam(P::Descriptor &d, P::SetInstance *s)
+      : OneValue(d, s, d.getProperties().getDoubleProperty(kOfxParamPropDefault)) {}
   OfxStatus derive(OfxTime, double &v) override { v = 0; return kOfxStatOK; }
   OfxStatus integrate(OfxTime t1, OfxTime t2, double &v) override { v = _v * (t2 - t1); return kOfxStatOK; }
   std::string toString() const override { return num(_v); }
@@ -173,22 +173,13 @@ public:
   }
 };
 
-class BoolParam : public P::BooleanInstance, public ParamValue {
-  bool _v, _d;
+class BoolParam : public OneValue<P::BooleanInstance, bool> {
 public:
-  BoolParam(P::Descriptor &d, P::SetInstance *s) : P::BooleanInstance(d, s) {
-    _v = _d = d.getProperties().getIntProperty(kOfxParamPropDefault) != 0;
-  }
-  OfxStatus get(bool &v) override { v = _v; return kOfxStatOK; }
-  OfxStatus get(OfxTime, bool &v) override { v = _v; return kOfxStatOK; }
-  OfxStatus set(bool v) override { _v = v; return kOfxStatOK; }
-  OfxStatus set(OfxTime, bool v) override { _v = v; return kOfxStatOK; }
+  BoolParam(P::Descriptor &d, P::SetInstance *s) : OneValue(d, s, intDefault(d) != 0) {}
   std::string toString() const override { return _v ? "true" : "false"; }
   std::string defaultString() const override { return _d ? "true" : "false"; }
   bool fromString(const std::string &s, std::string &err) override {
-    bool v;
-    if (!parseBool(s, v)) { err = "\"" + s + "\" is not a boolean (true/false, 1/0, yes/no, on/off)"; return false; }
-    _v = v;
+    if (!parseBool(s, _v)) { err = "\"" + s + "\" is not a boolean (true/false, 1/0, yes/no, on/off)"; return false; }
     return true;
   }
 };
@@ -203,16 +194,9 @@ void choiceOptions(const P::Instance *p, std::vector<std::string> &labels, std::
   for (int i = 0; i < m; ++i) names.push_back(props.getStringProperty("OfxParamPropChoiceEnum", i));
 }
 
-class ChoiceParam : public P::ChoiceInstance, public ParamValue {
-  int _v, _d;
+class ChoiceParam : public OneValue<P::ChoiceInstance, int> {
 public:
-  ChoiceParam(P::Descriptor &d, P::SetInstance *s) : P::ChoiceInstance(d, s) {
-    _v = _d = d.getProperties().getIntProperty(kOfxParamPropDefault);
-  }
-  OfxStatus get(int &v) override { v = _v; return kOfxStatOK; }
-  OfxStatus get(OfxTime, int &v) override { v = _v; return kOfxStatOK; }
-  OfxStatus set(int v) override { _v = v; return kOfxStatOK; }
-  OfxStatus set(OfxTime, int v) override { _v = v; return kOfxStatOK; }
+  ChoiceParam(P::Descriptor &d, P::SetInstance *s) : OneValue(d, s, intDefault(d)) {}
   std::string optionName(int i) const {
     std::vector<std::string> labels, names;
     choiceOptions(this, labels, names);
@@ -248,25 +232,11 @@ public:
   }
 };
 
-class StringParam : public P::StringInstance, public ParamValue {
+/// Text held by the host: the string and custom params.
+template <typename Base> class TextParam : public Base, public ParamValue {
   std::string _v, _d;
 public:
-  StringParam(P::Descriptor &d, P::SetInstance *s) : P::StringInstance(d, s) {
-    _v = _d = d.getProperties().getStringProperty(kOfxParamPropDefault);
-  }
-  OfxStatus get(std::string &v) override { v = _v; return kOfxStatOK; }
-  OfxStatus get(OfxTime, std::string &v) override { v = _v; return kOfxStatOK; }
-  OfxStatus set(const char *v) override { _v = v ? v : ""; return kOfxStatOK; }
-  OfxStatus set(OfxTime, const char *v) override { _v = v ? v : ""; return kOfxStatOK; }
-  std::string toString() const override { return _v; }
-  std::string defaultString() const override { return _d; }
-  bool fromString(const std::string &s, std::string &) override { _v = s; return true; }
-};
-
-class CustomParam : public P::CustomInstance, public ParamValue {
-  std::string _v, _d;
-public:
-  CustomParam(P::Descriptor &d, P::SetInstance *s) : P::CustomInstance(d, s) {
+  TextParam(P::Descriptor &d, P::SetInstance *s) : Base(d, s) {
     _v = _d = d.getProperties().getStringProperty(kOfxParamPropDefault);
   }
   OfxStatus get(std::string &v) override { v = _v; return kOfxStatOK; }
@@ -352,8 +322,8 @@ P::Instance *makeParam(Effect *effect, const std::string &, P::Descriptor &d) {
   if (t == kOfxParamTypeDouble) return new DoubleParam(d, effect);
   if (t == kOfxParamTypeBoolean) return new BoolParam(d, effect);
   if (t == kOfxParamTypeChoice) return new ChoiceParam(d, effect);
-  if (t == kOfxParamTypeString) return new StringParam(d, effect);
-  if (t == kOfxParamTypeCustom) return new CustomParam(d, effect);
+  if (t == kOfxParamTypeString) return new TextParam<P::StringInstance>(d, effect);
+  if (t == kOfxParamTypeCustom) return new TextParam<P::CustomInstance>(d, effect);
   if (t == kOfxParamTypeRGBA) return new RGBAParam(d, effect);
   if (t == kOfxParamTypeRGB) return new RGBParam(d, effect);
   if (t == kOfxParamTypeDouble2D) return new Double2DParam(d, effect);
