@@ -124,10 +124,11 @@ OfxRectD Clip::getRegionOfDefinition(OfxTime time) const {
   return r;
 }
 
-// The cache entry for `key`, made empty if absent. The cache keeps the newest 2 x (4 + 2 x threads)
-// entries; an evicted entry lives on while a render still holds it.
+// The cache entry for `key`, made empty if absent. The cache keeps the newest 4 + 2 x threads
+// converted frames (what a render's frames-needed window and its worker threads reuse); an
+// evicted entry lives on while a render still holds it.
 std::shared_ptr<CacheSlot> Clip::cacheSlot(const std::string &key) {
-  size_t cap = 2 * (4 + 2 * (size_t)std::max(1, _effect->options().threads));
+  size_t cap = 4 + 2 * (size_t)std::max(1, _effect->options().threads);
   std::lock_guard<std::mutex> lock(_cacheMutex);
   auto it = _cache.find(key);
   if (it != _cache.end()) return it->second;
@@ -141,31 +142,26 @@ std::shared_ptr<CacheSlot> Clip::cacheSlot(const std::string &key) {
   return slot;
 }
 
-std::shared_ptr<CacheSlot> Clip::fullFrame(int frame) {
-  std::string key = "full|" + std::to_string(frame);
-  std::shared_ptr<CacheSlot> slot = cacheSlot(key);
-  std::lock_guard<std::mutex> lock(slot->mutex);
-  if (!slot->done) {
-    slot->done = true;
-    unsigned w = 0, h = 0;
-    sourceSize(w, h);
-    if (w == 0 || h == 0) {
-      slot->error = "clip " + getName() + " has an empty frame size";
-      return slot;
-    }
-    slot->pixels.assign((size_t)w * h * 4, 0.0f);
-    char err[1024];
-    err[0] = 0;
-    int rc = _source.read(_source.user, frame, slot->pixels.data(), slot->pixels.size(), err, sizeof err);
-    if (rc != 0) {
-      err[sizeof err - 1] = 0;
-      slot->error = "could not read frame " + std::to_string(frame) + " of clip " + getName() + ": " + err;
-      slot->pixels.clear();
-    } else {
-      slot->ok = true;
-    }
+// Reads source frame `frame` at full resolution as RGBA floats; false with `error` set on failure.
+// Not cached: only the converted frame is kept, so a frame costs the host one copy.
+bool Clip::readFrame(int frame, std::vector<float> &pixels, std::string &error) {
+  unsigned w = 0, h = 0;
+  sourceSize(w, h);
+  if (w == 0 || h == 0) {
+    error = "clip " + getName() + " has an empty frame size";
+    return false;
   }
-  return slot;
+  pixels.assign((size_t)w * h * 4, 0.0f);
+  char err[1024];
+  err[0] = 0;
+  int rc = _source.read(_source.user, frame, pixels.data(), pixels.size(), err, sizeof err);
+  if (rc != 0) {
+    err[sizeof err - 1] = 0;
+    error = "could not read frame " + std::to_string(frame) + " of clip " + getName() + ": " + err;
+    pixels.clear();
+    return false;
+  }
+  return true;
 }
 
 std::shared_ptr<CacheSlot> Clip::convertedFrame(int frame, OfxPointD scale, const std::string &depth,
@@ -178,17 +174,14 @@ std::shared_ptr<CacheSlot> Clip::convertedFrame(int frame, OfxPointD scale, cons
   std::lock_guard<std::mutex> lock(slot->mutex);
   if (!slot->done) {
     slot->done = true;
-    std::shared_ptr<CacheSlot> full = fullFrame(frame);
-    if (!full->ok) {
-      slot->error = full->error;
-      return slot;
-    }
+    std::vector<float> pixels;
+    if (!readFrame(frame, pixels, slot->error)) return slot;
     unsigned w = 0, h = 0;
     sourceSize(w, h);
-    int sw, sh;
-    std::vector<float> scaled = downsample(full->pixels, (int)w, (int)h, scale.x, sw, sh);
+    int sw = (int)w, sh = (int)h;
+    if (scale.x < 1.0) pixels = downsample(pixels, (int)w, (int)h, scale.x, sw, sh);
     OfxRectI bounds = {0, 0, sw, sh};
-    slot->buffer = makeBuffer(scaled.data(), bounds, bounds, depth, comps, topDown, padding);
+    slot->buffer = makeBuffer(pixels.data(), bounds, bounds, depth, comps, topDown, padding);
     slot->ok = true;
   }
   return slot;

@@ -161,8 +161,7 @@ struct CacheSlot {
   bool done = false;
   bool ok = false;
   std::string error;
-  std::vector<float> pixels;  // full-res RGBA (full slots)
-  PixelBuffer buffer;         // converted (converted slots)
+  PixelBuffer buffer;  // the frame scaled and converted for the plugin
 };
 
 class Clip : public OFX::Host::ImageEffect::ClipInstance {
@@ -194,7 +193,7 @@ public:
 
 private:
   std::shared_ptr<CacheSlot> cacheSlot(const std::string &key);
-  std::shared_ptr<CacheSlot> fullFrame(int frame);
+  bool readFrame(int frame, std::vector<float> &pixels, std::string &error);
   std::shared_ptr<CacheSlot> convertedFrame(int frame, OfxPointD scale, const std::string &depth,
                                             const std::string &comps, bool topDown, int padding);
 
