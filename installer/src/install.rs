@@ -115,7 +115,10 @@ pub fn run(args: &InstallArgs) -> Result<PathBuf> {
     if default_models.is_empty() {
         println!("  models   none (--no-models)");
     } else {
-        println!("  models   {} default models in Contents/Resources/models", default_models.len());
+        println!(
+            "  models   {} default models in Contents/Resources/models",
+            default_models.len()
+        );
     }
     if args.gpu {
         println!("  note     the GPU runtime needs {}", spec.requires);

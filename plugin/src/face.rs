@@ -655,16 +655,7 @@ impl Plugin for Face {
                 let face_space = colour.resolve(face_view.depth());
                 let mut face_src = FloatImage::from_view(&face_view, face_view.bounds());
                 if face_space != space {
-                    for px in face_src.data.chunks_exact_mut(4) {
-                        for v in &mut px[..3] {
-                            *v = match space {
-                                ColourSpace::Linear => {
-                                    pixelspace_shared::colour::srgb_to_linear(*v)
-                                }
-                                ColourSpace::Srgb => pixelspace_shared::colour::linear_to_srgb(*v),
-                            };
-                        }
-                    }
+                    pixelspace_shared::colour::convert_image(&mut face_src, face_space, space);
                 }
                 let amt = if output_kind == 0 { amount } else { 0.0 };
                 let blend = match params.param(PARAM_BLEND)?.get_int_at(time)? {

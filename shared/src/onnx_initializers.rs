@@ -312,7 +312,7 @@ fn read_tensor<R: Read + Seek>(w: &mut Wire<R>, span: Span) -> Result<Initialize
             .collect(),
         _ => bytes
             .chunks_exact(2)
-            .map(|c| half_to_f32(u16::from_le_bytes([c[0], c[1]])))
+            .map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32())
             .collect(),
     };
     Ok(Initializer { name, dims, data })
@@ -337,19 +337,6 @@ fn type_name(t: u64) -> &'static str {
         13 => "uint64",
         16 => "bfloat16",
         _ => "other",
-    }
-}
-
-/// IEEE half to single precision.
-fn half_to_f32(h: u16) -> f32 {
-    let sign = if h & 0x8000 != 0 { -1.0f32 } else { 1.0 };
-    let exp = ((h >> 10) & 0x1f) as i32;
-    let frac = (h & 0x3ff) as f32;
-    match exp {
-        0 => sign * frac * 2f32.powi(-24),
-        31 if frac == 0.0 => sign * f32::INFINITY,
-        31 => f32::NAN,
-        _ => sign * (1.0 + frac / 1024.0) * 2f32.powi(exp - 15),
     }
 }
 
@@ -501,8 +488,12 @@ mod tests {
             .collect();
         field_bytes(9, &raw, &mut t);
         assert_eq!(last(&model(&[t])).unwrap().data, vec![0.5, -3.0]);
-        assert_eq!(half_to_f32(0x3c00), 1.0);
-        assert_eq!(half_to_f32(0xc000), -2.0);
+        // Half floats from raw data: 1.0 and -2.0.
+        let mut t = Vec::new();
+        field_varint(1, 2, &mut t);
+        field_varint(2, FLOAT16, &mut t);
+        field_bytes(9, &[0x00, 0x3c, 0x00, 0xc0], &mut t);
+        assert_eq!(last(&model(&[t])).unwrap().data, vec![1.0, -2.0]);
     }
 
     #[test]

@@ -157,13 +157,13 @@ pub fn paste_seamless(
                     let a = frame.pixel(x, y);
                     n_all[c] += 1;
                     for ch in 0..3 {
-                        sum_a[c][ch] += a[ch].clamp(0.0, 1.0) as f64;
+                        sum_a[c][ch] += finite_or_zero(a[ch].clamp(0.0, 1.0));
                     }
                     if has_new(x, y) {
                         let b = new.pixel(x, y);
                         n_valid[c] += 1;
                         for ch in 0..3 {
-                            sum_b[c][ch] += b[ch] as f64;
+                            sum_b[c][ch] += finite_or_zero(b[ch]);
                         }
                     }
                     if used(x, y) {
@@ -239,6 +239,12 @@ pub fn paste_seamless(
             frame.data[o + ch] = f + m * (target - f.clamp(0.0, 1.0));
         }
     }
+}
+
+/// `v` as f64, or 0 when it is NaN or infinite: one bad pixel of the frame or of the model's
+/// output must not spread through the whole correction.
+fn finite_or_zero(v: f32) -> f64 {
+    if v.is_finite() { v as f64 } else { 0.0 }
 }
 
 #[cfg(test)]
@@ -334,5 +340,25 @@ mod tests {
         }
         // The offset (0.2 to 0.3) is bent away everywhere: the linear offset is harmonic.
         assert!(worst < 0.01, "largest difference to the frame {worst}");
+    }
+
+    #[test]
+    fn a_nan_pixel_beside_the_matte_or_in_the_new_face_stays_where_it_is() {
+        let bounds = Rect::new(0, 0, 40, 40);
+        let mut frame = FloatImage::from_fn(bounds, |_, _| [0.4, 0.4, 0.4, 1.0]);
+        frame.set_pixel(4, 20, [f32::NAN, f32::INFINITY, 0.4, 1.0]);
+        let mut new = FloatImage::from_fn(bounds, |_, _| [0.6, 0.6, 0.6, 1.0]);
+        new.set_pixel(20, 20, [f32::NAN, 0.6, 0.6, 1.0]);
+        let mut matte = Plane::new(Rect::new(5, 5, 35, 35));
+        matte.data.iter_mut().for_each(|v| *v = 1.0);
+        let mut valid = Plane::new(bounds);
+        valid.data.iter_mut().for_each(|v| *v = 1.0);
+        paste_seamless(&mut frame, &new, &valid, &matte, 1.0);
+        for (x, y) in matte.bounds.pixels() {
+            if (x, y) != (20, 20) {
+                let p = frame.pixel(x, y);
+                assert!(p.iter().all(|v| v.is_finite()), "({x},{y}) became {p:?}");
+            }
+        }
     }
 }

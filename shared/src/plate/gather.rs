@@ -19,8 +19,8 @@ pub struct Span {
 }
 
 /// The pixels of a frame inside a span: RGB and the matte in the fourth value, as half floats
-/// (11 significant bits: a 256th of a step of 8-bit values near 1, and HDR values keep their
-/// range up to 65504).
+/// (11 significant bits: a 256th of a step of 8-bit values near 1, a relative 5e-4 for float
+/// frames, as in half-float EXR plates; HDR values are held at 65504).
 pub struct Crop {
     pub span: Span,
     pub px: Vec<[u16; 4]>,
@@ -31,11 +31,13 @@ impl Crop {
     pub fn of(frame: &ShotFrame, span: Span) -> Crop {
         let w = frame.image.width() as usize;
         let h = frame.image.height() as usize;
+        // Clipped to the frame, and never inverted (a span from a degenerate map is empty).
+        let (x0, y0) = (span.x0.min(w), span.y0.min(h));
         let span = Span {
-            x0: span.x0.min(w),
-            y0: span.y0.min(h),
-            x1: span.x1.min(w),
-            y1: span.y1.min(h),
+            x0,
+            y0,
+            x1: span.x1.clamp(x0, w),
+            y1: span.y1.clamp(y0, h),
         };
         let mut px = Vec::with_capacity((span.x1 - span.x0) * (span.y1 - span.y0));
         for y in span.y0..span.y1 {
@@ -59,58 +61,15 @@ impl Crop {
     }
 }
 
-/// `v` as an IEEE half float (round to nearest even; beyond the range, infinity).
+/// `v` as an IEEE half float (round to nearest even), held within the half range so that a
+/// bright HDR value comes back as 65504 rather than infinity.
 pub fn half(v: f32) -> u16 {
-    let x = v.to_bits();
-    let sign = ((x >> 16) & 0x8000) as u16;
-    let exp = ((x >> 23) & 0xff) as i32;
-    let mant = x & 0x7f_ffff;
-    if exp == 0xff {
-        return sign | 0x7c00 | if mant != 0 { 0x200 } else { 0 };
-    }
-    let e = exp - 127 + 15;
-    if e >= 0x1f {
-        return sign | 0x7c00;
-    }
-    // Mantissa with its leading one, and how far it shifts into the half's 10 bits.
-    let (m, shift, base) = if e <= 0 {
-        (mant | 0x80_0000, (14 - e) as u32, 0u32)
-    } else {
-        (mant, 13u32, (e as u32) << 10)
-    };
-    if shift > 24 {
-        return sign;
-    }
-    let kept = m >> shift;
-    let rest = m & ((1 << shift) - 1);
-    let halfway = 1 << (shift - 1);
-    let up = rest > halfway || (rest == halfway && kept & 1 == 1);
-    // A carry out of the mantissa rightly bumps the exponent.
-    sign | (base + kept + up as u32) as u16
+    half::f16::from_f32(v.clamp(-65504.0, 65504.0)).to_bits()
 }
 
 /// An IEEE half float as `f32`.
 pub fn full(h: u16) -> f32 {
-    let sign = ((h & 0x8000) as u32) << 16;
-    let exp = ((h >> 10) & 0x1f) as u32;
-    let mant = (h & 0x3ff) as u32;
-    let bits = if exp == 0 {
-        if mant == 0 {
-            sign
-        } else {
-            let (mut e, mut m) = (127 - 15 + 1, mant);
-            while m & 0x400 == 0 {
-                m <<= 1;
-                e -= 1;
-            }
-            sign | ((e as u32) << 23) | ((m & 0x3ff) << 13)
-        }
-    } else if exp == 0x1f {
-        sign | 0x7f80_0000 | (mant << 13)
-    } else {
-        sign | ((exp + 127 - 15) << 23) | (mant << 13)
-    };
-    f32::from_bits(bits)
+    half::f16::from_bits(h).to_f32()
 }
 
 /// The bounding box of `pixels` (indices, `w` a row); empty for none.
@@ -226,7 +185,7 @@ mod tests {
             let back = full(half(v));
             assert!((back - v).abs() <= v.abs() / 2048.0 + 6e-8, "{v} -> {back}");
         }
-        assert_eq!(full(half(1e6)), f32::INFINITY);
+        assert_eq!(full(half(1e6)), 65504.0);
         assert!(full(half(f32::NAN)).is_nan());
         // Every 8-bit value comes back within a 4000th.
         for b in 0..=255 {
