@@ -108,7 +108,9 @@ fn default_model() -> Result<PathBuf> {
     })
 }
 
-fn median(v: &mut [f64]) -> f64 {
+/// The median of `v` (the mean of the middle two for an even count).
+pub fn median(v: &[f64]) -> f64 {
+    let mut v = v.to_vec();
     v.sort_by(|a, b| a.total_cmp(b));
     let n = v.len();
     if n % 2 == 1 {
@@ -428,14 +430,14 @@ fn bench_model(host: &Host, model: &Path, frame: &HostImage, reps: usize, all: b
     println!(
         "  {:<46} {:>9.1} ms/frame",
         "bare session.run",
-        median(&mut b.clone()) * 1e3
+        median(&b) * 1e3
     );
     let line = |label: &str, times: Vec<f64>| {
         let ratios: Vec<f64> = times.iter().zip(&b).map(|(t, b)| t / b).collect();
         println!(
             "  {label:<46} {:>9.1} ms/frame   {:.3}x",
-            median(&mut times.clone()) * 1e3,
-            median(&mut ratios.clone())
+            median(&times) * 1e3,
+            median(&ratios)
         );
     };
     for v in variants {

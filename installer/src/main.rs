@@ -14,6 +14,7 @@ mod install;
 mod models;
 mod models_convert;
 mod paths;
+mod python_child;
 mod render;
 mod runtime;
 
