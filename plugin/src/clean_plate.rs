@@ -9,9 +9,10 @@
 //! one), `output` (plate: the source with the hole filled | comp: the source blended with the
 //! plate by the matte, untouched where the matte is 0 | confidence: the plate with its
 //! confidence in alpha), `autoMatte`, `dilate` (px the matte grows by), `flowModel` (RIFE
-//! contract, default the installed `rife`), `segmenter` (default the installed
-//! `selfie-segmentation`), `inpaintModel` (LaMa contract; default an installed `lama`, else the
-//! built-in fill), `provider`, `colourSpace`.
+//! contract, default the installed `rife`; `none`: neighbours aligned by the global fit alone),
+//! `segmenter` (default the installed `selfie-segmentation`), `inpaintModel` (LaMa contract;
+//! default an installed `lama`, else the built-in fill; `none`: the built-in fill), `provider`,
+//! `colourSpace`.
 //!
 //! The whole frame is built on each render (the effect asks for full frames, no tiles); frames
 //! of the window are fetched one at a time and released as soon as they are converted, the
@@ -79,6 +80,9 @@ fn default_model_dirs() -> Vec<PathBuf> {
 /// The model a path param names, else the installed model called `default` (None when absent).
 fn resolve(param: &str, default: &str) -> Option<PathBuf> {
     let param = param.trim();
+    if param.eq_ignore_ascii_case("none") {
+        return None;
+    }
     if !param.is_empty() {
         return Some(PathBuf::from(param));
     }
@@ -399,7 +403,7 @@ impl Plugin for CleanPlate {
             (
                 PARAM_FLOW_MODEL,
                 "Flow model",
-                "RIFE-contract .onnx for aligning frames (empty: the installed rife model; without one, a translation search starts the alignment).",
+                "RIFE-contract .onnx for aligning frames per pixel (empty: the installed rife model; none: the global fit alone, started by a translation search).",
             ),
             (
                 PARAM_SEGMENTER,
@@ -409,7 +413,7 @@ impl Plugin for CleanPlate {
             (
                 PARAM_INPAINT_MODEL,
                 "Inpaint model",
-                "LaMa-contract .onnx for what no frame shows (empty: an installed lama model, else the built-in fill).",
+                "LaMa-contract .onnx for what no frame shows (empty: an installed lama model, else the built-in fill; none: the built-in fill).",
             ),
         ] {
             params

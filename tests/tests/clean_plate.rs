@@ -372,9 +372,9 @@ fn an_inpainting_model_of_lamas_contract_fills_the_hole() {
     }
 }
 
-/// Renders frame `frame` of a shot with `sets`, with the flow model (the installed `rife` from
-/// `PIXELSPACE_MODELS_DIR`) or, when `with_flow` is false, with a models folder without it, so
-/// that only the global affine fit aligns the frames.
+/// Renders frame `frame` of a shot with `sets`, with the flow model (the installed `rife`) or,
+/// when `with_flow` is false, with `flowModel=none`, so that only the global affine fit aligns
+/// the frames.
 fn render_plate_models(dir: &Path, frame: i32, sets: &[&str], with_flow: bool, out: &str) {
     let input = pattern(dir, "shot");
     let output = pattern(dir, out);
@@ -391,9 +391,7 @@ fn render_plate_models(dir: &Path, frame: i32, sets: &[&str], with_flow: bool, o
         cmd.args(["--set", s]);
     }
     if !with_flow {
-        let empty = dir.join("no-models");
-        std::fs::create_dir_all(&empty).unwrap();
-        cmd.env("PIXELSPACE_MODELS_DIR", &empty);
+        cmd.args(["--set", "flowModel=none"]);
     }
     let res = cmd.output().expect("run pixelspace");
     assert!(
