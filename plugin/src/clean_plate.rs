@@ -34,8 +34,8 @@ use pixelspace_shared::tensor::Layout;
 
 use crate::inference::{FrameColour, provider_from_index};
 use crate::ofx::{
-    Clip, ClipPreferences, Context, Description, Error, FramesNeeded, ImageEffect, Plugin,
-    RegionsOfInterest, RenderArgs, Reply, Result, StringMode, ThreadSafety,
+    Clip, ClipPreferences, Context, Error, FramesNeeded, ImageEffect, Plugin, RegionsOfInterest,
+    RenderArgs, Reply, Result, StringMode,
 };
 
 pub const CLIP_SOURCE: &str = "Source";
@@ -351,22 +351,14 @@ impl Plugin for CleanPlate {
     type Instance = CleanPlateInstance;
 
     fn describe(effect: &ImageEffect) -> Result<()> {
-        Description {
-            label: "CleanPlate",
-            group: crate::GROUP,
-            description: "Removes a person or object marked by a matte (the Mask clip, or an automatic \
+        crate::common::describe_whole_frame_effect(
+            effect,
+            "CleanPlate",
+            "Removes a person or object marked by a matte (the Mask clip, or an automatic \
                           person matte) and rebuilds the background behind it from the shot's other \
                           frames, inpainting what no frame shows.",
-            version: Self::VERSION,
-            contexts: &[Context::General, Context::Filter],
-            depths: crate::common::ALL_DEPTHS,
-            tiles: false,
-            multi_resolution: true,
-            temporal_access: true,
-            thread_safety: ThreadSafety::FullySafe,
-            host_frame_threading: false,
-        }
-        .apply(effect)
+            Self::VERSION,
+        )
     }
 
     fn describe_in_context(effect: &ImageEffect, _context: Context) -> Result<()> {

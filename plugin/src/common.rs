@@ -1,11 +1,11 @@
-//! What several effects declare the same way: the pixel depths they take, the Output and Source
-//! clips of an effect that works on whole frames from several times, and the `provider` and
-//! `colourSpace` params of every effect that runs a model.
+//! What several effects declare the same way: the pixel depths they take, the description and
+//! the Output and Source clips of an effect that works on whole frames from several times, and
+//! the `provider` and `colourSpace` params of every effect that runs a model.
 
 use pixelspace_shared::image::{Components, PixelDepth};
 
 use crate::inference::{COLOUR_OPTIONS, PARAM_COLOUR_SPACE, PARAM_PROVIDER, PROVIDER_OPTIONS};
-use crate::ofx::{ImageEffect, ParamSet, Result};
+use crate::ofx::{Context, Description, ImageEffect, ParamSet, Result, ThreadSafety};
 
 /// Every depth a host may offer; each effect takes all of them.
 pub const ALL_DEPTHS: &[PixelDepth] = &[
@@ -14,6 +14,31 @@ pub const ALL_DEPTHS: &[PixelDepth] = &[
     PixelDepth::Half,
     PixelDepth::Float,
 ];
+
+/// Describes an effect that renders whole frames from frames at other times (ExtendShot, Face,
+/// CleanPlate): general and filter contexts, every depth, any render scale, no tiles, temporal
+/// access, fully thread-safe, threading each frame itself.
+pub fn describe_whole_frame_effect(
+    effect: &ImageEffect,
+    label: &str,
+    description: &str,
+    version: (u32, u32),
+) -> Result<()> {
+    Description {
+        label,
+        group: crate::GROUP,
+        description,
+        version,
+        contexts: &[Context::General, Context::Filter],
+        depths: ALL_DEPTHS,
+        tiles: false,
+        multi_resolution: true,
+        temporal_access: true,
+        thread_safety: ThreadSafety::FullySafe,
+        host_frame_threading: false,
+    }
+    .apply(effect)
+}
 
 /// Declares the `output` clip and a temporal `source` clip, both RGBA and without tiles.
 pub fn define_whole_frame_clips(effect: &ImageEffect, output: &str, source: &str) -> Result<()> {

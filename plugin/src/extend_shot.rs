@@ -37,8 +37,8 @@ use pixelspace_shared::runtime::Provider;
 
 use crate::inference::{FrameColour, provider_from_index};
 use crate::ofx::{
-    ClipPreferences, Context, Description, Error, FramesNeeded, Image, ImageEffect, Plugin,
-    RegionsOfInterest, RenderArgs, Reply, Result, StringMode, ThreadSafety,
+    ClipPreferences, Context, Error, FramesNeeded, Image, ImageEffect, Plugin, RegionsOfInterest,
+    RenderArgs, Reply, Result, StringMode,
 };
 
 const CLIP_SOURCE: &str = "Source";
@@ -295,22 +295,14 @@ impl Plugin for ExtendShot {
     type Instance = ExtendShotInstance;
 
     fn describe(effect: &ImageEffect) -> Result<()> {
-        Description {
-            label: "Extend Shot",
-            group: crate::GROUP,
-            description: "Lengthens a shot with frames made by a frame interpolation model (RIFE): \
+        crate::common::describe_whole_frame_effect(
+            effect,
+            "Extend Shot",
+            "Lengthens a shot with frames made by a frame interpolation model (RIFE): \
                           retime stretches it, extend adds frames before and after it. Scene cuts \
                           are never blended across.",
-            version: Self::VERSION,
-            contexts: &[Context::General, Context::Filter],
-            depths: crate::common::ALL_DEPTHS,
-            tiles: false,
-            multi_resolution: true,
-            temporal_access: true,
-            thread_safety: ThreadSafety::FullySafe,
-            host_frame_threading: false,
-        }
-        .apply(effect)
+            Self::VERSION,
+        )
     }
 
     fn describe_in_context(effect: &ImageEffect, _context: Context) -> Result<()> {

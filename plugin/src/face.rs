@@ -57,8 +57,8 @@ use pixelspace_shared::runtime::Provider;
 
 use crate::inference::{FrameColour, provider_from_index};
 use crate::ofx::{
-    ClipPreferences, Context, Description, Error, FramesNeeded, ImageEffect, MessageLevel, Plugin,
-    RegionsOfInterest, RenderArgs, Reply, Result, StringMode, ThreadSafety,
+    ClipPreferences, Context, Error, FramesNeeded, ImageEffect, MessageLevel, Plugin,
+    RegionsOfInterest, RenderArgs, Reply, Result, StringMode,
 };
 
 pub const CLIP_SOURCE: &str = "Source";
@@ -397,23 +397,15 @@ impl Plugin for Face {
     type Instance = FaceInstance;
 
     fn describe(effect: &ImageEffect) -> Result<()> {
-        Description {
-            label: "Face",
-            group: crate::GROUP,
-            description: "Finds and follows faces (detector + 468-point landmarks, smoothed over \
+        crate::common::describe_whole_frame_effect(
+            effect,
+            "Face",
+            "Finds and follows faces (detector + 468-point landmarks, smoothed over \
                           neighbouring frames) and retouches, replaces, re-ages or swaps them \
                           within a feathered face matte; outputs the comp, the matte, a debug \
                           view or the landmarks.",
-            version: Self::VERSION,
-            contexts: &[Context::General, Context::Filter],
-            depths: crate::common::ALL_DEPTHS,
-            tiles: false,
-            multi_resolution: true,
-            temporal_access: true,
-            thread_safety: ThreadSafety::FullySafe,
-            host_frame_threading: false,
-        }
-        .apply(effect)
+            Self::VERSION,
+        )
     }
 
     fn describe_in_context(effect: &ImageEffect, _context: Context) -> Result<()> {
