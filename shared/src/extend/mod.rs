@@ -122,13 +122,14 @@ impl VelocityCache {
     }
 }
 
-/// A 64-bit hash of the pixels (bits of every value) and bounds of an image: FNV-1a folded over
-/// 64-bit words, fast enough to run on every frame read.
+/// A 64-bit hash of the pixels (bits of every value) and bounds of an image, fast enough to run
+/// on every frame read: each 64-bit word is mixed in by a rotate, xor and multiply, so every
+/// input bit reaches every bit of the result within a few words (a plain FNV multiply only
+/// carries bits upwards, and two flips of a word's top bit would cancel).
 fn content_hash(img: &FloatImage, mut h: u64) -> u64 {
-    const PRIME: u64 = 0x0000_0100_0000_01b3;
+    const K: u64 = 0x9e37_79b9_7f4a_7c15;
     let mut mix = |v: u64| {
-        h ^= v;
-        h = h.wrapping_mul(PRIME);
+        h = (h.rotate_left(23) ^ v).wrapping_mul(K);
     };
     let b = img.bounds;
     mix(((b.x1 as u32 as u64) << 32) | b.y1 as u32 as u64);
@@ -138,7 +139,7 @@ fn content_hash(img: &FloatImage, mut h: u64) -> u64 {
         let hi = pair.get(1).map_or(0, |v| v.to_bits() as u64);
         mix((hi << 32) | lo);
     }
-    h
+    h ^ (h >> 31)
 }
 
 impl Context<'_> {
@@ -261,4 +262,28 @@ pub fn make_frame(sample: Sample, cx: &Context) -> Result<(Frame, How)> {
     cx.check()?;
     (cx.progress)(1.0);
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::geometry::Rect;
+
+    #[test]
+    fn content_hash_sees_sign_flips_and_bounds() {
+        let img = FloatImage::from_fn(Rect::new(0, 0, 4, 2), |x, y| {
+            [x as f32 * 0.1, y as f32 * 0.2, 0.3, 1.0]
+        });
+        let h = content_hash(&img, 7);
+        assert_eq!(h, content_hash(&img.clone(), 7));
+        // The sign bits of two words' upper halves flipped together.
+        let mut flipped = img.clone();
+        flipped.data[1] = -flipped.data[1];
+        flipped.data[5] = -flipped.data[5];
+        assert_ne!(h, content_hash(&flipped, 7));
+        let mut moved = img.clone();
+        moved.bounds = Rect::new(1, 0, 5, 2);
+        assert_ne!(h, content_hash(&moved, 7));
+        assert_ne!(h, content_hash(&img, 8));
+    }
 }
