@@ -137,7 +137,7 @@ mod tests {
         assert_eq!(manifest_files(&dir), vec![dir.join("a/a.json")]);
         assert!(manifest_files(&dir.join("missing")).is_empty());
         assert!(
-            find_model(&[dir.clone()], "a").is_none(),
+            find_model(std::slice::from_ref(&dir), "a").is_none(),
             "invalid manifests are skipped"
         );
         let _ = std::fs::remove_dir_all(&dir);
