@@ -64,19 +64,6 @@ enum OutputKind {
     Confidence,
 }
 
-/// The folders searched for default models: the bundle's `Contents/Resources/models`, then
-/// the user's model folder.
-fn default_model_dirs() -> Vec<PathBuf> {
-    let mut dirs = Vec::new();
-    if let Some(bin) = crate::ofx::path::binary_dir()
-        && let Some(contents) = bin.parent()
-    {
-        dirs.push(contents.join("Resources").join("models"));
-    }
-    dirs.push(models_dir::models_dir());
-    dirs
-}
-
 /// The model a path param names, else the installed model called `default` (None when absent).
 fn resolve(param: &str, default: &str) -> Option<PathBuf> {
     let param = param.trim();
@@ -86,7 +73,7 @@ fn resolve(param: &str, default: &str) -> Option<PathBuf> {
     if !param.is_empty() {
         return Some(PathBuf::from(param));
     }
-    models_dir::find_model(&default_model_dirs(), default).map(|m| m.model_path())
+    models_dir::find_model(&crate::common::default_model_dirs(), default).map(|m| m.model_path())
 }
 
 type Cache = Mutex<Vec<(PathBuf, Provider, Arc<InferencePipeline>)>>;

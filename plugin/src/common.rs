@@ -1,8 +1,12 @@
 //! What several effects declare the same way: the pixel depths they take, the description and
 //! the Output and Source clips of an effect that works on whole frames from several times, and
-//! the `provider` and `colourSpace` params of every effect that runs a model.
+//! the `provider` and `colourSpace` params of every effect that runs a model, and where the
+//! default models are looked for.
+
+use std::path::PathBuf;
 
 use pixelspace_shared::image::{Components, PixelDepth};
+use pixelspace_shared::models_dir;
 
 use crate::inference::{COLOUR_OPTIONS, PARAM_COLOUR_SPACE, PARAM_PROVIDER, PROVIDER_OPTIONS};
 use crate::ofx::{Context, Description, ImageEffect, ParamSet, Result, ThreadSafety};
@@ -70,4 +74,17 @@ pub fn define_provider_and_colour_params(params: &ParamSet, models: &str) -> Res
         .animates(false)?
         .evaluate_on_change(true)?;
     Ok(())
+}
+
+/// The folders searched for an effect's default models: the bundle's
+/// `Contents/Resources/models`, then the user's model folder (`$PIXELSPACE_MODELS_DIR`, ...).
+pub fn default_model_dirs() -> Vec<PathBuf> {
+    let mut dirs = Vec::new();
+    if let Some(bin) = crate::ofx::path::binary_dir()
+        && let Some(contents) = bin.parent()
+    {
+        dirs.push(contents.join("Resources").join("models"));
+    }
+    dirs.push(models_dir::models_dir());
+    dirs
 }

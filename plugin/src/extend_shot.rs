@@ -31,7 +31,6 @@ use pixelspace_shared::fused::threads_for;
 use pixelspace_shared::geometry::Rect;
 use pixelspace_shared::image::{Components, FloatImage, ImageView, ImageViewMut, RowMut};
 use pixelspace_shared::manifest::Manifest;
-use pixelspace_shared::models_dir;
 use pixelspace_shared::pipeline::InferencePipeline;
 use pixelspace_shared::runtime::Provider;
 
@@ -62,26 +61,13 @@ pub const MODE_OPTIONS: [&str; 2] = ["retime", "extend"];
 /// the model's own fused frame would be computed for nothing), then the full network.
 const DEFAULT_MODELS: [&str; 2] = ["rife-motion/rife_motion.onnx", "rife/rife.onnx"];
 
-/// The folders searched for the default model: the bundle's `Contents/Resources/models`, then
-/// the user's model folder (`$PIXELSPACE_MODELS_DIR`, ...).
-fn default_model_dirs() -> Vec<PathBuf> {
-    let mut dirs = Vec::new();
-    if let Some(bin) = crate::ofx::path::binary_dir()
-        && let Some(contents) = bin.parent()
-    {
-        dirs.push(contents.join("Resources").join("models"));
-    }
-    dirs.push(models_dir::models_dir());
-    dirs
-}
-
 /// The model file the `model` param names, or the installed default.
 pub fn resolve_model(param: &str) -> Result<PathBuf> {
     let param = param.trim();
     if !param.is_empty() {
         return Ok(PathBuf::from(param));
     }
-    let dirs = default_model_dirs();
+    let dirs = crate::common::default_model_dirs();
     dirs.iter()
         .flat_map(|d| DEFAULT_MODELS.map(|m| d.join(m)))
         .find(|p| p.is_file())

@@ -102,19 +102,6 @@ const MIN_IOU: f64 = 0.3;
 /// Frames whose detections are kept.
 const CACHE_FRAMES: usize = 256;
 
-/// The folders searched for default models: the bundle's `Contents/Resources/models`, then
-/// the user's model folder.
-fn default_model_dirs() -> Vec<PathBuf> {
-    let mut dirs = Vec::new();
-    if let Some(bin) = crate::ofx::path::binary_dir()
-        && let Some(contents) = bin.parent()
-    {
-        dirs.push(contents.join("Resources").join("models"));
-    }
-    dirs.push(models_dir::models_dir());
-    dirs
-}
-
 /// The model file a param names, or the installed model with manifest name `default`.
 fn resolve_model(param: &str, default: &str, what: &str) -> Result<PathBuf> {
     let param = param.trim();
@@ -128,7 +115,7 @@ fn resolve_model(param: &str, default: &str, what: &str) -> Result<PathBuf> {
         }
         return Ok(path);
     }
-    let dirs = default_model_dirs();
+    let dirs = crate::common::default_model_dirs();
     models_dir::find_model(&dirs, default)
         .map(|m| m.model_path())
         .ok_or_else(|| {
