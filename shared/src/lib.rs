@@ -17,3 +17,4 @@ pub mod resize;
 pub mod runtime;
 pub mod tensor;
 pub mod tiling;
+pub mod warp_op;
