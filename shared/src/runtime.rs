@@ -647,32 +647,67 @@ impl SessionCache {
     }
 }
 
+/// Model files smaller than this run on one ONNX Runtime thread (see [`intra_threads`]).
+const SMALL_MODEL_BYTES: u64 = 4 << 20;
+
+/// Intra-op threads for a session of `model`: one for a small model (under
+/// [`SMALL_MODEL_BYTES`], such as a 128x128 face detector, whose run takes a millisecond or
+/// two: handing its small operators to a pool of spinning threads costs more than the other
+/// cores give, and several times more on a busy machine); every core otherwise.
+fn intra_threads(model: &Path) -> usize {
+    let small = std::fs::metadata(model).is_ok_and(|m| m.len() < SMALL_MODEL_BYTES);
+    if small {
+        return 1;
+    }
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+}
+
 fn base_builder(model: &Path) -> Result<SessionBuilder> {
     let rt = runtime()?;
-    let threads = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1);
+    let threads = intra_threads(model);
     let builder = Session::builder(&rt.environment).map_err(|e| {
         Error::new(format!(
             "cannot prepare a session for {}: {e}",
             model.display()
         ))
     })?;
-    builder.with_intra_threads(threads).map_err(|e| {
+    let prepare = |e: ort::Error<SessionBuilder>| {
         Error::new(format!(
             "cannot prepare a session for {}: {e}",
             model.display()
         ))
-    })
+    };
+    // Our custom operators (org.pixelspace); models that do not use the domain ignore it.
+    let operators = crate::warp_op::operator_domain()?;
+    builder
+        .with_intra_threads(threads)
+        .map_err(prepare)?
+        .with_operators(operators)
+        .map_err(prepare)
 }
 
+/// Whether a session has been created since the process started (see [`commit`]).
+static FIRST_SESSION_DONE: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+static FIRST_SESSION_LOCK: Mutex<()> = Mutex::new(());
+
 fn commit(mut builder: SessionBuilder, model: &Path) -> Result<Session> {
-    builder.commit_from_file(model).map_err(|e| {
+    use std::sync::atomic::Ordering;
+    // ONNX Runtime adds a custom operator domain to a process-wide table when the first session
+    // using it is created, without a lock: two first sessions at once can fail ("domain is
+    // already exist"). So sessions are created one at a time until one has succeeded.
+    let _first = (!FIRST_SESSION_DONE.load(Ordering::Acquire))
+        .then(|| FIRST_SESSION_LOCK.lock().unwrap_or_else(|p| p.into_inner()));
+    let session = builder.commit_from_file(model).map_err(|e| {
         Error::new(format!(
             "cannot load model {}: {e} (is it a valid ONNX model? re-fetch it with `pixelspace models fetch`)",
             model.display()
         ))
-    })
+    })?;
+    FIRST_SESSION_DONE.store(true, Ordering::Release);
+    Ok(session)
 }
 
 #[cfg_attr(all(feature = "cuda", feature = "tensorrt"), allow(dead_code))]
