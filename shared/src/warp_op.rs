@@ -13,10 +13,14 @@
 //! `zeros` a tap outside the image reads 0. With `border` the position is clamped into
 //! `[0, size - 1]` before interpolating; ONNX Runtime instead clamps each tap, which gives the
 //! same value (the weights of taps that land on the same edge pixel add up to 1) up to float
-//! rounding. Non-finite grid values never panic: a NaN coordinate samples nothing and gives 0
-//! in both padding modes (ONNX Runtime gives 0 on its zeros/align_corners 0 path and NaN on the
-//! others); an infinite or huge coordinate gives 0 with `zeros` (outside the image) and the
-//! edge pixel with `border`.
+//! rounding.
+//!
+//! Non-finite grid values never panic. A NaN grid value is read as -1, which is what ONNX
+//! Runtime 1.32's CPU kernel does (measured: its float-to-integer conversion of a NaN position
+//! lands there). Infinite and huge values (beyond about 1e7) give the limits: 0 with `zeros`
+//! (outside the image) and the edge pixel with `border`; ONNX Runtime's results there are
+//! artefacts of integer overflow and cancellation (it samples the -1 edge for infinities and
+//! gives 0 with `border` for large finite values), which we do not copy.
 
 use std::ops::RangeInclusive;
 
@@ -109,11 +113,10 @@ fn floor_small(v: f32) -> f32 {
 /// The taps of one output pixel whose grid value is (`gx`, `gy`).
 #[inline]
 fn taps(gx: f32, gy: f32, h: usize, w: usize, align_corners: bool, padding: Padding) -> Taps {
-    let x = unnormalise(gx, w, align_corners);
-    let y = unnormalise(gy, h, align_corners);
-    if x.is_nan() || y.is_nan() {
-        return Taps::default();
-    }
+    // NaN reads as -1, as in ONNX Runtime (see the module documentation).
+    let nan_to_edge = |g: f32| if g.is_nan() { -1.0 } else { g };
+    let x = unnormalise(nan_to_edge(gx), w, align_corners);
+    let y = unnormalise(nan_to_edge(gy), h, align_corners);
     let (wf, hf) = (w as f32, h as f32);
     match padding {
         Padding::Border => {
@@ -136,7 +139,7 @@ fn taps(gx: f32, gy: f32, h: usize, w: usize, align_corners: bool, padding: Padd
             }
         }
         Padding::Zeros => {
-            // Outside [-1, size] no tap can be inside; this also keeps huge and infinite
+            // Outside (-1, size) no tap can be inside; this also keeps huge and infinite
             // positions away from the integer conversion.
             if !(x > -1.0 && x < wf && y > -1.0 && y < hf) {
                 return Taps::default();
@@ -325,8 +328,9 @@ pub fn grid_sample(
 /// Inputs `X` (float, `[N, C, H, W]`) and `grid` (float, `[N, H_out, W_out, 2]`); output `Y`
 /// (float, `[N, C, H_out, W_out]`). Attributes as ONNX GridSample: `mode` (`linear` or
 /// `bilinear`, default `linear`), `padding_mode` (`zeros` or `border`, default `zeros`),
-/// `align_corners` (int, default 0). Other modes or paddings fail when the session is created;
-/// other ranks or a grid whose last dimension is not 2 fail at shape inference or when run.
+/// `align_corners` (int 0 or 1, default 0). Other modes or paddings fail when the session is
+/// created; so do other ranks, a grid whose last dimension is not 2 or batch sizes that
+/// differ, when the graph's shapes show it, and otherwise when the node runs.
 pub struct GridSampleOp;
 
 /// The kernel of one `GridSample` node: its attributes.
@@ -369,6 +373,16 @@ fn check_shapes(x: &[Option<i64>], g: &[Option<i64>]) -> Result<()> {
     Ok(())
 }
 
+/// A declared shape, 4 unknown dimensions when it has none: no dimensions before running means
+/// an unknown rank (a value ONNX could not infer); the kernel checks the shapes when it runs.
+fn ranked(shape: &Shape) -> Vec<i64> {
+    if shape.is_empty() {
+        vec![-1; 4]
+    } else {
+        shape.to_vec()
+    }
+}
+
 fn known(shape: &[i64]) -> Vec<Option<i64>> {
     shape.iter().map(|&d| (d >= 0).then_some(d)).collect()
 }
@@ -398,6 +412,14 @@ impl Operator for GridSampleOp {
     fn create_kernel<'attr>(&self, kctx: &KernelContext<'attr>) -> ort::Result<GridSampleKernel> {
         let node = kctx.node_name().unwrap_or_default();
         let in_node = |e: Error| ort_error(e.context(format!("node '{node}'")));
+        // The shapes the graph declares or infers (ONNX Runtime ignores errors from
+        // `infer_shape`, so this is where a wrong rank fails at session creation).
+        if let Ok(inputs) = kctx.inputs()
+            && let [x, g] = inputs.as_slice()
+            && let (Some(xs), Some(gs)) = (x.dtype().tensor_shape(), g.dtype().tensor_shape())
+        {
+            check_shapes(&known(&ranked(xs)), &known(&ranked(gs))).map_err(in_node)?;
+        }
         let mode: String = kctx.get("mode").unwrap_or_else(|| "linear".to_string());
         check_mode(&mode).map_err(in_node)?;
         let padding: String = kctx
@@ -440,7 +462,8 @@ impl Operator for GridSampleOp {
                 "{DOMAIN}:{OP_NAME}: X and grid must be tensors"
             )));
         };
-        check_shapes(&known(xs), &known(gs)).map_err(ort_error)?;
+        let (xs, gs) = (ranked(xs), ranked(gs));
+        check_shapes(&known(&xs), &known(&gs)).map_err(ort_error)?;
         let symbol = |s: &SymbolicDimensions, i: usize| s.get(i).cloned().unwrap_or_default();
         let out = ValueType::Tensor {
             ty: TensorElementType::Float32,
@@ -675,57 +698,36 @@ mod tests {
     fn non_finite_grid_values_do_not_panic() {
         let (h, w) = (4, 5);
         let input: Vec<f32> = (0..2 * h * w).map(|v| v as f32 + 1.0).collect();
-        let specials = [
-            [f32::NAN, 0.0],
-            [0.0, f32::NAN],
-            [f32::INFINITY, 0.0],
-            [f32::NEG_INFINITY, f32::NEG_INFINITY],
-            [1e30, -1e30],
-            [f32::MAX, f32::MIN],
-        ];
-        let grid: Vec<f32> = specials.iter().flatten().copied().collect();
+        let sample = |grid: &[f32], align: bool, padding: Padding| {
+            let pixels = grid.len() / 2;
+            let mut out = vec![f32::NAN; 2 * pixels];
+            grid_sample(
+                &input, 1, 2, h, w, grid, 1, pixels, align, padding, &mut out,
+            )
+            .unwrap();
+            out
+        };
+        let nan = f32::NAN;
+        let (inf, big) = (f32::INFINITY, 1e30);
         for align in [false, true] {
-            let mut zeros = vec![f32::NAN; 2 * specials.len()];
-            grid_sample(
-                &input,
-                1,
-                2,
-                h,
-                w,
-                &grid,
-                1,
-                specials.len(),
-                align,
-                Padding::Zeros,
-                &mut zeros,
-            )
-            .unwrap();
+            for padding in [Padding::Zeros, Padding::Border] {
+                // NaN reads as -1.
+                let with_nan = sample(&[nan, 0.3, -0.4, nan, nan, nan], align, padding);
+                let with_edge = sample(&[-1.0, 0.3, -0.4, -1.0, -1.0, -1.0], align, padding);
+                assert_eq!(with_nan, with_edge, "{padding:?}, align_corners {align}");
+                assert!(with_nan.iter().all(|v| v.is_finite()));
+            }
+            // Infinite and huge positions: nothing with zeros, the edges with border.
+            let far = [inf, 0.0, -inf, -inf, big, -big, f32::MAX, f32::MIN];
+            let zeros = sample(&far, align, Padding::Zeros);
             assert!(zeros.iter().all(|&v| v == 0.0), "{zeros:?}");
-            let mut border = vec![f32::NAN; 2 * specials.len()];
-            grid_sample(
-                &input,
-                1,
-                2,
-                h,
-                w,
-                &grid,
-                1,
-                specials.len(),
-                align,
-                Padding::Border,
-                &mut border,
-            )
-            .unwrap();
+            let border = sample(&far, align, Padding::Border);
             let plane0 = &input[..h * w];
-            // NaN samples nothing; infinities and huge values clamp to the edges.
-            assert_eq!(border[0], 0.0);
-            assert_eq!(border[1], 0.0);
             // x clamps to the last column; y = 1.5 sits between rows 1 and 2.
-            assert_eq!(border[2], 0.5 * plane0[2 * w - 1] + 0.5 * plane0[3 * w - 1]);
-            assert_eq!(border[3], plane0[0]);
-            assert_eq!(border[4], plane0[w - 1]);
-            assert_eq!(border[5], plane0[w - 1]);
-            assert!(border.iter().all(|v| v.is_finite()), "{border:?}");
+            assert_eq!(border[0], 0.5 * plane0[2 * w - 1] + 0.5 * plane0[3 * w - 1]);
+            assert_eq!(border[1], plane0[0]);
+            assert_eq!(border[2], plane0[w - 1]);
+            assert_eq!(border[3], plane0[w - 1]);
         }
     }
 
