@@ -43,13 +43,14 @@ use pixelspace_shared::face::detect::FaceDetector;
 use pixelspace_shared::face::landmarks::Landmarker;
 use pixelspace_shared::face::regions::Plane;
 use pixelspace_shared::face::replace::replace_face;
-use pixelspace_shared::face::retouch::{Retouch, retouch_face, union_matte};
-use pixelspace_shared::face::search::find_faces;
+use pixelspace_shared::face::retouch::{Retouch, retouch_face, retouch_rect, union_matte};
+use pixelspace_shared::face::search::find_faces_in_view;
 use pixelspace_shared::face::swap::{Recogniser, Swapper};
 use pixelspace_shared::face::track::{
     Observation, Selection, select, smooth_box, smooth_landmarks, track,
 };
-use pixelspace_shared::image::{Components, FloatImage};
+use pixelspace_shared::geometry::Rect;
+use pixelspace_shared::image::{Components, FloatImage, ImageView, ImageViewMut};
 use pixelspace_shared::manifest::Manifest;
 use pixelspace_shared::models_dir;
 use pixelspace_shared::pipeline::InferencePipeline;
@@ -304,12 +305,11 @@ impl FaceInstance {
         }
         let image = clip_image(effect, clip_name, time)?;
         let view = image.view()?;
-        let frame = FloatImage::from_view(&view, view.bounds());
         let space = colour.resolve(view.depth());
-        let faces = find_faces(&models.detector, &frame, space)?;
+        let faces = find_faces_in_view(&models.detector, &view, space)?;
         let mut found = Vec::new();
         for face in faces.iter().take(MAX_FACES) {
-            let lm = models.landmarker.run(&frame, space, face)?;
+            let lm = models.landmarker.run_view(&view, space, face)?;
             if lm.present {
                 found.push(Observation {
                     bbox: face.bbox,
@@ -371,11 +371,47 @@ struct Tracked {
     score: f32,
 }
 
-fn draw_dot(img: &mut FloatImage, x: f64, y: f64, rgba: [f32; 4]) {
-    let (xi, yi) = (x.floor() as i32, y.floor() as i32);
-    if img.bounds.contains(xi, yi) {
-        img.set_pixel(xi, yi, rgba);
+const GREEN: [f32; 4] = [0.0, 1.0, 0.0, 1.0];
+const RED: [f32; 4] = [1.0, 0.0, 0.0, 1.0];
+
+/// The pixels the `debug` output marks for a face: its landmarks (green) and the edges of its
+/// smoothed box (red).
+fn debug_dots(face: &Tracked) -> Vec<(i32, i32, [f32; 4])> {
+    let dot = |x: f64, y: f64, rgba| (x.floor() as i32, y.floor() as i32, rgba);
+    let mut dots: Vec<_> = face.points.iter().map(|p| dot(p[0], p[1], GREEN)).collect();
+    let b = face.bbox;
+    let n = 200;
+    for k in 0..=n {
+        let f = k as f64 / n as f64;
+        let (x, y) = (b.x1 + f * b.width(), b.y1 + f * b.height());
+        for (px, py) in [(x, b.y1), (x, b.y2 - 0.5), (b.x1, y), (b.x2 - 0.5, y)] {
+            dots.push(dot(px, py, RED));
+        }
     }
+    dots
+}
+
+/// Writes `window` of the source to the output: bit for bit when they share depth and
+/// components, through float otherwise (pixels outside the source transparent black, as a
+/// float copy of it writes them).
+fn copy_source(src: &ImageView, dst: &mut ImageViewMut, window: Rect) {
+    let area = window.intersect(&dst.bounds());
+    let sb = src.bounds();
+    if area.is_empty() {
+        return;
+    }
+    if src.depth() == dst.depth() && src.components() == dst.components() && sb.contains_rect(&area)
+    {
+        let pb = src.depth().bytes_per_component() * src.components().count();
+        let start = (area.x1 - sb.x1) as usize * pb;
+        let len = area.width() as usize * pb;
+        for mut row in dst.rows_mut(area) {
+            let from = &src.row(row.y())[start..start + len];
+            row.bytes_mut().copy_from_slice(from);
+        }
+        return;
+    }
+    FloatImage::from_view(src, area.intersect(&sb)).write_to(dst, area);
 }
 
 impl Plugin for Face {
@@ -588,7 +624,27 @@ impl Plugin for Face {
         let src_image = source.image(time)?;
         let src_view = src_image.view()?;
         let space = colour.resolve(src_view.depth());
-        let src = FloatImage::from_view(&src_view, src_view.bounds());
+        let frame = src_view.bounds();
+        let mode = params.param(PARAM_MODE)?.get_int_at(time)?;
+        // The part of the frame worked on in float: what retouch reads and changes, or what the
+        // debug view draws on; the whole frame for the modes with a new face. The rest of the
+        // output is the source copied as it is.
+        let work = match output_kind {
+            _ if tracked.is_empty() => Rect::EMPTY,
+            0 | 1 if matches!(mode, 1..=3) => frame,
+            0 | 1 => tracked
+                .iter()
+                .fold(Rect::EMPTY, |r, f| r.union(&retouch_rect(&f.points))),
+            2 => tracked
+                .iter()
+                .flat_map(debug_dots)
+                .fold(Rect::EMPTY, |r, (x, y, _)| {
+                    r.union(&Rect::new(x, y, x.saturating_add(1), y.saturating_add(1)))
+                }),
+            _ => Rect::EMPTY,
+        }
+        .intersect(&frame);
+        let src = FloatImage::from_view(&src_view, work);
         let mut out = src.clone();
         if tracked.is_empty() {
             effect.set_persistent_message(
@@ -599,7 +655,6 @@ impl Plugin for Face {
             effect.clear_persistent_message();
         }
 
-        let mode = params.param(PARAM_MODE)?.get_int_at(time)?;
         let mut mattes = Vec::new();
         match output_kind {
             // comp, matte
@@ -698,7 +753,10 @@ impl Plugin for Face {
         let mask = if mask_clip.connected() {
             let m = mask_clip.image(time)?;
             let v = m.view()?;
-            Some(FloatImage::from_view(&v, src.bounds))
+            Some(FloatImage::from_view(
+                &v,
+                if output_kind == 1 { frame } else { work },
+            ))
         } else {
             None
         };
@@ -721,30 +779,21 @@ impl Plugin for Face {
                 }
             }
             1 => {
-                let u: Plane = union_matte(&mattes, src.bounds);
-                out = FloatImage::from_fn(src.bounds, |x, y| {
+                let u: Plane = union_matte(&mattes, frame);
+                out = FloatImage::from_fn(frame, |x, y| {
                     let v = u.get(x, y) * mask_at(x, y);
                     [v, v, v, v]
                 });
             }
             2 => {
-                for face in &tracked {
-                    for p in &face.points {
-                        draw_dot(&mut out, p[0], p[1], [0.0, 1.0, 0.0, 1.0]);
-                    }
-                    let b = face.bbox;
-                    let n = 200;
-                    for k in 0..=n {
-                        let f = k as f64 / n as f64;
-                        let (x, y) = (b.x1 + f * b.width(), b.y1 + f * b.height());
-                        for (px, py) in [(x, b.y1), (x, b.y2 - 0.5), (b.x1, y), (b.x2 - 0.5, y)] {
-                            draw_dot(&mut out, px, py, [1.0, 0.0, 0.0, 1.0]);
-                        }
+                for (x, y, rgba) in tracked.iter().flat_map(debug_dots) {
+                    if out.bounds.contains(x, y) {
+                        out.set_pixel(x, y, rgba);
                     }
                 }
             }
             _ => {
-                let b = src.bounds;
+                let b = frame;
                 out = FloatImage::new(b);
                 for (f, face) in tracked.iter().enumerate() {
                     let (y0, y1) = (b.y1 + 2 * f as i32, b.y1 + 2 * f as i32 + 1);
@@ -773,7 +822,18 @@ impl Plugin for Face {
         }
         let mut output = effect.clip(CLIP_OUTPUT)?.image(time)?;
         let mut view = output.view_mut()?;
-        out.write_to(&mut view, args.window);
+        if matches!(output_kind, 0 | 2) {
+            // The source outside the part worked on, then that part.
+            if !out
+                .bounds
+                .contains_rect(&args.window.intersect(&view.bounds()))
+            {
+                copy_source(&src_view, &mut view, args.window);
+            }
+            out.write_to(&mut view, args.window.intersect(&out.bounds));
+        } else {
+            out.write_to(&mut view, args.window);
+        }
         Ok(())
     }
 

@@ -55,6 +55,19 @@ pub struct Retouch {
     pub amount: f32,
 }
 
+/// Guided-filter window radius for a face of `size` pixels: 2.5 % of it, at least 1.
+fn smoothing_radius(size: f64) -> usize {
+    ((size * 0.025).round() as usize).max(1)
+}
+
+/// The frame pixels [`retouch_face`] reads and may change for the face mesh `points` (before
+/// clipping to the frame): the face oval grown by the filters' reach. A frame image holding
+/// this rectangle (or the frame's part of it) gives the same result as the whole frame.
+pub fn retouch_rect(points: &[[f64; 3]]) -> Rect {
+    let size = face_size(points);
+    face_rect(points, size * 0.1 + 3.0 * smoothing_radius(size) as f64)
+}
+
 /// Retouches one face of `frame` in place (pixels in the `colour` encoding; `points` the face
 /// mesh in frame pixels) and returns the face matte it worked within, over the face's
 /// rectangle. Pixels where that matte is 0 are not written.
@@ -65,8 +78,8 @@ pub fn retouch_face(
     settings: Retouch,
 ) -> Plane {
     let size = face_size(points);
-    let r = ((size * 0.025).round() as usize).max(1);
-    let region = face_rect(points, size * 0.1 + 3.0 * r as f64).intersect(&frame.bounds);
+    let r = smoothing_radius(size);
+    let region = retouch_rect(points).intersect(&frame.bounds);
     let matte = face_matte(points, region);
     let amount = settings.amount.clamp(0.0, 1.0);
     if region.is_empty() || amount <= 0.0 {
