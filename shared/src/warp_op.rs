@@ -2,9 +2,9 @@
 //!
 //! [`grid_sample`] is ONNX's GridSample for 4-D NCHW float tensors in `linear` (`bilinear`)
 //! mode with `zeros` or `border` padding and both `align_corners` settings. It works one output
-//! row at a time: the source position, the four taps and their weights are found once per
-//! output pixel and then applied to every channel; bands of rows run on scoped threads, and a
-//! row's values do not depend on the banding. [`GridSampleOp`] wraps it for ONNX Runtime and
+//! row at a time: the source position (the 2x2 block of input pixels it falls in and the
+//! fractions across it) is found once per output pixel and then used for every channel;
+//! bands of rows run on scoped threads, and a row's values do not depend on the banding. [`GridSampleOp`] wraps it for ONNX Runtime and
 //! [`operator_domain`] is the domain every session of the runtime registers
 //! ([`crate::runtime`]); models that do not use the domain are unaffected.
 //!
@@ -16,11 +16,11 @@
 //! rounding.
 //!
 //! Non-finite grid values never panic. A NaN grid value is read as -1, which is what ONNX
-//! Runtime 1.32's CPU kernel does (measured: its float-to-integer conversion of a NaN position
-//! lands there). Infinite and huge values (beyond about 1e7) give the limits: 0 with `zeros`
-//! (outside the image) and the edge pixel with `border`; ONNX Runtime's results there are
-//! artefacts of integer overflow and cancellation (it samples the -1 edge for infinities and
-//! gives 0 with `border` for large finite values), which we do not copy.
+//! Runtime 1.32's CPU kernel gives (measured on x86-64, all four padding/align_corners
+//! combinations). Infinite and huge positions (beyond about 1e7 pixels) give the limits: 0
+//! with `zeros` (outside the image) and the edge pixel with `border`; ONNX Runtime's results
+//! there are artefacts of float-to-integer overflow and cancellation (it samples the -1 edge
+//! for infinities and gives 0 with `border` for large finite positions), which we do not copy.
 
 use std::ops::RangeInclusive;
 
@@ -80,13 +80,15 @@ pub fn check_mode(mode: &str) -> Result<()> {
     }
 }
 
-/// Where one output pixel reads: four taps (offsets into an input plane, row-major
-/// top-left, top-right, bottom-left, bottom-right), their weights, and which taps are inside
-/// the image (bit i for tap i).
+/// Where one output pixel reads: the 2x2 block of input pixels whose top-left is `base`
+/// (`y0 * w + x0`, negative when that pixel is left of or above the image), the fractions
+/// `fx`, `fy` towards its right column and bottom row, and which of the four taps (bit 0
+/// top-left, 1 top-right, 2 bottom-left, 3 bottom-right) are inside the image.
 #[derive(Clone, Copy, Debug, Default)]
 struct Taps {
-    offset: [u32; 4],
-    weight: [f32; 4],
+    base: i32,
+    fx: f32,
+    fy: f32,
     inside: u8,
 }
 
@@ -110,7 +112,8 @@ fn floor_small(v: f32) -> f32 {
     if t > v { t - 1.0 } else { t }
 }
 
-/// The taps of one output pixel whose grid value is (`gx`, `gy`).
+/// The taps of one output pixel whose grid value is (`gx`, `gy`), in an input of `h` x `w`
+/// pixels (`h * w` within i32, checked by the caller).
 #[inline]
 fn taps(gx: f32, gy: f32, h: usize, w: usize, align_corners: bool, padding: Padding) -> Taps {
     // NaN reads as -1, as in ONNX Runtime (see the module documentation).
@@ -118,24 +121,34 @@ fn taps(gx: f32, gy: f32, h: usize, w: usize, align_corners: bool, padding: Padd
     let x = unnormalise(nan_to_edge(gx), w, align_corners);
     let y = unnormalise(nan_to_edge(gy), h, align_corners);
     let (wf, hf) = (w as f32, h as f32);
+    let (wi, hi) = (w as i32, h as i32);
     match padding {
         Padding::Border => {
-            let x = x.clamp(0.0, wf - 1.0);
-            let y = y.clamp(0.0, hf - 1.0);
-            let (x0, y0) = (floor_small(x), floor_small(y));
-            let (fx, fy) = (x - x0, y - y0);
-            let (x0, y0) = (x0 as usize, y0 as usize);
-            let (x1, y1) = ((x0 + 1).min(w - 1), (y0 + 1).min(h - 1));
-            let (gx0, gx1, gy0, gy1) = (1.0 - fx, fx, 1.0 - fy, fy);
+            // Clamped into the image, the block is inside it: on the last column (row) it is
+            // the block left of (above) it with fraction 1. A 1-pixel-wide (high) image has no
+            // second column (row): fraction 0 and those taps left out.
+            let block = |v: f32, size: i32| -> (i32, f32, bool) {
+                let v = v.clamp(0.0, (size - 1) as f32);
+                let v0 = floor_small(v).min((size - 2).max(0) as f32);
+                (v0 as i32, v - v0, size >= 2)
+            };
+            let (x0, fx, two_cols) = block(x, wi);
+            let (y0, fy, two_rows) = block(y, hi);
+            let mut inside = 0b0001;
+            if two_cols {
+                inside |= 0b0010;
+            }
+            if two_rows {
+                inside |= 0b0100;
+            }
+            if two_cols && two_rows {
+                inside |= 0b1000;
+            }
             Taps {
-                offset: [
-                    (y0 * w + x0) as u32,
-                    (y0 * w + x1) as u32,
-                    (y1 * w + x0) as u32,
-                    (y1 * w + x1) as u32,
-                ],
-                weight: [gy0 * gx0, gy0 * gx1, gy1 * gx0, gy1 * gx1],
-                inside: ALL_INSIDE,
+                base: y0 * wi + x0,
+                fx,
+                fy,
+                inside,
             }
         }
         Padding::Zeros => {
@@ -145,51 +158,43 @@ fn taps(gx: f32, gy: f32, h: usize, w: usize, align_corners: bool, padding: Padd
                 return Taps::default();
             }
             let (x0, y0) = (floor_small(x), floor_small(y));
-            // The weights as ONNX Runtime computes them: distance to the far tap.
-            let (gx0, gx1) = (x0 + 1.0 - x, x - x0);
-            let (gy0, gy1) = (y0 + 1.0 - y, y - y0);
-            let (xi, yi) = (x0 as i64, y0 as i64);
-            let (wi, hi) = (w as i64, h as i64);
-            let col = [(xi >= 0, xi.max(0)), (xi + 1 < wi, (xi + 1).min(wi - 1))];
-            let row = [(yi >= 0, yi.max(0)), (yi + 1 < hi, (yi + 1).min(hi - 1))];
-            let mut t = Taps {
-                weight: [gy0 * gx0, gy0 * gx1, gy1 * gx0, gy1 * gx1],
-                ..Taps::default()
-            };
-            for (k, ((ry, r), (cx, c))) in [
-                (row[0], col[0]),
-                (row[0], col[1]),
-                (row[1], col[0]),
-                (row[1], col[1]),
-            ]
-            .into_iter()
-            .enumerate()
-            {
-                if ry && cx {
-                    t.offset[k] = (r * wi + c) as u32;
-                    t.inside |= 1 << k;
-                }
+            let (xi, yi) = (x0 as i32, y0 as i32);
+            let cols = [xi >= 0, xi + 1 < wi];
+            let rows = [yi >= 0, yi + 1 < hi];
+            let inside = (rows[0] && cols[0]) as u8
+                | ((rows[0] && cols[1]) as u8) << 1
+                | ((rows[1] && cols[0]) as u8) << 2
+                | ((rows[1] && cols[1]) as u8) << 3;
+            Taps {
+                base: yi * wi + xi,
+                fx: x - x0,
+                fy: y - y0,
+                inside,
             }
-            t
         }
     }
 }
 
-/// One output row of one channel: `dst[i]` from `plane` (one input channel) through `row[i]`.
+/// One output row of one channel: `dst[i]` from `plane` (one input channel, `w` pixels a row)
+/// through `row[i]`.
 #[inline]
-fn apply_row(plane: &[f32], row: &[Taps], dst: &mut [f32]) {
+fn apply_row(plane: &[f32], w: usize, row: &[Taps], dst: &mut [f32]) {
     for (d, t) in dst.iter_mut().zip(row) {
-        let [a, b, c, e] = t.offset.map(|o| o as usize);
-        let [wa, wb, wc, we] = t.weight;
         *d = if t.inside == ALL_INSIDE {
-            wa * plane[a] + wb * plane[b] + wc * plane[c] + we * plane[e]
+            let i = t.base as usize;
+            let (top, bottom) = (&plane[i..i + 2], &plane[i + w..i + w + 2]);
+            let upper = top[0] + t.fx * (top[1] - top[0]);
+            let lower = bottom[0] + t.fx * (bottom[1] - bottom[0]);
+            upper + t.fy * (lower - upper)
         } else if t.inside == 0 {
             0.0
         } else {
+            let (gx, gy) = ([1.0 - t.fx, t.fx], [1.0 - t.fy, t.fy]);
             let mut v = 0.0;
             for k in 0..4 {
                 if t.inside & (1 << k) != 0 {
-                    v += t.weight[k] * plane[t.offset[k] as usize];
+                    let offset = (k >> 1) as i32 * w as i32 + (k & 1) as i32;
+                    v += gy[k >> 1] * gx[k & 1] * plane[(t.base + offset) as usize];
                 }
             }
             v
@@ -249,7 +254,7 @@ pub fn grid_sample(
             ))),
         };
     }
-    if h.checked_mul(w).is_none_or(|p| p > u32::MAX as usize) {
+    if h.checked_mul(w).is_none_or(|p| p > i32::MAX as usize) {
         return Err(Error::new(format!(
             "{DOMAIN}:{OP_NAME}: input planes of {h}x{w} pixels are too large"
         )));
@@ -286,7 +291,7 @@ pub fn grid_sample(
             );
             for (ci, dst) in channels.iter_mut().enumerate() {
                 let plane = &input[ci * plane_in..(ci + 1) * plane_in];
-                apply_row(plane, row, &mut dst[r * out_w..(r + 1) * out_w]);
+                apply_row(plane, w, row, &mut dst[r * out_w..(r + 1) * out_w]);
             }
         }
     };
