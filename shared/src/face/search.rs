@@ -151,19 +151,37 @@ pub fn halve(frame: &FloatImage) -> FloatImage {
     out
 }
 
-/// [`halve`] of a host image, read two rows at a time: the same values as halving the image
-/// converted to float, without converting the whole frame.
+/// [`halve`] of a host image, read two rows at a time (bands of rows on every core): the same
+/// values as halving the image converted to float, without converting the whole frame.
 pub fn halve_view(view: &ImageView) -> FloatImage {
     let b = view.bounds();
     let mut out = FloatImage::new(half_bounds(b));
-    let (y0, w) = (out.bounds.y1, out.width() as usize);
-    let (mut top, mut bottom) = (vec![0.0f32; 8 * w], vec![0.0f32; 8 * w]);
-    let x2 = b.x1 + 2 * w as i32;
-    for j in 0..out.height() as i32 {
-        view.read_row_rgba(b.y1 + 2 * j, b.x1, x2, &mut top);
-        view.read_row_rgba(b.y1 + 2 * j + 1, b.x1, x2, &mut bottom);
-        average_rows(&top, &bottom, out.row_mut(y0 + j));
+    let (w, h) = (out.width() as usize, out.height() as usize);
+    if w == 0 || h == 0 {
+        return out;
     }
+    let x2 = b.x1 + 2 * w as i32;
+    let band = h.div_ceil(crate::fused::threads_for(w * h));
+    // Output rows `first..` into `dst` (whole rows).
+    let halve_band = |first: usize, dst: &mut [f32]| {
+        let (mut top, mut bottom) = (vec![0.0f32; 8 * w], vec![0.0f32; 8 * w]);
+        for (i, row) in dst.chunks_exact_mut(4 * w).enumerate() {
+            let y = b.y1 + 2 * (first + i) as i32;
+            view.read_row_rgba(y, b.x1, x2, &mut top);
+            view.read_row_rgba(y + 1, b.x1, x2, &mut bottom);
+            average_rows(&top, &bottom, row);
+        }
+    };
+    let mut bands = out.data.chunks_mut(4 * w * band).enumerate();
+    let first = bands.next();
+    std::thread::scope(|s| {
+        for (k, dst) in bands {
+            s.spawn(move || halve_band(k * band, dst));
+        }
+        if let Some((_, dst)) = first {
+            halve_band(0, dst);
+        }
+    });
     out
 }
 
