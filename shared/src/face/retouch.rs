@@ -80,21 +80,27 @@ pub fn retouch_face(
     let size = face_size(points);
     let r = smoothing_radius(size);
     let region = retouch_rect(points).intersect(&frame.bounds);
-    let matte = face_matte(points, region);
     let amount = settings.amount.clamp(0.0, 1.0);
     if region.is_empty() || amount <= 0.0 {
-        return matte;
+        return face_matte(points, region);
     }
+    // The three masks are independent: the features and the under-eye bands on threads of
+    // their own.
+    let (matte, features, under) = std::thread::scope(|s| {
+        let features = s.spawn(|| features_mask(points, region));
+        let under = s.spawn(|| under_eye_mask(points, region));
+        let matte = face_matte(points, region);
+        (
+            matte,
+            features.join().expect("the features mask thread panicked"),
+            under.join().expect("the under-eye mask thread panicked"),
+        )
+    });
     // Skin weight: the face matte without the features (as `regions::skin_mask`).
     let mut skin = matte.clone();
-    for (v, f) in skin
-        .data
-        .iter_mut()
-        .zip(&features_mask(points, region).data)
-    {
+    for (v, f) in skin.data.iter_mut().zip(&features.data) {
         *v *= 1.0 - f;
     }
-    let under = under_eye_mask(points, region);
     let (w, h) = (region.width() as usize, region.height() as usize);
     let encode = |v: f32| match colour {
         ColourSpace::Linear => linear_to_srgb(v),
@@ -212,50 +218,72 @@ pub fn reshape(
         })
         .collect();
     let mut out = planes.to_vec();
-    for j in 0..h {
-        for i in 0..w {
-            let k = j * w + i;
-            let m = matte.data[k];
-            if m <= 0.0 {
-                continue;
-            }
-            let (x, y) = (
-                region.x1 as f64 + i as f64 + 0.5,
-                region.y1 as f64 + j as f64 + 0.5,
-            );
-            let (mut dx, mut dy, mut total) = (0.0, 0.0, 0.0);
-            for (c, v) in &handles {
-                let g = (-((x - c[0]).powi(2) + (y - c[1]).powi(2)) / (2.0 * sigma * sigma)).exp();
-                dx += g * v[0];
-                dy += g * v[1];
-                total += g;
-            }
-            let norm = total.max(1.0);
-            let (ddx, ddy) = (m as f64 * dx / norm, m as f64 * dy / norm);
-            if ddx * ddx + ddy * ddy < 0.05 * 0.05 {
-                // Too small to see: keep the pixel rather than resample it.
-                continue;
-            }
-            let (sx, sy) = (i as f64 - ddx, j as f64 - ddy);
-            let (x0, y0) = (sx.floor(), sy.floor());
-            let (fx, fy) = ((sx - x0) as f32, (sy - y0) as f32);
-            let at = |xx: f64, yy: f64| {
-                (yy.clamp(0.0, h as f64 - 1.0) as usize) * w
-                    + xx.clamp(0.0, w as f64 - 1.0) as usize
-            };
-            let (a, b, c, d) = (
-                at(x0, y0),
-                at(x0 + 1.0, y0),
-                at(x0, y0 + 1.0),
-                at(x0 + 1.0, y0 + 1.0),
-            );
-            for (o, p) in out.iter_mut().zip(planes) {
-                let top = p[a] + fx * (p[b] - p[a]);
-                let bottom = p[c] + fx * (p[d] - p[c]);
-                o[k] = top + fy * (bottom - top);
+    if w == 0 || h == 0 || planes.is_empty() {
+        return out;
+    }
+    // Bands of rows on every core; each output pixel depends on the input planes only.
+    let band = h.div_ceil(crate::fused::threads_for(w * h));
+    // Rows `first..first + rows` of every output plane (`dst[c]` holds them for plane c).
+    let reshape_band = |first: usize, rows: usize, mut dst: Vec<&mut [f32]>| {
+        for j in first..first + rows {
+            for i in 0..w {
+                let k = j * w + i;
+                let m = matte.data[k];
+                if m <= 0.0 {
+                    continue;
+                }
+                let (x, y) = (
+                    region.x1 as f64 + i as f64 + 0.5,
+                    region.y1 as f64 + j as f64 + 0.5,
+                );
+                let (mut dx, mut dy, mut total) = (0.0, 0.0, 0.0);
+                for (c, v) in &handles {
+                    let g =
+                        (-((x - c[0]).powi(2) + (y - c[1]).powi(2)) / (2.0 * sigma * sigma)).exp();
+                    dx += g * v[0];
+                    dy += g * v[1];
+                    total += g;
+                }
+                let norm = total.max(1.0);
+                let (ddx, ddy) = (m as f64 * dx / norm, m as f64 * dy / norm);
+                if ddx * ddx + ddy * ddy < 0.05 * 0.05 {
+                    // Too small to see: keep the pixel rather than resample it.
+                    continue;
+                }
+                let (sx, sy) = (i as f64 - ddx, j as f64 - ddy);
+                let (x0, y0) = (sx.floor(), sy.floor());
+                let (fx, fy) = ((sx - x0) as f32, (sy - y0) as f32);
+                let at = |xx: f64, yy: f64| {
+                    (yy.clamp(0.0, h as f64 - 1.0) as usize) * w
+                        + xx.clamp(0.0, w as f64 - 1.0) as usize
+                };
+                let (a, b, c, d) = (
+                    at(x0, y0),
+                    at(x0 + 1.0, y0),
+                    at(x0, y0 + 1.0),
+                    at(x0 + 1.0, y0 + 1.0),
+                );
+                for (o, p) in dst.iter_mut().zip(planes) {
+                    let top = p[a] + fx * (p[b] - p[a]);
+                    let bottom = p[c] + fx * (p[d] - p[c]);
+                    o[k - first * w] = top + fy * (bottom - top);
+                }
             }
         }
-    }
+    };
+    let mut chunks: Vec<_> = out.iter_mut().map(|p| p.chunks_mut(band * w)).collect();
+    let mut bands: Vec<Vec<&mut [f32]>> = (0..h.div_ceil(band))
+        .map(|_| chunks.iter_mut().filter_map(|c| c.next()).collect())
+        .collect();
+    let first = bands.remove(0);
+    let reshape_band = &reshape_band;
+    std::thread::scope(|s| {
+        for (k, dst) in bands.into_iter().enumerate() {
+            let start = (k + 1) * band;
+            s.spawn(move || reshape_band(start, band.min(h - start), dst));
+        }
+        reshape_band(0, band.min(h), first);
+    });
     out
 }
 
