@@ -185,23 +185,34 @@ pub fn halve_view(view: &ImageView) -> FloatImage {
     out
 }
 
-/// Runs the detector on `rect` (frame pixels) shrunk to `long_side` and maps its faces back.
-/// `source` is the frame itself (`k` = 1) or the frame at 1/`k` resolution, in which case
-/// `rect`'s edges are multiples of `k`.
-fn detect_in(
-    detector: &FaceDetector,
-    source: &FloatImage,
-    k: i32,
+/// What the detector sees of a rectangle: `rect` (frame pixels) shrunk, and the frame pixels
+/// per shrunk pixel in x and y.
+struct Shrunk {
     rect: Rect,
-    long_side: u32,
-    colour: ColourSpace,
-) -> Result<Vec<Face>> {
+    small: FloatImage,
+    sx: f64,
+    sy: f64,
+}
+
+/// `rect` shrunk to `long_side`. `source` is the frame itself (`k` = 1) or the frame at
+/// 1/`k` resolution, in which case `rect`'s edges are multiples of `k`.
+fn shrink_rect(source: &FloatImage, k: i32, rect: Rect, long_side: u32) -> Shrunk {
     let src_rect = Rect::new(rect.x1 / k, rect.y1 / k, rect.x2 / k, rect.y2 / k);
     let (small, sx, sy) = shrink(source, src_rect, long_side);
-    let (sx, sy) = (sx * k as f64, sy * k as f64);
+    Shrunk {
+        rect,
+        small,
+        sx: sx * k as f64,
+        sy: sy * k as f64,
+    }
+}
+
+/// Runs the detector on a shrunk rectangle and maps its faces back to frame pixels.
+fn detect_in(detector: &FaceDetector, shrunk: &Shrunk, colour: ColourSpace) -> Result<Vec<Face>> {
+    let Shrunk { rect, sx, sy, .. } = *shrunk;
     let map = |x: f64, y: f64| (rect.x1 as f64 + x * sx, rect.y1 as f64 + y * sy);
     Ok(detector
-        .detect(&small, colour)?
+        .detect(&shrunk.small, colour)?
         .into_iter()
         .map(|mut f| {
             let a = map(f.bbox.x1, f.bbox.y1);
@@ -264,25 +275,44 @@ fn search(detector: &FaceDetector, pixels: Pixels, colour: ColourSpace) -> Resul
             Pixels::Float(f) => halve(f),
             Pixels::View(v) => halve_view(v),
         });
-    let run = |rect: Rect, long_side: u32| match (&half, pixels) {
-        (Some(h), _) if even(&rect) => detect_in(detector, h, 2, rect, long_side, colour),
-        (_, Pixels::Float(f)) => detect_in(detector, f, 1, rect, long_side, colour),
-        (_, Pixels::View(v)) => detect_in(
-            detector,
-            &FloatImage::from_view(v, rect),
-            1,
-            rect,
-            long_side,
-            colour,
-        ),
+    let prepare = |rect: Rect, long_side: u32| match (&half, pixels) {
+        (Some(h), _) if even(&rect) => shrink_rect(h, 2, rect, long_side),
+        (_, Pixels::Float(f)) => shrink_rect(f, 1, rect, long_side),
+        (_, Pixels::View(v)) => shrink_rect(&FloatImage::from_view(v, rect), 1, rect, long_side),
     };
-    let mut found = run(bounds, 256)?;
-    for window in windows {
-        for face in run(window, 128)? {
-            if !cut_by_window(&face, window, bounds) {
-                found.push(face);
+    // The whole frame, then every window, whose faces cut by its inner edges are dropped (the
+    // whole frame has none).
+    let mut found = Vec::new();
+    let mut keep = |shrunk: &Shrunk, faces: Vec<Face>| {
+        let window = shrunk.rect;
+        found.extend(
+            faces
+                .into_iter()
+                .filter(|f| !cut_by_window(f, window, bounds)),
+        );
+    };
+    if windows.is_empty() {
+        let shrunk = prepare(bounds, 256);
+        keep(&shrunk, detect_in(detector, &shrunk, colour)?);
+    } else {
+        // The next rectangles are shrunk on another thread while the detector runs, in order.
+        let jobs: Vec<(Rect, u32)> = std::iter::once((bounds, 256))
+            .chain(windows.iter().map(|w| (*w, 128)))
+            .collect();
+        std::thread::scope(|s| -> Result<()> {
+            let (send, receive) = std::sync::mpsc::sync_channel(2);
+            s.spawn(move || {
+                for (rect, long_side) in jobs {
+                    if send.send(prepare(rect, long_side)).is_err() {
+                        break;
+                    }
+                }
+            });
+            for shrunk in receive {
+                keep(&shrunk, detect_in(detector, &shrunk, colour)?);
             }
-        }
+            Ok(())
+        })?;
     }
     found.sort_by(|a, b| b.score.total_cmp(&a.score));
     let mut kept: Vec<Face> = Vec::new();
