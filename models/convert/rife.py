@@ -583,8 +583,7 @@ class Grid:
         centres, as `Graph.resize`), without warping the whole frame: for an even scale s,
         output pixel (i, j) of that resize is the mean of the warped frame at rows
         i*s + s/2 - 1 and i*s + s/2 and the same two columns, so only those four samples of
-        every s x s cell are warped (four phase grids stacked along the height, one
-        GridSample, then averaged)."""
+        every s x s cell are warped (one GridSample per phase, then their mean)."""
         if scale == 1:
             return self.warp(srcs, flow)
         assert scale % 2 == 0
@@ -599,16 +598,8 @@ class Grid:
                 starts = g.const([a, c], np.int64)
                 base = g.op("Slice", [self.base, starts, ends, axes, steps])
                 f = g.op("Slice", [flows, starts, ends, axes, steps])
-                phases.append(self.grid(base, f))                                # [2,2,h,w]
-        warped = self.sample(srcs, g.op("Concat", phases, axis=2))              # [2,C,4h,w]
-        # [2, C, 4h, w] -> [2, C, 4, h, w] -> mean over the phases
-        shape = g.op("Shape", [warped])
-        target = g.op("Concat", [
-            g.op("Slice", [shape, g.const([0], np.int64), g.const([2], np.int64)]),
-            g.const([4, -1], np.int64),
-            g.op("Slice", [shape, g.const([3], np.int64), g.const([4], np.int64)])], axis=0)
-        split = g.op("Reshape", [warped, target])
-        return g.op("ReduceMean", [split], axes=[2], keepdims=0)
+                phases.append(self.sample(srcs, self.grid(base, f)))            # [2,C,h,w]
+        return g.op("Mean", phases)
 
 
 def to_channels(g, pair, start, end):
