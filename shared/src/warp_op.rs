@@ -23,6 +23,7 @@
 //! for infinities and gives 0 with `border` for large finite positions), which we do not copy.
 
 use std::ops::RangeInclusive;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use ort::operator::{
     ComputeContext, Kernel, KernelContext, Operator, OperatorDomain, OperatorInput, OperatorOutput,
@@ -388,6 +389,22 @@ fn ranked(shape: &Shape) -> Vec<i64> {
     }
 }
 
+/// The symbol an output dimension is given: the input's symbol, none for a known size, and a
+/// fresh name for a size that is unknown and unnamed. ONNX Runtime writes an unnamed dimension
+/// as its value, so an unknown size (-1) would become a fixed size of -1, and the shapes
+/// inferred from it downstream wrong (a whole model's outputs then claim a fixed size).
+fn output_symbol(size: i64, symbol: Option<&String>) -> String {
+    static FRESH: AtomicUsize = AtomicUsize::new(0);
+    match symbol {
+        Some(name) if !name.is_empty() => name.clone(),
+        _ if size >= 0 => String::new(),
+        _ => format!(
+            "{DOMAIN}.{OP_NAME}.{}",
+            FRESH.fetch_add(1, Ordering::Relaxed)
+        ),
+    }
+}
+
 fn known(shape: &[i64]) -> Vec<Option<i64>> {
     shape.iter().map(|&d| (d >= 0).then_some(d)).collect()
 }
@@ -469,16 +486,18 @@ impl Operator for GridSampleOp {
         };
         let (xs, gs) = (ranked(xs), ranked(gs));
         check_shapes(&known(&xs), &known(&gs)).map_err(ort_error)?;
-        let symbol = |s: &SymbolicDimensions, i: usize| s.get(i).cloned().unwrap_or_default();
+        let dims = [
+            (xs[0], xsym, 0),
+            (xs[1], xsym, 1),
+            (gs[1], gsym, 1),
+            (gs[2], gsym, 2),
+        ];
         let out = ValueType::Tensor {
             ty: TensorElementType::Float32,
-            shape: Shape::new([xs[0], xs[1], gs[1], gs[2]]),
-            dimension_symbols: SymbolicDimensions::new([
-                symbol(xsym, 0),
-                symbol(xsym, 1),
-                symbol(gsym, 1),
-                symbol(gsym, 2),
-            ]),
+            shape: Shape::new(dims.map(|(d, _, _)| d)),
+            dimension_symbols: SymbolicDimensions::new(
+                dims.map(|(d, symbols, i)| output_symbol(d, symbols.get(i))),
+            ),
         };
         ctx.set_output(0, &out)
     }

@@ -209,3 +209,37 @@ fn unsupported_attributes_and_shapes_are_clear_errors() {
     .unwrap();
     assert_eq!(out.len(), 12);
 }
+
+#[test]
+fn unknown_sizes_stay_dynamic_after_the_operator() {
+    // ONNX Runtime writes an output dimension the operator leaves unnamed as its value: an
+    // unknown size would become a fixed size of -1, and the shapes inferred after it wrong (a
+    // converted RIFE model's outputs then claimed a fixed 32x32). The model's grid has sizes
+    // ONNX cannot name; its output must stay dynamic and the model must run at any size.
+    init_runtime();
+    let session = SessionCache::global()
+        .get(
+            &models().join("custom_unnamed_sizes.onnx"),
+            Provider::Cpu,
+            None,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    let y = &session.outputs()[0];
+    assert_eq!(y.shape, vec![-1, -1, -1, -1], "output Y: {y:?}");
+    for (h, w) in [(3i64, 5i64), (6, 4)] {
+        let c = case(5, [1, 2, 7, 9], [h, w], 1.0);
+        let mut out = Vec::new();
+        let shape = session
+            .run(
+                &[
+                    InputTensor::new("X", &c.x_shape, &c.x),
+                    InputTensor::new("grid_half", &c.grid_shape, &c.grid),
+                ],
+                0,
+                &mut out,
+            )
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(shape, vec![1, 2, 2 * h + 2, 2 * w + 2]);
+        assert!(out.iter().all(|v| v.is_finite()));
+    }
+}

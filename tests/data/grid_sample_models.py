@@ -12,6 +12,10 @@ output Y. For PADDING in zeros, border and ALIGN in 0, 1:
   custom_linear.onnx            mode "linear" (the opset 20 name), border, align_corners 1
   custom_unranked.onnx          border, align_corners 0; X and grid of unknown rank (flat
                                 inputs X_flat, grid_flat reshaped by int64 x_shape, grid_shape)
+  custom_unnamed_sizes.onnx     border, align_corners 1; the grid is the input grid_half
+                                [N,h,w,2] enlarged 2x by a Resize with computed sizes (so its
+                                sizes are unknown and unnamed), and Y = GridSample's output padded
+                                by 1 on every side: Y's sizes must stay dynamic
 Models the operator must refuse with a clear error (at session creation or when run):
   bad_nearest.onnx, bad_bicubic.onnx   modes other than linear
   bad_reflection.onnx                  padding_mode reflection
@@ -72,6 +76,33 @@ def save_unranked(outdir):
     onnx.save(model, os.path.join(outdir, "custom_unranked.onnx"))
 
 
+def save_unnamed_sizes(outdir):
+    """custom_unnamed_sizes.onnx: the grid reaches the node with sizes ONNX cannot name (a
+    Resize to sizes computed from a shape), and a standard op follows the node."""
+    nodes = [
+        helper.make_node("Shape", ["grid_half"], ["half_shape"]),
+        helper.make_node("Mul", ["half_shape", "twice"], ["sizes"]),
+        helper.make_node("Resize", ["grid_half", "", "", "sizes"], ["grid"], mode="nearest"),
+        helper.make_node("GridSample", ["X", "grid"], ["warped"], name="warp", domain=DOMAIN,
+                         mode="bilinear", padding_mode="border", align_corners=1),
+        helper.make_node("Pad", ["warped", "pads"], ["Y"], mode="edge"),
+    ]
+    twice = helper.make_tensor("twice", TensorProto.INT64, [4], [1, 2, 2, 1])
+    pads = helper.make_tensor("pads", TensorProto.INT64, [8], [0, 0, 1, 1, 0, 0, 1, 1])
+    graph = helper.make_graph(
+        nodes, "custom_unnamed_sizes",
+        [helper.make_tensor_value_info("X", TensorProto.FLOAT, ("N", "C", "H", "W")),
+         helper.make_tensor_value_info("grid_half", TensorProto.FLOAT, ("N", "h", "w", 2))],
+        [helper.make_tensor_value_info("Y", TensorProto.FLOAT, ("N", "C", "Ho", "Wo"))],
+        initializer=[twice, pads])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET),
+                                                    helper.make_opsetid(DOMAIN, 1)],
+                              producer_name="pixelspace-grid-sample-models")
+    model.ir_version = IR_VERSION
+    onnx.checker.check_model(model)
+    onnx.save(model, os.path.join(outdir, "custom_unnamed_sizes.onnx"))
+
+
 def main():
     if len(sys.argv) != 2:
         sys.exit(__doc__)
@@ -86,6 +117,7 @@ def main():
     save(outdir, "custom_linear", DOMAIN,
          {"mode": "linear", "padding_mode": "border", "align_corners": 1})
     save_unranked(outdir)
+    save_unnamed_sizes(outdir)
     save(outdir, "bad_nearest", DOMAIN, {"mode": "nearest"})
     save(outdir, "bad_bicubic", DOMAIN, {"mode": "bicubic"})
     save(outdir, "bad_reflection", DOMAIN, {"mode": "bilinear", "padding_mode": "reflection"})
