@@ -315,6 +315,9 @@ impl<'a> InputTensor<'a> {
 /// A session built once and shared by all render threads.
 pub struct SharedSession {
     session: Mutex<Session>,
+    /// More sessions of the same model for a one-thread model (see [`spare_sessions`]), so
+    /// that calls from several threads run at once; empty otherwise.
+    spare: Vec<Mutex<Session>>,
     model: PathBuf,
     inputs: Vec<TensorInfo>,
     outputs: Vec<TensorInfo>,
@@ -396,6 +399,16 @@ impl SharedSession {
         })
     }
 
+    /// The first of the sessions that is free, or the main one when all are busy.
+    fn lock_any(&self) -> std::sync::MutexGuard<'_, Session> {
+        for s in std::iter::once(&self.session).chain(&self.spare) {
+            if let Ok(guard) = s.try_lock() {
+                return guard;
+            }
+        }
+        self.session.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     fn output_name(&self, output_index: usize) -> Result<String> {
         match self.outputs.get(output_index) {
             Some(o) => Ok(o.name.clone()),
@@ -472,7 +485,7 @@ impl SharedSession {
             })?;
             values.push((input.name.to_string(), value));
         }
-        let mut session = self.session.lock().unwrap_or_else(|p| p.into_inner());
+        let mut session = self.lock_any();
         let outputs = session.run(values).map_err(|e| {
             Error::new(format!(
                 "running model {} on {} failed: {e}",
@@ -664,6 +677,19 @@ fn intra_threads(model: &Path) -> usize {
         .unwrap_or(1)
 }
 
+/// For a model that runs on one thread on the CPU ([`intra_threads`]), one more session per
+/// further core: its runs from several render threads (or the windows of one frame) then go
+/// on at once instead of queueing for one session. None for other models.
+fn spare_sessions(model: &Path, provider: Provider) -> Result<Vec<Mutex<Session>>> {
+    if provider != Provider::Cpu || intra_threads(model) != 1 {
+        return Ok(Vec::new());
+    }
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    (1..cores.min(8))
+        .map(|_| Ok(Mutex::new(commit(base_builder(model)?, model)?)))
+        .collect()
+}
+
 fn base_builder(model: &Path) -> Result<SessionBuilder> {
     let rt = runtime()?;
     let threads = intra_threads(model);
@@ -837,6 +863,7 @@ fn build_session(
         .collect();
     Ok(SharedSession {
         session: Mutex::new(session),
+        spare: spare_sessions(model, used)?,
         model: model.to_path_buf(),
         inputs,
         outputs,
