@@ -307,9 +307,10 @@ impl FaceInstance {
         let view = image.view()?;
         let space = colour.resolve(view.depth());
         let faces = find_faces_in_view(&models.detector, &view, space)?;
+        let faces = &faces[..faces.len().min(MAX_FACES)];
+        let marks = models.landmarker.run_view_each(&view, space, faces)?;
         let mut found = Vec::new();
-        for face in faces.iter().take(MAX_FACES) {
-            let lm = models.landmarker.run_view(&view, space, face)?;
+        for (face, lm) in faces.iter().zip(marks) {
             if lm.present {
                 found.push(Observation {
                     bbox: face.bbox,

@@ -277,6 +277,21 @@ impl Landmarker {
         self.run(&FloatImage::from_view(view, rect), frame_colour, face)
     }
 
+    /// [`Landmarker::run_view`] for each of `faces`, several at once on a machine with more
+    /// than one core, in order.
+    pub fn run_view_each(
+        &self,
+        view: &ImageView,
+        frame_colour: ColourSpace,
+        faces: &[Face],
+    ) -> Result<Vec<FaceLandmarks>> {
+        super::each_on_cores(faces.len(), |i| {
+            self.run_view(view, frame_colour, &faces[i])
+        })
+        .into_iter()
+        .collect()
+    }
+
     /// Reads a run of this model on the crop of `roi`.
     pub fn decode(&self, inferred: &Inferred, roi: &Roi) -> Result<FaceLandmarks> {
         let name = &self.pipeline.manifest().name;

@@ -136,3 +136,32 @@ impl Face {
             .map(|k| (k.x, k.y))
     }
 }
+
+/// `f(0)`, .., `f(n - 1)` computed on every core (each index once, by whichever thread is free)
+/// and returned in index order: the same values as computing them one after another.
+pub(crate) fn each_on_cores<R: Send>(n: usize, f: impl Fn(usize) -> R + Sync) -> Vec<R> {
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let work = || {
+        let mut done = Vec::new();
+        loop {
+            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            if i >= n {
+                return done;
+            }
+            done.push((i, f(i)));
+        }
+    };
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |c| c.get())
+        .min(n);
+    let mut done = std::thread::scope(|s| {
+        let others: Vec<_> = (1..threads).map(|_| s.spawn(work)).collect();
+        let mut done = work();
+        for t in others {
+            done.extend(t.join().expect("a face worker thread panicked"));
+        }
+        done
+    });
+    done.sort_by_key(|(i, _)| *i);
+    done.into_iter().map(|(_, r)| r).collect()
+}

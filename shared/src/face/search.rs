@@ -280,39 +280,23 @@ fn search(detector: &FaceDetector, pixels: Pixels, colour: ColourSpace) -> Resul
         (_, Pixels::Float(f)) => shrink_rect(f, 1, rect, long_side),
         (_, Pixels::View(v)) => shrink_rect(&FloatImage::from_view(v, rect), 1, rect, long_side),
     };
-    // The whole frame, then every window, whose faces cut by its inner edges are dropped (the
-    // whole frame has none).
+    // The whole frame, then every window: each shrunk and run on whichever core is free (a
+    // one-thread detector has a session per core), the faces kept in this order; a window's
+    // faces cut by its inner edges are dropped (the whole frame has no inner edge).
+    let jobs: Vec<(Rect, u32)> = std::iter::once((bounds, 256))
+        .chain(windows.iter().map(|w| (*w, 128)))
+        .collect();
+    let runs = super::each_on_cores(jobs.len(), |i| {
+        let (rect, long_side) = jobs[i];
+        detect_in(detector, &prepare(rect, long_side), colour)
+    });
     let mut found = Vec::new();
-    let mut keep = |shrunk: &Shrunk, faces: Vec<Face>| {
-        let window = shrunk.rect;
+    for ((window, _), faces) in jobs.iter().zip(runs) {
         found.extend(
-            faces
+            faces?
                 .into_iter()
-                .filter(|f| !cut_by_window(f, window, bounds)),
+                .filter(|f| !cut_by_window(f, *window, bounds)),
         );
-    };
-    if windows.is_empty() {
-        let shrunk = prepare(bounds, 256);
-        keep(&shrunk, detect_in(detector, &shrunk, colour)?);
-    } else {
-        // The next rectangles are shrunk on another thread while the detector runs, in order.
-        let jobs: Vec<(Rect, u32)> = std::iter::once((bounds, 256))
-            .chain(windows.iter().map(|w| (*w, 128)))
-            .collect();
-        std::thread::scope(|s| -> Result<()> {
-            let (send, receive) = std::sync::mpsc::sync_channel(2);
-            s.spawn(move || {
-                for (rect, long_side) in jobs {
-                    if send.send(prepare(rect, long_side)).is_err() {
-                        break;
-                    }
-                }
-            });
-            for shrunk in receive {
-                keep(&shrunk, detect_in(detector, &shrunk, colour)?);
-            }
-            Ok(())
-        })?;
     }
     found.sort_by(|a, b| b.score.total_cmp(&a.score));
     let mut kept: Vec<Face> = Vec::new();
