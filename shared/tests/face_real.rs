@@ -42,52 +42,9 @@ const BACKGROUND: [Region; 2] = [
     ("wall right of the head", (300, 0, 512, 120)),
 ];
 
-fn models_dir() -> PathBuf {
-    let how = "Make them with `pixelspace models fetch --defaults`, or with the converters: \
-               python3 models/convert/mediapipe.py --wheel-dir W --out DIR/NAME --only NAME (NAME = \
-               face_detector, face_landmarks, selfie_segmentation) and \
-               python3 models/convert/centerface.py --wheel-dir W --out DIR/centerface";
-    let dir = std::env::var_os("PIXELSPACE_MODELS_DIR")
-        .filter(|d| !d.is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            panic!("PIXELSPACE_MODELS_DIR is not set: set it to the folder with the real models (a subfolder per model with NAME.onnx and NAME.json). {how}")
-        });
-    assert!(
-        dir.is_dir(),
-        "PIXELSPACE_MODELS_DIR {} is not a folder. {how}",
-        dir.display()
-    );
-    dir
-}
-
-/// A real model by file stem (`face_detector`, …) in a subfolder of the models folder: the
-/// model library names subfolders after the manifest's `name`
-/// (`face-detector-short-range/face_detector.onnx`); `STEM/STEM.onnx` works too.
-fn real_path(stem: &str) -> PathBuf {
-    let dir = models_dir();
-    let file = format!("{stem}.onnx");
-    let mut candidates = vec![dir.join(stem).join(&file)];
-    let mut subs: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .map(|rd| rd.flatten().map(|e| e.path()).collect())
-        .unwrap_or_default();
-    subs.sort();
-    candidates.extend(subs.into_iter().map(|s| s.join(&file)));
-    candidates
-        .into_iter()
-        .find(|p| p.is_file() && p.with_extension("json").is_file())
-        .unwrap_or_else(|| {
-            panic!(
-                "real model {file} (with its .json manifest) not found in any subfolder of {}. Make it \
-                 with `pixelspace models fetch --defaults` or models/convert (see models/convert/README.md)",
-                dir.display()
-            )
-        })
-}
-
 fn real(stem: &str) -> InferencePipeline {
     init_runtime();
-    let path = real_path(stem);
+    let path = real_model_path(stem);
     let m = Manifest::for_model(&path).unwrap_or_else(|e| panic!("{e}"));
     InferencePipeline::new_with_policy(m, path, Provider::Cpu, &LicencePolicy::allow_all())
         .unwrap_or_else(|e| panic!("{e}"))
@@ -95,26 +52,8 @@ fn real(stem: &str) -> InferencePipeline {
 
 /// A scikit-image photo as a frame (RGBA, sRGB-encoded, y up, bounds from the origin).
 fn photo(name: &str) -> FloatImage {
-    let script = "import sys\nfrom skimage import data\na = getattr(data, sys.argv[1])()[:, :, :3]\n\
-                  sys.stdout.write('%d %d\\n' % a.shape[:2]); sys.stdout.flush()\n\
-                  sys.stdout.buffer.write(a.astype('uint8').tobytes())";
-    let out = std::process::Command::new("python3")
-        .args(["-c", script, name])
-        .output()
-        .unwrap_or_else(|e| {
-            panic!("cannot run python3 ({e}); the photos need python3 with scikit-image")
-        });
-    assert!(
-        out.status.success(),
-        "reading scikit-image's '{name}' photo failed (python3 -m pip install scikit-image):\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let nl = out.stdout.iter().position(|&b| b == b'\n').unwrap();
-    let head = String::from_utf8_lossy(&out.stdout[..nl]).to_string();
-    let mut it = head.split_whitespace().map(|v| v.parse::<i32>().unwrap());
-    let (h, w) = (it.next().unwrap(), it.next().unwrap());
-    let bytes = &out.stdout[nl + 1..];
-    assert_eq!(bytes.len(), (w * h * 3) as usize);
+    let (w, h, bytes) = skimage_photo(name);
+    let (w, h) = (w as i32, h as i32);
     FloatImage::from_fn(Rect::new(0, 0, w, h), |x, y| {
         let i = (((h - 1 - y) * w + x) * 3) as usize;
         [

@@ -188,3 +188,71 @@ print("\n".join(sorted(manifests)))
     })
     .clone()
 }
+
+/// The folder of real models, `$PIXELSPACE_MODELS_DIR` (a subfolder per model holding its
+/// `.onnx` and `.json` manifest). Fails the test with instructions when it is not set.
+pub fn real_models_dir() -> PathBuf {
+    let how = "Make them with `pixelspace models fetch --defaults`, or with the converters in \
+               models/convert (see models/convert/README.md)";
+    let dir = std::env::var_os("PIXELSPACE_MODELS_DIR")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            panic!("PIXELSPACE_MODELS_DIR is not set: set it to the folder with the real models (a subfolder per model with NAME.onnx and NAME.json). {how}")
+        });
+    assert!(
+        dir.is_dir(),
+        "PIXELSPACE_MODELS_DIR {} is not a folder. {how}",
+        dir.display()
+    );
+    dir
+}
+
+/// A real model by file stem (`face_detector`, `rife_motion`, …) in a subfolder of the models
+/// folder: the model library names subfolders after the manifest's `name`
+/// (`face-detector-short-range/face_detector.onnx`); `STEM/STEM.onnx` works too.
+pub fn real_model_path(stem: &str) -> PathBuf {
+    let dir = real_models_dir();
+    let file = format!("{stem}.onnx");
+    let mut candidates = vec![dir.join(stem).join(&file)];
+    let mut subs: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .map(|rd| rd.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    subs.sort();
+    candidates.extend(subs.into_iter().map(|s| s.join(&file)));
+    candidates
+        .into_iter()
+        .find(|p| p.is_file() && p.with_extension("json").is_file())
+        .unwrap_or_else(|| {
+            panic!(
+                "real model {file} (with its .json manifest) not found in any subfolder of {}. Make it \
+                 with `pixelspace models fetch --defaults` or models/convert (see models/convert/README.md)",
+                dir.display()
+            )
+        })
+}
+
+/// A scikit-image photo as (width, height, RGB bytes, rows from the top).
+pub fn skimage_photo(name: &str) -> (usize, usize, Vec<u8>) {
+    let script = "import sys\nfrom skimage import data\na = getattr(data, sys.argv[1])()[:, :, :3]\n\
+                  sys.stdout.write('%d %d\\n' % a.shape[:2]); sys.stdout.flush()\n\
+                  sys.stdout.buffer.write(a.astype('uint8').tobytes())";
+    let out = std::process::Command::new("python3")
+        .args(["-c", script, name])
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("cannot run python3 ({e}); the photos need python3 with scikit-image")
+        });
+    assert!(
+        out.status.success(),
+        "reading scikit-image's '{name}' photo failed (python3 -m pip install scikit-image):\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let nl = out.stdout.iter().position(|&b| b == b'\n').unwrap();
+    let head = String::from_utf8_lossy(&out.stdout[..nl]).to_string();
+    let mut it = head.split_whitespace().map(|v| v.parse::<usize>().unwrap());
+    let (h, w) = (it.next().unwrap(), it.next().unwrap());
+    let bytes = out.stdout[nl + 1..].to_vec();
+    assert_eq!(bytes.len(), w * h * 3);
+    (w, h, bytes)
+}
