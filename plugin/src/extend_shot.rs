@@ -13,7 +13,8 @@
 //!
 //! Params: `mode`, `speed`, `head`, `tail`, `model` (empty: the installed RIFE, from the
 //! bundle's `Resources/models/` or the user's model folder: `rife-motion`, the network without
-//! its frame output, else the full `rife`), `extender` (optional),
+//! its frame output, else the full `rife`; on a GPU provider the other way round),
+//! `extender` (optional),
 //! `cutThreshold`, `provider`, `colourSpace`.
 
 use std::collections::HashMap;
@@ -56,20 +57,39 @@ pub const PARAM_COLOUR_SPACE: &str = "colourSpace";
 /// Options of the `mode` choice, in index order.
 pub const MODE_OPTIONS: [&str; 2] = ["retime", "extend"];
 
-/// Where the default model sits inside a model folder, in order of preference: the RIFE
-/// network with only the flow and mask outputs (the effect fuses the host's pixels itself, so
-/// the model's own fused frame would be computed for nothing), then the full network.
-const DEFAULT_MODELS: [&str; 2] = ["rife-motion/rife_motion.onnx", "rife/rife.onnx"];
+/// Where the default models sit inside a model folder: the RIFE network with only the flow and
+/// mask outputs (the effect fuses the host's pixels itself, so the model's own fused frame
+/// would be computed for nothing), and the full, portable network.
+const MOTION_MODEL: &str = "rife-motion/rife_motion.onnx";
+const FULL_MODEL: &str = "rife/rife.onnx";
 
-/// The model file the `model` param names, or the installed default.
-pub fn resolve_model(param: &str) -> Result<PathBuf> {
+/// The default models in order of preference for `provider`. On the CPU the motion-only model
+/// comes first; on a GPU the portable one does, because the motion-only model builds its
+/// blocks' inputs with Pixelspace's own operator, which runs on the CPU only (the GPU
+/// providers would copy every block's tensors to the CPU and back). `auto` counts as a GPU
+/// when this build has CUDA in it.
+fn default_models(provider: Provider) -> [&'static str; 2] {
+    let gpu = match provider {
+        Provider::Cpu => false,
+        Provider::Cuda | Provider::TensorRt => true,
+        Provider::Auto => Provider::Cuda.compiled_in(),
+    };
+    if gpu {
+        [FULL_MODEL, MOTION_MODEL]
+    } else {
+        [MOTION_MODEL, FULL_MODEL]
+    }
+}
+
+/// The model file the `model` param names, or the installed default for `provider`.
+pub fn resolve_model(param: &str, provider: Provider) -> Result<PathBuf> {
     let param = param.trim();
     if !param.is_empty() {
         return Ok(PathBuf::from(param));
     }
     let dirs = crate::common::default_model_dirs();
     dirs.iter()
-        .flat_map(|d| DEFAULT_MODELS.map(|m| d.join(m)))
+        .flat_map(|d| default_models(provider).map(|m| d.join(m)))
         .find(|p| p.is_file())
         .ok_or_else(|| {
             Error::failed(format!(
@@ -77,7 +97,7 @@ pub fn resolve_model(param: &str) -> Result<PathBuf> {
                  `pixelspace models fetch --defaults` (or `pixelspace install`), or set the \
                  ExtendShot node's model parameter to a RIFE .onnx file with its manifest beside it",
                 dirs.iter()
-                    .map(|d| d.join(DEFAULT_MODELS[1]).display().to_string())
+                    .map(|d| d.join(FULL_MODEL).display().to_string())
                     .collect::<Vec<_>>()
                     .join(" or ")
             ))
@@ -172,7 +192,7 @@ impl ExtendShotInstance {
     fn interpolator(&self, model: &str, provider: Provider) -> Result<Arc<Interpolator>> {
         cached(
             &self.interpolator,
-            resolve_model(model)?,
+            resolve_model(model, provider)?,
             provider,
             Interpolator::new,
         )
@@ -508,9 +528,22 @@ mod tests {
     #[test]
     fn explicit_model_paths_are_taken_as_given() {
         assert_eq!(
-            resolve_model(" /models/rife.onnx ").unwrap(),
+            resolve_model(" /models/rife.onnx ", Provider::Cpu).unwrap(),
             PathBuf::from("/models/rife.onnx")
         );
+    }
+
+    #[test]
+    fn the_motion_only_model_comes_first_on_the_cpu_and_the_portable_one_on_a_gpu() {
+        assert_eq!(default_models(Provider::Cpu), [MOTION_MODEL, FULL_MODEL]);
+        assert_eq!(default_models(Provider::Cuda), [FULL_MODEL, MOTION_MODEL]);
+        assert_eq!(default_models(Provider::TensorRt), [FULL_MODEL, MOTION_MODEL]);
+        let auto = if Provider::Cuda.compiled_in() {
+            [FULL_MODEL, MOTION_MODEL]
+        } else {
+            [MOTION_MODEL, FULL_MODEL]
+        };
+        assert_eq!(default_models(Provider::Auto), auto);
     }
 
     #[test]
