@@ -14,6 +14,7 @@ pub mod pipeline;
 pub mod plate;
 pub mod policy;
 pub mod resize;
+pub mod rife_op;
 pub mod runtime;
 pub mod tensor;
 pub mod tiling;

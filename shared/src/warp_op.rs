@@ -539,6 +539,7 @@ impl Kernel for GridSampleKernel {
 pub fn operator_domain() -> Result<OperatorDomain> {
     OperatorDomain::new(DOMAIN)
         .and_then(|d| d.add(GridSampleOp))
+        .and_then(|d| d.add(crate::rife_op::RifeBlockInputOp))
         .map_err(|e| Error::new(format!("cannot create the {DOMAIN} custom operators: {e}")))
 }
 
