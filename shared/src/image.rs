@@ -683,9 +683,18 @@ pub struct FloatImage {
 }
 
 impl FloatImage {
-    /// A transparent black image over `bounds` (empty bounds give an empty image).
+    /// A transparent black image over `bounds` (empty bounds give an empty image). Zeroed
+    /// memory straight from the allocator: cheaper than filling.
     pub fn new(bounds: Rect) -> FloatImage {
-        FloatImage::filled(bounds, [0.0; 4])
+        let bounds = if bounds.is_empty() {
+            Rect::EMPTY
+        } else {
+            bounds
+        };
+        FloatImage {
+            bounds,
+            data: vec![0.0; 4 * bounds.area()],
+        }
     }
 
     /// An image over `bounds` with every pixel set to `rgba`.
