@@ -549,7 +549,9 @@ impl Operator for RifeBlockInputOp {
             .and_then(check_scale)
             .map_err(in_node)?;
         // The shapes the graph declares or infers (ONNX Runtime ignores errors from
-        // `infer_shape`, so this is where a wrong shape fails at session creation).
+        // `infer_shape`, so this is where a wrong shape fails at session creation). ONNX
+        // Runtime lists no inputs here when an optional one is named "" (omitted): those
+        // nodes are checked when they run.
         if let Ok(inputs) = kctx.inputs() {
             let shapes: Vec<Vec<Option<i64>>> = inputs
                 .iter()
@@ -565,20 +567,34 @@ impl Operator for RifeBlockInputOp {
     }
 
     fn infer_shape(&self, ctx: &mut ShapeInferenceContext) -> ort::Result<()> {
-        let inputs = ctx.inputs();
+        let mut inputs = ctx.inputs();
+        // An optional input named "" (omitted) arrives without an element type.
+        let absent = |v: &ValueType| {
+            matches!(
+                v,
+                ValueType::Tensor {
+                    ty: TensorElementType::Undefined,
+                    ..
+                }
+            )
+        };
+        while inputs.len() > 4 && inputs.last().is_some_and(absent) {
+            inputs.pop();
+        }
         let mut shapes = Vec::with_capacity(inputs.len());
         let mut symbols = Vec::with_capacity(inputs.len());
         for (k, input) in inputs.iter().enumerate() {
+            let name = INPUT_NAMES.get(k).unwrap_or(&"?");
+            if absent(input) {
+                return Err(ort_error(error(format!("input {name} is missing"))));
+            }
             let ValueType::Tensor {
                 shape,
                 dimension_symbols,
                 ..
             } = input
             else {
-                return Err(ort_error(error(format!(
-                    "input {} must be a tensor",
-                    INPUT_NAMES.get(k).unwrap_or(&"?")
-                ))));
+                return Err(ort_error(error(format!("input {name} must be a tensor"))));
             };
             shapes.push(known(&ranked(shape)));
             symbols.push(dimension_symbols.clone());

@@ -136,6 +136,7 @@ fn sessions_match_the_kernel() {
         ("flow_s1", 1, true, 64, 1026),
         ("plain_s4", 4, false, 8, 28),
         ("plain_s4", 4, false, 36, 20),
+        ("plain_s4_blank", 4, false, 8, 12),
     ] {
         let session = open(name).unwrap_or_else(|e| panic!("{name}: {e}"));
         let rest_hw = [h / (2 * scale), w / (2 * scale)];
@@ -227,6 +228,14 @@ fn unknown_sizes_stay_dynamic_after_the_operator() {
         let x = &session.outputs()[0];
         assert_eq!(x.shape, vec![1, 28, -1, -1], "{name}: output x: {x:?}");
     }
+    // Optional inputs named "" are absent: 15 channels.
+    let session = open("plain_s4_blank").unwrap_or_else(|e| panic!("{e}"));
+    let x = &session.outputs()[0];
+    assert_eq!(
+        x.shape,
+        vec![1, 15, -1, -1],
+        "plain_s4_blank: output x: {x:?}"
+    );
     let session = open("flow_s2_padded").unwrap_or_else(|e| panic!("{e}"));
     for (h, w) in [(8usize, 12usize), (16, 4)] {
         let inp = inputs(9, h, w, [h / 4, w / 4]);

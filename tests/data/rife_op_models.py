@@ -9,6 +9,8 @@ flow [1,4,H,W] and rest [1,9,h,w] (H, W, h, w dynamic); output x.
   flow_s2.onnx         scale 2, with flow and rest: x [1,28,Ho,Wo]
   flow_s1.onnx         scale 1, with flow and rest: x [1,28,H,W]
   plain_s4.onnx        scale 4, the four inputs only: x [1,15,Ho,Wo]
+  plain_s4_blank.onnx  plain_s4 with the optional inputs named "" (omitted) instead of left off,
+                       x [N,C,Ho,Wo] (the operator's shape inference gives [1,15,?,?])
   flow_s2_any.onnx     scale 2, with flow and rest, every dimension of every input dynamic (so
                        wrong shapes reach the kernel and fail when run)
   flow_s2_padded.onnx  flow_s2 followed by an edge Pad of 1 on every side: its output's sizes
@@ -58,7 +60,8 @@ def save(outdir, name, inputs, out_shape, attrs, input_shapes=None, pad=False):
                                                [0, 0, 1, 1, 0, 0, 1, 1]))
     graph = helper.make_graph(
         nodes, name,
-        [helper.make_tensor_value_info(i, TensorProto.FLOAT, input_shapes[i]) for i in inputs],
+        [helper.make_tensor_value_info(i, TensorProto.FLOAT, input_shapes[i])
+         for i in inputs if i],
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, out_shape)],
         initializer=initializers)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET),
@@ -78,6 +81,7 @@ def main():
     save(outdir, "flow_s2", FLOW_INPUTS, [1, 28, "Ho", "Wo"], {"scale": 2})
     save(outdir, "flow_s1", FLOW_INPUTS, [1, 28, "H", "W"], {"scale": 1})
     save(outdir, "plain_s4", plain, [1, 15, "Ho", "Wo"], {"scale": 4})
+    save(outdir, "plain_s4_blank", plain + ["", ""], ["N", "C", "Ho", "Wo"], {"scale": 4})
     anything = {name: [f"{name}_{d}" for d in "NCHW"] for name in FLOW_INPUTS}
     save(outdir, "flow_s2_any", FLOW_INPUTS, ["N", "C", "Ho", "Wo"], {"scale": 2}, anything)
     save(outdir, "flow_s2_padded", FLOW_INPUTS, [1, 28, "Ho", "Wo"], {"scale": 2}, pad=True)
