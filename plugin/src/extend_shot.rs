@@ -537,7 +537,10 @@ mod tests {
     fn the_motion_only_model_comes_first_on_the_cpu_and_the_portable_one_on_a_gpu() {
         assert_eq!(default_models(Provider::Cpu), [MOTION_MODEL, FULL_MODEL]);
         assert_eq!(default_models(Provider::Cuda), [FULL_MODEL, MOTION_MODEL]);
-        assert_eq!(default_models(Provider::TensorRt), [FULL_MODEL, MOTION_MODEL]);
+        assert_eq!(
+            default_models(Provider::TensorRt),
+            [FULL_MODEL, MOTION_MODEL]
+        );
         let auto = if Provider::Cuda.compiled_in() {
             [FULL_MODEL, MOTION_MODEL]
         } else {

@@ -535,7 +535,8 @@ impl Kernel for GridSampleKernel {
     }
 }
 
-/// The `org.pixelspace` operator domain (holding [`GridSampleOp`]), to register on a session.
+/// The `org.pixelspace` operator domain (holding [`GridSampleOp`] and
+/// [`crate::rife_op::RifeBlockInputOp`]), to register on a session.
 pub fn operator_domain() -> Result<OperatorDomain> {
     OperatorDomain::new(DOMAIN)
         .and_then(|d| d.add(GridSampleOp))

@@ -12,8 +12,6 @@
 
 mod common;
 
-use std::path::PathBuf;
-
 use common::*;
 use pixelspace_shared::colour::ColourSpace;
 use pixelspace_shared::face::align::{align_to_template, five_points};
