@@ -1,6 +1,7 @@
 // Param instances: values held by the host, initialised from the plugin's
 // defaults, readable and writable by the plugin and settable from text.
 #include <cctype>
+#include <cstdarg>
 #include <cerrno>
 #include <cstdlib>
 #include <sstream>
@@ -232,12 +233,24 @@ public:
   }
 };
 
-/// Text held by the host: the string and custom params.
+/// Text held by the host: the string and custom params. A plugin reads the text through a
+/// `const char*` the host keeps valid: HostSupport's own getV writes every read into one
+/// buffer per param, which two render threads reading the param at once overwrite under each
+/// other's feet (a path came back as garbage), so the reads point at the value itself, which
+/// only changes between renders.
 template <typename Base> class TextParam : public Base, public ParamValue {
   std::string _v, _d;
 public:
   TextParam(P::Descriptor &d, P::SetInstance *s) : Base(d, s) {
     _v = _d = d.getProperties().getStringProperty(kOfxParamPropDefault);
+  }
+  OfxStatus getV(va_list arg) override {
+    *va_arg(arg, const char **) = _v.c_str();
+    return kOfxStatOK;
+  }
+  OfxStatus getV(OfxTime, va_list arg) override {
+    *va_arg(arg, const char **) = _v.c_str();
+    return kOfxStatOK;
   }
   OfxStatus get(std::string &v) override { v = _v; return kOfxStatOK; }
   OfxStatus get(OfxTime, std::string &v) override { v = _v; return kOfxStatOK; }
