@@ -4,6 +4,13 @@
 //! own `mainEntry` (see [`ofx::dispatch`]). All effects appear under the menu group
 //! "Pixelspace".
 
+/// The plugin's own Rust allocations (not the host's) go through mimalloc, which keeps freed
+/// memory for reuse for a second before giving it back: a render's large working buffers
+/// (frames, flows) are then reused by the next frame instead of coming fresh from the kernel,
+/// page faults and zeroing included (about 4 % of an ExtendShot frame at 1080p).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 pub mod clean_plate;
 pub mod common;
 pub mod extend_shot;
