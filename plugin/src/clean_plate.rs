@@ -9,7 +9,8 @@
 //! one), `output` (plate: the source with the hole filled | comp: the source blended with the
 //! plate by the matte, untouched where the matte is 0 | confidence: the plate with its
 //! confidence in alpha), `autoMatte`, `dilate` (px the matte grows by), `flowModel` (RIFE
-//! contract, default the installed `rife`; `none`: neighbours aligned by the global fit alone),
+//! contract, default the installed `rife-motion`, else `rife`, the other way round on a GPU
+//! provider; `none`: neighbours aligned by the global fit alone),
 //! `segmenter` (default the installed `selfie-segmentation`), `inpaintModel` (LaMa contract;
 //! default an installed `lama`, else the built-in fill; `none`: the built-in fill), `provider`,
 //! `colourSpace`.
@@ -382,7 +383,7 @@ impl Plugin for CleanPlate {
             (
                 PARAM_FLOW_MODEL,
                 "Flow model",
-                "RIFE-contract .onnx for aligning frames per pixel (empty: the installed rife model; none: the global fit alone, started by a translation search).",
+                "RIFE-contract .onnx for aligning frames per pixel (empty: the installed RIFE model; none: the global fit alone, started by a translation search).",
             ),
             (
                 PARAM_SEGMENTER,
@@ -485,7 +486,10 @@ impl Plugin for CleanPlate {
             None
         };
         let wants_flow = matches!(s.method, Method::Auto | Method::Propagate);
-        let flow = match (wants_flow, resolve(&s.flow, "rife")) {
+        let flow_model = crate::common::rife_models(s.provider)
+            .into_iter()
+            .find_map(|name| resolve(&s.flow, name));
+        let flow = match (wants_flow, flow_model) {
             (true, Some(p)) => Some(inst.pipeline(&p, s.provider, "flow")?),
             _ => None,
         };

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use pixelspace_shared::image::{Components, PixelDepth};
 use pixelspace_shared::models_dir;
+use pixelspace_shared::runtime::Provider;
 
 use crate::inference::{COLOUR_OPTIONS, PARAM_COLOUR_SPACE, PARAM_PROVIDER, PROVIDER_OPTIONS};
 use crate::ofx::{Context, Description, ImageEffect, ParamSet, Result, ThreadSafety};
@@ -87,4 +88,26 @@ pub fn default_model_dirs() -> Vec<PathBuf> {
     }
     dirs.push(models_dir::models_dir());
     dirs
+}
+
+/// Whether models built with Pixelspace's own operators (domain org.pixelspace, which run on
+/// the CPU only) are the better default for `provider`: on the CPU they are; on a GPU the
+/// portable model is, since a GPU provider would copy tensors to the CPU and back around every
+/// such node. `auto` counts as a GPU when this build has CUDA in it.
+pub fn prefers_own_operators(provider: Provider) -> bool {
+    match provider {
+        Provider::Cpu => true,
+        Provider::Cuda | Provider::TensorRt => false,
+        Provider::Auto => !Provider::Cuda.compiled_in(),
+    }
+}
+
+/// The RIFE models in order of preference for `provider`: `rife-motion` (flows and mask only,
+/// built with our operators) and the portable `rife`, by model name.
+pub fn rife_models(provider: Provider) -> [&'static str; 2] {
+    if prefers_own_operators(provider) {
+        ["rife-motion", "rife"]
+    } else {
+        ["rife", "rife-motion"]
+    }
 }

@@ -63,22 +63,14 @@ pub const MODE_OPTIONS: [&str; 2] = ["retime", "extend"];
 const MOTION_MODEL: &str = "rife-motion/rife_motion.onnx";
 const FULL_MODEL: &str = "rife/rife.onnx";
 
-/// The default models in order of preference for `provider`. On the CPU the motion-only model
-/// comes first; on a GPU the portable one does, because the motion-only model builds its
-/// blocks' inputs with Pixelspace's own operator, which runs on the CPU only (the GPU
-/// providers would copy every block's tensors to the CPU and back). `auto` counts as a GPU
-/// when this build has CUDA in it.
+/// The default models in order of preference for `provider`
+/// ([`crate::common::rife_models`]: the motion-only model first on the CPU, the portable one on a
+/// GPU).
 fn default_models(provider: Provider) -> [&'static str; 2] {
-    let gpu = match provider {
-        Provider::Cpu => false,
-        Provider::Cuda | Provider::TensorRt => true,
-        Provider::Auto => Provider::Cuda.compiled_in(),
-    };
-    if gpu {
-        [FULL_MODEL, MOTION_MODEL]
-    } else {
-        [MOTION_MODEL, FULL_MODEL]
-    }
+    crate::common::rife_models(provider).map(|name| match name {
+        "rife-motion" => MOTION_MODEL,
+        _ => FULL_MODEL,
+    })
 }
 
 /// The model file the `model` param names, or the installed default for `provider`.
