@@ -221,25 +221,36 @@ pub fn reshape(
     if w == 0 || h == 0 || planes.is_empty() {
         return out;
     }
+    // The Gaussian weight of handle `c` at pixel (x, y) is separable:
+    // exp(-(x - cx)^2 / 2s^2) * exp(-(y - cy)^2 / 2s^2). The column factors are computed once
+    // per handle and column, the row factors once per handle and row.
+    let falloff = |d: f64| (-(d * d) / (2.0 * sigma * sigma)).exp();
+    let column_weights: Vec<Vec<f64>> = handles
+        .iter()
+        .map(|(c, _)| {
+            (0..w)
+                .map(|i| falloff(region.x1 as f64 + i as f64 + 0.5 - c[0]))
+                .collect()
+        })
+        .collect();
     // Bands of rows on every core; each output pixel depends on the input planes only.
     let band = h.div_ceil(crate::fused::threads_for(w * h));
     // Rows `first..first + rows` of every output plane (`dst[c]` holds them for plane c).
     let reshape_band = |first: usize, rows: usize, mut dst: Vec<&mut [f32]>| {
         for j in first..first + rows {
+            let y = region.y1 as f64 + j as f64 + 0.5;
+            let row_weights: Vec<f64> = handles.iter().map(|(c, _)| falloff(y - c[1])).collect();
             for i in 0..w {
                 let k = j * w + i;
                 let m = matte.data[k];
                 if m <= 0.0 {
                     continue;
                 }
-                let (x, y) = (
-                    region.x1 as f64 + i as f64 + 0.5,
-                    region.y1 as f64 + j as f64 + 0.5,
-                );
                 let (mut dx, mut dy, mut total) = (0.0, 0.0, 0.0);
-                for (c, v) in &handles {
-                    let g =
-                        (-((x - c[0]).powi(2) + (y - c[1]).powi(2)) / (2.0 * sigma * sigma)).exp();
+                for (((_, v), columns), row) in
+                    handles.iter().zip(&column_weights).zip(&row_weights)
+                {
+                    let g = columns[i] * row;
                     dx += g * v[0];
                     dy += g * v[1];
                     total += g;
