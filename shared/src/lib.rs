@@ -1,6 +1,7 @@
 //! Pixelspace core library (see module docs).
 
 pub mod colour;
+pub mod custom_op;
 pub mod error;
 pub mod extend;
 pub mod face;

@@ -31,7 +31,6 @@
 //! when the node runs; a wrong shape is an error naming the input, never a panic.
 
 use std::ops::RangeInclusive;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use ort::operator::{
     ComputeContext, Kernel, KernelContext, Operator, OperatorInput, OperatorOutput,
@@ -39,8 +38,8 @@ use ort::operator::{
 };
 use ort::value::{Shape, SymbolicDimensions, TensorElementType, ValueType};
 
+use crate::custom_op::{DOMAIN, fresh_symbol, known, ort_error, ranked};
 use crate::error::{Error, Result};
-use crate::warp_op::DOMAIN;
 
 /// The operator's name in [`DOMAIN`].
 pub const OP_NAME: &str = "RifeBlockInput";
@@ -474,34 +473,6 @@ fn check_shapes(shapes: &[Vec<Option<i64>>], scale: Option<usize>) -> Result<Fra
     Ok(size)
 }
 
-/// A declared shape, 4 unknown dimensions when it has none (an unknown rank).
-fn ranked(shape: &Shape) -> Vec<i64> {
-    if shape.is_empty() {
-        vec![-1; 4]
-    } else {
-        shape.to_vec()
-    }
-}
-
-fn known(shape: &[i64]) -> Vec<Option<i64>> {
-    shape.iter().map(|&d| (d >= 0).then_some(d)).collect()
-}
-
-/// A fresh name for an output size that is unknown: ONNX Runtime writes an unnamed dimension
-/// as its value, so an unknown size (-1) left unnamed would become a fixed size of -1 (see
-/// [`crate::warp_op`]).
-fn fresh_symbol() -> String {
-    static FRESH: AtomicUsize = AtomicUsize::new(0);
-    format!(
-        "{DOMAIN}.{OP_NAME}.{}",
-        FRESH.fetch_add(1, Ordering::Relaxed)
-    )
-}
-
-fn ort_error(e: Error) -> ort::Error {
-    ort::Error::new(e.message())
-}
-
 /// The ONNX Runtime custom operator `org.pixelspace:RifeBlockInput` (version 1); see the
 /// module documentation for its inputs, attribute and output.
 pub struct RifeBlockInputOp;
@@ -621,7 +592,7 @@ impl Operator for RifeBlockInputOp {
                 .next();
             match named {
                 Some(name) if scale == 1 => (-1, name.clone()),
-                _ => (-1, fresh_symbol()),
+                _ => (-1, fresh_symbol(OP_NAME)),
             }
         };
         let (oh, ow) = (out_dim(0), out_dim(1));

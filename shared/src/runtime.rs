@@ -706,7 +706,7 @@ fn base_builder(model: &Path) -> Result<SessionBuilder> {
         ))
     };
     // Our custom operators (org.pixelspace); models that do not use the domain ignore it.
-    let operators = crate::warp_op::operator_domain()?;
+    let operators = crate::custom_op::operator_domain()?;
     builder
         .with_intra_threads(threads)
         .map_err(prepare)?

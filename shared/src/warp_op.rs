@@ -5,7 +5,7 @@
 //! row at a time: the source position (the 2x2 block of input pixels it falls in and the
 //! fractions across it) is found once per output pixel and then used for every channel;
 //! bands of rows run on scoped threads, and a row's values do not depend on the banding. [`GridSampleOp`] wraps it for ONNX Runtime and
-//! [`operator_domain`] is the domain every session of the runtime registers
+//! [`crate::custom_op::operator_domain`] is the domain every session of the runtime registers
 //! ([`crate::runtime`]); models that do not use the domain are unaffected.
 //!
 //! Grid values are unnormalised as ONNX Runtime does, in f32 and in the same order
@@ -23,18 +23,18 @@
 //! for infinities and gives 0 with `border` for large finite positions), which we do not copy.
 
 use std::ops::RangeInclusive;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use ort::operator::{
-    ComputeContext, Kernel, KernelContext, Operator, OperatorDomain, OperatorInput, OperatorOutput,
+    ComputeContext, Kernel, KernelContext, Operator, OperatorInput, OperatorOutput,
     ShapeInferenceContext,
 };
 use ort::value::{Shape, SymbolicDimensions, TensorElementType, ValueType};
 
+use crate::custom_op::{known, ort_error, output_symbol, ranked};
 use crate::error::{Error, Result};
 
 /// The custom operator domain.
-pub const DOMAIN: &str = "org.pixelspace";
+pub use crate::custom_op::DOMAIN;
 /// The operator's name in [`DOMAIN`].
 pub const OP_NAME: &str = "GridSample";
 /// The domain version the operator implements.
@@ -345,10 +345,6 @@ pub struct GridSampleKernel {
     padding: Padding,
 }
 
-fn ort_error(e: Error) -> ort::Error {
-    ort::Error::new(e.message())
-}
-
 /// Checks input shapes (`None` for unknown dimensions): 4-D input, 4-D grid ending in 2,
 /// matching batch sizes.
 fn check_shapes(x: &[Option<i64>], g: &[Option<i64>]) -> Result<()> {
@@ -377,36 +373,6 @@ fn check_shapes(x: &[Option<i64>], g: &[Option<i64>]) -> Result<()> {
         )));
     }
     Ok(())
-}
-
-/// A declared shape, 4 unknown dimensions when it has none: no dimensions before running means
-/// an unknown rank (a value ONNX could not infer); the kernel checks the shapes when it runs.
-fn ranked(shape: &Shape) -> Vec<i64> {
-    if shape.is_empty() {
-        vec![-1; 4]
-    } else {
-        shape.to_vec()
-    }
-}
-
-/// The symbol an output dimension is given: the input's symbol, none for a known size, and a
-/// fresh name for a size that is unknown and unnamed. ONNX Runtime writes an unnamed dimension
-/// as its value, so an unknown size (-1) would become a fixed size of -1, and the shapes
-/// inferred from it downstream wrong (a whole model's outputs then claim a fixed size).
-fn output_symbol(size: i64, symbol: Option<&String>) -> String {
-    static FRESH: AtomicUsize = AtomicUsize::new(0);
-    match symbol {
-        Some(name) if !name.is_empty() => name.clone(),
-        _ if size >= 0 => String::new(),
-        _ => format!(
-            "{DOMAIN}.{OP_NAME}.{}",
-            FRESH.fetch_add(1, Ordering::Relaxed)
-        ),
-    }
-}
-
-fn known(shape: &[i64]) -> Vec<Option<i64>> {
-    shape.iter().map(|&d| (d >= 0).then_some(d)).collect()
 }
 
 impl Operator for GridSampleOp {
@@ -496,7 +462,7 @@ impl Operator for GridSampleOp {
             ty: TensorElementType::Float32,
             shape: Shape::new(dims.map(|(d, _, _)| d)),
             dimension_symbols: SymbolicDimensions::new(
-                dims.map(|(d, symbols, i)| output_symbol(d, symbols.get(i))),
+                dims.map(|(d, symbols, i)| output_symbol(OP_NAME, d, symbols.get(i))),
             ),
         };
         ctx.set_output(0, &out)
@@ -533,15 +499,6 @@ impl Kernel for GridSampleKernel {
         )
         .map_err(ort_error)
     }
-}
-
-/// The `org.pixelspace` operator domain (holding [`GridSampleOp`] and
-/// [`crate::rife_op::RifeBlockInputOp`]), to register on a session.
-pub fn operator_domain() -> Result<OperatorDomain> {
-    OperatorDomain::new(DOMAIN)
-        .and_then(|d| d.add(GridSampleOp))
-        .and_then(|d| d.add(crate::rife_op::RifeBlockInputOp))
-        .map_err(|e| Error::new(format!("cannot create the {DOMAIN} custom operators: {e}")))
 }
 
 #[cfg(test)]
