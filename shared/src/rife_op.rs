@@ -14,6 +14,12 @@
 //! previous block's mask logit and 8 features). Attribute `scale` s (1, 2, 4, 8 or 16, no
 //! default); H and W are multiples of s, and of 2s with `rest`.
 //!
+//! Attribute `feats_block` (1 or 2, default 1) is the form of `feats`: 1 is `[2,4,H,W]`; 2 is
+//! `[2,16,H/2,W/2]`, the features before a depth-to-space by 2 (ONNX DepthToSpace, blocksize
+//! 2, mode CRD), which the operator then undoes as it reads: feature channel c at pixel (Y, X)
+//! is channel 4c + 2(Y mod 2) + (X mod 2) at (Y/2, X/2). The output is the same, bit for bit,
+//! as with the features depth-to-spaced first; H and W must be even.
+//!
 //! Output `x` `[1,C,H/s,W/s]`, C = 15 without flow and 28 with it: 0-2 img0 and 3-5 img1 warped
 //! and shrunk, 6-9 feats[0] and 10-13 feats[1] warped and shrunk, 14 t, then 15-23 `rest`
 //! enlarged 2x and 24-27 the flow shrunk and divided by s. For output pixel (i, j) the *phases*
@@ -47,6 +53,8 @@ pub const OP_NAME: &str = "RifeBlockInput";
 pub const OP_VERSION: u32 = 1;
 /// The scales a block can work at.
 pub const SCALES: [usize; 5] = [1, 2, 4, 8, 16];
+/// The forms of `feats` (attribute `feats_block`): 1 is `[2,4,H,W]`, 2 is `[2,16,H/2,W/2]`.
+pub const FEATS_BLOCKS: [usize; 2] = [1, 2];
 /// Output channels without the flow input.
 pub const CHANNELS_PLAIN: usize = 15;
 /// Output channels with the flow and rest inputs.
@@ -57,6 +65,20 @@ const INPUT_NAMES: [&str; 6] = ["img0", "img1", "feats", "timestep", "flow", "re
 
 fn error(message: impl std::fmt::Display) -> Error {
     Error::new(format!("{DOMAIN}:{OP_NAME}: {message}"))
+}
+
+/// Checks the `feats_block` attribute (the form of `feats`).
+pub fn check_feats_block(block: i64) -> Result<usize> {
+    FEATS_BLOCKS
+        .iter()
+        .copied()
+        .find(|&b| b as i64 == block)
+        .ok_or_else(|| {
+            error(format!(
+                "feats_block must be 1 (feats [2, 4, H, W]) or 2 (feats [2, 16, H/2, W/2], \
+                 before a depth-to-space by 2), got {block}"
+            ))
+        })
 }
 
 /// Checks the `scale` attribute.
@@ -75,8 +97,11 @@ pub struct BlockInput<'a> {
     pub img0: &'a [f32],
     /// `[1,3,H,W]`.
     pub img1: &'a [f32],
-    /// `[2,4,H,W]`: the features of img0, then of img1.
+    /// The features of img0, then of img1: `[2,4,H,W]`, or `[2,16,H/2,W/2]` before their
+    /// depth-to-space (see `feats_block`).
     pub feats: &'a [f32],
+    /// The form of `feats`: 1 (`[2,4,H,W]`) or 2 (`[2,16,H/2,W/2]`, depth-to-space by 2, CRD).
+    pub feats_block: usize,
     /// t.
     pub timestep: f32,
     /// `flow` `[1,4,H,W]` and `rest` `[1,9,H/(2s),W/(2s)]`, or neither.
@@ -128,6 +153,16 @@ fn block_input_on(input: &BlockInput, s: usize, out: &mut [f32], threads: usize)
             }
         )));
     }
+    let block = input.feats_block;
+    if !FEATS_BLOCKS.contains(&block) {
+        return Err(error(format!("feats_block must be 1 or 2, got {block}")));
+    }
+    if h % block != 0 || w % block != 0 {
+        return Err(error(format!(
+            "the frames are {w}x{h} pixels; with feats_block {block} (feats [2, 16, H/2, W/2]) \
+             both sizes must be even"
+        )));
+    }
     let (oh, ow) = (h / s, w / s);
     let c = output_channels(input.motion.is_some());
     let expect = |what: &str, len: usize, dims: &[usize]| -> Result<()> {
@@ -141,7 +176,8 @@ fn block_input_on(input: &BlockInput, s: usize, out: &mut [f32], threads: usize)
     };
     expect("img0", input.img0.len(), &[1, 3, h, w])?;
     expect("img1", input.img1.len(), &[1, 3, h, w])?;
-    expect("feats", input.feats.len(), &[2, 4, h, w])?;
+    let feats_dims = [2, 4 * block * block, h / block, w / block];
+    expect("feats", input.feats.len(), &feats_dims)?;
     if let Some((flow, rest)) = input.motion {
         expect("flow", flow.len(), &[1, 4, h, w])?;
         expect("rest", rest.len(), &[1, 9, oh / 2, ow / 2])?;
@@ -213,6 +249,43 @@ fn sample(plane: &[f32], t: &Taps) -> f32 {
     top + t.ty * (bottom - top)
 }
 
+/// Where a bilinear sample of a feature channel reads when the features come before their
+/// depth-to-space by 2 (`feats_block` 2): the offsets of the four taps (top-left, top-right,
+/// bottom-left, bottom-right) from the start of the channel's four phase planes, each tap in
+/// the plane of its own pixel's phase, and the fractions towards the right and lower taps.
+#[derive(Clone, Copy, Debug, Default)]
+struct Corners {
+    at: [usize; 4],
+    tx: f32,
+    ty: f32,
+}
+
+/// [`sample`] for [`Corners`]: the same arithmetic on the same four values.
+#[inline]
+fn sample_corners(planes: &[f32], t: &Corners) -> f32 {
+    let a = planes[t.at[0]];
+    let b = planes[t.at[1]];
+    let c = planes[t.at[2]];
+    let d = planes[t.at[3]];
+    let top = a + t.tx * (b - a);
+    let bottom = c + t.tx * (d - c);
+    top + t.ty * (bottom - top)
+}
+
+/// Adds (or with `first` writes) the samples `sample(src, tap)` of one phase into `dst`.
+#[inline]
+fn accumulate<T>(dst: &mut [f32], taps: &[T], first: bool, sample: impl Fn(&T) -> f32) {
+    if first {
+        for (d, t) in dst.iter_mut().zip(taps) {
+            *d = sample(t);
+        }
+    } else {
+        for (d, t) in dst.iter_mut().zip(taps) {
+            *d += sample(t);
+        }
+    }
+}
+
 /// The phase offsets along one axis at scale `s`.
 fn phase_offsets(s: usize) -> &'static [usize] {
     match s {
@@ -234,6 +307,11 @@ fn rows(input: &BlockInput, s: usize, first_row: usize, mut channels: Vec<&mut [
     let phases = offsets.len() * offsets.len();
     let inv_phases = 1.0 / phases as f32;
     let mut taps = vec![Taps::default(); ow];
+    // Features before their depth-to-space: each feature channel is 4 phase planes of
+    // (H/2) x (W/2) pixels, H*W values in all.
+    let block = input.feats_block;
+    let (quarter, half_w) = (plane / 4, w / 2);
+    let mut corners = vec![Corners::default(); if block == 2 { ow } else { 0 }];
 
     // The 2x enlargement of rest: the same columns on every row.
     let (rh, rw) = (oh / 2, ow / 2);
@@ -256,51 +334,84 @@ fn rows(input: &BlockInput, s: usize, first_row: usize, mut channels: Vec<&mut [
                     &f[(2 * k + 1) * plane..][..plane],
                 )
             });
-            let sources = (0..3)
-                .map(|ch| (3 * k + ch, &img[ch * plane..(ch + 1) * plane]))
-                .chain((0..4).map(|ch| (6 + 4 * k + ch, &feats[ch * plane..(ch + 1) * plane])));
-            let sources: Vec<(usize, &[f32])> = sources.collect();
+            let img_sources = (0..3).map(|ch| (3 * k + ch, &img[ch * plane..(ch + 1) * plane]));
+            let feat_sources =
+                (0..4).map(|ch| (6 + 4 * k + ch, &feats[ch * plane..(ch + 1) * plane]));
+            // Channels sampled through `taps`, and (features before their depth-to-space)
+            // through `corners`.
+            let (sources, corner_sources): (Vec<(usize, &[f32])>, Vec<(usize, &[f32])>) =
+                if block == 1 {
+                    (img_sources.chain(feat_sources).collect(), Vec::new())
+                } else {
+                    (img_sources.collect(), feat_sources.collect())
+                };
             for (p, (&a, &c)) in offsets
                 .iter()
                 .flat_map(|a| offsets.iter().map(move |c| (a, c)))
                 .enumerate()
             {
                 let y = i * s + a;
-                for (j, t) in taps.iter_mut().enumerate() {
-                    let x = j * s + c;
-                    *t = match flow {
-                        None => Taps {
-                            base: y * w + x,
-                            ..Taps::default()
-                        },
-                        Some((fx, fy)) => {
-                            let (x0, right, tx) = axis(x as f32 + fx[y * w + x], w);
-                            let (y0, down, ty) = axis(y as f32 + fy[y * w + x], h);
-                            Taps {
-                                base: y0 * w + x0,
-                                right,
-                                down: down * w,
-                                tx,
-                                ty,
+                if block == 1 {
+                    for (j, t) in taps.iter_mut().enumerate() {
+                        let x = j * s + c;
+                        *t = match flow {
+                            None => Taps {
+                                base: y * w + x,
+                                ..Taps::default()
+                            },
+                            Some((fx, fy)) => {
+                                let (x0, right, tx) = axis(x as f32 + fx[y * w + x], w);
+                                let (y0, down, ty) = axis(y as f32 + fy[y * w + x], h);
+                                Taps {
+                                    base: y0 * w + x0,
+                                    right,
+                                    down: down * w,
+                                    tx,
+                                    ty,
+                                }
                             }
-                        }
+                        };
+                    }
+                } else {
+                    // Pixel (Y, X) of a phase plane: (Y mod 2, X mod 2) picks the plane.
+                    let at = |y: usize, x: usize| {
+                        ((y & 1) * 2 + (x & 1)) * quarter + (y >> 1) * half_w + (x >> 1)
                     };
+                    for (j, (t, q)) in taps.iter_mut().zip(corners.iter_mut()).enumerate() {
+                        let x = j * s + c;
+                        let ((x0, right, tx), (y0, down, ty)) = match flow {
+                            None => ((x, 0, 0.0), (y, 0, 0.0)),
+                            Some((fx, fy)) => (
+                                axis(x as f32 + fx[y * w + x], w),
+                                axis(y as f32 + fy[y * w + x], h),
+                            ),
+                        };
+                        *t = Taps {
+                            base: y0 * w + x0,
+                            right,
+                            down: down * w,
+                            tx,
+                            ty,
+                        };
+                        let (x1, y1) = (x0 + right, y0 + down);
+                        *q = Corners {
+                            at: [at(y0, x0), at(y0, x1), at(y1, x0), at(y1, x1)],
+                            tx,
+                            ty,
+                        };
+                    }
                 }
                 for &(oc, src) in &sources {
                     let dst = &mut channels[oc][out_row.clone()];
-                    if p == 0 {
-                        for (d, t) in dst.iter_mut().zip(&taps) {
-                            *d = sample(src, t);
-                        }
-                    } else {
-                        for (d, t) in dst.iter_mut().zip(&taps) {
-                            *d += sample(src, t);
-                        }
-                    }
+                    accumulate(dst, &taps, p == 0, |t| sample(src, t));
+                }
+                for &(oc, src) in &corner_sources {
+                    let dst = &mut channels[oc][out_row.clone()];
+                    accumulate(dst, &corners, p == 0, |t| sample_corners(src, t));
                 }
             }
             if phases > 1 {
-                for &(oc, _) in &sources {
+                for &(oc, _) in sources.iter().chain(&corner_sources) {
                     for d in &mut channels[oc][out_row.clone()] {
                         *d *= inv_phases;
                     }
@@ -344,10 +455,15 @@ fn rows(input: &BlockInput, s: usize, first_row: usize, mut channels: Vec<&mut [
 }
 
 /// An input's expected shape; `None` entries are H or W.
-fn expected(input: usize) -> [Option<i64>; 4] {
+fn expected(input: usize, feats_block: usize) -> [Option<i64>; 4] {
     match input {
         0 | 1 => [Some(1), Some(3), None, None],
-        2 => [Some(2), Some(4), None, None],
+        2 => [
+            Some(2),
+            Some(4 * (feats_block * feats_block) as i64),
+            None,
+            None,
+        ],
         3 => [Some(1); 4],
         4 => [Some(1), Some(4), None, None],
         _ => [Some(1), Some(9), None, None],
@@ -355,9 +471,13 @@ fn expected(input: usize) -> [Option<i64>; 4] {
 }
 
 /// How an input's shape is written in messages.
-fn describe(input: usize) -> &'static str {
+fn describe(input: usize, feats_block: usize) -> &'static str {
     match input {
         0 | 1 => "[1, 3, H, W]",
+        2 if feats_block == 2 => {
+            "[2, 16, H/2, W/2] with feats_block 2 (the features of both frames before their \
+             depth-to-space by 2)"
+        }
         2 => "[2, 4, H, W] (the features of both frames)",
         3 => "[1, 1, 1, 1]",
         4 => "[1, 4, H, W]",
@@ -377,8 +497,13 @@ fn shape_text(shape: &[Option<i64>]) -> String {
 type FrameSize = [Option<i64>; 2];
 
 /// Checks the inputs' shapes (`None` for unknown dimensions; 4 inputs, or 6 with flow and
-/// rest) at `scale` (when known) and returns H and W as far as they are known.
-fn check_shapes(shapes: &[Vec<Option<i64>>], scale: Option<usize>) -> Result<FrameSize> {
+/// rest) at `scale` (when known) with `feats` in the form `feats_block` (1 or 2), and returns
+/// H and W as far as they are known.
+fn check_shapes(
+    shapes: &[Vec<Option<i64>>],
+    scale: Option<usize>,
+    feats_block: usize,
+) -> Result<FrameSize> {
     if shapes.len() != 4 && shapes.len() != 6 {
         return Err(error(format!(
             "takes 4 inputs (img0, img1, feats, timestep) or 6 (with flow and rest), got {}",
@@ -390,14 +515,14 @@ fn check_shapes(shapes: &[Vec<Option<i64>>], scale: Option<usize>) -> Result<Fra
             error(format!(
                 "input {} must be {}, got {}",
                 INPUT_NAMES[k],
-                describe(k),
+                describe(k, feats_block),
                 shape_text(shape)
             ))
         };
         if shape.len() != 4 {
             return Err(wrong());
         }
-        for (d, want) in shape.iter().zip(expected(k)) {
+        for (d, want) in shape.iter().zip(expected(k, feats_block)) {
             if let (Some(d), Some(want)) = (d, want)
                 && *d != want
             {
@@ -414,16 +539,35 @@ fn check_shapes(shapes: &[Vec<Option<i64>>], scale: Option<usize>) -> Result<Fra
             let Some(d) = shapes[k][2 + axis] else {
                 continue;
             };
+            // Features before their depth-to-space are half the frames' size.
+            let d = if k == 2 {
+                d * feats_block as i64
+            } else {
+                if feats_block == 2 && d % 2 != 0 {
+                    return Err(error(format!(
+                        "input {} is {}: with feats_block 2 (feats [2, 16, H/2, W/2]) the \
+                         frames' height and width must be even",
+                        INPUT_NAMES[k],
+                        shape_text(&shapes[k])
+                    )));
+                }
+                d
+            };
             match *known {
                 Some((want, first)) if want != d => {
                     return Err(error(format!(
                         "inputs {} {} and {} {} differ in {}: img0, img1, feats and flow \
-                         must all be [.., .., H, W]",
+                         must all be [.., .., H, W]{}",
                         INPUT_NAMES[first],
                         shape_text(&shapes[first]),
                         INPUT_NAMES[k],
                         shape_text(&shapes[k]),
-                        if axis == 0 { "height" } else { "width" }
+                        if axis == 0 { "height" } else { "width" },
+                        if feats_block == 2 {
+                            " (feats [2, 16, H/2, W/2] with feats_block 2)"
+                        } else {
+                            ""
+                        }
                     )));
                 }
                 _ => *known = Some((d, k)),
@@ -461,7 +605,7 @@ fn check_shapes(shapes: &[Vec<Option<i64>>], scale: Option<usize>) -> Result<Fra
                 ];
                 return Err(error(format!(
                     "input rest must be {} = {} for {}x{} frames at scale {s}, got {}",
-                    describe(5),
+                    describe(5, feats_block),
                     shape_text(&want),
                     size[1].map_or("?".to_string(), |w| w.to_string()),
                     size[0].map_or("?".to_string(), |h| h.to_string()),
@@ -477,9 +621,10 @@ fn check_shapes(shapes: &[Vec<Option<i64>>], scale: Option<usize>) -> Result<Fra
 /// module documentation for its inputs, attribute and output.
 pub struct RifeBlockInputOp;
 
-/// The kernel of one `RifeBlockInput` node: its scale.
+/// The kernel of one `RifeBlockInput` node: its scale and the form of its features.
 pub struct RifeBlockInputKernel {
     scale: usize,
+    feats_block: usize,
 }
 
 impl Operator for RifeBlockInputOp {
@@ -519,6 +664,8 @@ impl Operator for RifeBlockInputOp {
             .ok_or_else(|| error("the attribute scale (1, 2, 4, 8 or 16) is required"))
             .and_then(check_scale)
             .map_err(in_node)?;
+        let feats_block: Option<i64> = kctx.get("feats_block");
+        let feats_block = check_feats_block(feats_block.unwrap_or(1)).map_err(in_node)?;
         // The shapes the graph declares or infers (ONNX Runtime ignores errors from
         // `infer_shape`, so this is where a wrong shape fails at session creation). ONNX
         // Runtime lists no inputs here when an optional one is named "" (omitted): those
@@ -532,9 +679,9 @@ impl Operator for RifeBlockInputOp {
                         .map_or(vec![None; 4], |s| known(&ranked(s)))
                 })
                 .collect();
-            check_shapes(&shapes, Some(scale)).map_err(in_node)?;
+            check_shapes(&shapes, Some(scale), feats_block).map_err(in_node)?;
         }
-        Ok(RifeBlockInputKernel { scale })
+        Ok(RifeBlockInputKernel { scale, feats_block })
     }
 
     fn infer_shape(&self, ctx: &mut ShapeInferenceContext) -> ort::Result<()> {
@@ -575,7 +722,9 @@ impl Operator for RifeBlockInputOp {
             .map_err(|_| error("the attribute scale (1, 2, 4, 8 or 16) is required"))
             .and_then(check_scale)
             .map_err(ort_error)?;
-        let size = check_shapes(&shapes, Some(scale)).map_err(ort_error)?;
+        let feats_block =
+            check_feats_block(ctx.attr::<i64>("feats_block").unwrap_or(1)).map_err(ort_error)?;
+        let size = check_shapes(&shapes, Some(scale), feats_block).map_err(ort_error)?;
         let with_rest = shapes.len() == 6;
         let out_dim = |axis: usize| -> (i64, String) {
             if let Some(d) = size[axis] {
@@ -584,10 +733,11 @@ impl Operator for RifeBlockInputOp {
             if with_rest && let Some(r) = shapes[5][2 + axis] {
                 return (2 * r, String::new());
             }
-            // At scale 1 the output has the frames' size: keep their name when they have one.
+            // At scale 1 the output has the frames' size: keep their name when they have one
+            // (not the features' in the form before their depth-to-space: that is half).
             let named = [0, 1, 2, 4]
                 .into_iter()
-                .filter(|&k| k < symbols.len())
+                .filter(|&k| k < symbols.len() && (k != 2 || feats_block == 1))
                 .filter_map(|k| symbols[k].get(2 + axis).filter(|s| !s.is_empty()))
                 .next();
             match named {
@@ -626,13 +776,14 @@ impl Kernel for RifeBlockInputKernel {
             tensors.push((known(shape), data));
         }
         let shapes: Vec<Vec<Option<i64>>> = tensors.iter().map(|(s, _)| s.clone()).collect();
-        let size = check_shapes(&shapes, Some(self.scale)).map_err(ort_error)?;
+        let size = check_shapes(&shapes, Some(self.scale), self.feats_block).map_err(ort_error)?;
         let (h, w) = (size[0].unwrap_or(0) as usize, size[1].unwrap_or(0) as usize);
         let motion = (tensors.len() == 6).then(|| (tensors[4].1, tensors[5].1));
         let input = BlockInput {
             img0: tensors[0].1,
             img1: tensors[1].1,
             feats: tensors[2].1,
+            feats_block: self.feats_block,
             timestep: tensors[3]
                 .1
                 .first()
@@ -689,6 +840,7 @@ mod tests {
                 img0: &self.img0,
                 img1: &self.img1,
                 feats: &self.feats,
+                feats_block: 1,
                 timestep: self.t,
                 motion: self.flow.as_deref().zip(self.rest.as_deref()),
                 height: self.h,
@@ -978,13 +1130,16 @@ mod tests {
             k(&[1, 4, 32, 64]),
             k(&[1, 9, 8, 16]),
         ];
-        assert_eq!(check_shapes(&good, Some(2)).unwrap(), [Some(32), Some(64)]);
         assert_eq!(
-            check_shapes(&good[..4], Some(4)).unwrap(),
+            check_shapes(&good, Some(2), 1).unwrap(),
+            [Some(32), Some(64)]
+        );
+        assert_eq!(
+            check_shapes(&good[..4], Some(4), 1).unwrap(),
             [Some(32), Some(64)]
         );
         let fails = |shapes: &[Vec<Option<i64>>], s: usize, message: &str| {
-            let err = check_shapes(shapes, Some(s)).unwrap_err();
+            let err = check_shapes(shapes, Some(s), 1).unwrap_err();
             assert!(err.message().contains(message), "{err}");
             assert!(
                 err.message().contains("org.pixelspace:RifeBlockInput"),
@@ -1023,7 +1178,7 @@ mod tests {
             8,
             "the frames are 40 pixels high; at scale 8 with rest that must be",
         );
-        assert!(check_shapes(&bad, Some(4)).is_ok());
+        assert!(check_shapes(&bad, Some(4), 1).is_ok());
         let mut bad = good.to_vec();
         bad[3] = k(&[1, 1, 1]);
         fails(
@@ -1032,5 +1187,226 @@ mod tests {
             "input timestep must be [1, 1, 1, 1], got [1, 1, 1]",
         );
         assert!(check_scale(16).is_ok() && check_scale(0).is_err() && check_scale(6).is_err());
+    }
+
+    /// ONNX DepthToSpace, mode CRD, of `x` `[n, c*b*b, h, w]` into `[n, c, h*b, w*b]`, as the
+    /// ONNX operator documents it: reshape to `[n, c, b, b, h, w]`, transpose to
+    /// `[n, c, h, b, w, b]`, reshape.
+    fn depth_to_space_crd(x: &[f32], n: usize, c: usize, b: usize, h: usize, w: usize) -> Vec<f32> {
+        let mut y = vec![0.0; x.len()];
+        for nn in 0..n {
+            for cc in 0..c {
+                for i in 0..b {
+                    for j in 0..b {
+                        for yy in 0..h {
+                            for xx in 0..w {
+                                let src = ((((nn * c + cc) * b + i) * b + j) * h + yy) * w + xx;
+                                let dst = ((nn * c + cc) * h * b + yy * b + i) * w * b + xx * b + j;
+                                y[dst] = x[src];
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        y
+    }
+
+    /// Runs `inp` with its `feats` taken as the form before the depth-to-space (feats_block 2)
+    /// and with those features depth-to-spaced first (feats_block 1).
+    fn both_forms(inp: &Inputs, s: usize, threads: usize) -> (Vec<f32>, Vec<f32>) {
+        let (h, w) = (inp.h, inp.w);
+        let spaced = depth_to_space_crd(&inp.feats, 2, 4, 2, h / 2, w / 2);
+        let c = if inp.flow.is_some() { 28 } else { 15 };
+        let mut packed_out = vec![f32::NAN; c * (h / s) * (w / s)];
+        let packed = BlockInput {
+            feats_block: 2,
+            ..inp.view()
+        };
+        block_input_on(&packed, s, &mut packed_out, threads).unwrap();
+        let mut spaced_out = vec![f32::NAN; packed_out.len()];
+        let plain = BlockInput {
+            feats: &spaced,
+            ..inp.view()
+        };
+        block_input_on(&plain, s, &mut spaced_out, threads).unwrap();
+        (packed_out, spaced_out)
+    }
+
+    fn same_bits(what: &str, a: &[f32], b: &[f32]) {
+        assert_eq!(a.len(), b.len(), "{what}");
+        for (n, (x, y)) in a.iter().zip(b).enumerate() {
+            assert!(x.to_bits() == y.to_bits(), "{what}: value {n}: {x} vs {y}");
+        }
+    }
+
+    #[test]
+    fn features_before_their_depth_to_space_give_the_same_bits() {
+        let mut rng = Rng(0x0DD5_EED5_1234_ABCD);
+        for (s, h, w) in [
+            (1, 2, 2),
+            (1, 6, 10),
+            (1, 8, 14),
+            (2, 12, 20),
+            (2, 4, 8),
+            (4, 24, 40),
+            (8, 32, 48),
+            (16, 32, 64),
+        ] {
+            for flow in [false, true] {
+                if flow && (h % (2 * s) != 0 || w % (2 * s) != 0) {
+                    continue;
+                }
+                for reach in [0.3, 1.5] {
+                    let inp = inputs(&mut rng, h, w, s, flow, reach);
+                    let what = format!("scale {s}, {w}x{h}, flow {flow}, reach {reach}");
+                    let (packed, spaced) = both_forms(&inp, s, 1);
+                    // The features are there, not just equal (NaN would compare unequal).
+                    assert!(
+                        packed[6 * (h / s) * (w / s)..14 * (h / s) * (w / s)]
+                            .iter()
+                            .all(|v| v.is_finite())
+                    );
+                    same_bits(&what, &packed, &spaced);
+                }
+            }
+        }
+        // Several bands.
+        let inp = inputs(&mut rng, 64, 48, 1, true, 0.5);
+        let (one, _) = both_forms(&inp, 1, 1);
+        let (packed, spaced) = both_forms(&inp, 1, 5);
+        same_bits("5 bands", &packed, &spaced);
+        same_bits("1 and 5 bands", &one, &packed);
+    }
+
+    #[test]
+    fn features_before_their_depth_to_space_follow_the_reference() {
+        // Independent of the other form: the reference on the depth-to-spaced features.
+        let mut rng = Rng(0x5EED_0F_FEA7);
+        for (s, h, w, flow) in [(1, 6, 8, true), (2, 8, 12, true), (4, 8, 16, false)] {
+            let inp = inputs(&mut rng, h, w, s, flow, 0.7);
+            let (packed, _) = both_forms(&inp, s, 1);
+            let spaced = Inputs {
+                feats: depth_to_space_crd(&inp.feats, 2, 4, 2, h / 2, w / 2),
+                img0: inp.img0.clone(),
+                img1: inp.img1.clone(),
+                flow: inp.flow.clone(),
+                rest: inp.rest.clone(),
+                ..inp
+            };
+            compare(
+                &format!("scale {s}, {w}x{h}"),
+                &packed,
+                &reference(&spaced, s),
+                (h / s) * (w / s),
+            );
+        }
+    }
+
+    #[test]
+    fn features_before_their_depth_to_space_need_even_sizes() {
+        let mut rng = Rng(91);
+        let inp = inputs(&mut rng, 7, 8, 1, false, 0.0);
+        let mut out = vec![0.0; 15 * 56];
+        let odd = BlockInput {
+            feats_block: 2,
+            ..inp.view()
+        };
+        let err = block_input(&odd, 1, &mut out).unwrap_err();
+        assert!(err.message().contains("with feats_block 2"), "{err}");
+        assert!(err.message().contains("both sizes must be even"), "{err}");
+        let inp = inputs(&mut rng, 8, 8, 1, false, 0.0);
+        let short = BlockInput {
+            feats: &inp.feats[..2 * 15 * 16],
+            feats_block: 2,
+            ..inp.view()
+        };
+        let err = block_input(&short, 1, &mut vec![0.0; 15 * 64]).unwrap_err();
+        assert!(
+            err.message()
+                .contains("input feats has 480 values, expected 512 for [2, 16, 4, 4]"),
+            "{err}"
+        );
+        let three = BlockInput {
+            feats_block: 3,
+            ..inp.view()
+        };
+        let err = block_input(&three, 1, &mut vec![0.0; 15 * 64]).unwrap_err();
+        assert!(
+            err.message().contains("feats_block must be 1 or 2, got 3"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn shapes_of_features_before_their_depth_to_space_are_checked() {
+        let k = |v: &[i64]| known(v);
+        let good = [
+            k(&[1, 3, -1, 64]),
+            k(&[1, 3, 32, -1]),
+            k(&[2, 16, 16, -1]),
+            k(&[1, 1, 1, 1]),
+            k(&[1, 4, -1, -1]),
+            k(&[1, 9, 8, 16]),
+        ];
+        assert_eq!(
+            check_shapes(&good, Some(2), 2).unwrap(),
+            [Some(32), Some(64)]
+        );
+        // Only the features know the size: twice theirs.
+        let only_feats = [
+            k(&[1, 3, -1, -1]),
+            k(&[1, 3, -1, -1]),
+            k(&[2, 16, 5, 7]),
+            k(&[1, 1, 1, 1]),
+        ];
+        assert_eq!(
+            check_shapes(&only_feats, Some(1), 2).unwrap(),
+            [Some(10), Some(14)]
+        );
+        // The same shapes are wrong for the other form, and the other form's for this one.
+        let fails = |shapes: &[Vec<Option<i64>>], s: usize, block: usize, message: &str| {
+            let err = check_shapes(shapes, Some(s), block).unwrap_err();
+            assert!(err.message().contains(message), "{err}");
+            assert!(
+                err.message().contains("org.pixelspace:RifeBlockInput"),
+                "{err}"
+            );
+        };
+        fails(&good, 2, 1, "input feats must be [2, 4, H, W]");
+        let mut bad = good.to_vec();
+        bad[2] = k(&[2, 4, 32, 64]);
+        fails(
+            &bad,
+            2,
+            2,
+            "input feats must be [2, 16, H/2, W/2] with feats_block 2",
+        );
+        bad[2] = k(&[2, 15, 16, 32]);
+        fails(&bad, 2, 2, "got [2, 15, 16, 32]");
+        let mut bad = good.to_vec();
+        bad[2] = k(&[2, 16, 16, 30]);
+        fails(
+            &bad,
+            2,
+            2,
+            "inputs img0 [1, 3, ?, 64] and feats [2, 16, 16, 30] differ in width",
+        );
+        let mut bad = only_feats.to_vec();
+        bad[1] = k(&[1, 3, 7, -1]);
+        fails(
+            &bad,
+            1,
+            2,
+            "input img1 is [1, 3, 7, ?]: with feats_block 2 (feats [2, 16, H/2, W/2]) the \
+             frames' height and width must be even",
+        );
+        assert!(check_shapes(&bad, Some(1), 1).is_err()); // 7 rows, features of 5
+        bad[2] = k(&[2, 4, -1, -1]);
+        assert!(check_shapes(&bad, Some(1), 1).is_ok());
+        assert!(check_feats_block(1).is_ok() && check_feats_block(2).is_ok());
+        let err = check_feats_block(4).unwrap_err();
+        assert!(err.message().contains("feats_block must be 1"), "{err}");
+        assert!(check_feats_block(0).is_err());
     }
 }

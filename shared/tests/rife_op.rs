@@ -32,6 +32,8 @@ struct Inputs {
     img0: Vec<f32>,
     img1: Vec<f32>,
     feats: Vec<f32>,
+    /// The form of `feats`: 1 `[2,4,H,W]`, 2 `[2,16,H/2,W/2]` (before a depth-to-space by 2).
+    feats_block: usize,
     t: Vec<f32>,
     flow: Vec<f32>,
     rest: Vec<f32>,
@@ -54,6 +56,7 @@ fn inputs(seed: u64, h: usize, w: usize, rest_hw: [usize; 2]) -> Inputs {
         img0: values(3 * plane, 1.0),
         img1: values(3 * plane, 1.0),
         feats: values(8 * plane, 1.0),
+        feats_block: 1,
         t: vec![0.375],
         flow,
         rest: values(9 * rest_hw[0] * rest_hw[1], 1.0),
@@ -70,11 +73,13 @@ impl Inputs {
     ) -> pixelspace_shared::error::Result<(Vec<f32>, Vec<i64>)> {
         let (h, w) = (self.h as i64, self.w as i64);
         let (rh, rw) = (self.rest_hw[0] as i64, self.rest_hw[1] as i64);
-        let feats_channels = (self.feats.len() / (self.h * self.w) / 2) as i64;
+        let b = self.feats_block;
+        let (fh, fw) = ((self.h / b) as i64, (self.w / b) as i64);
+        let feats_channels = self.feats.len() as i64 / (2 * fh * fw);
         let shapes: [&[i64]; 6] = [
             &[1, 3, h, w],
             &[1, 3, h, w],
-            &[2, feats_channels, h, w],
+            &[2, feats_channels, fh, fw],
             &[1, 1, 1, 1],
             &[1, 4, h, w],
             &[1, 9, rh, rw],
@@ -102,6 +107,7 @@ impl Inputs {
             img0: &self.img0,
             img1: &self.img1,
             feats: &self.feats,
+            feats_block: self.feats_block,
             timestep: self.t[0],
             motion: with_flow.then_some((&self.flow[..], &self.rest[..])),
             height: self.h,
@@ -152,6 +158,108 @@ fn sessions_match_the_kernel() {
             "{name}"
         );
         assert_same(&format!("{name} {w}x{h}"), &out, &inp.kernel(scale, flow));
+    }
+}
+
+#[test]
+fn features_before_their_depth_to_space_match_onnx_depth_to_space() {
+    // feats_block 2 reads the features the way ONNX Runtime's DepthToSpace (blocksize 2, CRD)
+    // lays them out: the operator on them gives the same bits as the operator after that node.
+    init_runtime();
+    for (name, scale, flow, h, w) in [
+        ("flow_s1", 1, true, 6, 10),
+        ("flow_s1", 1, true, 64, 1026),
+        ("flow_s4", 4, true, 16, 24),
+        ("flow_s4", 4, true, 136, 264),
+        ("plain_s2", 2, false, 2, 4),
+        ("plain_s2", 2, false, 36, 20),
+    ] {
+        let ours = open(&format!("d2s_{name}")).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let onnx = open(&format!("onnx_d2s_{name}")).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let rest_hw = [h / (2 * scale), w / (2 * scale)];
+        let mut inp = inputs((h * 7000 + w) as u64, h, w, rest_hw);
+        inp.feats_block = 2;
+        let count = if flow { 6 } else { 4 };
+        let what = format!("{name} {w}x{h}");
+        let (out, shape) = inp
+            .run(&ours, count)
+            .unwrap_or_else(|e| panic!("{what}: {e}"));
+        let (want, want_shape) = inp
+            .run(&onnx, count)
+            .unwrap_or_else(|e| panic!("{what}, ONNX DepthToSpace: {e}"));
+        let c = output_channels(flow) as i64;
+        assert_eq!(
+            shape,
+            vec![1, c, (h / scale) as i64, (w / scale) as i64],
+            "{what}"
+        );
+        assert_eq!(shape, want_shape, "{what}");
+        // The feature channels are numbers (NaN would never compare equal).
+        let plane = (h / scale) * (w / scale);
+        assert!(
+            out[6 * plane..14 * plane].iter().all(|v| v.is_finite()),
+            "{what}"
+        );
+        assert_same(&what, &out, &want);
+        assert_same(&format!("{what}, kernel"), &out, &inp.kernel(scale, flow));
+    }
+    // At scale 1 the output keeps the frames' size name, not the features' (half of it).
+    let session = open("d2s_flow_s1").unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(session.outputs()[0].shape, vec![1, 28, -1, -1]);
+}
+
+#[test]
+fn wrong_shapes_of_features_before_their_depth_to_space_are_clear_errors() {
+    init_runtime();
+    let session = open("d2s_flow_s2_any").unwrap_or_else(|e| panic!("{e}"));
+    let mut good = inputs(13, 8, 12, [2, 3]);
+    good.feats_block = 2;
+    let (out, _) = good.run(&session, 6).unwrap_or_else(|e| panic!("{e}"));
+    assert_same("d2s_flow_s2_any", &out, &good.kernel(2, true));
+    let fails = |inp: &Inputs, message: &str| {
+        let err = inp.run(&session, 6).expect_err(message);
+        assert!(err.message().contains(message), "{err}");
+        assert!(
+            err.message().contains("org.pixelspace:RifeBlockInput"),
+            "{err}"
+        );
+    };
+    // The features in the other form: [2, 4, 8, 12].
+    let mut other_form = inputs(14, 8, 12, [2, 3]);
+    other_form.feats_block = 1;
+    fails(
+        &other_form,
+        "input feats must be [2, 16, H/2, W/2] with feats_block 2",
+    );
+    // 15 channels.
+    let mut fifteen = inputs(15, 8, 12, [2, 3]);
+    fifteen.feats_block = 2;
+    fifteen.feats.truncate(2 * 15 * 4 * 6);
+    fails(&fifteen, "got [2, 15, 4, 6]");
+    // 7 rows: the features cannot be half of that.
+    let mut odd = inputs(16, 7, 12, [2, 3]);
+    odd.feats_block = 2;
+    odd.feats.truncate(2 * 16 * 3 * 6);
+    fails(
+        &odd,
+        "input img0 is [1, 3, 7, 12]: with feats_block 2 (feats [2, 16, H/2, W/2]) the frames' \
+         height and width must be even",
+    );
+
+    for (name, message) in [
+        (
+            "bad_d2s_feats15",
+            "input feats must be [2, 16, H/2, W/2] with feats_block 2",
+        ),
+        (
+            "bad_d2s_odd",
+            "input img0 is [1, 3, 7, 8]: with feats_block 2 (feats [2, 16, H/2, W/2]) the \
+             frames' height and width must be even",
+        ),
+        ("bad_feats_block3", "feats_block must be 1"),
+    ] {
+        let err = open(name).expect_err(name);
+        assert!(err.message().contains(message), "{name}: {err}");
     }
 }
 
