@@ -44,8 +44,11 @@ The graph computes the package's forward pass, arranged for ONNX Runtime on the 
     conv and one depth-to-space (see `Graph.upconv`);
   * rife_motion.onnx builds each block's input (all of the warping, shrinking and joining
     above) with one node of the plugin's own operator org.pixelspace:RifeBlockInput, which
-    only Pixelspace provides; rife.onnx uses standard ops only. rife_parity.py runs
-    rife_motion.onnx with that node expanded into the standard ops (`expand_own_ops`).
+    only Pixelspace provides; rife.onnx uses standard ops only. That operator reads the
+    encoder's features straight from its last 3x3 conv (attribute feats_block=2: the
+    depth-to-space after it is undone as the features are sampled), so rife_motion.onnx has
+    no encoder DepthToSpace. rife_parity.py runs rife_motion.onnx with those nodes expanded
+    into the standard ops (`expand_own_ops`).
 """
 
 import argparse
@@ -138,7 +141,7 @@ PARITY_MOTION = {
         "torch": "2.15.0+cu132",
         "onnxruntime": "1.32.0"
     },
-    "onnx_sha256": "b8a99a9a09ae16609add7b5fe13732f328c8127af1693f17f36f676f70b7720d"
+    "onnx_sha256": "d4436a37c6dd4f58c8a7b579a2d238cf11a8dd8ca9afc6539478c46dc62e4bba"
 }
 
 
@@ -347,7 +350,7 @@ class Graph:
                        hint=prefix.replace(".", "_"), kernel_shape=[k, k],
                        strides=[stride, stride], pads=[pad] * 4)
 
-    def upconv(self, x, prefix, shuffle=1, outputs=None):
+    def upconv(self, x, prefix, shuffle=1, outputs=None, spaced=True):
         """The transposed conv `prefix` (kernel 4, stride 2, padding 1) followed by a pixel
         shuffle by `shuffle` (1: none), as one 3x3 conv and one DepthToSpace. Output pixel
         (2y + i, 2x + j) of the transposed conv only takes input pixels y-1..y+1, x-1..x+1, with
@@ -355,7 +358,8 @@ class Graph:
         four phases (i, j) is a 3x3 conv, and the phases are interleaved by a depth-to-space of 2.
         A following pixel shuffle by 2 folds into the same depth-to-space (then by 4). ONNX
         Runtime's 3x3 conv is several times faster per multiply than its transposed conv.
-        `outputs`: only the first `outputs` channels of the transposed conv (before shuffling)."""
+        `outputs`: only the first `outputs` channels of the transposed conv (before shuffling).
+        `spaced=False`: the 3x3 conv's output, before the depth-to-space."""
         w = np.asarray(self.state[prefix + ".weight"], np.float32)            # [cin, cout, 4, 4]
         b = np.asarray(self.state[prefix + ".bias"], np.float32)
         cin, cout = w.shape[0], outputs or w.shape[1]
@@ -385,6 +389,8 @@ class Graph:
         y = self.op("Conv", [x, self.init(name + ".weight", kernel), self.init(name + ".bias", bias)],
                     hint=prefix.replace(".", "_"), kernel_shape=[3, 3], strides=[1, 1],
                     pads=[1, 1, 1, 1])
+        if not spaced:
+            return y
         return self.op("DepthToSpace", [y], blocksize=block, mode="CRD")
 
     def lrelu(self, x):
@@ -407,13 +413,15 @@ class Graph:
         return self.op("Concat", xs, axis=1)
 
 
-def build_head(g, imgs):
+def build_head(g, imgs, spaced=True):
     """The encoder: 3 convs (first at stride 2) and a transposed conv back to full size, 4
-    features. Runs on both frames at once (batch of 2: same weights, one call per layer)."""
+    features [2,4,H,W]. Runs on both frames at once (batch of 2: same weights, one call per
+    layer). `spaced=False`: the features before the transposed conv's depth-to-space by 2
+    (CRD), [2,16,H/2,W/2], as org.pixelspace:RifeBlockInput reads them with feats_block=2."""
     x = g.lrelu(g.conv(imgs, "encode.cnn0", stride=2))
     x = g.lrelu(g.conv(x, "encode.cnn1"))
     x = g.lrelu(g.conv(x, "encode.cnn2"))
-    return g.upconv(x, "encode.cnn3")
+    return g.upconv(x, "encode.cnn3", spaced=spaced)
 
 
 def build_block(g, b, x, scale, last=False):
@@ -614,30 +622,36 @@ class PortableBlockInput:
 class OwnBlockInput:
     """The same block input as `PortableBlockInput`, as one org.pixelspace:RifeBlockInput node
     (the plugin's own operator: one pass over the frames instead of a dozen full-size
-    intermediate tensors; ONNX Runtime finds it only inside Pixelspace)."""
+    intermediate tensors; ONNX Runtime finds it only inside Pixelspace). `feats_block=2`:
+    `feats` are the features before their depth-to-space by 2 (CRD), [2,16,H/2,W/2], which
+    the operator undoes as it reads them (the node's attribute feats_block; 1, the default,
+    is [2,4,H,W])."""
 
-    def __init__(self, g, img0, img1, feats, timestep):
+    def __init__(self, g, img0, img1, feats, timestep, feats_block=1):
         self.g = g
         self.inputs = [img0, img1, feats, timestep]
+        self.attrs = {"feats_block": feats_block} if feats_block != 1 else {}
 
     def __call__(self, flow, rest, scale):
         extra = [] if flow is None else [flow, rest]
         return self.g.op("RifeBlockInput", self.inputs + extra, hint="block_input",
-                         domain=OWN_DOMAIN, scale=scale)
+                         domain=OWN_DOMAIN, scale=scale, **self.attrs)
 
 
 def build_model(state, with_frame=True, own_ops=False):
     """The IFNet forward pass. `with_frame`: also output the fused frame (two more full-size
     warps); without it the model gives only the flows and the mask. `own_ops`: each block's
-    input is built by Pixelspace's own operator (`OwnBlockInput`) instead of standard ops."""
+    input is built by Pixelspace's own operator (`OwnBlockInput`) instead of standard ops,
+    which reads the encoder's features before their depth-to-space."""
     assert not (with_frame and own_ops), "the frame output is only built from standard ops"
     g = Graph(state)
     img0, img1, timestep = "img0", "img1", "timestep"
     imgs = g.op("Concat", [img0, img1], axis=0, hint="frames")                # [2,3,H,W]
-    feats = build_head(g, imgs)                                                # [2,4,H,W]
     if own_ops:
-        block_input = OwnBlockInput(g, img0, img1, feats, timestep)
+        feats = build_head(g, imgs, spaced=False)                          # [2,16,H/2,W/2]
+        block_input = OwnBlockInput(g, img0, img1, feats, timestep, feats_block=2)
     else:
+        feats = build_head(g, imgs)                                            # [2,4,H,W]
         block_input = PortableBlockInput(g, img0, img1, feats, timestep, imgs)
     flow = rest = None
     for b, s in enumerate(SCALES):
@@ -678,8 +692,9 @@ def build_model(state, with_frame=True, own_ops=False):
 def expand_own_ops(model):
     """`model` with each org.pixelspace:RifeBlockInput node replaced by the standard ops that
     compute the same (`PortableBlockInput`), for runtimes without Pixelspace's operators
-    (rife_parity.py measures rife_motion.onnx this way). Everything else, weights included,
-    stays as it is."""
+    (rife_parity.py measures rife_motion.onnx this way); features a node takes before their
+    depth-to-space (feats_block=2) go through one DepthToSpace (blocksize 2, CRD) first.
+    Everything else, weights included, stays as it is."""
     g = Graph(None, prefix="portable_")
     builders = {}
     nodes = []
@@ -690,10 +705,16 @@ def expand_own_ops(model):
         if node.op_type != "RifeBlockInput":
             raise ValueError(f"no standard equivalent known for {OWN_DOMAIN}:{node.op_type}")
         ins = list(node.input) + ["", ""]
-        scale = next(a.i for a in node.attribute if a.name == "scale")
-        key = tuple(ins[:4])
+        attrs = {a.name: a.i for a in node.attribute}
+        scale, feats_block = attrs["scale"], attrs.get("feats_block", 1)
+        if feats_block not in (1, 2):
+            raise ValueError(f"{node.name}: feats_block must be 1 or 2, got {feats_block}")
+        key = (*ins[:4], feats_block)
         if key not in builders:
-            builders[key] = PortableBlockInput(g, *key)
+            img0, img1, feats, timestep = ins[:4]
+            if feats_block == 2:
+                feats = g.op("DepthToSpace", [feats], hint="feats", blocksize=2, mode="CRD")
+            builders[key] = PortableBlockInput(g, img0, img1, feats, timestep)
         flow, rest = (ins[4], ins[5]) if ins[4] else (None, None)
         x = builders[key](flow, rest, scale)
         g.nodes.append(helper.make_node("Identity", [x], [node.output[0]],
