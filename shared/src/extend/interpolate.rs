@@ -18,7 +18,7 @@ use crate::manifest::Output;
 use crate::pipeline::{InferRequest, InferencePipeline, Inferred};
 use crate::tensor::{ChannelOrder, Layout};
 
-use super::warp::{FlowField, blend_warps, sample_plane};
+use super::warp::{FlowField, ModelMotion, blend_model_warps};
 
 /// A flow model checked for what interpolation needs.
 pub struct Interpolator {
@@ -127,17 +127,27 @@ impl Interpolator {
         t: f64,
         frame: ColourSpace,
     ) -> Result<Motion> {
+        let out = self.run(a, b, t, frame)?;
+        let motion = self.model_motion(&out)?;
+        let (flow0, flow1) = motion.flows(a.bounds);
+        Ok(Motion {
+            flow0,
+            flow1,
+            mask: motion.mask(a.bounds),
+        })
+    }
+
+    fn run(&self, a: &FloatImage, b: &FloatImage, t: f64, frame: ColourSpace) -> Result<Inferred> {
         let t = [t as f32];
-        let out = self.pipeline.infer(&InferRequest {
+        self.pipeline.infer(&InferRequest {
             images: &[(self.img0.as_str(), a), (self.img1.as_str(), b)],
             frame_colour: frame,
             constants: &[(self.timestep.as_str(), &t)],
-        })?;
-        self.read_motion(&out, a)
+        })
     }
 
-    fn read_motion(&self, out: &Inferred, a: &FloatImage) -> Result<Motion> {
-        let region = a.bounds;
+    /// The flow and mask planes of a run's outputs, their shapes checked.
+    fn model_motion<'o>(&self, out: &'o Inferred) -> Result<ModelMotion<'o>> {
         let get = |name: &str| {
             out.get(name)
                 .ok_or_else(|| Error::new(format!("the model returned no output '{name}'")))
@@ -160,11 +170,15 @@ impl Interpolator {
                 flow.name, flow.shape, mask.name, mask.shape
             )));
         }
-        let m = &out.mapping;
-        Ok(Motion {
-            flow0: FlowField::from_model(&flow.data, w, h, self.pairs.0, m, region),
-            flow1: FlowField::from_model(&flow.data, w, h, self.pairs.1, m, region),
-            mask: sample_plane(&mask.data[..w * h], w, h, m, region),
+        let plane = w * h;
+        let channel = |c: usize| &flow.data[c * plane..(c + 1) * plane];
+        Ok(ModelMotion {
+            flow0: [channel(2 * self.pairs.0), channel(2 * self.pairs.0 + 1)],
+            flow1: [channel(2 * self.pairs.1), channel(2 * self.pairs.1 + 1)],
+            mask: &mask.data[..plane],
+            width: w,
+            height: h,
+            mapping: &out.mapping,
         })
     }
 
@@ -176,8 +190,9 @@ impl Interpolator {
         t: f64,
         frame: ColourSpace,
     ) -> Result<FloatImage> {
-        let m = self.motion(a, b, t, frame)?;
-        Ok(blend_warps(a, &m.flow0, b, &m.flow1, &m.mask))
+        let out = self.run(a, b, t, frame)?;
+        let motion = self.model_motion(&out)?;
+        Ok(blend_model_warps(a, b, &motion, a.bounds))
     }
 
     /// Per-frame velocity of the pixels of `last`, from the motion between `prev` (the frame

@@ -7,6 +7,9 @@
 //! how RIFE makes its frame, applied here to the host's own pixels so values above 1, negative
 //! values and alpha survive.
 //!
+//! [`blend_model_warps`] is the same fusion read straight from a model's flow and mask tensors
+//! ([`ModelMotion`]), without making the frame-pixel fields first.
+//!
 //! The per-pixel passes run over bands of rows on scoped threads ([`for_rows`]); each pixel is
 //! computed by the same code whatever the band, so results do not depend on the thread count.
 
@@ -80,18 +83,24 @@ impl FlowField {
         region: Rect,
     ) -> FlowField {
         let plane = width * height;
-        let dx = PlaneSampler::new(
+        let planes = [
             &tensor[2 * pair * plane..(2 * pair + 1) * plane],
-            width,
-            height,
-            mapping,
-        );
-        let dy = PlaneSampler::new(
             &tensor[(2 * pair + 1) * plane..(2 * pair + 2) * plane],
-            width,
-            height,
-            mapping,
-        );
+        ];
+        FlowField::from_planes(planes, width, height, mapping, region)
+    }
+
+    /// The flow whose x and y displacements are the model planes `planes` (`width` x `height`
+    /// model pixels, y down), in frame pixels over `region` (see [`FlowField::from_model`]).
+    pub fn from_planes(
+        planes: [&[f32]; 2],
+        width: usize,
+        height: usize,
+        mapping: &FitMapping,
+        region: Rect,
+    ) -> FlowField {
+        let dx = PlaneSampler::new(planes[0], width, height, mapping);
+        let dy = PlaneSampler::new(planes[1], width, height, mapping);
         let (sx, sy) = mapping.flow_to_frame(1.0, 1.0);
         let (sx, sy) = (sx as f32, sy as f32);
         let mut data = vec![0.0; 2 * region.area()];
@@ -230,12 +239,16 @@ pub fn sample_bilinear(src: &FloatImage, x: f32, y: f32) -> [f32; 4] {
     let (x1, y1) = ((x0 + 1).min(b.x2 - 1), (y0 + 1).min(b.y2 - 1));
     let w = src.width() as usize;
     let idx = |x: i32, y: i32| 4 * ((y - b.y1) as usize * w + (x - b.x1) as usize);
-    let (i00, i10, i01, i11) = (idx(x0, y0), idx(x1, y0), idx(x0, y1), idx(x1, y1));
-    let d = &src.data;
+    let texel = |i: usize| -> [f32; 4] {
+        let p = &src.data[i..i + 4];
+        [p[0], p[1], p[2], p[3]]
+    };
+    let (p00, p10) = (texel(idx(x0, y0)), texel(idx(x1, y0)));
+    let (p01, p11) = (texel(idx(x0, y1)), texel(idx(x1, y1)));
     let mut out = [0.0; 4];
     for c in 0..4 {
-        let bottom = d[i00 + c] + (d[i10 + c] - d[i00 + c]) * fx;
-        let top = d[i01 + c] + (d[i11 + c] - d[i01 + c]) * fx;
+        let bottom = p00[c] + (p10[c] - p00[c]) * fx;
+        let top = p01[c] + (p11[c] - p01[c]) * fx;
         out[c] = bottom + (top - bottom) * fy;
     }
     out
@@ -281,10 +294,121 @@ pub fn blend_warps(
             let x = (b.x1 + i as i32) as f32;
             let a = sample_bilinear(img0, x + f0[2 * i], y + f0[2 * i + 1]);
             let c = sample_bilinear(img1, x + f1[2 * i], y + f1[2 * i + 1]);
-            let m = m[i].clamp(0.0, 1.0);
-            for k in 0..4 {
-                px[k] = m * a[k] + (1.0 - m) * c[k];
-            }
+            fuse(px, m[i], a, c);
+        }
+    });
+    out
+}
+
+/// One fused pixel: `mask * a + (1 - mask) * c`, the mask clamped to 0..1.
+#[inline]
+fn fuse(px: &mut [f32], mask: f32, a: [f32; 4], c: [f32; 4]) {
+    let m = mask.clamp(0.0, 1.0);
+    for k in 0..4 {
+        px[k] = m * a[k] + (1.0 - m) * c[k];
+    }
+}
+
+/// A flow model's outputs as the model gave them: NCHW planes of `width` x `height` model
+/// pixels, rows top-down, displacements in model pixels with y down, run with `mapping`.
+pub struct ModelMotion<'a> {
+    /// The x and y displacement planes leading into the first frame.
+    pub flow0: [&'a [f32]; 2],
+    /// The same into the second frame.
+    pub flow1: [&'a [f32]; 2],
+    /// The fusion mask (the first frame's weight).
+    pub mask: &'a [f32],
+    pub width: usize,
+    pub height: usize,
+    pub mapping: &'a FitMapping,
+}
+
+impl ModelMotion<'_> {
+    /// Both flows in frame pixels over `region`.
+    pub fn flows(&self, region: Rect) -> (FlowField, FlowField) {
+        let field =
+            |planes| FlowField::from_planes(planes, self.width, self.height, self.mapping, region);
+        (field(self.flow0), field(self.flow1))
+    }
+
+    /// The mask at every frame pixel of `region`, rows bottom-up.
+    pub fn mask(&self, region: Rect) -> Vec<f32> {
+        sample_plane(self.mask, self.width, self.height, self.mapping, region)
+    }
+
+    /// How frame pixels of `region` find their model pixels when the fit is padding only
+    /// (model pixels are frame pixels, shifted and flipped); `None` for any other fit.
+    fn direct(&self, region: Rect) -> Option<DirectRead> {
+        let m = self.mapping;
+        let direct = m.covered.width() == m.model_width
+            && m.covered.height() == m.model_height
+            && m.covered.contains_rect(&region)
+            && m.model_width as usize == self.width
+            && m.model_height as usize == self.height;
+        if !direct {
+            return None;
+        }
+        let (sx, sy) = m.flow_to_frame(1.0, 1.0);
+        Some(DirectRead {
+            top: m.covered.y2,
+            first_col: (region.x1 - m.covered.x1) as usize,
+            scale: (sx as f32, sy as f32),
+        })
+    }
+}
+
+/// Frame pixels read straight from model pixels (see [`ModelMotion::direct`]).
+struct DirectRead {
+    /// The frame row above the model's first (top) row.
+    top: i32,
+    /// The model column of the region's first column.
+    first_col: usize,
+    /// The frame displacement of one model pixel, (1, -1) for an unscaled fit.
+    scale: (f32, f32),
+}
+
+impl DirectRead {
+    /// The model row of frame row `y`.
+    fn model_row(&self, y: i32) -> usize {
+        (self.top - 1 - y) as usize
+    }
+}
+
+/// [`blend_warps`] with the flows and mask of `motion` read where the model left them, over
+/// `region`: the same values, without the frame-pixel flow fields (two full-size passes and
+/// their buffers). A fit that is not padding only goes through the fields.
+pub fn blend_model_warps(
+    img0: &FloatImage,
+    img1: &FloatImage,
+    motion: &ModelMotion,
+    region: Rect,
+) -> FloatImage {
+    let Some(direct) = motion.direct(region) else {
+        let (flow0, flow1) = motion.flows(region);
+        return blend_warps(img0, &flow0, img1, &flow1, &motion.mask(region));
+    };
+    let (sx, sy) = direct.scale;
+    let w = region.width() as usize;
+    let mut out = FloatImage::new(region);
+    for_rows(&mut out.data, 4 * w, |r, row| {
+        let y = region.y1 + r as i32;
+        let start = direct.model_row(y) * motion.width + direct.first_col;
+        let span = start..start + w;
+        let (dx0, dy0) = (
+            &motion.flow0[0][span.clone()],
+            &motion.flow0[1][span.clone()],
+        );
+        let (dx1, dy1) = (
+            &motion.flow1[0][span.clone()],
+            &motion.flow1[1][span.clone()],
+        );
+        let mask = &motion.mask[span];
+        let y = y as f32;
+        for (i, px) in row.chunks_exact_mut(4).enumerate() {
+            let x = (region.x1 + i as i32) as f32;
+            let a = sample_bilinear(img0, x + dx0[i] * sx, y + dy0[i] * sy);
+            let c = sample_bilinear(img1, x + dx1[i] * sx, y + dy1[i] * sy);
+            fuse(px, mask[i], a, c);
         }
     });
     out
@@ -338,6 +462,69 @@ mod tests {
         let out = blend_warps(&a, &z, &c, &z, &m);
         assert_eq!(out.pixel(0, 0), [0.0, 4.0, 0.0, 0.0]);
         assert_eq!(out.pixel(1, 0), [0.5, 3.0, 0.0, 0.25]);
+    }
+
+    /// Random model outputs for `mapping`: 2 flow pairs (up to 40 model pixels either way,
+    /// so samples leave the frame) and a mask reaching past 0..1.
+    fn random_model_outputs(mapping: &FitMapping, seed: u64) -> (Vec<f32>, Vec<f32>) {
+        let mut rng = crate::image::tests::Rng(seed);
+        let plane = (mapping.model_width * mapping.model_height) as usize;
+        let flow = (0..4 * plane).map(|_| 80.0 * rng.unit() - 40.0).collect();
+        let mask = (0..plane).map(|_| 1.4 * rng.unit() - 0.2).collect();
+        (flow, mask)
+    }
+
+    #[test]
+    fn blending_from_model_tensors_matches_blending_the_frame_fields() {
+        let region = Rect::new(-7, 13, 93, 63);
+        let mut rng = crate::image::tests::Rng(11);
+        let img0 = FloatImage::from_fn(region, |_, _| {
+            [rng.unit(), rng.unit() * 4.0, -rng.unit(), 1.0]
+        });
+        let img1 = FloatImage::from_fn(region, |_, _| {
+            [rng.unit(), rng.unit(), rng.unit(), rng.unit()]
+        });
+        let sizes = [
+            // Padding only (the model reads the frame pixel for pixel): the direct path.
+            Size::Dynamic { multiple: 32 },
+            Size::Dynamic { multiple: 1 },
+            // A stretched fit: the frame-field path.
+            Size::Fixed {
+                width: 64,
+                height: 48,
+                fit: crate::manifest::Fit::Stretch,
+            },
+        ];
+        for (n, size) in sizes.into_iter().enumerate() {
+            let mapping = FitMapping::new(size, region);
+            let (w, h) = (mapping.model_width as usize, mapping.model_height as usize);
+            let (flow, mask) = random_model_outputs(&mapping, 5 + n as u64);
+            let plane = w * h;
+            let motion = ModelMotion {
+                flow0: [&flow[2 * plane..3 * plane], &flow[3 * plane..4 * plane]],
+                flow1: [&flow[..plane], &flow[plane..2 * plane]],
+                mask: &mask,
+                width: w,
+                height: h,
+                mapping: &mapping,
+            };
+            let fused = blend_model_warps(&img0, &img1, &motion, region);
+            let f0 = FlowField::from_model(&flow, w, h, 1, &mapping, region);
+            let f1 = FlowField::from_model(&flow, w, h, 0, &mapping, region);
+            let m = sample_plane(&mask, w, h, &mapping, region);
+            let fields = blend_warps(&img0, &f0, &img1, &f1, &m);
+            assert_eq!(fused.bounds, fields.bounds);
+            let same = fused
+                .data
+                .iter()
+                .zip(&fields.data)
+                .all(|(a, b)| a.to_bits() == b.to_bits());
+            assert!(
+                same,
+                "{size:?}: the fused blend differs from the field blend"
+            );
+            assert!(fused.data.iter().all(|v| v.is_finite()));
+        }
     }
 
     #[test]
