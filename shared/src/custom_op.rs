@@ -1,5 +1,6 @@
 //! What our ONNX Runtime custom operators (domain `org.pixelspace`: [`crate::warp_op`]'s
-//! GridSample and [`crate::rife_op`]'s RifeBlockInput) share: the domain every session of the
+//! GridSample, [`crate::rife_op`]'s RifeBlockInput and [`crate::rife_out_op`]'s
+//! RifeBlockOutput) share: the domain every session of the
 //! runtime registers ([`operator_domain`]) and the helpers of their shape inference.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -18,6 +19,7 @@ pub fn operator_domain() -> Result<OperatorDomain> {
     OperatorDomain::new(DOMAIN)
         .and_then(|d| d.add(crate::warp_op::GridSampleOp))
         .and_then(|d| d.add(crate::rife_op::RifeBlockInputOp))
+        .and_then(|d| d.add(crate::rife_out_op::RifeBlockOutputOp))
         .map_err(|e| Error::new(format!("cannot create the {DOMAIN} custom operators: {e}")))
 }
 

@@ -16,6 +16,7 @@ pub mod plate;
 pub mod policy;
 pub mod resize;
 pub mod rife_op;
+pub mod rife_out_op;
 pub mod runtime;
 pub mod tensor;
 pub mod tiling;
