@@ -47,8 +47,10 @@ The graph computes the package's forward pass, arranged for ONNX Runtime on the 
     only Pixelspace provides; rife.onnx uses standard ops only. That operator reads the
     encoder's features straight from its last 3x3 conv (attribute feats_block=2: the
     depth-to-space after it is undone as the features are sampled), so rife_motion.onnx has
-    no encoder DepthToSpace. rife_parity.py runs rife_motion.onnx with those nodes expanded
-    into the standard ops (`expand_own_ops`).
+    no encoder DepthToSpace. Each block's result (the depth-to-space of its last conv, the
+    flow update scaled, enlarged and added to the flow so far, and the rest for the next
+    block) is one node of org.pixelspace:RifeBlockOutput. rife_parity.py runs
+    rife_motion.onnx with those nodes expanded into the standard ops (`expand_own_ops`).
 """
 
 import argparse
@@ -141,7 +143,7 @@ PARITY_MOTION = {
         "torch": "2.15.0+cu132",
         "onnxruntime": "1.32.0"
     },
-    "onnx_sha256": "d4436a37c6dd4f58c8a7b579a2d238cf11a8dd8ca9afc6539478c46dc62e4bba"
+    "onnx_sha256": "c29aaf7487ae3c5a21b5caedd54bb11ef3eb87e2620ea6bec22eccc046784004"
 }
 
 
@@ -424,13 +426,15 @@ def build_head(g, imgs, spaced=True):
     return g.upconv(x, "encode.cnn3", spaced=spaced)
 
 
-def build_block(g, b, x, scale, last=False):
-    """IFBlock b on its input `x` (see `PortableBlockInput`), at 1/scale resolution. Returns
-    the block's flow (or flow update) upsampled to full resolution, 4 channels in pixels, and
-    its mask logit and features (9 channels) at 1/scale, where the next block takes them.
-    The `last` block (at full resolution) outputs only the flow and the mask logit: its
-    transposed conv computes only the 4*5 channels the pixel shuffle turns into those 5 (the
-    8 feature channels would go unused)."""
+def build_block(g, b, x, scale, last=False, flow=None, own_ops=False):
+    """IFBlock b on its input `x` (see `PortableBlockInput`), at 1/scale resolution, and the
+    flow so far (`None` before the first block). Returns the flow with the block's update
+    added (full resolution, 4 channels in pixels) and the block's mask logit and features
+    (9 channels) at 1/scale, where the next block takes them. The `last` block (at full
+    resolution) outputs only the flow and the mask logit: its transposed conv computes only
+    the 4*5 channels the pixel shuffle turns into those 5 (the 8 feature channels would go
+    unused). `own_ops`: the block's result is made by Pixelspace's own operator
+    (`OwnBlockOutput`) from its last conv."""
     feat = g.lrelu(g.conv(x, f"block{b}.conv0.0.0", stride=2))
     feat = g.lrelu(g.conv(feat, f"block{b}.conv0.1.0", stride=2))
     for r in range(8):
@@ -438,14 +442,39 @@ def build_block(g, b, x, scale, last=False):
         y = g.conv(feat, p + ".conv")
         y = g.op("Mul", [y, g.weight(p + ".beta")])
         feat = g.lrelu(g.op("Add", [y, feat]))
+    outputs = 4 * 5 if last else None
+    if own_ops:
+        conv = g.upconv(feat, f"block{b}.lastconv.0", shuffle=2, outputs=outputs, spaced=False)
+        return own_block_output(g, conv, flow, scale)
     # PixelShuffle(2) (DepthToSpace, CRD) makes output channel c from input channels 4c..4c+3.
-    tmp = g.upconv(feat, f"block{b}.lastconv.0", shuffle=2, outputs=4 * 5 if last else None)
-    flow = g.channels(tmp, 0, 4)
+    tmp = g.upconv(feat, f"block{b}.lastconv.0", shuffle=2, outputs=outputs)
+    return portable_block_output(g, tmp, flow, scale, 5 if last else 13)
+
+
+def portable_block_output(g, result, flow, scale, rest_end):
+    """A block's `result` at 1/scale (after its depth-to-space): the flow so far (or `None`)
+    plus the flow update (channels 0-3) in full-resolution pixels, enlarged to full size, and
+    channels 4..rest_end (the mask logit and features)."""
+    update = g.channels(result, 0, 4)
     if scale != 1:
         # Scaled to full-resolution pixels before upsampling (the same as after: resizing is
         # linear and the scale a power of two), on the small tensor.
-        flow = g.op("Mul", [flow, g.const(float(scale))])
-    return g.resize(flow, float(scale)), g.channels(tmp, 4, 5 if last else 13)
+        update = g.op("Mul", [update, g.const(float(scale))])
+    update = g.resize(update, float(scale))
+    rest = g.channels(result, 4, rest_end)
+    return update if flow is None else g.op("Add", [flow, update]), rest
+
+
+def own_block_output(g, conv, flow, scale):
+    """`portable_block_output` of DepthToSpace(conv, 4, CRD) as one
+    org.pixelspace:RifeBlockOutput node, which reads the block's last conv once and writes the
+    new flow and the rest once (shared/src/rife_out_op.rs)."""
+    name = g.fresh("block_output")
+    outs = [name + "_flow", name + "_rest"]
+    ins = [conv] if flow is None else [conv, flow]
+    g.nodes.append(helper.make_node("RifeBlockOutput", ins, outs, name=name, domain=OWN_DOMAIN,
+                                    scale=scale))
+    return outs[0], outs[1]
 
 
 class Warper:
@@ -656,8 +685,8 @@ def build_model(state, with_frame=True, own_ops=False):
     flow = rest = None
     for b, s in enumerate(SCALES):
         x = block_input(flow, rest, s)
-        delta, rest = build_block(g, b, x, s, last=(b == len(SCALES) - 1))
-        flow = delta if flow is None else g.op("Add", [flow, delta])
+        flow, rest = build_block(g, b, x, s, last=(b == len(SCALES) - 1), flow=flow,
+                                 own_ops=own_ops)
     g.nodes.append(helper.make_node("Identity", [flow], ["flow"], name="flow"))
     g.nodes.append(helper.make_node("Sigmoid", [g.channels(rest, 0, 1)], ["mask"], name="mask"))
     outputs = [value_info("mask", 1), value_info("flow", 4)]
@@ -690,11 +719,12 @@ def build_model(state, with_frame=True, own_ops=False):
 
 
 def expand_own_ops(model):
-    """`model` with each org.pixelspace:RifeBlockInput node replaced by the standard ops that
-    compute the same (`PortableBlockInput`), for runtimes without Pixelspace's operators
-    (rife_parity.py measures rife_motion.onnx this way); features a node takes before their
-    depth-to-space (feats_block=2) go through one DepthToSpace (blocksize 2, CRD) first.
-    Everything else, weights included, stays as it is."""
+    """`model` with each org.pixelspace node replaced by the standard ops that compute the
+    same, for runtimes without Pixelspace's operators (rife_parity.py measures
+    rife_motion.onnx this way): RifeBlockInput by `PortableBlockInput`, whose features, when a
+    node takes them before their depth-to-space (feats_block=2), go through one DepthToSpace
+    (blocksize 2, CRD) first; RifeBlockOutput by a DepthToSpace (blocksize 4, CRD) and
+    `portable_block_output`. Everything else, weights included, stays as it is."""
     g = Graph(None, prefix="portable_")
     builders = {}
     nodes = []
@@ -702,10 +732,21 @@ def expand_own_ops(model):
         if node.domain != OWN_DOMAIN:
             nodes.append(node)
             continue
+        attrs = {a.name: a.i for a in node.attribute}
+        if node.op_type == "RifeBlockOutput":
+            conv = node.input[0]
+            flow = node.input[1] if len(node.input) > 1 and node.input[1] else None
+            result = g.op("DepthToSpace", [conv], hint="result", blocksize=4, mode="CRD")
+            new_flow, rest = portable_block_output(g, result, flow, attrs["scale"], 2**62)
+            for value, out in zip((new_flow, rest), node.output):
+                g.nodes.append(helper.make_node("Identity", [value], [out],
+                                                name=g.fresh("portable_output")))
+            nodes.extend(g.nodes)
+            g.nodes = []
+            continue
         if node.op_type != "RifeBlockInput":
             raise ValueError(f"no standard equivalent known for {OWN_DOMAIN}:{node.op_type}")
         ins = list(node.input) + ["", ""]
-        attrs = {a.name: a.i for a in node.attribute}
         scale, feats_block = attrs["scale"], attrs.get("feats_block", 1)
         if feats_block not in (1, 2):
             raise ValueError(f"{node.name}: feats_block must be 1 or 2, got {feats_block}")
