@@ -51,14 +51,18 @@ impl Signature {
         let mut counts = vec![0u32; (gw * gh) as usize];
         let mut hist = [0.0; BINS];
         let mut n = 0.0;
+        // The block column of every pixel column, the same on every row.
+        let block_cols: Vec<usize> = (0..image.width() as u64)
+            .map(|col| (col * gw as u64 / w as u64) as usize)
+            .collect();
         for row in 0..image.height() {
             let y = image.bounds.y1 + row as i32;
             let r = image.row(y);
             let by = (row as u64 * gh as u64 / h as u64) as usize;
-            for col in 0..image.width() as usize {
-                let l = luma(&r[4 * col..4 * col + 4], frame);
-                let bx = (col as u64 * gw as u64 / w as u64) as usize;
-                let i = by * gw as usize + bx;
+            let row_blocks = by * gw as usize;
+            for (px, &bx) in r.chunks_exact(4).zip(&block_cols) {
+                let l = luma(px, frame);
+                let i = row_blocks + bx;
                 blocks[i] += l;
                 counts[i] += 1;
                 hist[((l * BINS as f64) as usize).min(BINS - 1)] += 1.0;
