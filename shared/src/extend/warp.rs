@@ -228,23 +228,28 @@ fn floor(v: f32) -> f32 {
 }
 
 /// `src` sampled at continuous pixel position `(x, y)` (integers are pixel centres), bilinear,
-/// coordinates clamped into the image (edge pixels repeat).
+/// coordinates clamped into the image (edge pixels repeat; a NaN coordinate reads the first
+/// column or row). Inlined into the per-pixel loops, where it is most of the work.
+#[inline(always)]
 pub fn sample_bilinear(src: &FloatImage, x: f32, y: f32) -> [f32; 4] {
     let b = src.bounds;
-    let x = x.clamp(b.x1 as f32, (b.x2 - 1) as f32);
-    let y = y.clamp(b.y1 as f32, (b.y2 - 1) as f32);
+    // max before min: a NaN becomes the lower bound.
+    let x = x.max(b.x1 as f32).min((b.x2 - 1) as f32);
+    let y = y.max(b.y1 as f32).min((b.y2 - 1) as f32);
     let (x0, y0) = (floor(x), floor(y));
     let (fx, fy) = (x - x0, y - y0);
-    let (x0, y0) = (x0 as i32, y0 as i32);
-    let (x1, y1) = ((x0 + 1).min(b.x2 - 1), (y0 + 1).min(b.y2 - 1));
-    let w = src.width() as usize;
-    let idx = |x: i32, y: i32| 4 * ((y - b.y1) as usize * w + (x - b.x1) as usize);
+    // Column and row inside the image, and the steps to the next ones (0 on the last).
+    let (w, h) = ((b.x2 - b.x1) as usize, (b.y2 - b.y1) as usize);
+    let (cx, cy) = ((x0 as i32 - b.x1) as usize, (y0 as i32 - b.y1) as usize);
+    let right = if cx + 1 < w { 4 } else { 0 };
+    let down = if cy + 1 < h { 4 * w } else { 0 };
+    let i = 4 * (cy * w + cx);
     let texel = |i: usize| -> [f32; 4] {
         let p = &src.data[i..i + 4];
         [p[0], p[1], p[2], p[3]]
     };
-    let (p00, p10) = (texel(idx(x0, y0)), texel(idx(x1, y0)));
-    let (p01, p11) = (texel(idx(x0, y1)), texel(idx(x1, y1)));
+    let (p00, p10) = (texel(i), texel(i + right));
+    let (p01, p11) = (texel(i + down), texel(i + down + right));
     let mut out = [0.0; 4];
     for c in 0..4 {
         let bottom = p00[c] + (p10[c] - p00[c]) * fx;
@@ -432,6 +437,11 @@ mod tests {
         assert_eq!(out.pixel(3, 3), [4.5, 2.0, 9.0, 0.5]);
         // Past the right edge the edge column repeats.
         assert_eq!(out.pixel(9, 3)[0], 9.0);
+        // A NaN position reads the first column (row); never outside the image.
+        let nan = backward_warp(&src, &FlowField::from_fn(b, |_, _| (f32::NAN, 0.0)));
+        assert_eq!(nan.pixel(5, 2), src.pixel(0, 2));
+        let nan = backward_warp(&src, &FlowField::from_fn(b, |_, _| (0.0, f32::NAN)));
+        assert_eq!(nan.pixel(5, 4), src.pixel(5, 0));
         // Values are never clipped: HDR and negatives go through.
         let mut hdr = src.clone();
         hdr.data.iter_mut().for_each(|v| *v = *v * 10.0 - 3.0);
