@@ -17,7 +17,8 @@
 //! input left out when absent; for s = 1 no resize and no multiply), and 1 `rest`
 //! `[1,C-4,4h,4w]` = d[4..C]. Resize is ONNX's linear with half_pixel coordinates (torch's
 //! bilinear, align_corners=False) by s: output pixel X reads source position (X + 0.5)/s - 0.5
-//! clamped into the source, weighted as ONNX Runtime weighs it.
+//! clamped into the source, with ONNX Runtime's tap weights, applied along rows first and then
+//! between the two rows (ONNX Runtime weighs the four taps at once: the same within rounding).
 //!
 //! Bands of output rows run on scoped threads; a row's values do not depend on the banding.
 //! Shapes are checked when the session is created (as far as the graph knows them) and always
@@ -231,10 +232,17 @@ fn result_row(input: &BlockOutput, c: usize, y: usize, k: f32, row: &mut [f32]) 
 fn flow_rows(input: &BlockOutput, s: usize, cols: &[Tap], first: usize, planes: Vec<&mut [f32]>) {
     let (sh, sw) = (BLOCK * input.height, BLOCK * input.width);
     let (fh, fw) = (sh * s, sw * s);
-    let mut upper = vec![0.0f32; sw];
-    let mut lower = vec![0.0f32; sw];
+    // A source row, and the two source rows an output row lies between enlarged along x.
+    let mut row = vec![0.0f32; sw];
+    let mut upper = vec![0.0f32; fw];
+    let mut lower = vec![0.0f32; fw];
+    let widen = |row: &[f32], wide: &mut [f32]| {
+        for (o, t) in wide.iter_mut().zip(cols) {
+            *o = t.w0 * row[t.i0] + t.w1 * row[t.i1];
+        }
+    };
     for (ch, plane) in planes.into_iter().enumerate() {
-        // The source rows in `upper` and `lower`: consecutive output rows mostly share them.
+        // The rows in `upper` and `lower`: consecutive output rows mostly share them.
         let mut loaded: Option<(usize, usize)> = None;
         let prev = input.flow.map(|f| &f[ch * fh * fw..(ch + 1) * fh * fw]);
         for (r, out) in plane.chunks_exact_mut(fw).enumerate() {
@@ -244,15 +252,14 @@ fn flow_rows(input: &BlockOutput, s: usize, cols: &[Tap], first: usize, planes: 
             } else {
                 let ty = tap(y, sh, s);
                 if loaded != Some((ty.i0, ty.i1)) {
-                    result_row(input, ch, ty.i0, s as f32, &mut upper);
-                    result_row(input, ch, ty.i1, s as f32, &mut lower);
+                    result_row(input, ch, ty.i0, s as f32, &mut row);
+                    widen(&row, &mut upper);
+                    result_row(input, ch, ty.i1, s as f32, &mut row);
+                    widen(&row, &mut lower);
                     loaded = Some((ty.i0, ty.i1));
                 }
-                for (o, t) in out.iter_mut().zip(cols) {
-                    *o = t.w0 * ty.w0 * upper[t.i0]
-                        + t.w1 * ty.w0 * upper[t.i1]
-                        + t.w0 * ty.w1 * lower[t.i0]
-                        + t.w1 * ty.w1 * lower[t.i1];
+                for ((o, u), l) in out.iter_mut().zip(&upper).zip(&lower) {
+                    *o = ty.w0 * u + ty.w1 * l;
                 }
             }
             if let Some(prev) = prev {
@@ -542,7 +549,7 @@ mod tests {
     }
 
     /// The spec written out plainly: the depth-to-space as its own tensor, then the scaled
-    /// flow resized pixel by pixel and added.
+    /// flow resized pixel by pixel (along x on both rows, then between them) and added.
     fn reference(input: &BlockOutput, s: usize) -> (Vec<f32>, Vec<f32>) {
         let (h, w, c) = (input.height, input.width, input.channels);
         let (sh, sw) = (4 * h, 4 * w);
@@ -567,10 +574,8 @@ mod tests {
                         let (ty, tx) = (tap(y, sh, s), tap(x, sw, s));
                         let k = s as f32;
                         let at = |r: usize, c: usize| small[r * sw + c] * k;
-                        tx.w0 * ty.w0 * at(ty.i0, tx.i0)
-                            + tx.w1 * ty.w0 * at(ty.i0, tx.i1)
-                            + tx.w0 * ty.w1 * at(ty.i1, tx.i0)
-                            + tx.w1 * ty.w1 * at(ty.i1, tx.i1)
+                        let along = |r: usize| tx.w0 * at(r, tx.i0) + tx.w1 * at(r, tx.i1);
+                        ty.w0 * along(ty.i0) + ty.w1 * along(ty.i1)
                     };
                     let i = (ch * fh + y) * fw + x;
                     flow[i] = v + input.flow.map_or(0.0, |f| f[i]);

@@ -62,11 +62,12 @@ impl Inputs {
     }
 }
 
-/// Within 2e-6 of each value's size (the two resizes weigh the same taps in their own order).
-fn assert_close(what: &str, own: &[f32], standard: &[f32]) {
+/// Within rounding: 1e-6 of the largest value that goes in (`size`; the two resizes weigh the
+/// same taps in their own order, so cancelling terms leave errors of that size).
+fn assert_close(what: &str, own: &[f32], standard: &[f32], size: f32) {
     assert_eq!(own.len(), standard.len(), "{what}");
     for (i, (a, b)) in own.iter().zip(standard).enumerate() {
-        let tolerance = 2e-6 * b.abs().max(1.0);
+        let tolerance = 1e-6 * size;
         assert!(
             (a - b).abs() <= tolerance,
             "{what}: value {i}: ours {a}, standard ops {b}"
@@ -112,7 +113,9 @@ fn the_operator_matches_the_standard_ops() {
         assert_eq!(ours[0].0, theirs[0].0);
         assert_eq!(ours[1].0, theirs[1].0);
         let what = format!("{own} {w}x{h}");
-        assert_close(&format!("{what} flow"), &ours[0].1, &theirs[0].1);
+        // The conv values reach 20, times the scale; the flow so far 300.
+        let size = 20.0 * scale as f32 + 300.0;
+        assert_close(&format!("{what} flow"), &ours[0].1, &theirs[0].1, size);
         // The rest is only moved: the same bits.
         assert!(
             ours[1]
