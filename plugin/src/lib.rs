@@ -5,9 +5,9 @@
 //! "Pixelspace".
 
 /// The plugin's own Rust allocations (not the host's) go through mimalloc, which keeps freed
-/// memory for reuse for a second before giving it back: a render's large working buffers
-/// (frames, flows) are then reused by the next frame instead of coming fresh from the kernel,
-/// page faults and zeroing included (about 4 % of an ExtendShot frame at 1080p).
+/// memory for reuse before giving it back (for ten seconds, see [`memory`]): a render's large
+/// working buffers (frames, flows) are then reused by the next frame instead of coming fresh
+/// from the kernel, page faults and zeroing included.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -16,6 +16,7 @@ pub mod common;
 pub mod extend_shot;
 pub mod face;
 pub mod inference;
+pub mod memory;
 pub mod ofx;
 pub mod runtime;
 
@@ -37,11 +38,13 @@ pub static PLUGINS: &[&PluginEntry] = &[&INFERENCE, &EXTEND_SHOT, &FACE, &CLEAN_
 /// Number of effects in this binary (OFX entry point).
 #[unsafe(no_mangle)]
 pub extern "C" fn OfxGetNumberOfPlugins() -> c_int {
+    memory::configure_allocator();
     ofx::dispatch::number_of_plugins(PLUGINS)
 }
 
 /// The `nth` effect's `OfxPlugin` record, or null (OFX entry point).
 #[unsafe(no_mangle)]
 pub extern "C" fn OfxGetPlugin(nth: c_int) -> *const PluginEntry {
+    memory::configure_allocator();
     ofx::dispatch::get_plugin(PLUGINS, nth)
 }
