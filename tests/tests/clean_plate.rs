@@ -227,8 +227,8 @@ fn never_visible_background_is_invented_without_nan_below_full_confidence_and_be
     let mut m = 0.0;
     for (i, h) in hole.iter().enumerate() {
         if !h {
-            for c in 0..3 {
-                mean[c] += src.data[4 * i + c] as f64;
+            for (sum, v) in mean.iter_mut().zip(&src.data[4 * i..4 * i + 3]) {
+                *sum += *v as f64;
             }
             m += 1.0;
         }
@@ -236,8 +236,8 @@ fn never_visible_background_is_invented_without_nan_below_full_confidence_and_be
     let mut flat = src.clone();
     for (i, h) in hole.iter().enumerate() {
         if *h {
-            for c in 0..3 {
-                flat.data[4 * i + c] = (mean[c] / m) as f32;
+            for (v, sum) in flat.data[4 * i..4 * i + 3].iter_mut().zip(&mean) {
+                *v = (sum / m) as f32;
             }
         }
     }
