@@ -5,8 +5,8 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use ort::operator::OperatorDomain;
-use ort::value::Shape;
+use ort::operator::{ComputeContext, KernelContext, OperatorDomain};
+use ort::value::{Shape, TensorElementType, ValueRef, ValueType};
 
 use crate::error::{Error, Result};
 
@@ -60,4 +60,59 @@ pub fn output_symbol(op: &str, size: i64, symbol: Option<&String>) -> String {
 /// Our error as ONNX Runtime's.
 pub fn ort_error(e: Error) -> ort::Error {
     ort::Error::new(e.message())
+}
+
+/// The input shapes a node's graph declares or infers (see [`known`]; an unknown rank is 4
+/// unknown dimensions), or `None` when ONNX Runtime lists no inputs: it lists none when an
+/// optional input is named "" (omitted), and those nodes are checked when they run. The
+/// kernels check these when the session is created, as ONNX Runtime ignores errors from
+/// shape inference.
+pub fn declared_shapes(kctx: &KernelContext) -> Option<Vec<Vec<Option<i64>>>> {
+    let inputs = kctx.inputs().ok()?;
+    Some(
+        inputs
+            .iter()
+            .map(|i| {
+                i.dtype()
+                    .tensor_shape()
+                    .map_or(vec![None; 4], |s| known(&ranked(s)))
+            })
+            .collect(),
+    )
+}
+
+/// Whether an input seen by shape inference is an omitted optional one (named ""): it arrives
+/// without an element type.
+pub fn is_omitted(input: &ValueType) -> bool {
+    matches!(
+        input,
+        ValueType::Tensor {
+            ty: TensorElementType::Undefined,
+            ..
+        }
+    )
+}
+
+/// The inputs of a running node, at most `names.len()`, trailing omitted optional ones left
+/// off (never fewer than `required`). An omitted input before a given one is an error naming it
+/// (`error` makes the operator's message).
+pub fn given_inputs<'c>(
+    ctx: &'c ComputeContext,
+    names: &[&str],
+    required: usize,
+    error: impl Fn(String) -> Error,
+) -> ort::Result<Vec<ValueRef<'c>>> {
+    let count = ctx.num_inputs()?.min(names.len());
+    let mut values = Vec::with_capacity(count);
+    for k in 0..count {
+        values.push(ctx.input(k)?);
+    }
+    while values.len() > required && values.last().is_some_and(|v| v.is_none()) {
+        values.pop();
+    }
+    values
+        .into_iter()
+        .enumerate()
+        .map(|(k, v)| v.ok_or_else(|| ort_error(error(format!("input {} is missing", names[k])))))
+        .collect()
 }

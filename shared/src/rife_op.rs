@@ -44,7 +44,9 @@ use ort::operator::{
 };
 use ort::value::{Shape, SymbolicDimensions, TensorElementType, ValueType};
 
-use crate::custom_op::{DOMAIN, fresh_symbol, known, ort_error, ranked};
+use crate::custom_op::{
+    DOMAIN, declared_shapes, fresh_symbol, given_inputs, is_omitted, known, ort_error, ranked,
+};
 use crate::error::{Error, Result};
 
 /// The operator's name in [`DOMAIN`].
@@ -672,15 +674,7 @@ impl Operator for RifeBlockInputOp {
         // `infer_shape`, so this is where a wrong shape fails at session creation). ONNX
         // Runtime lists no inputs here when an optional one is named "" (omitted): those
         // nodes are checked when they run.
-        if let Ok(inputs) = kctx.inputs() {
-            let shapes: Vec<Vec<Option<i64>>> = inputs
-                .iter()
-                .map(|i| {
-                    i.dtype()
-                        .tensor_shape()
-                        .map_or(vec![None; 4], |s| known(&ranked(s)))
-                })
-                .collect();
+        if let Some(shapes) = declared_shapes(kctx) {
             check_shapes(&shapes, Some(scale), feats_block).map_err(in_node)?;
         }
         Ok(RifeBlockInputKernel { scale, feats_block })
@@ -688,24 +682,14 @@ impl Operator for RifeBlockInputOp {
 
     fn infer_shape(&self, ctx: &mut ShapeInferenceContext) -> ort::Result<()> {
         let mut inputs = ctx.inputs();
-        // An optional input named "" (omitted) arrives without an element type.
-        let absent = |v: &ValueType| {
-            matches!(
-                v,
-                ValueType::Tensor {
-                    ty: TensorElementType::Undefined,
-                    ..
-                }
-            )
-        };
-        while inputs.len() > 4 && inputs.last().is_some_and(absent) {
+        while inputs.len() > 4 && inputs.last().is_some_and(is_omitted) {
             inputs.pop();
         }
         let mut shapes = Vec::with_capacity(inputs.len());
         let mut symbols = Vec::with_capacity(inputs.len());
         for (k, input) in inputs.iter().enumerate() {
             let name = INPUT_NAMES.get(k).unwrap_or(&"?");
-            if absent(input) {
+            if is_omitted(input) {
                 return Err(ort_error(error(format!("input {name} is missing"))));
             }
             let ValueType::Tensor {
@@ -760,20 +744,9 @@ impl Operator for RifeBlockInputOp {
 
 impl Kernel for RifeBlockInputKernel {
     fn compute(&mut self, ctx: &ComputeContext) -> ort::Result<()> {
-        let count = ctx.num_inputs()?;
-        let mut values = Vec::with_capacity(6);
-        for k in 0..count.min(6) {
-            values.push(ctx.input(k)?);
-        }
-        // An omitted optional input is absent or None.
-        while values.last().is_some_and(|v| v.is_none()) && values.len() > 4 {
-            values.pop();
-        }
+        let values = given_inputs(ctx, &INPUT_NAMES, 4, error)?;
         let mut tensors = Vec::with_capacity(values.len());
-        for (k, value) in values.iter().enumerate() {
-            let value = value
-                .as_ref()
-                .ok_or_else(|| ort_error(error(format!("input {} is missing", INPUT_NAMES[k]))))?;
+        for value in &values {
             let (shape, data) = value.try_extract_tensor::<f32>()?;
             tensors.push((known(shape), data));
         }

@@ -32,7 +32,10 @@ use ort::operator::{
 };
 use ort::value::{Shape, SymbolicDimensions, TensorElementType, ValueType};
 
-use crate::custom_op::{DOMAIN, fresh_symbol, known, ort_error, output_symbol, ranked};
+use crate::custom_op::{
+    DOMAIN, declared_shapes, fresh_symbol, given_inputs, is_omitted, known, ort_error,
+    output_symbol, ranked,
+};
 use crate::error::{Error, Result};
 
 /// The operator's name in [`DOMAIN`].
@@ -45,6 +48,9 @@ pub const SCALES: [usize; 5] = [1, 2, 4, 8, 16];
 pub const BLOCK: usize = 4;
 /// Flow channels at the start of the block's result.
 pub const FLOW_CHANNELS: usize = 4;
+
+/// The input names, in order.
+const INPUT_NAMES: [&str; 2] = ["conv", "flow"];
 
 fn error(message: impl std::fmt::Display) -> Error {
     Error::new(format!("{DOMAIN}:{OP_NAME}: {message}"))
@@ -300,7 +306,6 @@ fn shape_text(shape: &[Option<i64>]) -> String {
 /// Checks the inputs' shapes (`None` for unknown dimensions; 1 input, or 2 with the flow) at
 /// `scale` and returns the conv output's channels, h and w as far as they are known.
 fn check_shapes(shapes: &[Vec<Option<i64>>], scale: usize) -> Result<[Option<i64>; 3]> {
-    const NAMES: [&str; 2] = ["conv", "flow"];
     if shapes.is_empty() || shapes.len() > 2 {
         return Err(error(format!(
             "takes 1 input (conv) or 2 (conv and flow), got {}",
@@ -311,7 +316,7 @@ fn check_shapes(shapes: &[Vec<Option<i64>>], scale: usize) -> Result<[Option<i64
         let wrong = || {
             error(format!(
                 "input {} must be {}, got {}",
-                NAMES[k],
+                INPUT_NAMES[k],
                 describe(k),
                 shape_text(shape)
             ))
@@ -395,15 +400,7 @@ impl Operator for RifeBlockOutputOp {
         let scale = scale_attribute(kctx.get("scale")).map_err(in_node)?;
         // ONNX Runtime ignores errors from `infer_shape`: a wrong declared shape fails here,
         // when the session is created.
-        if let Ok(inputs) = kctx.inputs() {
-            let shapes: Vec<Vec<Option<i64>>> = inputs
-                .iter()
-                .map(|i| {
-                    i.dtype()
-                        .tensor_shape()
-                        .map_or(vec![None; 4], |s| known(&ranked(s)))
-                })
-                .collect();
+        if let Some(shapes) = declared_shapes(kctx) {
             check_shapes(&shapes, scale).map_err(in_node)?;
         }
         Ok(RifeBlockOutputKernel { scale })
@@ -411,17 +408,7 @@ impl Operator for RifeBlockOutputOp {
 
     fn infer_shape(&self, ctx: &mut ShapeInferenceContext) -> ort::Result<()> {
         let mut inputs = ctx.inputs();
-        // An optional input named "" (omitted) arrives without an element type.
-        let absent = |v: &ValueType| {
-            matches!(
-                v,
-                ValueType::Tensor {
-                    ty: TensorElementType::Undefined,
-                    ..
-                }
-            )
-        };
-        while inputs.len() > 1 && inputs.last().is_some_and(absent) {
+        while inputs.len() > 1 && inputs.last().is_some_and(is_omitted) {
             inputs.pop();
         }
         let mut shapes = Vec::with_capacity(inputs.len());
@@ -435,7 +422,7 @@ impl Operator for RifeBlockOutputOp {
             else {
                 return Err(ort_error(error("its inputs must be tensors")));
             };
-            if absent(input) {
+            if is_omitted(input) {
                 return Err(ort_error(error("input conv is missing")));
             }
             shapes.push(known(&ranked(shape)));
@@ -490,20 +477,9 @@ impl Operator for RifeBlockOutputOp {
 
 impl Kernel for RifeBlockOutputKernel {
     fn compute(&mut self, ctx: &ComputeContext) -> ort::Result<()> {
-        let count = ctx.num_inputs()?;
-        let mut values = Vec::with_capacity(2);
-        for k in 0..count.min(2) {
-            values.push(ctx.input(k)?);
-        }
-        // An omitted optional input is absent or None.
-        while values.len() > 1 && values.last().is_some_and(|v| v.is_none()) {
-            values.pop();
-        }
+        let values = given_inputs(ctx, &INPUT_NAMES, 1, error)?;
         let mut tensors = Vec::with_capacity(values.len());
         for value in &values {
-            let value = value
-                .as_ref()
-                .ok_or_else(|| ort_error(error("input conv is missing")))?;
             let (shape, data) = value.try_extract_tensor::<f32>()?;
             tensors.push((known(shape), data));
         }
