@@ -37,13 +37,12 @@ use crate::custom_op::{
     output_symbol, ranked,
 };
 use crate::error::{Error, Result};
+use crate::rife_op::SCALES;
 
 /// The operator's name in [`DOMAIN`].
 pub const OP_NAME: &str = "RifeBlockOutput";
 /// The domain version the operator implements.
 pub const OP_VERSION: u32 = 1;
-/// The scales a block can work at.
-pub const SCALES: [usize; 5] = [1, 2, 4, 8, 16];
 /// The depth-to-space block size of the conv output.
 pub const BLOCK: usize = 4;
 /// Flow channels at the start of the block's result.
