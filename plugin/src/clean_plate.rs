@@ -33,9 +33,10 @@ use pixelspace_shared::plate::{self, Method, PlateOptions, ShotFrame, ShotSource
 use pixelspace_shared::runtime::Provider;
 use pixelspace_shared::tensor::Layout;
 
+use crate::host_offers::{ClipFrames, TEMPORAL_HOSTS, clip_frames, notice_once};
 use crate::inference::{FrameColour, provider_from_index};
 use crate::ofx::{
-    Clip, ClipPreferences, Context, Error, FramesNeeded, ImageEffect, Plugin, RegionsOfInterest,
+    ClipPreferences, Context, Error, FramesNeeded, ImageEffect, Plugin, RegionsOfInterest,
     RenderArgs, Reply, Result, StringMode,
 };
 
@@ -152,11 +153,29 @@ fn read_settings(effect: &ImageEffect, time: f64) -> Result<Settings> {
     })
 }
 
-/// First and last frame of a clip.
-fn clip_range(clip: &Clip) -> Result<(i32, i32)> {
-    let (a, b) = clip.frame_range()?;
-    let first = a.round() as i32;
-    Ok((first, (b.round() as i32).max(first)))
+/// The frames a render at `t` reads from (first and last frame of the clip) and the method it
+/// uses: the one asked for when the host gives other frames and says which it has; otherwise
+/// this frame alone with the single-frame fill, and one message saying why.
+fn frames_and_method(effect: &ImageEffect, t: i32, asked: Method) -> Result<((i32, i32), Method)> {
+    match clip_frames(effect, &effect.clip(CLIP_SOURCE)?) {
+        ClipFrames::Range { first, last } => Ok(((first, last), asked)),
+        ClipFrames::CurrentOnly(why) => {
+            if asked != Method::Inpaint {
+                notice_once(
+                    effect,
+                    "CleanPlate",
+                    "one-frame",
+                    &format!(
+                        "CleanPlate: {}, so the plate is rebuilt from each frame alone: what the \
+                         matte covers is filled from its surroundings (method inpaint) instead of \
+                         from the shot's other frames; {TEMPORAL_HOSTS} rebuild it from the shot",
+                        why.reason()
+                    ),
+                );
+            }
+            Ok(((t, t), Method::Inpaint))
+        }
+    }
 }
 
 /// A person matte from a segmentation model, over `frame`'s bounds: one pass over the whole
@@ -349,15 +368,18 @@ impl Plugin for CleanPlate {
         )
     }
 
-    fn describe_in_context(effect: &ImageEffect, _context: Context) -> Result<()> {
+    fn describe_in_context(effect: &ImageEffect, context: Context) -> Result<()> {
         crate::common::define_whole_frame_clips(effect, CLIP_OUTPUT, CLIP_SOURCE)?;
-        effect
-            .define_clip(CLIP_MASK)?
-            .supported_components(&[Components::Alpha, Components::Rgba])?
-            .temporal_access(true)?
-            .supports_tiles(false)?
-            .optional(true)?
-            .is_mask(true)?;
+        // The filter context has Source and Output only: the matte is then automatic.
+        if context == Context::General {
+            effect
+                .define_clip(CLIP_MASK)?
+                .supported_components(&[Components::Alpha, Components::Rgba])?
+                .temporal_access(true)?
+                .supports_tiles(false)?
+                .optional(true)?
+                .is_mask(true)?;
+        }
         let params = effect.params()?;
         params
             .define_choice(PARAM_METHOD, "Method", &Method::NAMES, 0)?
@@ -417,8 +439,7 @@ impl Plugin for CleanPlate {
         args: &RegionsOfInterest,
     ) -> Result<Reply> {
         for name in [CLIP_SOURCE, CLIP_MASK] {
-            let clip = effect.clip(name)?;
-            if clip.connected() {
+            if let Some(clip) = effect.connected_clip(name) {
                 args.set(name, clip.region_of_definition(args.time)?)?;
             }
         }
@@ -431,9 +452,9 @@ impl Plugin for CleanPlate {
         args: &FramesNeeded,
     ) -> Result<Reply> {
         let s = read_settings(effect, args.time)?;
-        let range = clip_range(&effect.clip(CLIP_SOURCE)?)?;
         let t = args.time.round() as i32;
-        let frames = if s.method == Method::Inpaint {
+        let (range, method) = frames_and_method(effect, t, s.method)?;
+        let frames = if method == Method::Inpaint {
             vec![t]
         } else {
             plate::window_frames(t, s.window, range)
@@ -443,7 +464,7 @@ impl Plugin for CleanPlate {
             *frames.iter().max().expect("a frame") as f64,
         );
         args.set(CLIP_SOURCE, &[(a, b)])?;
-        if effect.clip(CLIP_MASK)?.connected() {
+        if effect.connected_clip(CLIP_MASK).is_some() {
             args.set(CLIP_MASK, &[(a, b)])?;
         }
         Ok(Reply::Done)
@@ -456,7 +477,7 @@ impl Plugin for CleanPlate {
     ) -> Result<Reply> {
         args.set_components(CLIP_OUTPUT, Components::Rgba)?;
         args.set_components(CLIP_SOURCE, Components::Rgba)?;
-        if effect.clip(CLIP_MASK)?.connected() {
+        if effect.connected_clip(CLIP_MASK).is_some() {
             // Alpha alone: a quarter of the RGBA the host would otherwise convert and keep.
             args.set_components(CLIP_MASK, Components::Alpha)?;
         }
@@ -467,10 +488,11 @@ impl Plugin for CleanPlate {
     fn render(inst: &CleanPlateInstance, effect: &ImageEffect, args: &RenderArgs) -> Result<()> {
         let time = args.time;
         let t = time.round() as i32;
-        let s = read_settings(effect, time)?;
+        let mut s = read_settings(effect, time)?;
         let source = effect.clip(CLIP_SOURCE)?;
-        let range = clip_range(&source)?;
-        let mask = effect.clip(CLIP_MASK)?.connected();
+        let (range, method) = frames_and_method(effect, t, s.method)?;
+        s.method = method;
+        let mask = effect.connected_clip(CLIP_MASK).is_some();
         let mut output = effect.clip(CLIP_OUTPUT)?.image(time)?;
         let colour = s.colour.resolve(output.depth());
         let bounds = source.image(time)?.bounds();

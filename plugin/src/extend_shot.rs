@@ -35,6 +35,7 @@ use pixelspace_shared::manifest::Manifest;
 use pixelspace_shared::pipeline::InferencePipeline;
 use pixelspace_shared::runtime::Provider;
 
+use crate::host_offers::{ClipFrames, TEMPORAL_HOSTS, clip_frames, is_general_context};
 use crate::inference::{FrameColour, provider_from_index};
 use crate::ofx::{
     ClipPreferences, Context, Error, FramesNeeded, Image, ImageEffect, Plugin, RegionsOfInterest,
@@ -125,12 +126,36 @@ fn read_params(effect: &ImageEffect, time: f64) -> Result<Params> {
     })
 }
 
-/// The time map for the Source clip's frames.
+/// The time map for the Source clip's frames. Lengthening a shot needs what some hosts do not
+/// offer: frames of the clip at other times, the frames it has, and the general context's time
+/// domain (a filter keeps its clip's length); without them every frame fails with a message
+/// that names what is missing.
 fn time_map(effect: &ImageEffect, params: &Params) -> Result<TimeMap> {
-    let (a, b) = effect.clip(CLIP_SOURCE)?.frame_range()?;
-    let first = a.round() as i32;
-    let last = (b.round() as i32).max(first);
-    Ok(TimeMap::new(params.mode, first, last))
+    let mut missing = Vec::new();
+    let range = match clip_frames(effect, &effect.clip(CLIP_SOURCE)?) {
+        ClipFrames::Range { first, last } => Some((first, last)),
+        ClipFrames::CurrentOnly(why) => {
+            missing.push(why.reason().to_string());
+            None
+        }
+    };
+    if !is_general_context(effect) {
+        missing.push(
+            "it runs ExtendShot as a filter, whose output keeps the length of its input \
+             (no general context, so no time domain)"
+                .to_string(),
+        );
+    }
+    match range {
+        Some((first, last)) if missing.is_empty() => Ok(TimeMap::new(params.mode, first, last)),
+        _ => Err(Error::missing_host_feature(format!(
+            "ExtendShot cannot lengthen a shot in {}: {}. It needs a host that gives an effect \
+             other frames of its clip and lets it change the clip's length (the general \
+             context with temporal clip access), such as {TEMPORAL_HOSTS}",
+            effect.host().name(),
+            missing.join("; and ")
+        ))),
+    }
 }
 
 /// The effect.

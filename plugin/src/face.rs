@@ -56,6 +56,9 @@ use pixelspace_shared::models_dir;
 use pixelspace_shared::pipeline::InferencePipeline;
 use pixelspace_shared::runtime::Provider;
 
+use crate::host_offers::{
+    ClipFrames, TEMPORAL_HOSTS, clip_frames, is_general_context, notice_once,
+};
 use crate::inference::{FrameColour, provider_from_index};
 use crate::ofx::{
     ClipPreferences, Context, Error, FramesNeeded, ImageEffect, MessageLevel, Plugin,
@@ -432,20 +435,23 @@ impl Plugin for Face {
         )
     }
 
-    fn describe_in_context(effect: &ImageEffect, _context: Context) -> Result<()> {
+    fn describe_in_context(effect: &ImageEffect, context: Context) -> Result<()> {
         crate::common::define_whole_frame_clips(effect, CLIP_OUTPUT, CLIP_SOURCE)?;
-        effect
-            .define_clip(CLIP_FACE_SOURCE)?
-            .supported_components(&[Components::Rgba])?
-            .temporal_access(true)?
-            .supports_tiles(false)?
-            .optional(true)?;
-        effect
-            .define_clip(CLIP_MASK)?
-            .supported_components(&[Components::Alpha, Components::Rgba])?
-            .supports_tiles(false)?
-            .optional(true)?
-            .is_mask(true)?;
+        // The filter context has Source and Output only.
+        if context == Context::General {
+            effect
+                .define_clip(CLIP_FACE_SOURCE)?
+                .supported_components(&[Components::Rgba])?
+                .temporal_access(true)?
+                .supports_tiles(false)?
+                .optional(true)?;
+            effect
+                .define_clip(CLIP_MASK)?
+                .supported_components(&[Components::Alpha, Components::Rgba])?
+                .supports_tiles(false)?
+                .optional(true)?
+                .is_mask(true)?;
+        }
         let params = effect.params()?;
         params
             .define_choice(PARAM_MODE, "Mode", &MODE_OPTIONS, 0)?
@@ -535,8 +541,7 @@ impl Plugin for Face {
         // Faces are found on whole frames.
         let clip = effect.clip(CLIP_SOURCE)?;
         args.set(CLIP_SOURCE, clip.region_of_definition(args.time)?)?;
-        let face_source = effect.clip(CLIP_FACE_SOURCE)?;
-        if face_source.connected() {
+        if let Some(face_source) = effect.connected_clip(CLIP_FACE_SOURCE) {
             args.set(
                 CLIP_FACE_SOURCE,
                 face_source.region_of_definition(args.time)?,
@@ -552,7 +557,7 @@ impl Plugin for Face {
     ) -> Result<Reply> {
         let k = smoothing(effect, args.time)? as f64;
         args.set(CLIP_SOURCE, &[(args.time - k, args.time + k)])?;
-        if effect.clip(CLIP_FACE_SOURCE)?.connected() {
+        if effect.connected_clip(CLIP_FACE_SOURCE).is_some() {
             args.set(CLIP_FACE_SOURCE, &[(args.time, args.time)])?;
         }
         Ok(Reply::Done)
@@ -579,13 +584,32 @@ impl Plugin for Face {
         let colour = FrameColour::from_index(params.param(PARAM_COLOUR_SPACE)?.get_int_at(time)?)?;
         let output_kind = params.param(PARAM_OUTPUT)?.get_int_at(time)?;
         let amount = params.param(PARAM_AMOUNT)?.get_double_at(time)? as f32;
-        let radius = smoothing(effect, time)?;
         let sel = selection(effect, time)?;
         let models = inst.models(effect, time)?;
 
-        // Raw observations of the window (frames the clip has).
+        // Raw observations of the window (frames the clip has). A host that gives no other
+        // frames, or does not say which it has, gets no smoothing, and one message saying why.
         let source = effect.clip(CLIP_SOURCE)?;
-        let (first, last) = source.frame_range().unwrap_or((time, time));
+        let asked = smoothing(effect, time)?;
+        let (radius, first, last) = match clip_frames(effect, &source) {
+            ClipFrames::Range { first, last } => (asked, first as f64, last as f64),
+            ClipFrames::CurrentOnly(why) => {
+                if asked > 0 {
+                    notice_once(
+                        effect,
+                        "Face",
+                        "smoothing",
+                        &format!(
+                            "Face: {}, so the landmarks are not smoothed over neighbouring frames \
+                             (smoothing is off) and faces may jitter a little; {TEMPORAL_HOSTS} \
+                             smooth them",
+                            why.reason()
+                        ),
+                    );
+                }
+                (0, time, time)
+            }
+        };
         let mut offsets = Vec::new();
         let mut observed = Vec::new();
         for o in -(radius as i32)..=(radius as i32) {
@@ -665,12 +689,19 @@ impl Plugin for Face {
                 } else {
                     None
                 };
-                let clip = effect.clip(CLIP_FACE_SOURCE)?;
-                if !clip.connected() {
-                    return Err(Error::failed(format!(
-                        "mode {} takes the new face from the FaceSource clip: connect a clip or still with a face to it",
-                        MODE_OPTIONS[mode.clamp(0, 3) as usize]
-                    )));
+                if effect.connected_clip(CLIP_FACE_SOURCE).is_none() {
+                    let mode = MODE_OPTIONS[mode.clamp(0, 3) as usize];
+                    return Err(Error::failed(if is_general_context(effect) {
+                        format!(
+                            "mode {mode} takes the new face from the FaceSource clip: connect a clip or still with a face to it"
+                        )
+                    } else {
+                        format!(
+                            "mode {mode} takes the new face from the FaceSource clip, which this host does not have: \
+                             it runs Face as a filter (one input clip); use a host with the general context \
+                             (Natron, Nuke, the `pixelspace render` command), or mode retouch or age"
+                        )
+                    }));
                 }
                 let faces = inst.observe(
                     effect,
@@ -750,8 +781,7 @@ impl Plugin for Face {
             _ => {}
         }
         // The Mask clip limits the change.
-        let mask_clip = effect.clip(CLIP_MASK)?;
-        let mask = if mask_clip.connected() {
+        let mask = if let Some(mask_clip) = effect.connected_clip(CLIP_MASK) {
             let m = mask_clip.image(time)?;
             let v = m.view()?;
             Some(FloatImage::from_view(

@@ -25,6 +25,7 @@ use pixelspace_shared::manifest::Manifest;
 use pixelspace_shared::pipeline::{InferencePipeline, InputImage, RenderRequest};
 use pixelspace_shared::runtime::Provider;
 
+use crate::host_offers::{OneFrameOnly, TEMPORAL_HOSTS, is_general_context};
 use crate::ofx::{
     CanonicalRect, ChangedKind, ClipPreferences, Context, Description, Error, FramesNeeded,
     ImageEffect, InstanceChanged, MessageLevel, Plugin, RegionsOfInterest, RenderArgs, Reply,
@@ -269,7 +270,7 @@ impl Plugin for Inference {
         .apply(effect)
     }
 
-    fn describe_in_context(effect: &ImageEffect, _context: Context) -> Result<()> {
+    fn describe_in_context(effect: &ImageEffect, context: Context) -> Result<()> {
         effect
             .define_clip(CLIP_OUTPUT)?
             .supported_components(&[Components::Rgba])?
@@ -279,19 +280,22 @@ impl Plugin for Inference {
             .supported_components(&[Components::Rgba, Components::Alpha])?
             .temporal_access(true)?
             .supports_tiles(true)?;
-        effect
-            .define_clip(CLIP_SOURCE2)?
-            .supported_components(&[Components::Rgba, Components::Alpha])?
-            .temporal_access(true)?
-            .supports_tiles(true)?
-            .optional(true)?;
-        effect
-            .define_clip(CLIP_MASK)?
-            .supported_components(&[Components::Alpha, Components::Rgba])?
-            .temporal_access(true)?
-            .supports_tiles(true)?
-            .optional(true)?
-            .is_mask(true)?;
+        // The filter context has Source and Output only.
+        if context == Context::General {
+            effect
+                .define_clip(CLIP_SOURCE2)?
+                .supported_components(&[Components::Rgba, Components::Alpha])?
+                .temporal_access(true)?
+                .supports_tiles(true)?
+                .optional(true)?;
+            effect
+                .define_clip(CLIP_MASK)?
+                .supported_components(&[Components::Alpha, Components::Rgba])?
+                .temporal_access(true)?
+                .supports_tiles(true)?
+                .optional(true)?
+                .is_mask(true)?;
+        }
 
         let params = effect.params()?;
         params
@@ -343,10 +347,9 @@ impl Plugin for Inference {
             if check_clip(&clip_name).is_err() {
                 continue;
             }
-            let clip = effect.clip(&clip_name)?;
-            if !clip.connected() {
+            let Some(clip) = effect.connected_clip(&clip_name) else {
                 continue;
-            }
+            };
             let par = clip.pixel_aspect_ratio();
             let window = args.region.to_pixels(args.render_scale, par);
             let frame = clip
@@ -411,10 +414,24 @@ impl Plugin for Inference {
         let mut images = Vec::new();
         for (clip_name, offset) in pipeline.required_inputs() {
             check_clip(&clip_name)?;
-            let clip = effect.clip(&clip_name)?;
-            if !clip.connected() {
-                return Err(Error::failed(format!(
-                    "the model reads clip {clip_name}, which is not connected: connect it to the Inference node"
+            let Some(clip) = effect.connected_clip(&clip_name) else {
+                return Err(Error::failed(if is_general_context(effect) {
+                    format!(
+                        "the model reads clip {clip_name}, which is not connected: connect it to the Inference node"
+                    )
+                } else {
+                    format!(
+                        "the model reads clip {clip_name}, which this host does not have: it runs \
+                         Inference as a filter (the Source clip only); use a host with the general \
+                         context ({TEMPORAL_HOSTS}) or a model that reads Source alone"
+                    )
+                }));
+            };
+            if offset != 0 && !effect.host().temporal_clip_access() {
+                return Err(Error::missing_host_feature(format!(
+                    "the model reads clip {clip_name} at frame offset {offset:+}, but {}; use \
+                     {TEMPORAL_HOSTS}, or a model that reads the current frame only",
+                    OneFrameOnly::NoTemporalAccess.reason()
                 )));
             }
             let wanted = time + offset as f64;

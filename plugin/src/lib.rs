@@ -15,6 +15,7 @@ pub mod clean_plate;
 pub mod common;
 pub mod extend_shot;
 pub mod face;
+pub mod host_offers;
 pub mod inference;
 pub mod memory;
 pub mod ofx;

@@ -219,6 +219,13 @@ impl<'a> ImageEffect<'a> {
         })
     }
 
+    /// The clip `name` when the instance has it and something is connected to it; None when
+    /// the context it runs in has no such clip (the filter context has Source and Output
+    /// only) or nothing is connected.
+    pub fn connected_clip(&self, name: &str) -> Option<Clip<'a>> {
+        self.clip(name).ok().filter(|c| c.connected())
+    }
+
     /// Whether the host wants the current render stopped.
     pub fn abort_requested(&self) -> bool {
         match self.host.effect.abort {

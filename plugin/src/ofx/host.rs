@@ -10,10 +10,12 @@ use std::ptr;
 use std::sync::RwLock;
 use std::sync::atomic::{AtomicPtr, Ordering};
 
-use openfx::sys::generic::core::{OfxHost, OfxPropertySetHandle};
+use openfx::sys::generic::core::{OfxHost, OfxPropertySetHandle, kOfxPropLabel, kOfxPropName};
 use openfx::sys::generic::property::OfxPropertySuiteV1;
 use openfx::sys::generic::property::kOfxPropertySuite;
-use openfx::sys::image_effect_v1::image_effect::{OfxImageEffectSuiteV1, kOfxImageEffectSuite};
+use openfx::sys::image_effect_v1::image_effect::{
+    OfxImageEffectSuiteV1, kOfxImageEffectPropTemporalClipAccess, kOfxImageEffectSuite,
+};
 use openfx::sys::image_effect_v1::memory::{OfxMemorySuiteV1, kOfxMemorySuite};
 use openfx::sys::image_effect_v1::message::{
     OfxMessageSuiteV1, OfxMessageSuiteV2, kOfxMessageError, kOfxMessageLog, kOfxMessageMessage,
@@ -208,6 +210,25 @@ impl Host {
     pub fn properties(&'static self) -> PropertySet<'static> {
         // SAFETY: the host property set lives as long as the host.
         unsafe { PropertySet::from_raw(self.properties, self) }
+    }
+
+    /// Whether the host gives an effect frames of a clip at times other than the one being
+    /// rendered (`kOfxImageEffectPropTemporalClipAccess`). A host that does not say is taken
+    /// not to: MLT, for one, says 0 and hands back the current frame whatever time is asked.
+    pub fn temporal_clip_access(&'static self) -> bool {
+        self.properties()
+            .get_int(kOfxImageEffectPropTemporalClipAccess, 0)
+            .is_ok_and(|v| v != 0)
+    }
+
+    /// The host's name (`kOfxPropName`, e.g. `uk.co.thefoundry.nuke`), or its label, for messages.
+    pub fn name(&'static self) -> String {
+        let props = self.properties();
+        [kOfxPropLabel, kOfxPropName]
+            .into_iter()
+            .filter_map(|p| props.get_string(p, 0).ok())
+            .find(|s| !s.trim().is_empty())
+            .unwrap_or_else(|| "this host".to_string())
     }
 
     /// Number of CPUs the host lets plugins use (multithread suite), if it says.

@@ -52,7 +52,7 @@ impl Error {
     pub fn host(status: Status, what: impl fmt::Display) -> Self {
         Error {
             kind: Kind::Host(status),
-            message: format!("{what}: host returned {}", status_name(status)),
+            message: format!("{what}: {}", status_meaning(status)),
         }
     }
 
@@ -111,6 +111,27 @@ pub fn check(status: Status, what: impl fmt::Display) -> Result<()> {
     } else {
         Err(Error::host(status, what))
     }
+}
+
+/// What a failing status from a suite call means, in words for the artist (a host's raw
+/// status names mean nothing to them; [`status_name`] keeps the symbol for logs and tests).
+pub fn status_meaning(status: Status) -> String {
+    let text = match status {
+        c::kOfxStatFailed => "the host reported a failure",
+        c::kOfxStatErrFatal => "the host reported a fatal error",
+        c::kOfxStatErrUnknown => "this host does not provide it",
+        c::kOfxStatErrMissingHostFeature => "this host lacks the feature",
+        c::kOfxStatErrUnsupported => "this host does not support it",
+        c::kOfxStatErrExists => "the host says it exists already",
+        c::kOfxStatErrFormat => "the host reports a format error",
+        c::kOfxStatErrMemory => "the host ran out of memory",
+        c::kOfxStatErrBadHandle => "the host did not recognise the object asked about",
+        c::kOfxStatErrBadIndex => "the host has no value at that index",
+        c::kOfxStatErrValue => "the host refused the value",
+        1000 => "this host does not support the image format",
+        other => return format!("the host answered with an unexpected status ({other})"),
+    };
+    text.to_string()
 }
 
 /// The symbolic name of a status code (`kOfxStatErrBadHandle`), or its number if unknown.
@@ -183,11 +204,16 @@ mod tests {
         let e = Error::host(c::kOfxStatErrUnknown, "property OfxImagePropBounds");
         assert_eq!(
             e.message(),
-            "property OfxImagePropBounds: host returned kOfxStatErrUnknown"
+            "property OfxImagePropBounds: this host does not provide it"
         );
         assert_eq!(e.kind(), Kind::Host(c::kOfxStatErrUnknown));
         assert_eq!(status_name(1000), "kOfxStatErrImageFormat");
         assert_eq!(status_name(77), "status 77");
+        assert!(!status_meaning(c::kOfxStatErrUnknown).contains("kOfx"));
+        assert_eq!(
+            status_meaning(77),
+            "the host answered with an unexpected status (77)"
+        );
     }
 
     #[test]
@@ -198,7 +224,7 @@ mod tests {
             .context("render");
         assert_eq!(
             e.message(),
-            "render: get int: host returned kOfxStatErrBadIndex"
+            "render: get int: the host has no value at that index"
         );
     }
 
