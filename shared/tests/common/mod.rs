@@ -16,7 +16,7 @@ pub fn ort_library() -> PathBuf {
         Some(dir) => PathBuf::from(dir),
         None => PathBuf::from(std::env::var_os("HOME").expect("HOME is not set")).join(".cache"),
     };
-    cache.join("pixelspace/runtime/1.32.0/libonnxruntime.so.1.32.0")
+    cache.join("pixelspace/runtime/onnxruntime-1.32.0/libonnxruntime.so.1.32.0")
 }
 
 /// Loads ONNX Runtime for the test process, or fails the test with instructions.
