@@ -35,7 +35,7 @@ use pixelspace_shared::manifest::Manifest;
 use pixelspace_shared::pipeline::InferencePipeline;
 use pixelspace_shared::runtime::Provider;
 
-use crate::host_offers::{ClipFrames, TEMPORAL_HOSTS, clip_frames, is_general_context};
+use crate::host_offers::{ClipFrames, LENGTHENING_HOSTS, clip_frames, is_general_context};
 use crate::inference::{FrameColour, provider_from_index};
 use crate::ofx::{
     ClipPreferences, Context, Error, FramesNeeded, Image, ImageEffect, Plugin, RegionsOfInterest,
@@ -151,7 +151,7 @@ fn time_map(effect: &ImageEffect, params: &Params) -> Result<TimeMap> {
         _ => Err(Error::missing_host_feature(format!(
             "ExtendShot cannot lengthen a shot in {}: {}. It needs a host that gives an effect \
              other frames of its clip and lets it change the clip's length (the general \
-             context with temporal clip access), such as {TEMPORAL_HOSTS}",
+             context with temporal clip access), such as {LENGTHENING_HOSTS}",
             effect.host().name(),
             missing.join("; and ")
         ))),

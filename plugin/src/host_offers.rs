@@ -11,8 +11,11 @@ use std::sync::Mutex;
 
 use crate::ofx::{Clip, Context, ImageEffect, MessageLevel};
 
-/// Hosts that give an effect other frames of a clip, for messages.
-pub const TEMPORAL_HOSTS: &str = "Natron, Nuke or the `pixelspace render` command";
+/// Hosts documented to give an effect other frames of a clip and the general context's extra
+/// clips (docs/hosts.md), for messages.
+pub const TEMPORAL_HOSTS: &str = "Natron, Nuke, DaVinci Resolve or the `pixelspace render` command";
+/// Hosts documented to let an effect change its clip's length (the time domain action).
+pub const LENGTHENING_HOSTS: &str = "Natron or the `pixelspace render` command";
 
 /// Why an effect sees only the frame being rendered.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
