@@ -1,10 +1,13 @@
-//! `pixelspace render`: reads frame patterns, drives an effect through the reference OFX host, writes frames.
+//! `pixelspace render`: reads frame patterns, drives an effect through the reference OFX host (full,
+//! or restricted to what MLT's host offers), writes frames.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use clap::{Args, ValueEnum};
-use pixelspace_host::{Depth, FrameSource, Host, HostImage, MessageLevel, RenderOptions, RowOrder};
+use pixelspace_host::{
+    Depth, FrameSource, Host, HostImage, HostProfile, MessageLevel, RenderOptions, RowOrder,
+};
 
 use crate::error::{Error, Result};
 use crate::frames::{self, FramePattern};
@@ -23,7 +26,7 @@ pub struct RenderArgs {
     pub output: String,
     /// Frames to render, both ends included: A..B (may be negative: --frames=-4..27).
     /// Default: the effect's frame range (its time domain: the frames of the input that exist,
-    /// or more for effects that lengthen a shot).
+    /// or more for effects that lengthen a shot); with --host restricted, the input's frames.
     #[arg(long, allow_hyphen_values = true)]
     pub frames: Option<String>,
     /// Bind a further clip: NAME=PATTERN (repeatable).
@@ -45,6 +48,12 @@ pub struct RenderArgs {
     /// OFX plugin folder (default: first OFX_PLUGIN_PATH entry, else /usr/OFX/Plugins).
     #[arg(long)]
     pub plugin_path: Option<PathBuf>,
+    /// What the host offers the plugin: full, or restricted to what MLT's host (Shotcut,
+    /// Kdenlive) offers: the filter context, no temporal access (every image the plugin asks
+    /// for is the frame being rendered), no clip frame ranges, no time domain, whole frames at
+    /// scale 1.
+    #[arg(long = "host", value_enum, default_value_t = HostArg::Full)]
+    pub host: HostArg,
     /// Row order of host images (top-down = negative rowBytes). For testing plugins.
     #[arg(long, value_enum, default_value_t = RowOrderArg::BottomUp, hide = true)]
     pub row_order: RowOrderArg,
@@ -64,6 +73,21 @@ pub enum DepthArg {
     Byte,
     Short,
     Float,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HostArg {
+    Full,
+    Restricted,
+}
+
+impl HostArg {
+    pub fn profile(self) -> HostProfile {
+        match self {
+            HostArg::Full => HostProfile::Full,
+            HostArg::Restricted => HostProfile::Restricted,
+        }
+    }
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -185,6 +209,12 @@ pub fn render_options(args: &RenderArgs, depth: DepthArg) -> Result<RenderOption
     if args.threads == 0 {
         return Err(Error::new("--threads must be at least 1"));
     }
+    if args.host == HostArg::Restricted && args.scale != 1.0 {
+        return Err(Error::new(format!(
+            "--scale {}: the restricted host renders at scale 1 only",
+            args.scale
+        )));
+    }
     Ok(RenderOptions {
         depth: match depth {
             DepthArg::Byte => Depth::Byte,
@@ -224,8 +254,8 @@ pub fn run(args: &RenderArgs) -> Result<()> {
             PatternSource::open(pattern, requested.unwrap_or((1, 1)))?,
         ));
     }
-    // Without --frames: the input's frames for now; the effect's own frame range (its time
-    // domain, which may be longer) once the instance is set up.
+    // Without --frames: the input's frames for now; in the full host, the effect's own frame
+    // range (its time domain, which may be longer) once the instance is set up.
     let mut range = match requested {
         Some(r) => r,
         None => sources
@@ -265,7 +295,8 @@ pub fn run(args: &RenderArgs) -> Result<()> {
         .plugin_path
         .clone()
         .unwrap_or_else(paths::default_plugin_dir);
-    let host = Host::new(std::slice::from_ref(&plugin_dir))?;
+    let profile = args.host.profile();
+    let host = Host::with_profile(std::slice::from_ref(&plugin_dir), profile)?;
     if !host.effects().iter().any(|e| e.id == args.effect) {
         let ids: Vec<String> = host.effects().into_iter().map(|e| e.id).collect();
         return Err(Error::new(format!(
@@ -288,7 +319,11 @@ pub fn run(args: &RenderArgs) -> Result<()> {
         instance.connect(&name, Arc::new(source))?;
     }
 
-    if requested.is_none()
+    // The restricted host has no time domain (MLT never asks an effect for one): it renders
+    // exactly the frames asked for.
+    let full = profile == HostProfile::Full;
+    if full
+        && requested.is_none()
         && !output.is_still()
         && let Ok((first, last)) = instance.time_domain()
         && first.is_finite()
@@ -298,7 +333,8 @@ pub fn run(args: &RenderArgs) -> Result<()> {
         range = (first.round() as i32, last.round() as i32);
     }
     let frame_list: Vec<i32> = (range.0..=range.1).collect();
-    if let Ok((first, last)) = instance.time_domain()
+    if full
+        && let Ok((first, last)) = instance.time_domain()
         && ((range.0 as f64) < first || (range.1 as f64) > last)
     {
         eprintln!(
@@ -307,7 +343,9 @@ pub fn run(args: &RenderArgs) -> Result<()> {
             range.0, range.1
         );
     }
-    if opts.tile.is_some() && !instance.supports_tiles() {
+    if opts.tile.is_some() && !full {
+        eprintln!("note: the restricted host renders whole frames; --tile is ignored");
+    } else if opts.tile.is_some() && !instance.supports_tiles() {
         eprintln!(
             "note: {} does not support tiles; rendering whole frames",
             args.effect

@@ -67,6 +67,7 @@ std::string currentException() {
 } // namespace
 
 struct PxHost {
+  px::HostDescriptor *desc = nullptr;
   OwnPluginCache *cache = nullptr;
   IE::PluginCache *effects = nullptr;
   std::vector<IE::ImageEffectPlugin *> plugins;
@@ -103,6 +104,14 @@ extern "C" {
 void px_string_free(char *s) { free(s); }
 
 PxHost *px_host_new(const char *const *dirs, size_t n, char **err) {
+  return px_host_new2(dirs, n, PX_PROFILE_FULL, err);
+}
+
+PxHost *px_host_new2(const char *const *dirs, size_t n, int profile, char **err) {
+  if (profile != PX_PROFILE_FULL && profile != PX_PROFILE_RESTRICTED) {
+    setErr(err, "unknown host profile " + std::to_string(profile));
+    return nullptr;
+  }
   std::lock_guard<std::recursive_mutex> lock(px::globalMutex());
   PxHost *h = new (std::nothrow) PxHost();
   if (!h) {
@@ -110,9 +119,16 @@ PxHost *px_host_new(const char *const *dirs, size_t n, char **err) {
     return nullptr;
   }
   try {
-    px::HostDescriptor &desc = px::HostDescriptor::get();
+    std::string why;
+    h->desc = px::HostDescriptor::open(profile == PX_PROFILE_RESTRICTED ? px::Profile::Restricted : px::Profile::Full,
+                                       why);
+    if (!h->desc) {
+      setErr(err, why);
+      delete h;
+      return nullptr;
+    }
     h->cache = new OwnPluginCache();
-    h->effects = new IE::PluginCache(desc);
+    h->effects = new IE::PluginCache(*h->desc);
     h->effects->registerInCache(*h->cache);
     if (n > 0) {
       std::vector<std::string> paths;
@@ -183,7 +199,18 @@ PxInstance *px_instance_new(PxHost *h, const char *effectId, char **err) {
     }
     const std::set<std::string> &contexts = plugin->getContexts();
     std::string context;
-    if (contexts.count(kOfxImageEffectContextGeneral)) context = kOfxImageEffectContextGeneral;
+    if (h->desc->profile() == px::Profile::Restricted) {
+      // The restricted host offers only the filter context, even to effects that have general.
+      if (!contexts.count(kOfxImageEffectContextFilter)) {
+        std::string has;
+        for (const std::string &c : contexts) has += (has.empty() ? "" : ", ") + c;
+        setErr(err, std::string("effect ") + effectId +
+                        " has no filter context, the only one the restricted host profile offers (it has: " +
+                        (has.empty() ? "none" : has) + ")");
+        return nullptr;
+      }
+      context = kOfxImageEffectContextFilter;
+    } else if (contexts.count(kOfxImageEffectContextGeneral)) context = kOfxImageEffectContextGeneral;
     else if (contexts.count(kOfxImageEffectContextFilter)) context = kOfxImageEffectContextFilter;
     else {
       setErr(err, std::string("effect ") + effectId + " supports neither the general nor the filter context");
@@ -194,7 +221,7 @@ PxInstance *px_instance_new(PxHost *h, const char *effectId, char **err) {
     if (!effect) {
       delete inst;
       std::string msg = std::string("could not load effect ") + effectId + " (describe/load failed)";
-      for (const px::Message &m : px::HostDescriptor::get().hostMessages())
+      for (const px::Message &m : h->desc->hostMessages())
         if (m.level >= 3) msg += "; " + m.text;
       setErr(err, msg);
       return nullptr;
@@ -329,6 +356,10 @@ int px_instance_frames_needed(PxInstance *pi, double time, const char *clip, dou
     setErr(err, "invalid arguments");
     return 1;
   }
+  if (pi->effect->restricted()) {
+    setErr(err, "the restricted host profile never asks an effect which frames it needs (it has no temporal access)");
+    return 1;
+  }
   std::lock_guard<std::recursive_mutex> lock(px::globalMutex());
   try {
     OFX::Host::ImageEffect::RangeMap map;
@@ -376,6 +407,10 @@ int px_instance_frames_needed(PxInstance *pi, double time, const char *clip, dou
 int px_instance_time_domain(PxInstance *pi, double *first, double *last, char **err) {
   if (!pi || !first || !last) {
     setErr(err, "invalid arguments");
+    return 1;
+  }
+  if (pi->effect->restricted()) {
+    setErr(err, "the restricted host profile never asks an effect for its time domain (it renders the input's frames)");
     return 1;
   }
   std::lock_guard<std::recursive_mutex> lock(px::globalMutex());

@@ -1,7 +1,8 @@
 // The effect instance and its clips: source images fetched lazily from the
 // caller (cached per time, scale and depth), output images allocated per
 // render window, messages/progress collected, and the render driver that
-// honours the plugin's thread safety and tiling.
+// honours the plugin's thread safety and tiling. The restricted profile
+// narrows these to what MLT's host offers.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -87,6 +88,9 @@ double Clip::getAspectRatio() const { return 1.0; }
 double Clip::getFrameRate() const { return kFrameRate; }
 
 void Clip::getFrameRange(double &startFrame, double &endFrame) const {
+  // The restricted host never defines a clip's frame range: reading it fails as for an unknown
+  // property (the property suite returns this status).
+  if (_effect->restricted()) throw OFX::Host::Property::Exception(kOfxStatErrUnknown);
   int first, last;
   if (!isOutput() && sourceFrameRange(first, last)) {
     startFrame = first;
@@ -200,6 +204,9 @@ IE::Image *Clip::getImage(OfxTime time, const OfxRectD *) {
                                .count();
     }
   } fetchTimer = {isOutput() ? nullptr : job, std::chrono::steady_clock::now()};
+  // The restricted host has no temporal access: whatever time is asked for, the clip gives the
+  // frame being rendered (as MLT's host does).
+  if (_effect->restricted() && job) time = job->time;
   std::ostringstream uid;
   uid << getName() << "@" << time;
   if (isOutput()) {
@@ -239,8 +246,9 @@ IE::Image *Clip::getImage(OfxTime time, const OfxRectD *) {
 
 // ---- Effect ------------------------------------------------------------------
 
-Effect::Effect(IE::ImageEffectPlugin *plugin, IE::Descriptor &desc, const std::string &context)
-    : IE::Instance(plugin, desc, context, false), _progress(0.0), _cancelled(false), _sequential(false) {
+Effect::Effect(IE::ImageEffectPlugin *plugin, IE::Descriptor &desc, const std::string &context, Profile profile)
+    : IE::Instance(plugin, desc, context, false), _progress(0.0), _cancelled(false), _sequential(false),
+      _profile(profile) {
   std::memset(&_opts, 0, sizeof _opts);
   _opts.depth = PX_DEPTH_FLOAT;
   _opts.scale = 1.0;
@@ -624,6 +632,14 @@ int Effect::render(const int *frames, size_t n, const PxRenderOptions &opts, PxS
     err = "the effect's output clip has an unsupported format (" + (out ? out->getPixelDepth() : std::string("none")) +
           ", " + (out ? out->getComponents() : std::string("none")) + ")";
     return 1;
+  }
+  if (restricted()) {
+    // No tiles and no render scales in this host: whole frames at full resolution.
+    if (_opts.scale != 1.0) {
+      err = "the restricted host profile renders at scale 1 only, got " + std::to_string(opts.scale);
+      return 1;
+    }
+    _opts.tile_width = _opts.tile_height = 0;
   }
   if (_opts.scale != 1.0 && !supportsMultiResolution()) {
     err = "effect " + getPlugin()->getIdentifier() + " does not support render scales other than 1";

@@ -1,5 +1,5 @@
-// The host descriptor: what this host tells plugins it supports, the message
-// suite outside instances, and a real multithread suite on std::thread.
+// The host descriptor: what this host tells plugins it supports (per profile),
+// the message suite outside instances, and a real multithread suite on std::thread.
 #include <cstdarg>
 #include <cstdio>
 #include <cstring>
@@ -65,12 +65,25 @@ std::string format(const char *fmt, va_list args) {
   return std::string(big.data(), n);
 }
 
-HostDescriptor &HostDescriptor::get() {
-  static HostDescriptor *host = new HostDescriptor();  // lives for the process: plugins keep its pointer
-  return *host;
+const char *profileName(Profile profile) { return profile == Profile::Restricted ? "restricted" : "full"; }
+
+HostDescriptor *HostDescriptor::open(Profile profile, std::string &err) {
+  std::lock_guard<std::recursive_mutex> lock(globalMutex());
+  static HostDescriptor *host = nullptr;  // lives for the process: plugins keep its pointer
+  if (!host) host = new HostDescriptor(profile);
+  if (host->_profile != profile) {
+    err = std::string("this process already runs the ") + profileName(host->_profile) +
+          " host profile; plugins keep the host they were loaded by, so a " + profileName(profile) +
+          " host needs a process of its own";
+    return nullptr;
+  }
+  return host;
 }
 
-HostDescriptor::HostDescriptor() {
+HostDescriptor::HostDescriptor(Profile profile) : _profile(profile) {
+  // The restricted profile offers what MLT's host (Shotcut, Kdenlive) offers: the filter
+  // context, no temporal clip access, no tiles, render scale 1 only.
+  bool full = profile == Profile::Full;
   _properties.setStringProperty(kOfxPropName, "org.pixelspace.host");
   _properties.setStringProperty(kOfxPropLabel, "Pixelspace reference host");
   _properties.setIntProperty(kOfxPropAPIVersion, 1, 0);
@@ -81,17 +94,21 @@ HostDescriptor::HostDescriptor() {
   _properties.setStringProperty(kOfxPropVersionLabel, "0.1.0");
   _properties.setIntProperty(kOfxImageEffectHostPropIsBackground, 1);
   _properties.setIntProperty(kOfxImageEffectPropSupportsOverlays, 0);
-  _properties.setIntProperty(kOfxImageEffectPropSupportsMultiResolution, 1);
-  _properties.setIntProperty(kOfxImageEffectPropSupportsTiles, 1);
-  _properties.setIntProperty(kOfxImageEffectPropTemporalClipAccess, 1);
+  _properties.setIntProperty(kOfxImageEffectPropSupportsMultiResolution, full ? 1 : 0);
+  _properties.setIntProperty(kOfxImageEffectPropSupportsTiles, full ? 1 : 0);
+  _properties.setIntProperty(kOfxImageEffectPropTemporalClipAccess, full ? 1 : 0);
   _properties.setStringProperty(kOfxImageEffectPropSupportedComponents, kOfxImageComponentRGBA, 0);
   _properties.setStringProperty(kOfxImageEffectPropSupportedComponents, kOfxImageComponentRGB, 1);
   _properties.setStringProperty(kOfxImageEffectPropSupportedComponents, kOfxImageComponentAlpha, 2);
   _properties.setStringProperty(kOfxImageEffectPropSupportedPixelDepths, kOfxBitDepthByte, 0);
   _properties.setStringProperty(kOfxImageEffectPropSupportedPixelDepths, kOfxBitDepthShort, 1);
   _properties.setStringProperty(kOfxImageEffectPropSupportedPixelDepths, kOfxBitDepthFloat, 2);
-  _properties.setStringProperty(kOfxImageEffectPropSupportedContexts, kOfxImageEffectContextGeneral, 0);
-  _properties.setStringProperty(kOfxImageEffectPropSupportedContexts, kOfxImageEffectContextFilter, 1);
+  if (full) {
+    _properties.setStringProperty(kOfxImageEffectPropSupportedContexts, kOfxImageEffectContextGeneral, 0);
+    _properties.setStringProperty(kOfxImageEffectPropSupportedContexts, kOfxImageEffectContextFilter, 1);
+  } else {
+    _properties.setStringProperty(kOfxImageEffectPropSupportedContexts, kOfxImageEffectContextFilter, 0);
+  }
   _properties.setIntProperty(kOfxImageEffectPropSupportsMultipleClipDepths, 1);
   _properties.setIntProperty(kOfxImageEffectPropSupportsMultipleClipPARs, 0);
   _properties.setIntProperty(kOfxImageEffectPropSetableFrameRate, 0);
@@ -112,7 +129,7 @@ HostDescriptor::HostDescriptor() {
 OFX::Host::ImageEffect::Instance *HostDescriptor::newInstance(void *, OFX::Host::ImageEffect::ImageEffectPlugin *plugin,
                                                               OFX::Host::ImageEffect::Descriptor &desc,
                                                               const std::string &context) {
-  return new Effect(plugin, desc, context);
+  return new Effect(plugin, desc, context, _profile);
 }
 
 OFX::Host::ImageEffect::Descriptor *HostDescriptor::makeDescriptor(OFX::Host::ImageEffect::ImageEffectPlugin *plugin) {

@@ -82,11 +82,19 @@ struct RenderJob {
 
 extern thread_local RenderJob *tlsJob;
 
-/// The single host descriptor (OfxHost) shared by every PxHost.
+/// What the host offers plugins (PX_PROFILE_*): everything, or as little as MLT's host.
+enum class Profile { Full, Restricted };
+const char *profileName(Profile profile);
+
+/// The single host descriptor (OfxHost) shared by every PxHost. Its profile is fixed when it
+/// is made: plugins keep the host pointer they were loaded with, so a process has one profile.
 class HostDescriptor : public OFX::Host::ImageEffect::Host {
 public:
-  HostDescriptor();
-  static HostDescriptor &get();
+  explicit HostDescriptor(Profile profile);
+  /// The process's descriptor, made with `profile` by the first call; nullptr with `err` set
+  /// when it was made with another profile.
+  static HostDescriptor *open(Profile profile, std::string &err);
+  Profile profile() const { return _profile; }
 
   OFX::Host::ImageEffect::Instance *newInstance(void *clientData, OFX::Host::ImageEffect::ImageEffectPlugin *plugin,
                                                 OFX::Host::ImageEffect::Descriptor &desc,
@@ -115,6 +123,7 @@ public:
   std::vector<Message> hostMessages();
 
 private:
+  Profile _profile;
   std::mutex _msgMutex;
   std::vector<Message> _messages;
 };
@@ -209,7 +218,7 @@ private:
 class Effect : public OFX::Host::ImageEffect::Instance {
 public:
   Effect(OFX::Host::ImageEffect::ImageEffectPlugin *plugin, OFX::Host::ImageEffect::Descriptor &desc,
-         const std::string &context);
+         const std::string &context, Profile profile);
   ~Effect() override;
 
   // ImageEffect::Instance
@@ -256,6 +265,8 @@ public:
   int render(const int *frames, size_t n, const PxRenderOptions &opts, PxSink sink, void *sinkUser,
              std::string &err);
   const PxRenderOptions &options() const { return _opts; }
+  /// The restricted profile: no temporal access, no frame ranges, whole frames at scale 1.
+  bool restricted() const { return _profile == Profile::Restricted; }
   std::vector<PxFrameTiming> timings();
   Clip *clip(const std::string &name) const;
   std::vector<Clip *> clips() const;
@@ -273,6 +284,7 @@ private:
   std::vector<PxFrameTiming> _timings;
   PxRenderOptions _opts;
   bool _sequential;
+  Profile _profile;
 };
 
 /// Params: every host param class also implements this to be set from text

@@ -53,7 +53,22 @@ typedef int (*PxSink)(void *user, int frame, const float *rgba, unsigned width, 
 
 void px_string_free(char *s);
 
+/* Host profiles: what the host offers plugins.
+ * PX_PROFILE_FULL: general and filter contexts, temporal clip access, clip frame ranges, the
+ *   time-domain and frames-needed actions, tiles and render scales.
+ * PX_PROFILE_RESTRICTED: what MLT's host (Shotcut, Kdenlive) offers: the host reports
+ *   TemporalClipAccess, SupportsTiles and SupportsMultiResolution 0 and the filter context only
+ *   (instances are made in it, effects without it fail); clipGetImage returns the frame being
+ *   rendered whatever time is asked for; reading a clip's FrameRange or UnmappedFrameRange fails
+ *   with kOfxStatErrUnknown; px_instance_time_domain and px_instance_frames_needed fail without
+ *   calling the effect; renders are whole frames at scale 1.
+ * One process uses one profile: the first host made fixes it (plugins keep the host they were
+ * loaded by), and px_host_new2 with another profile fails with a message. */
+enum { PX_PROFILE_FULL = 0, PX_PROFILE_RESTRICTED = 1 };
+
+/* px_host_new(dirs, n, err) is px_host_new2(dirs, n, PX_PROFILE_FULL, err). */
 PxHost *px_host_new(const char *const *plugin_dirs, size_t n_dirs, char **err);
+PxHost *px_host_new2(const char *const *plugin_dirs, size_t n_dirs, int profile, char **err);
 void px_host_free(PxHost *host);
 int px_host_effect_count(PxHost *host);
 /* key: "id", "label", "group", "version", "contexts" (comma separated), "bundle", "file" */
@@ -78,6 +93,7 @@ int px_instance_set_param(PxInstance *inst, const char *name, const char *value,
 
 /* takes ownership of source.user (release is called even on failure) */
 int px_instance_connect(PxInstance *inst, const char *clip, PxSource source, char **err);
+/* time domain and frames needed fail in the restricted profile */
 int px_instance_time_domain(PxInstance *inst, double *first, double *last, char **err);
 /* frames the effect needs from input clip `clip` to render frame `time` (its frames-needed
  * action): up to `cap` (first, last) pairs into `ranges` (2 doubles each), their count in *n */

@@ -29,6 +29,9 @@ pub struct PxSource {
     pub release: extern "C" fn(user: *mut c_void),
 }
 
+pub const PX_PROFILE_FULL: c_int = 0;
+pub const PX_PROFILE_RESTRICTED: c_int = 1;
+
 pub const PX_DEPTH_BYTE: c_int = 0;
 pub const PX_DEPTH_SHORT: c_int = 1;
 pub const PX_DEPTH_FLOAT: c_int = 2;
@@ -68,9 +71,10 @@ pub type PxSink = extern "C" fn(
 unsafe extern "C" {
     pub fn px_string_free(s: *mut c_char);
 
-    pub fn px_host_new(
+    pub fn px_host_new2(
         dirs: *const *const c_char,
         n_dirs: usize,
+        profile: c_int,
         err: *mut *mut c_char,
     ) -> *mut PxHost;
     pub fn px_host_free(host: *mut PxHost);

@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex, OnceLock, Weak};
 use crate::error::{HostError, from_c};
 use crate::ffi;
 use crate::instance::Instance;
+use crate::options::HostProfile;
 
 /// An effect found in a bundle.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -25,6 +26,7 @@ pub struct EffectInfo {
 
 pub(crate) struct HostInner {
     pub(crate) raw: *mut ffi::PxHost,
+    pub(crate) profile: HostProfile,
 }
 
 // SAFETY: the C++ host serialises every call on a host with a global mutex.
@@ -50,18 +52,26 @@ impl Host {
     /// Scan `plugin_dirs` (recursively) for OpenFX bundles. With an empty list the
     /// standard search path is used (`OFX_PLUGIN_PATH`, then `/usr/OFX/Plugins`);
     /// otherwise only the given directories are searched. A path to a bundle
-    /// itself scans the directory holding it.
+    /// itself scans the directory holding it. The host offers everything it can
+    /// ([`HostProfile::Full`]).
     pub fn new(plugin_dirs: &[PathBuf]) -> Result<Host, HostError> {
+        Host::with_profile(plugin_dirs, HostProfile::Full)
+    }
+
+    /// As [`Host::new`], offering plugins what `profile` says. A process uses one
+    /// profile: asking for the other one after a host was made fails.
+    pub fn with_profile(plugin_dirs: &[PathBuf], profile: HostProfile) -> Result<Host, HostError> {
         // One C++ host per set of directories in the process: scanning a bundle
         // again sends its plugins load/describe/unload while instances made by
         // an earlier host may be rendering.
-        static HOSTS: OnceLock<Mutex<HashMap<Vec<PathBuf>, Weak<HostInner>>>> = OnceLock::new();
+        type Key = (HostProfile, Vec<PathBuf>);
+        static HOSTS: OnceLock<Mutex<HashMap<Key, Weak<HostInner>>>> = OnceLock::new();
         let mut hosts = HOSTS
             .get_or_init(Default::default)
             .lock()
             .unwrap_or_else(|e| e.into_inner());
         hosts.retain(|_, h| h.strong_count() > 0);
-        let key = plugin_dirs.to_vec();
+        let key = (profile, plugin_dirs.to_vec());
         if let Some(inner) = hosts.get(&key).and_then(Weak::upgrade) {
             let effects = list_effects(inner.raw);
             return Ok(Host { inner, effects });
@@ -72,15 +82,24 @@ impl Host {
             .collect::<Result<_, _>>()?;
         let ptrs: Vec<*const c_char> = dirs.iter().map(|d| d.as_ptr()).collect();
         let mut err: *mut c_char = ptr::null_mut();
+        let c_profile = match profile {
+            HostProfile::Full => ffi::PX_PROFILE_FULL,
+            HostProfile::Restricted => ffi::PX_PROFILE_RESTRICTED,
+        };
         // SAFETY: ptrs points at live NUL-terminated strings; err is an out-pointer.
-        let raw = unsafe { ffi::px_host_new(ptrs.as_ptr(), ptrs.len(), &mut err) };
+        let raw = unsafe { ffi::px_host_new2(ptrs.as_ptr(), ptrs.len(), c_profile, &mut err) };
         if raw.is_null() {
             return Err(from_c(err, "could not create the OpenFX host"));
         }
-        let inner = Arc::new(HostInner { raw });
+        let inner = Arc::new(HostInner { raw, profile });
         hosts.insert(key, Arc::downgrade(&inner));
         let effects = list_effects(raw);
         Ok(Host { inner, effects })
+    }
+
+    /// What this host offers plugins.
+    pub fn profile(&self) -> HostProfile {
+        self.inner.profile
     }
 
     /// Effects found in the scanned bundles.
@@ -89,8 +108,8 @@ impl Host {
     }
 
     /// Create an instance of effect `effect_id` in the general context (the
-    /// filter context for effects that only have that one) and run its
-    /// create-instance action.
+    /// filter context for effects that only have that one; always the filter
+    /// context in the restricted profile) and run its create-instance action.
     pub fn instance(&self, effect_id: &str) -> Result<Instance, HostError> {
         Instance::create(self.inner.clone(), effect_id)
     }

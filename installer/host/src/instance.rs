@@ -321,6 +321,7 @@ impl Instance {
 
     /// Frames the effect can produce (its time-domain action in the general
     /// context; the connected clips' frame ranges otherwise), both ends included.
+    /// Fails in the restricted profile, which never asks.
     pub fn time_domain(&self) -> Result<(f64, f64), HostError> {
         let (mut a, mut b) = (0.0, 0.0);
         let mut err: *mut c_char = ptr::null_mut();
@@ -335,7 +336,7 @@ impl Instance {
 
     /// The source frames the effect needs from input clip `clip` to render frame `time` (its
     /// frames-needed action; the frame itself when the effect does not say), as inclusive
-    /// (first, last) ranges.
+    /// (first, last) ranges. Fails in the restricted profile, which never asks.
     pub fn frames_needed(&self, time: f64, clip: &str) -> Result<Vec<(f64, f64)>, HostError> {
         let name = cstring(clip, "clip name")?;
         let mut cap = 8usize;

@@ -29,7 +29,7 @@ pub use image::{FrameSource, HostImage};
 pub use instance::{
     CancelHandle, ClipInfo, FrameTiming, Instance, Message, MessageLevel, ParamInfo, ParamKind,
 };
-pub use options::{Depth, RenderOptions, RowOrder};
+pub use options::{Depth, HostProfile, RenderOptions, RowOrder};
 
 /// The OpenFX source tree (headers, HostSupport, examples) this host was built
 /// from; tests use it to compile example plugins.

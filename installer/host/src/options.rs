@@ -1,4 +1,33 @@
-//! How the host presents images to the plugin during a render.
+//! What the host offers plugins (its profile) and how it presents images to
+//! the plugin during a render.
+
+/// What the host offers plugins. A process uses one profile: the first [`crate::Host`] made
+/// fixes it (plugins keep the host they were loaded by), and a host of the other profile in the
+/// same process fails to open.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum HostProfile {
+    /// Everything this host can do: general and filter contexts, temporal clip access, clip
+    /// frame ranges, the time-domain and frames-needed actions, tiles and render scales.
+    #[default]
+    Full,
+    /// What MLT's host (Shotcut, Kdenlive) offers: temporal clip access, tiles and
+    /// multi-resolution reported as 0; the filter context only (instances are made in it, and
+    /// effects without it fail); a clip's image fetch returns the frame being rendered whatever
+    /// time is asked for; reading a clip's frame range fails (`kOfxStatErrUnknown`);
+    /// [`crate::Instance::time_domain`] and [`crate::Instance::frames_needed`] fail without
+    /// asking the effect; renders are whole frames at scale 1.
+    Restricted,
+}
+
+impl HostProfile {
+    /// `full` or `restricted`.
+    pub fn name(self) -> &'static str {
+        match self {
+            HostProfile::Full => "full",
+            HostProfile::Restricted => "restricted",
+        }
+    }
+}
 
 /// Pixel depth the host offers on its clips (the plugin's clip preferences may change it).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

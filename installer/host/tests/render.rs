@@ -1,6 +1,6 @@
 //! Rendering through the host with the test effect (tests/fixtures/testfx.cpp):
 //! depths, render scale, row order and padding, threads and tiles, params by
-//! name, temporal access, time domain and failures.
+//! name, temporal access, time domain, what the full host reports and failures.
 
 mod common;
 
@@ -241,6 +241,11 @@ fn temporal_offset_and_time_domain() {
     assert_eq!(fx.time_domain().unwrap(), (0.0, 5.0));
     fx.set_param("offset", "2").unwrap();
     assert_eq!(fx.time_domain().unwrap(), (-2.0, 3.0));
+    assert!(
+        fx.messages()
+            .iter()
+            .any(|m| m.contains("time domain asked"))
+    );
     // Frame -1 reads source frame 1: a head extension before frame 0.
     let frames = render(&mut fx, &[-1], &RenderOptions::default()).unwrap();
     check(&frames[0].1, 1e-6, |x, y| src.value(x, y, 1));
@@ -251,9 +256,32 @@ fn temporal_offset_and_time_domain() {
 }
 
 #[test]
+fn the_full_host_reports_temporal_access_tiles_scales_and_frame_ranges() {
+    let (h, mut fx, _) = instance();
+    assert_eq!(h.profile(), pixelspace_host::HostProfile::Full);
+    fx.set_param("report", "true").unwrap();
+    render(&mut fx, &[2], &RenderOptions::default()).unwrap();
+    let reports: Vec<String> = fx
+        .posted()
+        .into_iter()
+        .filter(|m| m.text.starts_with("report "))
+        .map(|m| m.text)
+        .collect();
+    assert_eq!(
+        reports,
+        vec!["report temporal=1 tiles=1 multires=1 Source=0:0..5 Output=0:0..5"]
+    );
+}
+
+#[test]
 fn frames_needed_are_what_the_effect_declares() {
     let (_h, mut fx, _) = instance();
     assert_eq!(fx.frames_needed(3.0, "Source").unwrap(), vec![(3.0, 3.0)]);
+    assert!(
+        fx.messages()
+            .iter()
+            .any(|m| m.contains("frames needed asked"))
+    );
     fx.set_param("offset", "2").unwrap();
     assert_eq!(fx.frames_needed(3.0, "Source").unwrap(), vec![(5.0, 5.0)]);
     assert_eq!(fx.frames_needed(-1.0, "Source").unwrap(), vec![(1.0, 1.0)]);

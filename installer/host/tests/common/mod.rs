@@ -11,6 +11,11 @@ use pixelspace_host::{FrameSource, HostImage};
 /// Compile `sources` into `<dir>/<name>.ofx.bundle/Contents/Linux-x86-64/<name>.ofx`
 /// (once per process) and return the plugin directory holding only that bundle.
 pub fn bundle(name: &str, sources: &[PathBuf]) -> PathBuf {
+    bundle_with(name, sources, &[])
+}
+
+/// As [`bundle`], passing `flags` (such as `-DNAME`) to the compiler.
+pub fn bundle_with(name: &str, sources: &[PathBuf], flags: &[&str]) -> PathBuf {
     static BUILT: OnceLock<Mutex<Vec<(String, PathBuf)>>> = OnceLock::new();
     let built = BUILT.get_or_init(|| Mutex::new(Vec::new()));
     let mut built = built.lock().unwrap_or_else(|e| e.into_inner());
@@ -30,6 +35,7 @@ pub fn bundle(name: &str, sources: &[PathBuf]) -> PathBuf {
     let cxx = std::env::var("CXX").unwrap_or_else(|_| "c++".into());
     let status = Command::new(&cxx)
         .args(["-shared", "-fPIC", "-std=gnu++11", "-O2", "-w", "-pthread"])
+        .args(flags)
         .arg("-I")
         .arg(&include)
         .args(sources)
@@ -52,6 +58,12 @@ pub fn invert_plugin_dir() -> PathBuf {
 pub fn test_plugin_dir() -> PathBuf {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/testfx.cpp");
     bundle("testfx", &[src])
+}
+
+/// The test effect built without its filter context (general only), same id.
+pub fn general_only_plugin_dir() -> PathBuf {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/testfx.cpp");
+    bundle_with("testfx-general", &[src], &["-DTESTFX_GENERAL_ONLY"])
 }
 
 /// Frames whose pixels depend on x, y and the frame number (no symmetry,
