@@ -293,6 +293,9 @@ pub enum BenchCommand {
     /// Face at 1920x1080 (detection + landmarks, and retouch): frames per second, and against
     /// the same models run the usual Python way (onnxruntime, numpy, OpenCV) with --python.
     Face(crate::bench_face::FaceBenchArgs),
+    /// Each effect in MLT's OpenFX host against the reference host's restricted profile: seconds
+    /// per frame on the same frames, and their ratio.
+    Hosts(crate::bench_hosts::HostsBenchArgs),
 }
 
 pub fn run(args: &BenchArgs) -> Result<()> {
@@ -301,6 +304,9 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     }
     if let Some(BenchCommand::Face(face)) = &args.command {
         return crate::bench_face::run(face);
+    }
+    if let Some(BenchCommand::Hosts(hosts)) = &args.command {
+        return crate::bench_hosts::run(hosts);
     }
     if args.reps == 0 {
         return Err(Error::new("--reps must be at least 1"));

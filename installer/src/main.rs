@@ -4,6 +4,7 @@
 mod bench;
 mod bench_extend;
 mod bench_face;
+mod bench_hosts;
 mod demo;
 mod doctor;
 mod download;

@@ -1,0 +1,165 @@
+//! `pixelspace bench hosts`: seconds per frame of each effect in MLT's OpenFX host (melt, the
+//! host of Shotcut and Kdenlive) against the reference host in its restricted profile (which
+//! offers the same: the filter context, no other frames), on the same 8-bit frames, in one run.
+//! A measurement, not a test.
+//!
+//! Each host renders the shot twice per rep, once over `--frames` frames and once over the
+//! first frame alone, each a fresh process; the time per frame is the difference over the
+//! frames added, so both hosts' start-up (loading the plugin, ONNX Runtime and the models) falls
+//! out. Reps interleave the hosts; medians are printed, with their ratio (MLT over ours).
+//! MLT is driven by the `render.sh` that builds beside its `build.sh` (`--mlt-render`).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use clap::Args;
+
+use crate::bench::median;
+use crate::error::{Error, Result};
+use crate::paths;
+
+#[derive(Args, Debug, Clone)]
+pub struct HostsBenchArgs {
+    /// MLT's render script (render.sh beside MLT's build.sh), which runs melt.
+    #[arg(long)]
+    pub mlt_render: PathBuf,
+    /// The shot: an 8-bit PNG sequence pattern such as `shot/%05d.png`, numbered from 0.
+    #[arg(long, short = 'i')]
+    pub input: String,
+    /// Frames rendered per rep (at least 2).
+    #[arg(long, default_value_t = 6)]
+    pub frames: u32,
+    /// Repetitions (medians are printed).
+    #[arg(long, default_value_t = 3)]
+    pub reps: u32,
+    /// Effects to measure, by OFX id (default: Inference with --model, Face and CleanPlate).
+    #[arg(long = "effect")]
+    pub effects: Vec<String>,
+    /// Model for the Inference effect (without one, Inference is left out).
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// Folder holding Pixelspace.ofx.bundle.
+    #[arg(long)]
+    pub plugin_path: Option<PathBuf>,
+}
+
+/// Wall seconds of one render of frames `first..=last` through `host`.
+fn render_seconds(
+    host: &str,
+    args: &HostsBenchArgs,
+    effect: &str,
+    sets: &[String],
+    out_dir: &Path,
+    last: u32,
+) -> Result<f64> {
+    let plugin_dir = args
+        .plugin_path
+        .clone()
+        .unwrap_or_else(paths::default_plugin_dir);
+    let _ = std::fs::remove_dir_all(out_dir);
+    let output = out_dir.join("%05d.png").display().to_string();
+    let frames = format!("0..{last}");
+    let mut cmd = if host == "mlt" {
+        let mut c = Command::new("bash");
+        c.arg(&args.mlt_render).arg(effect);
+        c
+    } else {
+        let exe = std::env::current_exe()
+            .map_err(|e| Error::new(format!("cannot find the pixelspace binary: {e}")))?;
+        let mut c = Command::new(exe);
+        c.args(["render", effect, "--host", "restricted"]);
+        c
+    };
+    cmd.args(["-i", &args.input, "-o", &output, "--frames", &frames])
+        .args(["--depth", "byte", "--threads", "1", "--plugin-path"])
+        .arg(&plugin_dir);
+    for s in sets {
+        cmd.args(["--set", s]);
+    }
+    let start = Instant::now();
+    let out = cmd
+        .output()
+        .map_err(|e| Error::new(format!("cannot run the {host} render: {e}")))?;
+    let seconds = start.elapsed().as_secs_f64();
+    if !out.status.success() {
+        return Err(Error::new(format!(
+            "the {host} render of {effect} failed ({}):\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        )));
+    }
+    Ok(seconds)
+}
+
+pub fn run(args: &HostsBenchArgs) -> Result<()> {
+    if args.frames < 2 || args.reps == 0 {
+        return Err(Error::new(
+            "--frames must be at least 2 and --reps at least 1",
+        ));
+    }
+    if !args.mlt_render.is_file() {
+        return Err(Error::new(format!(
+            "MLT's render script {} does not exist (build MLT with the build.sh beside it)",
+            args.mlt_render.display()
+        )));
+    }
+    let mut effects: Vec<(String, Vec<String>)> = Vec::new();
+    if args.effects.is_empty() {
+        if let Some(model) = &args.model {
+            effects.push((
+                "org.pixelspace.Inference".into(),
+                vec![format!("model={}", model.display())],
+            ));
+        }
+        effects.push(("org.pixelspace.Face".into(), Vec::new()));
+        effects.push(("org.pixelspace.CleanPlate".into(), Vec::new()));
+    } else {
+        for e in &args.effects {
+            let sets = match (e.as_str(), &args.model) {
+                ("org.pixelspace.Inference", Some(m)) => vec![format!("model={}", m.display())],
+                ("org.pixelspace.Inference", None) => {
+                    return Err(Error::new("Inference needs --model"));
+                }
+                _ => Vec::new(),
+            };
+            effects.push((e.clone(), sets));
+        }
+    }
+    let scratch =
+        std::env::temp_dir().join(format!("pixelspace-bench-hosts-{}", std::process::id()));
+    println!(
+        "seconds per frame, {} frames of {} at 8 bits, one thread, medians of {} interleaved reps \
+         (time of {} frames less time of 1, over {})",
+        args.frames,
+        args.input,
+        args.reps,
+        args.frames,
+        args.frames - 1
+    );
+    println!(
+        "{:<28} {:>14} {:>14} {:>10}",
+        "effect", "reference (s)", "MLT (s)", "MLT / ref"
+    );
+    for (effect, sets) in &effects {
+        let mut per_frame = [Vec::new(), Vec::new()];
+        for _ in 0..args.reps {
+            for (k, host) in ["reference", "mlt"].into_iter().enumerate() {
+                let dir = scratch.join(host);
+                let many = render_seconds(host, args, effect, sets, &dir, args.frames - 1)?;
+                let one = render_seconds(host, args, effect, sets, &dir, 0)?;
+                per_frame[k].push((many - one) / (args.frames - 1) as f64);
+            }
+        }
+        let (ours, mlt) = (median(&per_frame[0]), median(&per_frame[1]));
+        println!(
+            "{:<28} {:>14.3} {:>14.3} {:>9.2}x",
+            effect,
+            ours,
+            mlt,
+            mlt / ours
+        );
+    }
+    let _ = std::fs::remove_dir_all(&scratch);
+    Ok(())
+}
