@@ -171,6 +171,9 @@ fn write_png(path: &Path, image: &Rgba, bits: PngBits) -> Result<()> {
     let file = fs::File::create(path).context(|| format!("cannot create {}", path.display()))?;
     let mut encoder = png::Encoder::new(BufWriter::new(file), image.width, image.height);
     encoder.set_color(png::ColorType::Rgba);
+    // The default (balanced) deflate took about 70% of a 1080p Inference render's time; fast
+    // deflate writes somewhat larger files in a fraction of it.
+    encoder.set_compression(png::Compression::Fast);
     encoder.set_depth(if bits == PngBits::Eight {
         png::BitDepth::Eight
     } else {
