@@ -6,7 +6,10 @@
 //! Each host renders the shot twice per rep, once over `--frames` frames and once over the
 //! first frame alone, each a fresh process; the time per frame is the difference over the
 //! frames added, so both hosts' start-up (loading the plugin, ONNX Runtime and the models) falls
-//! out. Reps interleave the hosts; medians are printed, with their ratio (MLT over ours).
+//! out. Reps interleave the hosts; medians are printed, with their ratio (MLT over ours). Each
+//! host also reads and writes its PNG files its own way, so the plugin's own time is printed
+//! too: the median render action, from the plugin's render log (`PIXELSPACE_RENDER_LOG`), which
+//! shows whether a host that makes a new instance per frame (MLT) costs the plugin anything.
 //! MLT is driven by the `render.sh` that builds beside its `build.sh` (`--mlt-render`).
 
 use std::path::{Path, PathBuf};
@@ -44,7 +47,13 @@ pub struct HostsBenchArgs {
     pub plugin_path: Option<PathBuf>,
 }
 
-/// Wall seconds of one render of frames `first..=last` through `host`.
+/// One render's wall seconds and the plugin's render actions (seconds each, in the order logged).
+struct Timed {
+    wall: f64,
+    actions: Vec<f64>,
+}
+
+/// Renders frames `0..=last` through `host`.
 fn render_seconds(
     host: &str,
     args: &HostsBenchArgs,
@@ -52,7 +61,7 @@ fn render_seconds(
     sets: &[String],
     out_dir: &Path,
     last: u32,
-) -> Result<f64> {
+) -> Result<Timed> {
     let plugin_dir = args
         .plugin_path
         .clone()
@@ -77,6 +86,9 @@ fn render_seconds(
     for s in sets {
         cmd.args(["--set", s]);
     }
+    let log = out_dir.with_extension("render-log");
+    let _ = std::fs::remove_file(&log);
+    cmd.env("PIXELSPACE_RENDER_LOG", &log);
     let start = Instant::now();
     let out = cmd
         .output()
@@ -89,7 +101,15 @@ fn render_seconds(
             String::from_utf8_lossy(&out.stderr)
         )));
     }
-    Ok(seconds)
+    let actions = std::fs::read_to_string(&log)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split('\t').nth(2)?.parse().ok())
+        .collect();
+    Ok(Timed {
+        wall: seconds,
+        actions,
+    })
 }
 
 pub fn run(args: &HostsBenchArgs) -> Result<()> {
@@ -138,26 +158,36 @@ pub fn run(args: &HostsBenchArgs) -> Result<()> {
         args.frames - 1
     );
     println!(
-        "{:<28} {:>14} {:>14} {:>10}",
-        "effect", "reference (s)", "MLT (s)", "MLT / ref"
+        "{:<28} {:>10} {:>10} {:>8}   {:>12} {:>12} {:>8}",
+        "", "whole frame", "", "", "plugin's render action", "", ""
+    );
+    println!(
+        "{:<28} {:>10} {:>10} {:>8}   {:>12} {:>12} {:>8}",
+        "effect", "ref (s)", "MLT (s)", "MLT/ref", "ref (s)", "MLT (s)", "MLT/ref"
     );
     for (effect, sets) in &effects {
         let mut per_frame = [Vec::new(), Vec::new()];
+        let mut actions = [Vec::new(), Vec::new()];
         for _ in 0..args.reps {
             for (k, host) in ["reference", "mlt"].into_iter().enumerate() {
                 let dir = scratch.join(host);
                 let many = render_seconds(host, args, effect, sets, &dir, args.frames - 1)?;
                 let one = render_seconds(host, args, effect, sets, &dir, 0)?;
-                per_frame[k].push((many - one) / (args.frames - 1) as f64);
+                per_frame[k].push((many.wall - one.wall) / (args.frames - 1) as f64);
+                actions[k].extend(many.actions);
             }
         }
         let (ours, mlt) = (median(&per_frame[0]), median(&per_frame[1]));
+        let (ours_action, mlt_action) = (median(&actions[0]), median(&actions[1]));
         println!(
-            "{:<28} {:>14.3} {:>14.3} {:>9.2}x",
+            "{:<28} {:>10.3} {:>10.3} {:>7.2}x   {:>12.3} {:>12.3} {:>7.2}x",
             effect,
             ours,
             mlt,
-            mlt / ours
+            mlt / ours,
+            ours_action,
+            mlt_action,
+            mlt_action / ours_action
         );
     }
     let _ = std::fs::remove_dir_all(&scratch);

@@ -19,6 +19,7 @@ pub mod host_offers;
 pub mod inference;
 pub mod memory;
 pub mod ofx;
+pub mod render_log;
 pub mod runtime;
 
 use std::ffi::c_int;

@@ -418,7 +418,12 @@ unsafe fn dispatch<P: Plugin>(
     };
     let reply = if action == kOfxImageEffectActionRender {
         let args = render_args(&in_args)?;
-        match P::render(&inst.inner, &effect, &args) {
+        let started = crate::render_log::enabled().then(std::time::Instant::now);
+        let rendered = P::render(&inst.inner, &effect, &args);
+        if let Some(t) = started {
+            crate::render_log::record(&P::ID.to_string_lossy(), args.time, t.elapsed());
+        }
+        match rendered {
             Ok(()) => {
                 if inst.persistent_message.swap(false, Ordering::Relaxed) {
                     effect.clear_persistent_message();

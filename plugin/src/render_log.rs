@@ -1,0 +1,31 @@
+//! For benchmarks across hosts: when `PIXELSPACE_RENDER_LOG` names a file, every render action
+//! appends one line to it, `EFFECT_ID<TAB>TIME<TAB>SECONDS`, the action's wall time inside the
+//! plugin (model loading on first use included). `pixelspace bench hosts` reads it to compare the
+//! plugin's own time in two hosts, whatever each host spends reading and writing files. Unset
+//! (the normal case), nothing is measured or written.
+
+use std::io::Write;
+use std::time::Duration;
+
+/// The environment variable naming the log file.
+pub const ENV: &str = "PIXELSPACE_RENDER_LOG";
+
+/// Whether render actions are being logged.
+pub fn enabled() -> bool {
+    std::env::var_os(ENV).is_some_and(|p| !p.is_empty())
+}
+
+/// Appends one render action's line (errors are ignored: a benchmark aid never fails a render).
+pub fn record(effect_id: &str, time: f64, took: Duration) {
+    let Some(path) = std::env::var_os(ENV).filter(|p| !p.is_empty()) else {
+        return;
+    };
+    let line = format!("{effect_id}\t{time}\t{:.6}\n", took.as_secs_f64());
+    if let Ok(mut f) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+    {
+        let _ = f.write_all(line.as_bytes());
+    }
+}
