@@ -57,7 +57,7 @@ use pixelspace_shared::pipeline::InferencePipeline;
 use pixelspace_shared::runtime::Provider;
 
 use crate::host_offers::{
-    ClipFrames, TEMPORAL_HOSTS, clip_frames, is_general_context, notice_once,
+    ClipFrames, TEMPORAL_HOSTS, clip_frames, is_general_context, not_in_filter_context, notice_once,
 };
 use crate::inference::{FrameColour, provider_from_index};
 use crate::ofx::{
@@ -697,9 +697,8 @@ impl Plugin for Face {
                         )
                     } else {
                         format!(
-                            "mode {mode} takes the new face from the FaceSource clip, which this host does not have: \
-                             it runs Face as a filter (one input clip); use a host with the general context \
-                             (Natron, Nuke, the `pixelspace render` command), or mode retouch or age"
+                            "mode {mode} takes the new face from the {}, or mode retouch or age",
+                            not_in_filter_context("Face", CLIP_FACE_SOURCE)
                         )
                     }));
                 }

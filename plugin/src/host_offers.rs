@@ -75,6 +75,15 @@ pub fn is_general_context(effect: &ImageEffect) -> bool {
     effect.context().is_ok_and(|c| c == Context::General)
 }
 
+/// Why a clip the render needs is absent in the filter context (which has Source and Output
+/// only), for an error message: `node` is the effect's name, `clip` the missing clip.
+pub fn not_in_filter_context(node: &str, clip: &str) -> String {
+    format!(
+        "{clip} clip, which this host does not have: it runs {node} as a filter (the Source clip \
+         only); use a host with the general context ({TEMPORAL_HOSTS})"
+    )
+}
+
 /// Notices already posted in this process (by effect and topic).
 static POSTED: Mutex<Option<HashSet<String>>> = Mutex::new(None);
 

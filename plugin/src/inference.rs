@@ -25,7 +25,7 @@ use pixelspace_shared::manifest::Manifest;
 use pixelspace_shared::pipeline::{InferencePipeline, InputImage, RenderRequest};
 use pixelspace_shared::runtime::Provider;
 
-use crate::host_offers::{OneFrameOnly, TEMPORAL_HOSTS, is_general_context};
+use crate::host_offers::{OneFrameOnly, TEMPORAL_HOSTS, is_general_context, not_in_filter_context};
 use crate::ofx::{
     CanonicalRect, ChangedKind, ClipPreferences, Context, Description, Error, FramesNeeded,
     ImageEffect, InstanceChanged, MessageLevel, Plugin, RegionsOfInterest, RenderArgs, Reply,
@@ -421,9 +421,8 @@ impl Plugin for Inference {
                     )
                 } else {
                     format!(
-                        "the model reads clip {clip_name}, which this host does not have: it runs \
-                         Inference as a filter (the Source clip only); use a host with the general \
-                         context ({TEMPORAL_HOSTS}) or a model that reads Source alone"
+                        "the model reads the {}, or a model that reads Source alone",
+                        not_in_filter_context("Inference", &clip_name)
                     )
                 }));
             };
