@@ -3,10 +3,11 @@
 //! offers the same: the filter context, no other frames), on the same 8-bit frames, in one run.
 //! A measurement, not a test.
 //!
-//! Each host renders the shot twice per rep, once over `--frames` frames and once over the
-//! first frame alone, each a fresh process; the time per frame is the difference over the
-//! frames added, so both hosts' start-up (loading the plugin, ONNX Runtime and the models) falls
-//! out. Reps interleave the hosts; medians are printed, with their ratio (MLT over ours). Each
+//! The shot is the input's first frame repeated `--frames` times, so that every frame costs the
+//! same. Each host renders it twice per rep, once whole and once its first frame alone, each a
+//! fresh process; the time per frame is the difference over the frames added, so both hosts'
+//! start-up (loading the plugin, ONNX Runtime and the models) falls out, and so do the extra
+//! renders of the last frame that melt makes (it renders it three times). Reps interleave the hosts; medians are printed, with their ratio (MLT over ours). Each
 //! host also reads and writes its PNG files its own way, so the plugin's own time is printed
 //! too: the median render action, from the plugin's render log (`PIXELSPACE_RENDER_LOG`), which
 //! shows whether a host that makes a new instance per frame (MLT) costs the plugin anything.
@@ -20,6 +21,7 @@ use clap::Args;
 
 use crate::bench::median;
 use crate::error::{Error, Result};
+use crate::frames::FramePattern;
 use crate::paths;
 
 #[derive(Args, Debug, Clone)]
@@ -27,7 +29,7 @@ pub struct HostsBenchArgs {
     /// MLT's render script (render.sh beside MLT's build.sh), which runs melt.
     #[arg(long)]
     pub mlt_render: PathBuf,
-    /// The shot: an 8-bit PNG sequence pattern such as `shot/%05d.png`, numbered from 0.
+    /// The shot: an 8-bit PNG sequence pattern such as `shot/%05d.png` (its first frame is used).
     #[arg(long, short = 'i')]
     pub input: String,
     /// Frames rendered per rep (at least 2).
@@ -57,6 +59,7 @@ struct Timed {
 fn render_seconds(
     host: &str,
     args: &HostsBenchArgs,
+    input: &str,
     effect: &str,
     sets: &[String],
     out_dir: &Path,
@@ -80,7 +83,7 @@ fn render_seconds(
         c.args(["render", effect, "--host", "restricted"]);
         c
     };
-    cmd.args(["-i", &args.input, "-o", &output, "--frames", &frames])
+    cmd.args(["-i", input, "-o", &output, "--frames", &frames])
         .args(["--depth", "byte", "--threads", "1", "--plugin-path"])
         .arg(&plugin_dir);
     for s in sets {
@@ -110,6 +113,26 @@ fn render_seconds(
         wall: seconds,
         actions,
     })
+}
+
+/// Writes the first frame of `pattern` as frames 0..frames of `dir/%05d.png`; returns that pattern.
+fn repeated_first_frame(pattern: &str, frames: u32, dir: &Path) -> Result<String> {
+    let pattern = FramePattern::parse(pattern)?;
+    let first = *pattern
+        .existing_frames()
+        .first()
+        .ok_or_else(|| Error::new(format!("no frames found for {}", pattern.path(0).display())))?;
+    std::fs::create_dir_all(dir)
+        .map_err(|e| Error::new(format!("cannot create {}: {e}", dir.display())))?;
+    for n in 0..frames {
+        std::fs::copy(pattern.path(first), dir.join(format!("{n:05}.png"))).map_err(|e| {
+            Error::new(format!(
+                "cannot copy {}: {e}",
+                pattern.path(first).display()
+            ))
+        })?;
+    }
+    Ok(dir.join("%05d.png").display().to_string())
 }
 
 pub fn run(args: &HostsBenchArgs) -> Result<()> {
@@ -148,13 +171,13 @@ pub fn run(args: &HostsBenchArgs) -> Result<()> {
     }
     let scratch =
         std::env::temp_dir().join(format!("pixelspace-bench-hosts-{}", std::process::id()));
+    let input = repeated_first_frame(&args.input, args.frames, &scratch.join("input"))?;
     println!(
-        "seconds per frame, {} frames of {} at 8 bits, one thread, medians of {} interleaved reps \
-         (time of {} frames less time of 1, over {})",
-        args.frames,
+        "seconds per frame, the first frame of {} repeated {} times, at 8 bits, one thread, \
+         medians of {} interleaved reps (time of all frames less time of 1, over {})",
         args.input,
-        args.reps,
         args.frames,
+        args.reps,
         args.frames - 1
     );
     println!(
@@ -171,8 +194,8 @@ pub fn run(args: &HostsBenchArgs) -> Result<()> {
         for _ in 0..args.reps {
             for (k, host) in ["reference", "mlt"].into_iter().enumerate() {
                 let dir = scratch.join(host);
-                let many = render_seconds(host, args, effect, sets, &dir, args.frames - 1)?;
-                let one = render_seconds(host, args, effect, sets, &dir, 0)?;
+                let many = render_seconds(host, args, &input, effect, sets, &dir, args.frames - 1)?;
+                let one = render_seconds(host, args, &input, effect, sets, &dir, 0)?;
                 per_frame[k].push((many.wall - one.wall) / (args.frames - 1) as f64);
                 actions[k].extend(many.actions);
             }
