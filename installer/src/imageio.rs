@@ -2,6 +2,7 @@
 //!
 //! Files store rows top-down; everything past this module uses the OFX convention (row 0 at the bottom),
 //! so rows are flipped here and nowhere else. Outputs go through a temporary file renamed into place.
+//! Files without alpha read as opaque; a matte clip reads them by their luminance instead.
 
 use std::fs;
 use std::io::BufWriter;
@@ -36,8 +37,13 @@ pub enum PngBits {
     Sixteen,
 }
 
-/// Reads a PNG or EXR file, chosen by extension.
+/// Reads a PNG or EXR file, chosen by extension (opaque where the file has no alpha).
 pub fn read(path: &Path) -> Result<Rgba> {
+    read_with_alpha(path).map(|(image, _)| image)
+}
+
+/// Reads a PNG or EXR file, chosen by extension, and tells whether it has an alpha channel.
+pub fn read_with_alpha(path: &Path) -> Result<(Rgba, bool)> {
     match extension(path).as_str() {
         "png" => read_png(path),
         "exr" => read_exr(path),
@@ -45,6 +51,17 @@ pub fn read(path: &Path) -> Result<Rgba> {
             "{}: unsupported file type {other:?} (use .png or .exr)",
             path.display()
         ))),
+    }
+}
+
+/// Rec. 709 luma weights of R, G, B.
+pub const LUMA_709: [f32; 3] = [0.2126, 0.7152, 0.0722];
+
+/// Sets every pixel's alpha to the Rec. 709 luma of its (decoded, unlinearised) RGB: how a matte
+/// without alpha (a black-and-white or grey image) is read.
+pub fn luminance_into_alpha(rgba: &mut [f32]) {
+    for px in rgba.chunks_exact_mut(4) {
+        px[3] = LUMA_709[0] * px[0] + LUMA_709[1] * px[1] + LUMA_709[2] * px[2];
     }
 }
 
@@ -115,7 +132,7 @@ fn temp_path(path: &Path) -> PathBuf {
     ))
 }
 
-fn read_png(path: &Path) -> Result<Rgba> {
+fn read_png(path: &Path) -> Result<(Rgba, bool)> {
     let file = fs::File::open(path).context(|| format!("cannot open {}", path.display()))?;
     let mut decoder = png::Decoder::new(std::io::BufReader::new(file));
     decoder.set_transformations(png::Transformations::EXPAND);
@@ -160,11 +177,16 @@ fn read_png(path: &Path) -> Result<Rgba> {
             data[o..o + 4].copy_from_slice(&rgba);
         }
     }
-    Ok(Rgba {
-        width: w,
-        height: h,
-        data,
-    })
+    // After EXPAND, grey+alpha and RGBA (tRNS included) have an alpha sample.
+    let has_alpha = channels == 2 || channels == 4;
+    Ok((
+        Rgba {
+            width: w,
+            height: h,
+            data,
+        },
+        has_alpha,
+    ))
 }
 
 fn write_png(path: &Path, image: &Rgba, bits: PngBits) -> Result<()> {
@@ -205,8 +227,16 @@ fn write_png(path: &Path, image: &Rgba, bits: PngBits) -> Result<()> {
     Ok(())
 }
 
-fn read_exr(path: &Path) -> Result<Rgba> {
+fn read_exr(path: &Path) -> Result<(Rgba, bool)> {
     use exr::prelude::*;
+    let meta = exr::meta::MetaData::read_from_file(path, false)
+        .context(|| format!("{} is not a readable OpenEXR image", path.display()))?;
+    let has_alpha = meta.headers.first().is_some_and(|h| {
+        h.channels
+            .list
+            .iter()
+            .any(|c| c.name.to_string().eq_ignore_ascii_case("A"))
+    });
     let image = read_first_rgba_layer_from_file(
         path,
         |resolution, _channels| {
@@ -221,11 +251,14 @@ fn read_exr(path: &Path) -> Result<Rgba> {
     )
     .context(|| format!("{} is not a readable OpenEXR RGBA image", path.display()))?;
     let (w, h, data) = image.layer_data.channel_data.pixels;
-    Ok(Rgba {
-        width: w as u32,
-        height: h as u32,
-        data,
-    })
+    Ok((
+        Rgba {
+            width: w as u32,
+            height: h as u32,
+            data,
+        },
+        has_alpha,
+    ))
 }
 
 fn write_exr(path: &Path, image: &Rgba) -> Result<()> {
@@ -286,6 +319,30 @@ mod tests {
         let mut buf = vec![0u8; r.output_buffer_size().unwrap()];
         r.next_frame(&mut buf).unwrap();
         assert_eq!(buf[1], 4); // green of file row 0 = y 4
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn alpha_is_known_and_luminance_fills_it() {
+        let dir = std::env::temp_dir().join(format!("pixelspace-alpha-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let rgb = dir.join("rgb.png");
+        let file = fs::File::create(&rgb).unwrap();
+        let mut encoder = png::Encoder::new(BufWriter::new(file), 2, 1);
+        encoder.set_color(png::ColorType::Rgb);
+        let mut writer = encoder.write_header().unwrap();
+        writer.write_image_data(&[255, 0, 0, 0, 255, 0]).unwrap();
+        writer.finish().unwrap();
+        let (mut image, has_alpha) = read_with_alpha(&rgb).unwrap();
+        assert!(!has_alpha);
+        assert_eq!(image.pixel(0, 0)[3], 1.0);
+        luminance_into_alpha(&mut image.data);
+        assert!((image.pixel(0, 0)[3] - 0.2126).abs() < 1e-6);
+        assert!((image.pixel(1, 0)[3] - 0.7152).abs() < 1e-6);
+        for name in ["rgba.png", "rgba.exr"] {
+            write(&dir.join(name), &gradient(3, 2), PngBits::Eight).unwrap();
+            assert!(read_with_alpha(&dir.join(name)).unwrap().1, "{name}");
+        }
         fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -19,6 +19,7 @@ mod imageio;
 mod install;
 mod models;
 mod models_convert;
+mod movie;
 mod paths;
 mod python_child;
 mod render;

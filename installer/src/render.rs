@@ -1,8 +1,9 @@
-//! `pixelspace render`: reads frame patterns, drives an effect through the reference OFX host (full,
-//! or restricted to what MLT's host offers), writes frames.
+//! `pixelspace render`: reads frame patterns or movies, drives an effect through the reference OFX
+//! host (full, or restricted to what MLT's host offers), writes frames or a movie.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::Mutex;
 
 use clap::{Args, ValueEnum};
 use pixelspace_host::{
@@ -12,16 +13,19 @@ use pixelspace_host::{
 use crate::error::{Error, Result};
 use crate::frames::{self, FramePattern};
 use crate::imageio::{self, PngBits, Rgba};
+use crate::movie::{self, Codec, MovieSource, MovieWriter};
 use crate::paths;
 
 #[derive(Args, Debug, Clone)]
 pub struct RenderArgs {
     /// Effect identifier, e.g. org.pixelspace.Inference.
     pub effect: String,
-    /// Input frame pattern for the Source clip, e.g. shot/%04d.png.
+    /// Input for the Source clip: a frame pattern (shot/%04d.png) or a movie (clip.mp4, .mov,
+    /// .mkv, .mxf: anything FFmpeg reads; frame N is its Nth frame, from 0).
     #[arg(short = 'i', long = "input")]
     pub input: Option<String>,
-    /// Output frame pattern, e.g. out/%04d.exr.
+    /// Output: a frame pattern (out/%04d.exr) or a movie (out.mp4, out.mov, out.mxf), written
+    /// in time order.
     #[arg(short = 'o', long = "output")]
     pub output: String,
     /// Frames to render, both ends included: A..B (may be negative: --frames=-4..27).
@@ -29,7 +33,8 @@ pub struct RenderArgs {
     /// or more for effects that lengthen a shot); with --host restricted, the input's frames.
     #[arg(long, allow_hyphen_values = true)]
     pub frames: Option<String>,
-    /// Bind a further clip: NAME=PATTERN (repeatable).
+    /// Bind a further clip: NAME=PATTERN, a frame pattern or a movie (repeatable). A matte
+    /// clip (Mask) without alpha is read by its luminance.
     #[arg(long = "clip", value_name = "NAME=PATTERN")]
     pub clips: Vec<String>,
     /// Set a parameter by script name: PARAM=VALUE (choice params by option name; repeatable).
@@ -38,10 +43,18 @@ pub struct RenderArgs {
     /// Frames rendered at once (and CPUs the host reports to the plugin).
     #[arg(long, default_value_t = 1)]
     pub threads: usize,
-    /// Pixel depth the host gives the plugin (default: the input's own: byte for 8-bit PNG,
-    /// short for 16-bit PNG, float for EXR). Byte and short frames count as sRGB-encoded, float as linear.
+    /// Pixel depth the host gives the plugin (default: the input's own: byte for 8-bit PNG and
+    /// movies, short for 16-bit PNG and 10-bit or deeper movies, float for EXR). Byte and short frames count as sRGB-encoded, float as linear.
     #[arg(long, value_enum)]
     pub depth: Option<DepthArg>,
+    /// Frame rate of a movie output (24, 25, 23.976, 30000/1001). Default: the input movie's,
+    /// else 24.
+    #[arg(long)]
+    pub fps: Option<String>,
+    /// Codec of a movie output. Default: h264 for .mp4, prores (422 HQ) for .mov, dnxhr-hq for
+    /// .mxf.
+    #[arg(long, value_enum)]
+    pub codec: Option<Codec>,
     /// Render scale in (0, 1]: 0.5 renders at half resolution.
     #[arg(long, default_value_t = 1.0)]
     pub scale: f64,
@@ -103,6 +116,7 @@ pub struct PatternSource {
     range: (i32, i32),
     size: (u32, u32),
     depth: DepthArg,
+    luminance_matte: bool,
 }
 
 impl PatternSource {
@@ -133,6 +147,7 @@ impl PatternSource {
             range,
             size: (probe_image.width, probe_image.height),
             depth,
+            luminance_matte: false,
         })
     }
 
@@ -144,6 +159,12 @@ impl PatternSource {
     /// The depth the files are stored in: byte for 8-bit PNG, short for 16-bit PNG, float for EXR.
     pub fn stored_depth(&self) -> DepthArg {
         self.depth
+    }
+
+    /// Reads files without alpha by their luminance into alpha (for matte clips); files with
+    /// alpha keep it.
+    pub fn set_luminance_matte(&mut self, on: bool) {
+        self.luminance_matte = on;
     }
 }
 
@@ -163,7 +184,10 @@ impl FrameSource for PatternSource {
                 path.display()
             ));
         }
-        let img = imageio::read(&path).map_err(|e| e.message)?;
+        let (mut img, has_alpha) = imageio::read_with_alpha(&path).map_err(|e| e.message)?;
+        if self.luminance_matte && !has_alpha {
+            imageio::luminance_into_alpha(&mut img.data);
+        }
         if (img.width, img.height) != self.size {
             return Err(format!(
                 "{} is {}x{} but the clip {} is {}x{}",
@@ -180,6 +204,125 @@ impl FrameSource for PatternSource {
             height: img.height,
             data: img.data,
         })
+    }
+}
+
+/// A clip bound on the command line: a frame pattern, or a movie decoded through FFmpeg.
+enum ClipSource {
+    Frames(PatternSource),
+    Movie(MovieSource),
+}
+
+impl ClipSource {
+    /// A movie when `text` names one file that is not a PNG or EXR image (an existing file's
+    /// name may hold `%` or `#`), else a frame pattern.
+    fn open(text: &str, still_range: (i32, i32)) -> Result<Self> {
+        let is_image = |ext: &str| ext == "png" || ext == "exr";
+        let path = Path::new(text);
+        let ext = path
+            .extension()
+            .map(|e| e.to_string_lossy().to_ascii_lowercase())
+            .unwrap_or_default();
+        if path.is_file() && !is_image(&ext) {
+            return Ok(ClipSource::Movie(MovieSource::open(path)?));
+        }
+        let pattern = FramePattern::parse(text)?;
+        let ext = pattern.extension();
+        if pattern.is_still() && !is_image(&ext) {
+            Ok(ClipSource::Movie(MovieSource::open(Path::new(text))?))
+        } else {
+            Ok(ClipSource::Frames(PatternSource::open(text, still_range)?))
+        }
+    }
+
+    fn range(&self) -> (i32, i32) {
+        match self {
+            ClipSource::Frames(s) => s.range(),
+            ClipSource::Movie(s) => s.range(),
+        }
+    }
+
+    fn stored_depth(&self) -> DepthArg {
+        match self {
+            ClipSource::Frames(s) => s.stored_depth(),
+            ClipSource::Movie(s) if s.bits() > 8 => DepthArg::Short,
+            ClipSource::Movie(_) => DepthArg::Byte,
+        }
+    }
+
+    /// A movie's frame rate (frame patterns have none).
+    fn rate(&self) -> Option<&str> {
+        match self {
+            ClipSource::Frames(_) => None,
+            ClipSource::Movie(s) => Some(s.rate()),
+        }
+    }
+
+    fn set_luminance_matte(&mut self, on: bool) {
+        match self {
+            ClipSource::Frames(s) => s.set_luminance_matte(on),
+            ClipSource::Movie(s) => s.set_luminance_matte(on),
+        }
+    }
+}
+
+impl FrameSource for ClipSource {
+    fn frame_range(&self) -> (i32, i32) {
+        self.range()
+    }
+    fn rod(&self) -> (u32, u32) {
+        match self {
+            ClipSource::Frames(s) => s.rod(),
+            ClipSource::Movie(s) => s.rod(),
+        }
+    }
+    fn read(&self, frame: i32) -> std::result::Result<HostImage, String> {
+        match self {
+            ClipSource::Frames(s) => s.read(frame),
+            ClipSource::Movie(s) => s.read(frame),
+        }
+    }
+}
+
+/// Where rendered frames go: one file per frame, or one movie.
+enum Output {
+    Frames {
+        pattern: FramePattern,
+        png_bits: PngBits,
+    },
+    Movie(Mutex<MovieWriter>),
+}
+
+impl Output {
+    fn write(&self, frame: i32, image: HostImage) -> std::result::Result<(), String> {
+        match self {
+            Output::Frames { pattern, png_bits } => {
+                let path = pattern.path(frame);
+                let rgba = Rgba {
+                    width: image.width,
+                    height: image.height,
+                    data: image.data,
+                };
+                imageio::write(&path, &rgba, *png_bits).map_err(|e| e.message)?;
+                eprintln!("wrote {}", path.display());
+                Ok(())
+            }
+            Output::Movie(writer) => writer
+                .lock()
+                .map_err(|_| "a thread writing the movie failed".to_string())?
+                .push(frame, image),
+        }
+    }
+
+    /// Ends a movie (frame files are complete as they are written).
+    fn finish(self) -> Result<()> {
+        match self {
+            Output::Frames { .. } => Ok(()),
+            Output::Movie(writer) => writer
+                .into_inner()
+                .map_err(|_| Error::new("a thread writing the movie failed"))?
+                .finish(),
+        }
     }
 }
 
@@ -247,11 +390,11 @@ pub fn run(args: &RenderArgs) -> Result<()> {
         let (name, pattern) = split_pair(clip, "--clip")?;
         bindings.push((name.to_string(), pattern.to_string()));
     }
-    let mut sources: Vec<(String, PatternSource)> = Vec::new();
+    let mut sources: Vec<(String, ClipSource)> = Vec::new();
     for (name, pattern) in &bindings {
         sources.push((
             name.clone(),
-            PatternSource::open(pattern, requested.unwrap_or((1, 1)))?,
+            ClipSource::open(pattern, requested.unwrap_or((1, 1)))?,
         ));
     }
     // Without --frames: the input's frames for now; in the full host, the effect's own frame
@@ -268,20 +411,41 @@ pub fn run(args: &RenderArgs) -> Result<()> {
         .or_else(|| sources.first().map(|(_, s)| s.stored_depth()))
         .unwrap_or(DepthArg::Float);
     let output = FramePattern::parse(&args.output)?;
-    if output.is_still() && range.1 > range.0 {
-        return Err(Error::new(format!(
-            "output {:?} has no frame number (%04d or ####) but {} frames are rendered",
-            args.output,
-            range.1 as i64 - range.0 as i64 + 1
-        )));
-    }
     let out_ext = output.extension();
-    if out_ext != "png" && out_ext != "exr" {
-        return Err(Error::new(format!(
-            "output {:?}: use a .png or .exr pattern",
-            args.output
-        )));
-    }
+    // A movie output: its codec and frame rate (the input movie's unless --fps says).
+    let movie_out = if movie::OUTPUT_EXTENSIONS.contains(&out_ext.as_str()) {
+        if !output.is_still() {
+            return Err(Error::new(format!(
+                "output {:?}: a movie takes no frame number (%04d or ####)",
+                args.output
+            )));
+        }
+        let codec = movie::output_codec(Path::new(&args.output), args.codec)?;
+        let rate = match (&args.fps, sources.first().and_then(|(_, s)| s.rate())) {
+            (Some(fps), _) => movie::parse_rate(fps)?,
+            (None, Some(rate)) => rate.to_string(),
+            (None, None) => "24".to_string(),
+        };
+        Some((codec, rate))
+    } else {
+        if out_ext != "png" && out_ext != "exr" {
+            return Err(Error::new(format!(
+                "output {:?}: use a .png or .exr pattern, or a .mp4, .mov or .mxf movie",
+                args.output
+            )));
+        }
+        if output.is_still() && range.1 > range.0 {
+            return Err(Error::new(format!(
+                "output {:?} has no frame number (%04d or ####) but {} frames are rendered",
+                args.output,
+                range.1 as i64 - range.0 as i64 + 1
+            )));
+        }
+        if args.codec.is_some() || args.fps.is_some() {
+            eprintln!("note: --codec and --fps are for movie outputs (.mp4, .mov, .mxf); ignored");
+        }
+        None
+    };
     let png_bits = match args.png_bits {
         Some(8) => PngBits::Eight,
         Some(16) => PngBits::Sixteen,
@@ -315,7 +479,15 @@ pub fn run(args: &RenderArgs) -> Result<()> {
         let (name, value) = split_pair(set, "--set")?;
         instance.set_param(name, value)?;
     }
-    for (name, source) in sources {
+    // Matte clips (the effect marks them as masks) read an image without alpha by its luminance.
+    let masks: Vec<String> = instance
+        .clips()
+        .into_iter()
+        .filter(|c| c.mask)
+        .map(|c| c.name)
+        .collect();
+    for (name, mut source) in sources {
+        source.set_luminance_matte(masks.contains(&name));
         instance.connect(&name, Arc::new(source))?;
     }
 
@@ -324,7 +496,7 @@ pub fn run(args: &RenderArgs) -> Result<()> {
     let full = profile == HostProfile::Full;
     if full
         && requested.is_none()
-        && !output.is_still()
+        && (movie_out.is_some() || !output.is_still())
         && let Ok((first, last)) = instance.time_domain()
         && first.is_finite()
         && last.is_finite()
@@ -359,17 +531,21 @@ pub fn run(args: &RenderArgs) -> Result<()> {
         );
     }
 
-    let sink = |frame: i32, image: HostImage| -> std::result::Result<(), String> {
-        let path = output.path(frame);
-        let rgba = Rgba {
-            width: image.width,
-            height: image.height,
-            data: image.data,
-        };
-        imageio::write(&path, &rgba, png_bits).map_err(|e| e.message)?;
-        eprintln!("wrote {}", path.display());
-        Ok(())
+    // A movie gets the frames in time order, whatever their numbers (ExtendShot's head is
+    // negative); a failed render leaves no movie.
+    let sink_to = match movie_out {
+        Some((codec, rate)) => Output::Movie(Mutex::new(MovieWriter::new(
+            Path::new(&args.output),
+            codec,
+            &rate,
+            frame_list.clone(),
+        )?)),
+        None => Output::Frames {
+            pattern: output,
+            png_bits,
+        },
     };
+    let sink = |frame: i32, image: HostImage| sink_to.write(frame, image);
     let rendered = instance.render_frames(&frame_list, &opts, &sink);
     // Log lines (progress) are noise here; anything the plugin wants a user to read is shown.
     for message in instance
@@ -379,5 +555,6 @@ pub fn run(args: &RenderArgs) -> Result<()> {
     {
         eprintln!("{}: {:?}: {}", args.effect, message.level, message.text);
     }
-    rendered.map_err(|e| Error::new(format!("render failed: {e}")))
+    rendered.map_err(|e| Error::new(format!("render failed: {e}")))?;
+    sink_to.finish()
 }
