@@ -1,6 +1,8 @@
 //! For benchmarks across hosts: when `PIXELSPACE_RENDER_LOG` names a file, every render action
-//! appends one line to it, `EFFECT_ID<TAB>TIME<TAB>SECONDS`, the action's wall time inside the
-//! plugin (model loading on first use included). `pixelspace bench hosts` reads it to compare the
+//! appends one line to it, `EFFECT_ID<TAB>TIME<TAB>SECONDS<TAB>PLUGIN_BINARY`: the action's wall
+//! time inside the plugin (model loading on first use included) and which plugin binary ran it
+//! (a host that finds two Pixelspace bundles, such as MLT, which always scans /usr/OFX/Plugins,
+//! loads both). `pixelspace bench hosts` reads it to compare the
 //! plugin's own time in two hosts, whatever each host spends reading and writing files. Unset
 //! (the normal case), nothing is measured or written.
 
@@ -20,7 +22,12 @@ pub fn record(effect_id: &str, time: f64, took: Duration) {
     let Some(path) = std::env::var_os(ENV).filter(|p| !p.is_empty()) else {
         return;
     };
-    let line = format!("{effect_id}\t{time}\t{:.6}\n", took.as_secs_f64());
+    let binary = crate::ofx::path::binary_path().unwrap_or_default();
+    let line = format!(
+        "{effect_id}\t{time}\t{:.6}\t{}\n",
+        took.as_secs_f64(),
+        binary.display()
+    );
     if let Ok(mut f) = std::fs::OpenOptions::new()
         .create(true)
         .append(true)

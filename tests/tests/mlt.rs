@@ -50,17 +50,79 @@ fn mlt_render_script() -> Option<PathBuf> {
     }
 }
 
+/// The folders MLT always scans for plugins, whatever OFX_PLUGIN_PATH says.
+const MLT_SYSTEM_FOLDERS: [&str; 2] = ["/usr/OFX/Plugins", "/usr/local/OFX/Plugins"];
+
 /// Renders through melt; returns the exit status and MLT's log.
+///
+/// MLT loads every bundle it finds, and a Pixelspace bundle in a system folder (where `pixelspace
+/// install` puts one by default) is the one it renders with, not the bundle under test. So where
+/// one is there, melt runs in a mount namespace of its own (`unshare`) with an empty folder over
+/// those folders. Every render action's line in the plugin's render log must then name the
+/// plugin binary of the bundle under test.
 fn melt(script: &Path, effect: &str, input: &str, output: &str, args: &[&str]) -> Output {
-    Command::new("bash")
+    let hidden: Vec<&str> = MLT_SYSTEM_FOLDERS
+        .into_iter()
+        .filter(|d| Path::new(d).join("Pixelspace.ofx.bundle").exists())
+        .collect();
+    let mut cmd = if hidden.is_empty() {
+        Command::new("bash")
+    } else {
+        let empty = scratch_path("mlt-empty-plugin-folder");
+        std::fs::create_dir_all(&empty).unwrap();
+        let mut c = Command::new("unshare");
+        c.arg("--mount");
+        if !is_root() {
+            c.arg("--map-root-user");
+        }
+        c.args([
+            "sh",
+            "-c",
+            r#"set -e; empty=$1; shift; while [ "$1" != -- ]; do mount --bind "$empty" "$1"; shift; done; shift; exec bash "$@""#,
+            "sh",
+        ]);
+        c.arg(&empty).args(&hidden).arg("--");
+        c
+    };
+    let log = Path::new(output)
+        .parent()
+        .expect("an output folder")
+        .with_extension("render-log");
+    let _ = std::fs::remove_file(&log);
+    let out = cmd
         .arg(script)
         .arg(effect)
         .args(["-i", input, "-o", output])
         .args(args)
         .arg("--plugin-path")
         .arg(plugin_dir())
+        .env("PIXELSPACE_RENDER_LOG", &log)
         .output()
-        .expect("run MLT's render.sh")
+        .expect("run MLT's render.sh (through unshare where a system plugin folder has a Pixelspace bundle)");
+    let bundle = std::fs::canonicalize(bundle()).unwrap();
+    let lines = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(
+        !lines.is_empty(),
+        "the plugin logged no render action in MLT:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for line in lines.lines() {
+        let binary = line.split('\t').nth(3).unwrap_or("");
+        assert!(
+            Path::new(binary).starts_with(&bundle),
+            "MLT rendered with {binary:?}, not the bundle under test ({}); hidden folders: {hidden:?}\n{}",
+            bundle.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    out
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
 }
 
 fn melt_ok(script: &Path, effect: &str, input: &str, output: &str, args: &[&str]) -> String {
