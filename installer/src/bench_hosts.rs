@@ -104,11 +104,25 @@ fn render_seconds(
             String::from_utf8_lossy(&out.stderr)
         )));
     }
-    let actions = std::fs::read_to_string(&log)
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| l.split('\t').nth(2)?.parse().ok())
-        .collect();
+    // MLT loads every Pixelspace bundle it finds (it always scans /usr/OFX/Plugins too) and may
+    // render with another one than the bundle measured: refuse to report such a run.
+    let bundle = paths::bundle_dir(&plugin_dir);
+    let bundle = bundle.canonicalize().unwrap_or(bundle);
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    let mut actions = Vec::new();
+    for line in text.lines() {
+        let fields: Vec<&str> = line.split('\t').collect();
+        let binary = fields.get(3).copied().unwrap_or("");
+        if !Path::new(binary).starts_with(&bundle) {
+            return Err(Error::new(format!(
+                "the {host} render ran the plugin binary {binary:?}, not the bundle in {}: remove \
+                 or update the other Pixelspace bundle (MLT always scans /usr/OFX/Plugins and \
+                 /usr/local/OFX/Plugins)",
+                bundle.display()
+            )));
+        }
+        actions.extend(fields.get(2).and_then(|v| v.parse::<f64>().ok()));
+    }
     Ok(Timed {
         wall: seconds,
         actions,
