@@ -288,7 +288,7 @@ pub fn extend(ws: &Workspace, clip: &'static Clip, clip_dir: &Path) -> Result<Re
             vec![(real(t), REAL), (made(t), mark)]
         })
         .collect();
-    let preview = preview(ws, id, &preview_frames, 0.75, clip.fps() / 2.0)?;
+    let preview = preview(ws, id, &preview_frames, 1.0, clip.fps() / 2.0)?;
     let beaten = |gains: &[f64]| gains.iter().filter(|g| **g > 0.0).count();
     let notes = vec![
         format!(
@@ -451,7 +451,7 @@ pub fn retime(
             vec![(real(i - i % 2), REAL), (made(i), mark), (real(i), REAL)]
         })
         .collect();
-    let preview = preview(ws, id, &preview_frames, 0.5, clip.fps())?;
+    let preview = preview(ws, id, &preview_frames, 0.64, clip.fps())?;
     let gain_blend = mean(&p_made) - mean(&p_blend);
     let notes = vec![format!(
         "The in-betweens are {gain_blend:+.2} dB against a plain 50/50 frame blend and {:+.2} dB against repeating frames. \
@@ -690,7 +690,7 @@ pub fn clean_plate(ws: &Workspace, clip: &'static Clip, clip_dir: &Path) -> Resu
             ]
         })
         .collect();
-    let preview = preview(ws, id, &preview_frames, 0.625, clip.fps())?;
+    let preview = preview(ws, id, &preview_frames, 0.8, clip.fps())?;
     let notes = vec![
         "Where the matte covers a person, the median of the 30 frames around rebuilds the road and grass behind them: \
          the people walking close to the camera go."

@@ -195,7 +195,7 @@ pub fn write(out: &Path, reports: &[Report], setting: &Setting) -> Result<()> {
     }
     let _ = writeln!(
         h,
-        "<tr><th>total</th><th>{}</th></tr></table>",
+        "<tr><th>total, up to this page</th><th>{}</th></tr></table>",
         format_seconds(total)
     );
     let _ = writeln!(
