@@ -284,14 +284,7 @@ fn face_in_mlt_equals_the_restricted_reference_host_and_says_smoothing_is_off() 
     assert_eq!(notices, 1, "one smoothing notice in MLT's log:\n{log}");
     assert!(log.contains("no temporal clip access"), "{log}");
     // The retouch did change the face (the comparison above is not of two passthroughs).
-    let (src, _) = read_png(&dir.join("0001.png"));
-    let (out, _) = read_png(&scratch_path("mlt-face").join("mlt").join("0001.png"));
-    let changed = src
-        .data
-        .iter()
-        .zip(&out.data)
-        .filter(|(a, b)| a != b)
-        .count();
+    let changed = changed_values(&dir, "mlt-face");
     assert!(changed > 1000, "only {changed} values changed by retouch");
 }
 
@@ -309,14 +302,7 @@ fn clean_plate_in_mlt_fills_from_one_frame_like_the_restricted_reference_host() 
         1,
         "one single-frame notice in MLT's log:\n{log}"
     );
-    let (src, _) = read_png(&dir.join("0001.png"));
-    let (out, _) = read_png(&scratch_path("mlt-clean-plate").join("mlt").join("0001.png"));
-    let changed = src
-        .data
-        .iter()
-        .zip(&out.data)
-        .filter(|(a, b)| a != b)
-        .count();
+    let changed = changed_values(&dir, "mlt-clean-plate");
     assert!(
         changed > 1000,
         "only {changed} values changed: nobody was removed"
@@ -364,6 +350,18 @@ fn extend_shot_in_mlt_names_what_the_host_lacks() {
         text.contains("no temporal clip access") && text.contains("as a filter"),
         "{text}"
     );
+}
+
+/// How many values of frame 1 MLT changed: the input in `input_dir` against MLT's output in the
+/// scratch folder `name` (as [`compare`] wrote it).
+fn changed_values(input_dir: &Path, name: &str) -> usize {
+    let (src, _) = read_png(&input_dir.join("0001.png"));
+    let (out, _) = read_png(&scratch_path(name).join("mlt").join("0001.png"));
+    src.data
+        .iter()
+        .zip(&out.data)
+        .filter(|(a, b)| a != b)
+        .count()
 }
 
 /// The scratch folder `name` as [`scratch`] made it, without emptying it.
