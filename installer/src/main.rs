@@ -82,7 +82,7 @@ enum Command {
     Render(render::RenderArgs),
     /// Time the Inference effect through host and plugin against a bare ONNX Runtime run.
     Bench(bench::BenchArgs),
-    /// Render the demo shots through the host and write a contact sheet.
+    /// The three jobs on real footage it fetches: renders, contact sheets, previews and a page.
     Demo(demo::DemoArgs),
 }
 
