@@ -13,7 +13,12 @@
 //! provider; `none`: neighbours aligned by the global fit alone),
 //! `segmenter` (default the installed `selfie-segmentation`), `inpaintModel` (LaMa contract;
 //! default an installed `lama`, else the built-in fill; `none`: the built-in fill), `provider`,
-//! `colourSpace`.
+//! `colourSpace`, `motionMatte` (on: with method auto or median and no Mask clip, whatever
+//! moves against the window's temporal background on a locked-off camera is removed too, not
+//! only people; off for a moving camera, found by aligning the window's ends), `motionGrow`
+//! (px the motion matte grows by, for motion blur and shadow fringe).
+//!
+//! A matte that covers the whole frame leaves the frame as it is, with a message.
 //!
 //! The whole frame is built on each render (the effect asks for full frames, no tiles); frames
 //! of the window are fetched one at a time and released as soon as they are converted, the
@@ -54,6 +59,8 @@ pub const PARAM_SEGMENTER: &str = "segmenter";
 pub const PARAM_INPAINT_MODEL: &str = "inpaintModel";
 pub const PARAM_PROVIDER: &str = "provider";
 pub const PARAM_COLOUR_SPACE: &str = "colourSpace";
+pub const PARAM_MOTION_MATTE: &str = "motionMatte";
+pub const PARAM_MOTION_GROW: &str = "motionGrow";
 
 /// Options of the `output` choice.
 pub const OUTPUT_OPTIONS: [&str; 3] = ["plate", "comp", "confidence"];
@@ -120,6 +127,8 @@ struct Settings {
     output: OutputKind,
     auto_matte: bool,
     dilate: u32,
+    motion_matte: bool,
+    motion_grow: u32,
     flow: String,
     segmenter: String,
     inpaint: String,
@@ -145,6 +154,8 @@ fn read_settings(effect: &ImageEffect, time: f64) -> Result<Settings> {
         output,
         auto_matte: p.param(PARAM_AUTO_MATTE)?.get_int_at(time)? != 0,
         dilate: p.param(PARAM_DILATE)?.get_int_at(time)?.clamp(0, 256) as u32,
+        motion_matte: p.param(PARAM_MOTION_MATTE)?.get_int_at(time)? != 0,
+        motion_grow: p.param(PARAM_MOTION_GROW)?.get_int_at(time)?.clamp(0, 256) as u32,
         flow: p.param(PARAM_FLOW_MODEL)?.get_string_at(time)?,
         segmenter: p.param(PARAM_SEGMENTER)?.get_string_at(time)?,
         inpaint: p.param(PARAM_INPAINT_MODEL)?.get_string_at(time)?,
@@ -298,6 +309,8 @@ struct HostShot<'e, 'a> {
     bounds: Rect,
     mask: bool,
     segmenter: Option<Arc<InferencePipeline>>,
+    /// No Mask and no segmenter: the motion matte alone (frames come with an empty matte).
+    motion_only: bool,
     dilate: u32,
     colour: ColourSpace,
 }
@@ -342,13 +355,58 @@ impl ShotSource for HostShot<'_, '_> {
             alpha_of(&m.view().map_err(core)?, self.bounds)
         } else if let Some(seg) = &self.segmenter {
             person_matte(seg, &image, self.colour)?
+        } else if self.motion_only {
+            vec![0.0; self.bounds.area()]
         } else {
             return Err(CoreError::new(
-                "no matte: connect a Mask clip to the CleanPlate node or turn on autoMatte",
+                "no matte: connect a Mask clip to the CleanPlate node or turn on autoMatte or motionMatte",
             ));
         };
         let matte = plate::dilate(&matte, self.bounds.width() as usize, self.dilate);
         Ok(ShotFrame { image, matte })
+    }
+}
+
+/// Messages for a plate that did less than asked: the motion matte left off, or a matte that
+/// covered everything.
+fn report_plate(effect: &ImageEffect, t: i32, built: &plate::Plate) {
+    use plate::motion::MotionUse;
+    if built.passed_through {
+        notice_once(
+            effect,
+            "CleanPlate",
+            "covers-all",
+            &format!(
+                "CleanPlate: the matte of frame {t} covers the whole frame, so nothing is left \
+                 to rebuild the background from; the frame passes through unchanged"
+            ),
+        );
+    }
+    match built.motion {
+        MotionUse::MovingCamera { shift } => {
+            notice_once(
+                effect,
+                "CleanPlate",
+                "motion-camera",
+                &format!(
+                    "CleanPlate: the camera moves ({shift:.1} px across the window at frame {t}), \
+                     so the motion matte is off: only the person matte is removed"
+                ),
+            );
+        }
+        MotionUse::TooLarge { share } => {
+            notice_once(
+                effect,
+                "CleanPlate",
+                "motion-large",
+                &format!(
+                    "CleanPlate: at frame {t} the motion matte covered {:.0} % of the frame (a \
+                     light change or a shaking camera?), so it is not used there",
+                    100.0 * share
+                ),
+            );
+        }
+        MotionUse::Off | MotionUse::TooFewFrames | MotionUse::Used { .. } => {}
     }
 }
 
@@ -423,6 +481,14 @@ impl Plugin for CleanPlate {
                 .hint(hint)?
                 .animates(false)?;
         }
+        params
+            .define_boolean(PARAM_MOTION_MATTE, "Motion matte", true)?
+            .hint("Locked-off camera, no Mask clip: also remove whatever moves against the shot's background (method auto or median; off by itself when the camera moves).")?
+            .animates(false)?;
+        params
+            .define_int(PARAM_MOTION_GROW, "Motion grow (px)", 6, (0, 256))?
+            .hint("Grows the motion matte so motion blur and shadow fringes go too.")?
+            .animates(false)?;
         crate::common::define_provider_and_colour_params(&params, "models")?;
         Ok(())
     }
@@ -526,6 +592,7 @@ impl Plugin for CleanPlate {
             range,
             bounds,
             mask,
+            motion_only: !mask && !s.auto_matte && s.motion_matte,
             segmenter,
             dilate: s.dilate,
             colour,
@@ -538,8 +605,10 @@ impl Plugin for CleanPlate {
             inpaint_model: inpaint.as_deref(),
             frame_colour: colour,
             is_cancelled: &is_cancelled,
+            motion_grow: (!mask && s.motion_matte).then_some(s.motion_grow),
         };
         let built = plate::build(&shot, t, &opts)?;
+        report_plate(effect, t, &built);
         let mut result = built.image;
         match s.output {
             OutputKind::Plate => {}

@@ -82,6 +82,7 @@ mod tests {
                 inpaint_model: None,
                 frame_colour: ColourSpace::Srgb,
                 is_cancelled: &|| false,
+                motion_grow: None,
             };
             let start = std::time::Instant::now();
             let n = 3;

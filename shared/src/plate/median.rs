@@ -75,6 +75,7 @@ pub(crate) mod tests {
             inpaint_model: None,
             frame_colour: ColourSpace::Srgb,
             is_cancelled: &|| false,
+            motion_grow: None,
         }
     }
 

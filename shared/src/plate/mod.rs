@@ -36,6 +36,7 @@ pub mod flow;
 mod gather;
 pub mod inpaint;
 pub mod median;
+pub mod motion;
 pub mod propagate;
 
 use crate::error::{Error, Result};
@@ -102,6 +103,10 @@ pub struct Plate {
     /// the plate is the source.
     pub hole_pixels: Vec<usize>,
     pub hole_source: Vec<[f32; 4]>,
+    /// What the motion matte did.
+    pub motion: motion::MotionUse,
+    /// True where the matte covered every pixel: the plate is then the source, unchanged.
+    pub passed_through: bool,
 }
 
 /// The frames of a window of `window` frames around `t`, inside `range`, nearest first
@@ -141,10 +146,35 @@ pub struct PlateOptions<'a> {
     pub frame_colour: crate::colour::ColourSpace,
     /// Polled between frames; true stops with an error.
     pub is_cancelled: &'a (dyn Fn() -> bool + Sync),
+    /// The motion matte ([`motion`]) grown by this many pixels, for `auto` and `median`;
+    /// `None`: no motion matte.
+    pub motion_grow: Option<u32>,
 }
 
 /// Builds the plate of frame `t`.
 pub fn build(source: &dyn ShotSource, t: i32, opts: &PlateOptions) -> Result<Plate> {
+    let grow = match (opts.motion_grow, opts.method) {
+        (Some(g), Method::Auto | Method::Median) => g,
+        _ => return build_from(source, t, opts, motion::MotionUse::Off),
+    };
+    match motion::detect(source, t, opts, grow)? {
+        (used, Some(mattes)) => {
+            let with = motion::WithMotion {
+                inner: source,
+                motion: &mattes,
+            };
+            build_from(&with, t, opts, used)
+        }
+        (why, None) => build_from(source, t, opts, why),
+    }
+}
+
+fn build_from(
+    source: &dyn ShotSource,
+    t: i32,
+    opts: &PlateOptions,
+    motion: motion::MotionUse,
+) -> Result<Plate> {
     let current = source.load(t)?;
     let n = current.image.bounds.area();
     if current.matte.len() != n {
@@ -157,6 +187,20 @@ pub fn build(source: &dyn ShotSource, t: i32, opts: &PlateOptions) -> Result<Pla
     let hole: Vec<bool> = current.matte.iter().map(|&m| m > HOLE_THRESHOLD).collect();
     let mut confidence = vec![1.0f32; n];
     let hole_pixels: Vec<usize> = (0..n).filter(|&i| hole[i]).collect();
+    if n > 0 && hole_pixels.len() == n {
+        // Nothing of the frame is left to rebuild from: the source, unchanged.
+        let ShotFrame { image, matte } = current;
+        return Ok(Plate {
+            image,
+            confidence: vec![0.0; n],
+            hole,
+            matte,
+            hole_pixels: Vec::new(),
+            hole_source: Vec::new(),
+            motion,
+            passed_through: true,
+        });
+    }
     // Pixels still to fill, and what the temporal methods found (written into the frame once
     // the neighbours no longer need it as it is).
     let mut open: Vec<usize> = hole_pixels.clone();
@@ -221,6 +265,8 @@ pub fn build(source: &dyn ShotSource, t: i32, opts: &PlateOptions) -> Result<Pla
         matte,
         hole_pixels,
         hole_source,
+        motion,
+        passed_through: false,
     })
 }
 
