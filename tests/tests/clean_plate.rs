@@ -466,3 +466,118 @@ fn parallax_per_pixel_flow_beats_the_global_fit() {
         "on the far layer, per-pixel flow {far_flow:.2} dB vs the global fit {far_global:.2} dB"
     );
 }
+
+/// Makes one shot of make_motion_shots.py (a textured box, not a person, crossing a noisy
+/// background) in a fresh scratch folder; returns its folder.
+fn motion_shot(test: &str, name: &str) -> PathBuf {
+    let dir = scratch(test);
+    let script = workspace_root().join("tests/data/make_motion_shots.py");
+    let out = Command::new("python3")
+        .arg(&script)
+        .arg(&dir)
+        .arg(name)
+        .output()
+        .expect("run python3");
+    assert!(
+        out.status.success(),
+        "{} failed (needs python3 with numpy and scikit-image):\n{}",
+        script.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    dir.join(name)
+}
+
+/// Renders frame `t` of `dir`'s shot without a Mask into `out_dir`, with `--threads threads`.
+fn render_unmasked(dir: &Path, t: i32, sets: &[&str], threads: &str, out_dir: &str) -> Image {
+    let input = pattern(dir, "shot");
+    let output = pattern(dir, out_dir);
+    let frames = format!("{t}..{t}");
+    let mut args: Vec<&str> = vec![
+        "-i",
+        &input,
+        "-o",
+        &output,
+        "--frames",
+        &frames,
+        "--threads",
+        threads,
+    ];
+    for s in sets {
+        args.extend(["--set", s]);
+    }
+    let out = render(EFFECT, &args);
+    assert!(
+        out.status.success(),
+        "pixelspace render {args:?} failed ({}):\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    frame(dir, out_dir, t)
+}
+
+#[test]
+fn motion_matte_removes_a_moving_box_on_a_locked_off_camera_and_is_the_same_on_one_or_two_threads()
+{
+    real_model("selfie_segmentation");
+    let dir = motion_shot("clean_plate_motion_box", "box");
+    let t = 12;
+    // make_motion_shots.py writes the box's matte in RGB.
+    let box_px: Vec<bool> = frame(&dir, "matte", t)
+        .data
+        .chunks_exact(4)
+        .map(|p| p[0] > 0.5)
+        .collect();
+    let truth = frame(&dir, "plate", t);
+    // The motion matte alone (the person matte marks bits of this photo in every frame).
+    let sets = ["method=auto", "window=24", "output=plate", "autoMatte=0"];
+    let one = render_unmasked(&dir, t, &sets, "1", "out1");
+    let two = render_unmasked(&dir, t, &sets, "2", "out2");
+    assert!(one.data == two.data, "--threads 1 and 2 differ");
+    let (p, n) = psnr_where(&one, &truth, &box_px);
+    let (p_src, _) = psnr_where(&frame(&dir, "shot", t), &truth, &box_px);
+    eprintln!(
+        "motion matte: plate PSNR {p:.2} dB over the box's {n} pixels (the source: {p_src:.2} dB)"
+    );
+    assert_eq!(n, 1200);
+    assert!(
+        p >= 38.0,
+        "plate PSNR {p:.2} dB where the box was, need >= 38 dB"
+    );
+    // Without the motion matte only the person matte is left, which marks some of this photo
+    // (the box region is then partly inpainted, about 26 dB) but does not see the box.
+    let off = render_unmasked(
+        &dir,
+        t,
+        &["method=auto", "window=24", "output=plate", "motionMatte=0"],
+        "1",
+        "off",
+    );
+    let (p_off, _) = psnr_where(&off, &truth, &box_px);
+    eprintln!("motionMatte=0: PSNR {p_off:.2} dB over the box");
+    assert!(
+        p_off < p - 20.0,
+        "without the motion matte {p_off:.2} dB, with it {p:.2} dB"
+    );
+}
+
+#[test]
+fn a_panning_camera_gets_no_motion_matte() {
+    let dir = motion_shot("clean_plate_motion_pan", "box_pan");
+    let t = 6;
+    // No Mask, no person matte: the motion matte is all there could be, and the camera moves.
+    let out = render_unmasked(
+        &dir,
+        t,
+        &["method=auto", "window=12", "autoMatte=0", "motionMatte=1"],
+        "1",
+        "out",
+    );
+    let src = frame(&dir, "shot", t);
+    let changed = out
+        .data
+        .iter()
+        .zip(&src.data)
+        .filter(|(a, b)| (*a - *b).abs() > 1e-6)
+        .count();
+    assert_eq!(changed, 0, "{changed} values changed on a panning camera");
+}

@@ -238,10 +238,17 @@ pub fn detect(
         sm.rgb
             .iter()
             .zip(&bg)
-            .map(|(p, b)| (0..3).map(|c| (full(p[c]) - b[c]).abs()).fold(0.0, f32::max))
+            .map(|(p, b)| {
+                (0..3)
+                    .map(|c| (full(p[c]) - b[c]).abs())
+                    .fold(0.0, f32::max)
+            })
             .collect()
     };
-    let ti = frames.iter().position(|&k| k == t).expect("t in its window");
+    let ti = frames
+        .iter()
+        .position(|&k| k == t)
+        .expect("t in its window");
     let mut d_t = diff(&smalls[ti]);
     let noise = median(&mut d_t);
     let threshold = (NOISE_K * noise).max(MIN_STEP);
