@@ -641,7 +641,7 @@ pub fn clean_plate(ws: &Workspace, clip: &'static Clip, clip_dir: &Path) -> Resu
         output: &plate,
         frames,
         sets: &settings,
-        label: "CleanPlate median, automatic person matte",
+        label: "CleanPlate median, automatic person and motion matte",
     })?;
     let count = frames.1 - frames.0 + 1;
     let mut areas = Vec::new();
@@ -692,24 +692,26 @@ pub fn clean_plate(ws: &Workspace, clip: &'static Clip, clip_dir: &Path) -> Resu
         .collect();
     let preview = preview(ws, id, &preview_frames, 0.8, clip.fps())?;
     let notes = vec![
-        "Where the matte covers a person, the median of the 30 frames around rebuilds the road and grass behind them: \
-         the people walking close to the camera go."
+        "The matte is the automatic person matte (MediaPipe's selfie segmentation) together with the motion matte: the \
+         camera is locked off, so whatever differs from the window's temporal background is taken out too. The median of the \
+         frames around, over the samples where nothing moved, rebuilds the road and grass behind: the people walking go."
             .to_string(),
-        "The automatic matte is MediaPipe's selfie segmentation, made for one person close to the camera. On this wide shot it \
-         misses some of the people further away and covers others only in part, so they, or fragments of them (a head, a \
-         smudge where a body was), stay in the plate: see the difference column, which shows what was replaced. A Mask clip \
-         drawn or keyed by the artist fixes that; the demo shows the automatic matte as it is."
+        "What it does badly here: people who stand still for most of the window are part of the temporal background, so \
+         where they stood no frame shows what is behind them and the fill paints a flat patch; the red and white tape \
+         flutters in the wind, is taken for a moving thing and becomes a grey smear. See the difference column, which shows \
+         what was replaced. A Mask clip drawn or keyed by the artist, or a longer window, does better."
             .to_string(),
-        "The plate output is shown. The comp output (the source blended with the plate by the matte) leaves people half \
-         transparent on this shot, because the automatic matte is soft (well below 1) over much of each body."
+        "The plate output is shown. The comp output blends the source with the plate by the matte, which is soft where the \
+         person matte alone found someone."
             .to_string(),
     ];
     Ok(Report {
         id: id.to_string(),
         title: "People removed from a fixed-camera shot".to_string(),
         summary: format!(
-            "CleanPlate with no Mask clip mattes people automatically and, as the camera is locked off, fills each hole with \
-             the median of the {WINDOW} frames around it (method median); the output is the plate, the frame with the holes filled."
+            "CleanPlate with no Mask clip mattes people automatically and, as the camera is locked off, whatever moves; it \
+             fills each hole with the median of the {WINDOW} frames around it (method median); the output is the plate, the \
+             frame with the holes filled."
         ),
         clip,
         frames_used: format!(
