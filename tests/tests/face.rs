@@ -7,8 +7,8 @@
 //! * smoothing over neighbouring frames at least halves landmark jitter (frame-to-frame motion
 //!   of the landmarks once the known motion is undone);
 //! * frames rendered in shuffled chunks on 4 threads equal frames rendered in order on 1;
-//! * retouch leaves every pixel outside the face matte alone, removes at least 40 % of the
-//!   skin's high-frequency energy and keeps eye and lip edge contrast within 10 %;
+//! * retouch leaves every pixel outside the face matte alone and keeps eye and lip edge contrast
+//!   within 10 % (what it does to the skin's texture: tests/tests/face_texture.rs);
 //! * float frames above 1.0 keep their range; a frame without a face passes through.
 //!
 //! Needs `PIXELSPACE_MODELS_DIR` with face_detector and face_landmarks (as `pixelspace models
@@ -21,7 +21,7 @@ use pixelspace_tests::*;
 const FACE: &str = "org.pixelspace.Face";
 /// The hand-marked face of the astronaut photo, (x1, y1, x2, y2) y down.
 const MARKED_FACE: [f64; 4] = [178.0, 78.0, 272.0, 182.0];
-/// Face mesh indices (MediaPipe's face mesh): eye outlines, outer lip outline, skin points.
+/// Face mesh indices (MediaPipe's face mesh): eye outlines, outer lip outline.
 const EYES: [usize; 32] = [
     7, 33, 246, 161, 160, 159, 158, 157, 173, 133, 155, 154, 153, 145, 144, 163, 249, 263, 466,
     388, 387, 386, 385, 384, 398, 362, 382, 381, 380, 374, 373, 390,
@@ -29,8 +29,6 @@ const EYES: [usize; 32] = [
 const LIPS: [usize; 20] = [
     0, 37, 39, 40, 185, 61, 146, 91, 181, 84, 17, 314, 405, 321, 375, 291, 409, 270, 269, 267,
 ];
-/// Right cheek, left cheek, forehead.
-const SKIN: [usize; 3] = [50, 280, 151];
 
 fn shot() -> PathBuf {
     face_shots().join("astronaut_move")
@@ -274,36 +272,6 @@ fn luma(img: &Image) -> Vec<f64> {
         .collect()
 }
 
-/// Gaussian blur (sigma 1.5, taps to 3 sigma, edges clamped) of a w x h plane.
-fn gauss(v: &[f64], w: usize, h: usize) -> Vec<f64> {
-    let sigma: f64 = 1.5;
-    let r = 5i64;
-    let k: Vec<f64> = (-r..=r)
-        .map(|i| (-0.5 * (i as f64 / sigma).powi(2)).exp())
-        .collect();
-    let norm: f64 = k.iter().sum();
-    let pass = |src: &[f64], horizontal: bool| -> Vec<f64> {
-        let mut out = vec![0.0; w * h];
-        for y in 0..h as i64 {
-            for x in 0..w as i64 {
-                let mut acc = 0.0;
-                for (j, kv) in k.iter().enumerate() {
-                    let o = j as i64 - r;
-                    let (sx, sy) = if horizontal {
-                        ((x + o).clamp(0, w as i64 - 1), y)
-                    } else {
-                        (x, (y + o).clamp(0, h as i64 - 1))
-                    };
-                    acc += kv * src[sy as usize * w + sx as usize];
-                }
-                out[y as usize * w + x as usize] = acc / norm;
-            }
-        }
-        out
-    };
-    pass(&pass(v, true), false)
-}
-
 /// Pixels (x, y up) within `r` of any of the points (y down).
 fn near(points: &[[f64; 2]], r: f64, w: usize, h: usize) -> Vec<usize> {
     let mut out = Vec::new();
@@ -327,7 +295,7 @@ fn grad(l: &[f64], w: usize, h: usize, i: usize) -> f64 {
 }
 
 #[test]
-fn retouch_changes_only_the_face_smooths_skin_and_keeps_eye_and_lip_edges() {
+fn retouch_changes_only_the_face_and_keeps_eye_and_lip_edges() {
     let dir = scratch("face_retouch");
     let comp = dir.join("comp/%04d.png").display().to_string();
     let matte = dir.join("matte/%04d.exr").display().to_string();
@@ -360,7 +328,6 @@ fn retouch_changes_only_the_face_smooths_skin_and_keeps_eye_and_lip_edges() {
             "2",
         ],
     );
-    let (mut hf_before, mut hf_after) = (0.0, 0.0);
     let (mut edge_before, mut edge_after) = (0.0, 0.0);
     for t in 0..24 {
         let src = read_image(&shot().join(format!("{t:04}.png")));
@@ -387,34 +354,15 @@ fn retouch_changes_only_the_face_smooths_skin_and_keeps_eye_and_lip_edges() {
             continue;
         }
         let tr = read_track(&dir.join(format!("data/{t:04}.exr")));
-        let size = 2.0 * {
-            let (a, b) = (tr.points[33], tr.points[263]);
-            (a[0] - b[0]).hypot(a[1] - b[1])
-        };
         let (ls, lo) = (luma(&src), luma(&out));
-        let (gs, go) = (gauss(&ls, w, h), gauss(&lo, w, h));
-        let skin: Vec<[f64; 2]> = SKIN.iter().map(|&i| tr.points[i]).collect();
-        for i in near(&skin, 0.07 * size, w, h) {
-            hf_before += (ls[i] - gs[i]).powi(2);
-            hf_after += (lo[i] - go[i]).powi(2);
-        }
         let edges: Vec<[f64; 2]> = EYES.iter().chain(&LIPS).map(|&i| tr.points[i]).collect();
         for i in near(&edges, 2.5, w, h) {
             edge_before += grad(&ls, w, h, i);
             edge_after += grad(&lo, w, h, i);
         }
     }
-    let removed = 1.0 - hf_after / hf_before;
     let contrast = edge_after / edge_before;
-    eprintln!(
-        "retouch at amount 1: skin high-frequency energy removed {:.1} %, eye and lip edge contrast ratio {contrast:.3}",
-        100.0 * removed
-    );
-    assert!(
-        removed >= 0.4,
-        "removed {:.1} % of the skin's HF energy",
-        100.0 * removed
-    );
+    eprintln!("retouch at amount 1: eye and lip edge contrast ratio {contrast:.3}");
     assert!(
         (contrast - 1.0).abs() <= 0.1,
         "edge contrast ratio {contrast:.3}"

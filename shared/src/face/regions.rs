@@ -245,25 +245,26 @@ pub fn face_matte(points: &[[f64; 3]], bounds: Rect) -> Plane {
     m
 }
 
-/// The parts of a face that are not skin (eyes, brows, lips, nostrils), grown a little and
-/// feathered outwards so that their own edges get weight 1.
+/// The parts of a face that are not skin (eyes, brows, lips, nostrils), each outline scaled a
+/// little about its centre, grown by one [`feather_radius`] and feathered outwards (three box
+/// passes) so that their own edges get weight 1. Kept tight: the retouch's edge-preserving
+/// filter already leaves the features' strong edges alone, and skin close to the eyes (crow's
+/// feet, the lower lids' folds) and the nose is skin to retouch.
 pub fn features_mask(points: &[[f64; 3]], bounds: Rect) -> Plane {
     let mut m = Plane::new(bounds);
     for (poly, scale) in [
-        (&RIGHT_EYE[..], 1.6),
-        (&LEFT_EYE[..], 1.6),
-        (&RIGHT_BROW[..], 1.35),
-        (&LEFT_BROW[..], 1.35),
-        (&LIPS_OUTER[..], 1.25),
-        (&NOSTRILS[..], 1.15),
+        (&RIGHT_EYE[..], 1.35),
+        (&LEFT_EYE[..], 1.35),
+        (&RIGHT_BROW[..], 1.2),
+        (&LEFT_BROW[..], 1.2),
+        (&LIPS_OUTER[..], 1.1),
+        (&NOSTRILS[..], 1.1),
     ] {
         m.fill_polygon(&outline(points, poly, scale), 1.0);
     }
     let r = feather_radius(points);
-    // Grow by the blur's reach first (a blurred copy thresholded), then feather outwards.
-    for _ in 0..3 {
-        m.box_blur(r);
-    }
+    // Grow by one box pass's reach first (a blurred copy thresholded), then feather outwards.
+    m.box_blur(r);
     for v in &mut m.data {
         *v = if *v > 0.0 { 1.0 } else { 0.0 };
     }
