@@ -584,11 +584,11 @@ pub fn face(ws: &Workspace, clip: &'static Clip, clip_dir: &Path) -> Result<Repo
         .collect();
     let preview = preview(ws, id, &preview_frames, 2.0, clip.fps())?;
     let notes = vec![
-        "Made younger: not shown. The Face effect's age mode runs an age model with StyleGANEX-age's or FRAN's contract, \
-         and neither is shipped in a registry package, so the demo cannot fetch one. `pixelspace models fetch fran` (or \
-         `styleganex_age`, non-commercial) downloads one from its publisher; then `--set mode=age --set ageModel=...` uses it. \
-         What is shown instead is retouch: the skin smoothed and under-eye shadows softened inside the face matte, eyes, \
-         brows, lips and nostrils left alone. It makes a face look less tired, not younger."
+        "Made younger by retouch: the skin's wrinkle and blotch band is taken out by Amount and under-eye shadows lifted, \
+         while pores and grain stay (the fine band is left as it is); eyes, brows, lips and nostrils are left alone. An age \
+         model would do more (the Face effect's age mode runs one with StyleGANEX-age's or FRAN's contract), but neither is \
+         shipped in a registry package, so the demo cannot fetch one: `pixelspace models fetch fran` (or `styleganex_age`, \
+         non-commercial) downloads one from its publisher; then `--set mode=age --set ageModel=...` uses it."
             .to_string(),
         format!(
             "The clip is 176x144 and the face matte covers about {:.0}% of it, so the change is small at full size: the sheet \
@@ -598,9 +598,10 @@ pub fn face(ws: &Workspace, clip: &'static Clip, clip_dir: &Path) -> Result<Repo
     ];
     Ok(Report {
         id: id.to_string(),
-        title: "A face retouched (not made younger: no age model can be fetched)".to_string(),
+        title: "A face made younger by retouch (no age model can be fetched here)".to_string(),
         summary: "The Face effect finds the face in each frame (MediaPipe's detector and 468-point landmarker, smoothed over \
-                  neighbouring frames) and retouches the skin inside a feathered face matte."
+                  neighbouring frames) and retouches the skin inside a feathered face matte: wrinkles and blotches \
+                  softened, texture kept."
             .to_string(),
         clip,
         frames_used: format!("clip frames {}..{}", clip.first, clip.last),

@@ -455,7 +455,7 @@ impl Plugin for Face {
         let params = effect.params()?;
         params
             .define_choice(PARAM_MODE, "Mode", &MODE_OPTIONS, 0)?
-            .hint("retouch: smooth the skin (eyes, brows, lips and nostrils excluded) and soften under-eye shadows. replace: put the face of the FaceSource clip onto the face, warped to its landmarks, colour-matched and blended. age: run the age model on the face. swap: run the swap model with the identity of the FaceSource clip's face.")?
+            .hint("retouch: soften wrinkles, blotches and under-eye shadows by Amount (pores and grain kept; eyes, brows, lips and nostrils excluded). replace: put the face of the FaceSource clip onto the face, warped to its landmarks, colour-matched and blended. age: run the age model on the face. swap: run the swap model with the identity of the FaceSource clip's face.")?
             .animates(false)?
             .evaluate_on_change(true)?;
         params

@@ -22,7 +22,8 @@
 //!   Delaunay triangulation), colour-matched and blended through the face matte.
 //! * [`swap`] — face swapping with inswapper_128's contract: an identity recogniser, the
 //!   swapper's identity map read from its graph, paste-back through a feathered matte.
-//! * [`retouch`] — edge-preserving skin smoothing and under-eye lift within the face matte.
+//! * [`retouch`] — the skin's wrinkle and blotch band softened (pores and grain kept) and the
+//!   under-eye shadows lifted, within the face matte.
 //!
 //! # Coordinates
 //!
