@@ -16,8 +16,14 @@ const H: usize = 256;
 
 /// Makes one shot of make_plate_shots.py in a fresh scratch folder; returns its folder.
 fn shot(test: &str, name: &str) -> PathBuf {
+    generated_shot("make_plate_shots.py", test, name)
+}
+
+/// Runs the shot generator `script` (in tests/data) for shot `name` into a fresh scratch folder
+/// for `test`; returns the shot's folder.
+fn generated_shot(script: &str, test: &str, name: &str) -> PathBuf {
     let dir = scratch(test);
-    let script = workspace_root().join("tests/data/make_plate_shots.py");
+    let script = workspace_root().join("tests/data").join(script);
     let out = Command::new("python3")
         .arg(&script)
         .arg(&dir)
@@ -470,21 +476,7 @@ fn parallax_per_pixel_flow_beats_the_global_fit() {
 /// Makes one shot of make_motion_shots.py (a textured box, not a person, crossing a noisy
 /// background) in a fresh scratch folder; returns its folder.
 fn motion_shot(test: &str, name: &str) -> PathBuf {
-    let dir = scratch(test);
-    let script = workspace_root().join("tests/data/make_motion_shots.py");
-    let out = Command::new("python3")
-        .arg(&script)
-        .arg(&dir)
-        .arg(name)
-        .output()
-        .expect("run python3");
-    assert!(
-        out.status.success(),
-        "{} failed (needs python3 with numpy and scikit-image):\n{}",
-        script.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    dir.join(name)
+    generated_shot("make_motion_shots.py", test, name)
 }
 
 /// Renders frame `t` of `dir`'s shot without a Mask into `out_dir`, with `--threads threads`.
