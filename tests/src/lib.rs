@@ -518,3 +518,16 @@ pub fn tiny_face_models() -> PathBuf {
     assert!(dir.join("tiny_face_models.json").is_file());
     dir
 }
+
+/// `n` deterministic pseudo-random bytes (xorshift64 from `seed`): garbage files for bad-input tests.
+pub fn pseudo_random_bytes(seed: u64, n: usize) -> Vec<u8> {
+    let mut state = seed;
+    (0..n)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 24) as u8
+        })
+        .collect()
+}

@@ -108,15 +108,7 @@ fn random_bytes_instead_of_a_model() {
     let dir = scratch("bad_random_onnx");
     let (onnx, mut manifest) = copy_model(&dir, "conv1x1", "garbage");
     // Deterministic pseudo-random bytes; the manifest's hash matches them, so ONNX Runtime must refuse the file.
-    let mut state = 0x2545_f491_4f6c_dd1du64;
-    let bytes: Vec<u8> = (0..4096)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state >> 24) as u8
-        })
-        .collect();
+    let bytes = pseudo_random_bytes(0x2545_f491_4f6c_dd1d, 4096);
     std::fs::write(&onnx, &bytes).unwrap();
     let hash: String = Sha256::digest(&bytes)
         .iter()

@@ -61,13 +61,7 @@ fn render_plate(dir: &Path, frames: &str, sets: &[&str], no_mask: bool) {
         args.extend(["--set", s]);
     }
     let start = std::time::Instant::now();
-    let out = render(EFFECT, &args);
-    assert!(
-        out.status.success(),
-        "pixelspace render {args:?} failed ({}):\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
+    render_effect_ok(EFFECT, &args);
     eprintln!(
         "rendered {frames} with {sets:?} in {:.1} s",
         start.elapsed().as_secs_f64()
@@ -497,13 +491,7 @@ fn render_unmasked(dir: &Path, t: i32, sets: &[&str], threads: &str, out_dir: &s
     for s in sets {
         args.extend(["--set", s]);
     }
-    let out = render(EFFECT, &args);
-    assert!(
-        out.status.success(),
-        "pixelspace render {args:?} failed ({}):\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
+    render_effect_ok(EFFECT, &args);
     frame(dir, out_dir, t)
 }
 

@@ -425,15 +425,7 @@ fn missing_corrupt_and_truncated_movies_fail_cleanly() {
     assert_fails_cleanly(&out, &out_dir, &["no_such_clip.mp4", "not found"]);
 
     let corrupt = dir.join("corrupt.mov");
-    let mut state = 0x9e37_79b9_7f4a_7c15u64;
-    let bytes: Vec<u8> = (0..65536)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state >> 24) as u8
-        })
-        .collect();
+    let bytes = pseudo_random_bytes(0x9e37_79b9_7f4a_7c15, 65536);
     std::fs::write(&corrupt, &bytes).unwrap();
     let c = corrupt.display().to_string();
     let out = render(INFERENCE, &["-i", &c, "-o", &movie_out, "--set", &m]);
