@@ -531,3 +531,45 @@ pub fn pseudo_random_bytes(seed: u64, n: usize) -> Vec<u8> {
         })
         .collect()
 }
+
+/// The folder of real camera footage, `$PIXELSPACE_TEST_FOOTAGE` (made by
+/// `../shared/footage/get.sh DIR`, which `tests/setup` runs): `video/<clip>/%05d.png`,
+/// `photos/<name>.png` and `MANIFEST.tsv`. None, with a note, where it is not set (the test then
+/// does not run); under CI a missing folder fails the test, since CI always has the footage.
+pub fn footage_dir() -> Option<PathBuf> {
+    match std::env::var_os("PIXELSPACE_TEST_FOOTAGE").filter(|v| !v.is_empty()) {
+        Some(dir) => {
+            let dir = PathBuf::from(dir);
+            assert!(
+                dir.join("MANIFEST.tsv").is_file(),
+                "PIXELSPACE_TEST_FOOTAGE {} has no MANIFEST.tsv: run ../shared/footage/get.sh on it",
+                dir.display()
+            );
+            Some(dir)
+        }
+        None => {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "CI must run the real-footage tests: tests/setup fetches the footage with \
+                 ../shared/footage/get.sh and sets PIXELSPACE_TEST_FOOTAGE"
+            );
+            eprintln!(
+                "no real footage here (set PIXELSPACE_TEST_FOOTAGE to a folder made by \
+                 ../shared/footage/get.sh): this test did not run"
+            );
+            None
+        }
+    }
+}
+
+/// The frames folder of a real clip (`video/NAME`, frames `%05d.png` from 0), or None where
+/// there is no footage (see [`footage_dir`]). Fails the test when the clip is missing.
+pub fn footage_clip(name: &str) -> Option<PathBuf> {
+    let dir = footage_dir()?.join("video").join(name);
+    assert!(
+        dir.join("00000.png").is_file(),
+        "clip {name} missing from the footage at {}: rerun ../shared/footage/get.sh",
+        dir.display()
+    );
+    Some(dir)
+}
