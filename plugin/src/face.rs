@@ -22,11 +22,13 @@
 //!
 //! Outputs: `comp` the retouched frame; `matte` the face matte (in all four channels);
 //! `debug` the frame with the smoothed landmarks (green) and face boxes (red) drawn; `landmarks`
-//! the tracking data as pixels of a float image, for trackers and tests: for face `f` (in the
-//! `face` selection's order), row `2f` (counted from the bottom) holds landmark `i` at pixel `i`
-//! as `(x, y, z, 1)` in frame pixels (y up), and row `2f + 1` holds the smoothed box
-//! `(x1, y1, x2, y2)` at pixel 0, the frame's raw detector box at pixel 1 and
-//! `(score, landmark count, 0, 1)` at pixel 2.
+//! the tracking data as pixels of a float image, for trackers and tests: each face (in the
+//! `face` selection's order) has a block of rows counted from the bottom, `r = ceil(n / width)`
+//! landmark rows (`n` its landmark count, 468 for the face mesh) holding landmark `i` at pixel
+//! `(i mod width, i div width)` of the block as `(x, y, z, 1)` in frame pixels (y up), then an
+//! info row holding the smoothed box `(x1, y1, x2, y2)` at pixel 0, the frame's raw detector box
+//! at pixel 1 and `(score, landmark count, 0, 1)` at pixel 2. In a frame at least `n` pixels
+//! wide, face `f` therefore has its landmarks in row `2f` and its info in row `2f + 1`.
 //!
 //! Pixels outside the face matte are the source's, bit for bit; inside, the change is added to
 //! the source values so float values above 1 survive. A frame without a face passes through
@@ -825,16 +827,18 @@ impl Plugin for Face {
             _ => {
                 let b = frame;
                 out = FloatImage::new(b);
-                for (f, face) in tracked.iter().enumerate() {
-                    let (y0, y1) = (b.y1 + 2 * f as i32, b.y1 + 2 * f as i32 + 1);
-                    if y1 >= b.y2 {
+                let width = b.width().max(1) as usize;
+                let mut first = b.y1;
+                for face in &tracked {
+                    // Landmark rows (wrapped where the frame is narrower than the points), then
+                    // the info row.
+                    let info = first + face.points.len().div_ceil(width).max(1) as i32;
+                    if info >= b.y2 {
                         break;
                     }
                     for (i, p) in face.points.iter().enumerate() {
-                        let x = b.x1 + i as i32;
-                        if x < b.x2 {
-                            out.set_pixel(x, y0, [p[0] as f32, p[1] as f32, p[2] as f32, 1.0]);
-                        }
+                        let (x, y) = (b.x1 + (i % width) as i32, first + (i / width) as i32);
+                        out.set_pixel(x, y, [p[0] as f32, p[1] as f32, p[2] as f32, 1.0]);
                     }
                     let rows = [
                         [face.bbox.x1, face.bbox.y1, face.bbox.x2, face.bbox.y2],
@@ -844,9 +848,10 @@ impl Plugin for Face {
                     for (i, v) in rows.iter().enumerate() {
                         let x = b.x1 + i as i32;
                         if x < b.x2 {
-                            out.set_pixel(x, y1, v.map(|c| c as f32));
+                            out.set_pixel(x, info, v.map(|c| c as f32));
                         }
                     }
+                    first = info + 1;
                 }
             }
         }
