@@ -109,6 +109,13 @@ pub const DEFAULTS: &[DefaultModel] = &[
         converter: Converter::MediaPipe,
         licence: "Apache-2.0",
     },
+    // Small, far faces (BlazeFace full range, 192x192 input).
+    DefaultModel {
+        name: "face-detector-full-range",
+        stem: "face_detector_full_range",
+        converter: Converter::MediaPipe,
+        licence: "Apache-2.0",
+    },
     DefaultModel {
         name: "face-landmarks-468",
         stem: "face_landmarks",

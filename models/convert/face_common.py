@@ -131,6 +131,40 @@ BLAZEFACE_DECODE = {
     "keypoints": ["right_eye", "left_eye", "nose_tip", "mouth_center", "right_ear_tragion", "left_ear_tragion"],
 }
 
+# The full-range detector (far, small faces): options of the FaceDetectionFullRange subgraph
+# (mediapipe/modules/face_detection/face_detection_full_range.pbtxt). One SSD layer with stride 4
+# on a 192x192 input: a 48x48 grid with one anchor per cell (no interpolated anchor), 2304 in
+# all, which is the model's output length.
+BLAZEFACE_FULL_ANCHORS = {
+    "num_layers": 1, "min_scale": 0.1484375, "max_scale": 0.75, "input_size": [192, 192],
+    "anchor_offset": [0.5, 0.5], "strides": [4], "aspect_ratios": [1.0],
+    "fixed_anchor_size": True, "interpolated_scale_aspect_ratio": 0.0,
+}
+BLAZEFACE_FULL_DECODE = dict(BLAZEFACE_DECODE, num_boxes=2304, scale=[192.0, 192.0, 192.0, 192.0],
+                             min_score=0.6)
+
+# MediaPipe's person detector (mediapipe/modules/pose_detection/pose_detection.pbtxt): 224x224
+# letterboxed input in [-1, 1]; 2254 anchors; per anchor a box and 4 keypoints: the hip centre,
+# a point on the circle circumscribing the whole body, the shoulder centre and a point on the
+# circle around the upper body.
+POSE_ANCHORS = {
+    "num_layers": 5, "min_scale": 0.1484375, "max_scale": 0.75, "input_size": [224, 224],
+    "anchor_offset": [0.5, 0.5], "strides": [8, 16, 32, 32, 32], "aspect_ratios": [1.0],
+    "fixed_anchor_size": True, "interpolated_scale_aspect_ratio": 1.0,
+}
+POSE_DECODE = {
+    "num_boxes": 2254, "num_coords": 12, "box_coord_offset": 0, "box_format": "xywh",
+    "keypoint_coord_offset": 4, "num_keypoints": 4, "values_per_keypoint": 2,
+    "scale": [224.0, 224.0, 224.0, 224.0], "score": "sigmoid", "score_clipping": 100.0,
+    "min_score": 0.5, "nms": {"mode": "weighted", "min_iou": 0.3},
+    "keypoints": ["hip_centre", "body_circle", "shoulder_centre", "upper_body_circle"],
+}
+# pose_detection_to_roi.pbtxt: the landmark model's crop is centred on the hip centre, its side
+# twice the distance to the body-circle point, scaled by 1.25, rotated so that the line from the
+# hips to that point points up (90 degrees).
+POSE_ROI = {"centre_keypoint": "hip_centre", "circle_keypoint": "body_circle",
+            "target_angle_deg": 90.0, "scale": 1.25}
+
 
 def blazeface_anchors(opts=BLAZEFACE_ANCHORS):
     """Anchor centres (N, 2) in [0, 1] (x, y), as SsdAnchorsCalculator builds them with fixed
@@ -166,10 +200,11 @@ def _iou(a, b):
     return inter / np.maximum(area(a) + area(b) - inter, 1e-12)
 
 
-def decode_blazeface(regressors, classificators, transform=None, opts=BLAZEFACE_DECODE):
-    """Detections [(score, box x1 y1 x2 y2, keypoints (6, 2))] in image pixels (model pixels
-    when transform is None), best first, after MediaPipe's weighted non-maximum suppression."""
-    anchors = blazeface_anchors()
+def decode_blazeface(regressors, classificators, transform=None, opts=BLAZEFACE_DECODE, anchor_opts=BLAZEFACE_ANCHORS):
+    """Detections [(score, box x1 y1 x2 y2, keypoints (K, 2))] in image pixels (model pixels
+    when transform is None), best first, after MediaPipe's weighted non-maximum suppression.
+    Also decodes the full-range face and the person detectors (their options as opts, anchor_opts)."""
+    anchors = blazeface_anchors(anchor_opts)
     raw = regressors.reshape(-1, opts["num_coords"])
     logits = np.clip(classificators.reshape(-1), -opts["score_clipping"], opts["score_clipping"])
     scores = sigmoid(logits)
@@ -191,7 +226,7 @@ def decode_blazeface(regressors, classificators, transform=None, opts=BLAZEFACE_
         kp = (kps[group] * wts[:, :, None]).sum(0) / wts.sum()
         detections.append((float(scores[order[0]]), box, kp))
         order = order[ious <= opts["nms"]["min_iou"]]
-    size = np.array(BLAZEFACE_ANCHORS["input_size"][::-1], np.float32)
+    size = np.array(anchor_opts["input_size"][::-1], np.float32)
     out = []
     for score, box, kp in detections:
         box = box * np.tile(size, 2)

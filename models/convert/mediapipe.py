@@ -1,16 +1,19 @@
 #!/usr/bin/env python3
-"""Converts MediaPipe's face detector, face landmark and selfie segmentation models to ONNX.
+"""Converts MediaPipe's face detectors, face landmark and selfie segmentation models to ONNX.
 
 Usage: python3 models/convert/mediapipe.py --wheel-dir DIR --out OUTDIR
 Needs: python3 -m pip install onnx numpy tflite flatbuffers   (no TensorFlow, no mediapipe install)
 
 The weights come from the PyPI wheel mediapipe==0.10.21 (Apache-2.0; the last release that ships
 its .tflite files). The pinned wheel is fetched with `pip download` into DIR unless it is already
-there, its sha256 checked, and the three .tflite files read straight out of the zip. Each is
+there, its sha256 checked, and the .tflite files read straight out of the zip. Each is
 converted by tflite_to_onnx.py and written as OUTDIR/NAME.onnx with its manifest OUTDIR/NAME.json:
 
   face_detector        BlazeFace short range: image 1x128x128x3 (NHWC, RGB in [-1, 1]) ->
                        regressors 1x896x16, classificators 1x896x1 (logits)
+  face_detector_full_range
+                       BlazeFace full range (small, far faces; sparse weights): image 1x192x192x3
+                       (NHWC, RGB in [-1, 1]) -> regressors 1x2304x16, classificators 1x2304x1
   face_landmarks       468-point face mesh: image 1x192x192x3 (NHWC, RGB in [0, 1], a rotated
                        face crop) -> landmarks 1x1x1x1404 (x, y, z per point, crop pixels),
                        presence 1x1x1x1 (logit)
@@ -72,6 +75,32 @@ MODELS = {
             },
         },
     },
+    "face_detector_full_range": {
+        "member": "mediapipe/modules/face_detection/face_detection_full_range_sparse.tflite",
+        "rename": {"input_1": "image", "Identity": "regressors", "Identity_1": "classificators"},
+        "manifest": lambda: {
+            "name": "face-detector-full-range",
+            "description": "MediaPipe BlazeFace full-range face detector (small faces up to about 5 m from the "
+                           "camera). Its weights are stored sparse (DENSIFY), densified at conversion. "
+                           "One SSD layer with stride 4 on the 192x192 input: a 48x48 grid, one anchor per cell, "
+                           "2304 anchors; per anchor a box and 6 keypoints (regressors) and a score logit "
+                           "(classificators). TFLite names: input_1 -> image, Identity -> regressors, "
+                           "Identity_1 -> classificators.",
+            "inputs": [image_input([-1.0, 1.0])],
+            "size": {"mode": "fixed", "width": 192, "height": 192, "fit": "letterbox"},
+            "outputs": [
+                {"name": "regressors", "kind": "tensor", "shape": [1, 2304, 16]},
+                {"name": "classificators", "kind": "tensor", "shape": [1, 2304, 1]},
+            ],
+            "detection": {
+                "format": "ssd_anchors",
+                "boxes": "regressors",
+                "scores": "classificators",
+                "anchors": fc.BLAZEFACE_FULL_ANCHORS,
+                "decode": fc.BLAZEFACE_FULL_DECODE,
+            },
+        },
+    },
     "face_landmarks": {
         "member": "mediapipe/modules/face_landmark/face_landmark.tflite",
         "rename": {"input_1": "image", "conv2d_21": "landmarks", "conv2d_31": "presence"},
@@ -130,6 +159,17 @@ PARITY = {
         "per_output": {
             "regressors": 8.0108642578125e-05,
             "classificators": 6.29425048828125e-05
+        },
+        "image": "astronaut",
+        "measured_with": "python3 models/convert/mediapipe_parity.py"
+    },
+    "face_detector_full_range": {
+        "sha256": "58dadb4b7009eb0820b4f87238b782453275168221e1234c48be08d2355c6302",
+        "reference": "TFLite interpreter (ai-edge-litert 2.3.0, XNNPACK delegate)",
+        "max_abs_diff": 0.0001983642578125,
+        "per_output": {
+            "regressors": 9.918212890625e-05,
+            "classificators": 0.0001983642578125
         },
         "image": "astronaut",
         "measured_with": "python3 models/convert/mediapipe_parity.py"

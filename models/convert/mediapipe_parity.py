@@ -6,7 +6,7 @@ Needs: python3 -m pip install onnxruntime==1.32.0 onnx numpy scikit-image tflite
        (the reference interpreter: ai-edge-litert, else tflite-runtime, else tensorflow's tf.lite)
 
 OUTDIR holds the output of mediapipe.py. Every model is run by ONNX Runtime and by the TFLite
-interpreter on the same tensors made from scikit-image's astronaut photo: the detector on the
+interpreter on the same tensors made from scikit-image's astronaut photo: the detectors on the
 letterboxed photo, the landmark model on the face crop the detector's result gives (the TFLite
 detector's, so both see identical pixels), the segmenter on the resized photo. The largest
 absolute difference over all outputs is printed and checked against --limit; with --update it
@@ -140,6 +140,10 @@ def measure(wheel_dir, models_dir):
     if not faces:
         raise SystemExit("the TFLite detector found no face in the astronaut photo")
     _, box, kps = faces[0]
+    img_full, back_full = fc.letterbox(photo, 192)
+    det_full = compare("face_detector_full_range", (img_full * 2.0 - 1.0)[None], ["regressors", "classificators"])
+    if not fc.decode_blazeface(det_full[0], det_full[1], back_full, fc.BLAZEFACE_FULL_DECODE, fc.BLAZEFACE_FULL_ANCHORS):
+        raise SystemExit("the TFLite full-range detector found no face in the astronaut photo")
     centre, side, angle = fc.face_roi(box, kps)
     crop, _ = fc.crop_roi(photo, centre, side, angle, 192)
     compare("face_landmarks", crop[None], ["landmarks", "presence"])

@@ -10,8 +10,9 @@ The reader uses the generated flatbuffer classes of the `tflite` package. It cov
 models MediaPipe ships: CONV_2D, DEPTHWISE_CONV_2D, TRANSPOSE_CONV and MediaPipe's custom
 Convolution2DTransposeBias (both become ConvTranspose), MAX/AVERAGE_POOL_2D, ADD, SUB, MUL, DIV,
 RELU, RELU6, PRELU, LOGISTIC, TANH, HARD_SWISH, PAD, RESHAPE, CONCATENATION, RESIZE_BILINEAR,
-RESIZE_NEAREST_NEIGHBOR, MEAN, and DEQUANTIZE of float16 or int8 constants (folded: the ONNX
-model carries float32 weights). Anything else is refused with the op's name.
+RESIZE_NEAREST_NEIGHBOR, MEAN, DEPTH_TO_SPACE, and DEQUANTIZE of float16 or int8 constants and
+DENSIFY of sparse constants (both folded: the ONNX model carries dense float32 weights). Anything
+else is refused with the op's name.
 
 Layout: the ONNX model keeps the TFLite contract at its boundary (NHWC inputs and outputs with the
 same shapes, batch fixed at 1). Inside, 4-D activations are NCHW, the layout ONNX convolutions
@@ -84,6 +85,72 @@ def same_pads(in_size, kernel, stride, dilation=1):
     return total // 2, total - total // 2
 
 
+def _index_vector(table_type, table):
+    """The values of a SparseIndexVector union member (Int32, Uint16 or Uint8 vector)."""
+    from tflite.Int32Vector import Int32Vector
+    from tflite.SparseIndexVector import SparseIndexVector
+    from tflite.Uint16Vector import Uint16Vector
+    from tflite.Uint8Vector import Uint8Vector
+    classes = {SparseIndexVector.Int32Vector: Int32Vector, SparseIndexVector.Uint16Vector: Uint16Vector,
+               SparseIndexVector.Uint8Vector: Uint8Vector}
+    if table_type not in classes or table is None:
+        raise ConversionError(f"sparse index vector of type {table_type} is not supported")
+    vec = classes[table_type]()
+    vec.Init(table.Bytes, table.Pos)
+    return vec.ValuesAsNumpy().astype(np.int64) if vec.ValuesLength() else np.zeros(0, np.int64)
+
+
+def densify(values, sparsity, shape, name):
+    """The dense array of a TFLite sparse constant (what the DENSIFY op computes).
+
+    The stored values are listed in traversal order: dimension `traversal_order[k]` is walked at
+    level k; a DENSE level has `dense_size` entries, a SPARSE_CSR level lists, for each position
+    of the level above, its present indices (array_indices[segments[p]:segments[p + 1]]). Levels
+    past the tensor's rank split a dimension (`block_map`) into blocks of `dense_size`. The walk
+    is done level by level over all positions at once, which keeps the traversal order."""
+    from tflite.DimensionType import DimensionType
+    rank = len(shape)
+    order = [int(v) for v in sparsity.TraversalOrderAsNumpy()]
+    block_map = [int(v) for v in sparsity.BlockMapAsNumpy()] if sparsity.BlockMapLength() else []
+    levels = sparsity.DimMetadataLength()
+    if levels != len(order):
+        raise ConversionError(f"sparse tensor '{name}': {levels} levels for {len(order)} traversal entries")
+    block_size = [sparsity.DimMetadata(rank + b).DenseSize() for b in range(len(block_map))]
+    prev = np.zeros(1, np.int64)                 # position within the level above
+    coords = np.zeros((1, 0), np.int64)          # index at each level walked so far
+    for level in range(levels):
+        meta = sparsity.DimMetadata(level)
+        if meta.Format() == DimensionType.DENSE:
+            size = meta.DenseSize()
+            child = np.arange(size, dtype=np.int64)
+            prev_new = (prev[:, None] * size + child[None, :]).reshape(-1)
+            idx = np.tile(child, prev.size)
+            coords = np.repeat(coords, size, axis=0)
+        else:
+            segments = _index_vector(meta.ArraySegmentsType(), meta.ArraySegments())
+            indices = _index_vector(meta.ArrayIndicesType(), meta.ArrayIndices())
+            starts, ends = segments[prev], segments[prev + 1]
+            counts = ends - starts
+            prev_new = np.concatenate([np.arange(a, b, dtype=np.int64) for a, b in zip(starts, ends)]) \
+                if counts.sum() else np.zeros(0, np.int64)
+            idx = indices[prev_new]
+            coords = np.repeat(coords, counts, axis=0)
+        coords = np.concatenate([coords, idx[:, None]], axis=1)
+        prev = prev_new
+    if coords.shape[0] != values.size:
+        raise ConversionError(f"sparse tensor '{name}': {values.size} values for {coords.shape[0]} positions")
+    full = np.zeros((coords.shape[0], rank), np.int64)
+    for level in range(rank):
+        full[:, order[level]] = coords[:, level]
+    for level in range(rank, levels):
+        b = order[level] - rank
+        dim = block_map[b]
+        full[:, dim] = full[:, dim] * block_size[b] + coords[:, level]
+    dense = np.zeros(shape, values.dtype)
+    dense[tuple(full.T)] = values
+    return dense
+
+
 class Converter:
     """One TFLite subgraph -> one ONNX graph."""
 
@@ -99,11 +166,18 @@ class Converter:
         self.env = {}      # tflite tensor index -> (onnx name, "nchw" | "tf")
         self.cache = {}    # (onnx name, wanted layout) -> onnx name
         self.counter = 0
+        # DENSIFY turns a sparse constant into a dense one of the same type (float16 here);
+        # its output is folded at conversion time, so it may be a non-float32 tensor.
+        densified = set()
+        for k in range(self.graph.OperatorsLength()):
+            op = self.graph.Operators(k)
+            if op_name(self.model, op) == "DENSIFY":
+                densified.update(int(x) for x in op.OutputsAsNumpy())
         for i in range(self.graph.TensorsLength()):
             value = self._buffer(i)
             if value is not None:
                 self.consts[i] = value
-            elif self.tensor(i).Type() != TensorType.FLOAT32:
+            elif self.tensor(i).Type() != TensorType.FLOAT32 and i not in densified:
                 raise ConversionError(f"tensor '{self.tname(i)}' is a computed {TYPE_NAMES.get(self.tensor(i).Type())} "
                                       "tensor; only float32 activations are supported (no quantised models)")
 
@@ -122,12 +196,13 @@ class Converter:
         buf = self.model.Buffers(t.Buffer())
         if buf is None or buf.DataLength() == 0:
             return None
-        if t.Sparsity() is not None:
-            raise ConversionError(f"tensor '{t.Name().decode()}' is stored sparse; sparse weights are not supported")
         if t.Type() not in NP_TYPES:
             raise ConversionError(f"tensor '{t.Name().decode()}' has unsupported type {t.Type()}")
         raw = buf.DataAsNumpy().tobytes()
-        return np.frombuffer(raw, dtype=NP_TYPES[t.Type()]).reshape(self.shape(i)).copy()
+        values = np.frombuffer(raw, dtype=NP_TYPES[t.Type()])
+        if t.Sparsity() is not None:
+            return densify(values, t.Sparsity(), self.shape(i), t.Name().decode())
+        return values.reshape(self.shape(i)).copy()
 
     def fresh(self, hint):
         self.counter += 1
@@ -251,6 +326,20 @@ class Converter:
             left, right = same_pads(w, kw, opts.StrideW(), dil_w)
             return [top, left, bottom, right]
         return [0, 0, 0, 0]
+
+    def op_DENSIFY(self, op, ins, outs):
+        # The sparse constant was densified when it was read; the op only forwards it.
+        if ins[0] not in self.consts:
+            raise ConversionError(f"DENSIFY of the computed tensor '{self.tname(ins[0])}' is not supported")
+        self.consts[outs[0]] = self.consts[ins[0]]
+        return None
+
+    def op_DEPTH_TO_SPACE(self, op, ins, outs):
+        from tflite.DepthToSpaceOptions import DepthToSpaceOptions
+        o = _options(op, DepthToSpaceOptions)
+        # TensorFlow's order (block row, block column, channel) is ONNX's DCR mode.
+        return self.node("DepthToSpace", [self.get(ins[0], "nchw")], "depth_to_space",
+                         blocksize=o.BlockSize(), mode="DCR"), "nchw"
 
     def op_CONV_2D(self, op, ins, outs):
         from tflite.Conv2DOptions import Conv2DOptions

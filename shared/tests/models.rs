@@ -116,6 +116,20 @@ fn every_converter_manifest_loads_and_validates() {
         }
         other => panic!("{other:?}"),
     }
+    // The full-range detector: one stride-4 layer on 192x192, one anchor per cell.
+    let full = Manifest::load(&dir.join("face_detector_full_range.json")).unwrap();
+    match full.detection.as_ref().unwrap() {
+        Detection::SsdAnchors {
+            anchors, decode, ..
+        } => {
+            let centres = anchors.centres();
+            assert_eq!(centres.len(), 2304);
+            assert_eq!(decode.num_boxes, 2304);
+            assert_eq!(centres[1], [1.5 / 48.0, 0.5 / 48.0]);
+            assert_eq!(centres[48], [0.5 / 48.0, 1.5 / 48.0]);
+        }
+        other => panic!("{other:?}"),
+    }
     let lm = Manifest::load(&dir.join("face_landmarks.json")).unwrap();
     let l = lm.landmarks.as_ref().unwrap();
     assert_eq!((l.count, l.values_per_point), (468, 3));
