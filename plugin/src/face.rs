@@ -15,7 +15,8 @@
 //! [`pixelspace_shared::face::swap`]), `face` (largest | index | all) with `faceIndex` (0 = leftmost),
 //! `amount`, `blend` (seamless | feather, for replace and swap), `smoothing` (frames each side), `output` (comp | matte | debug | landmarks),
 //! `detector` and `landmarker` (model files; empty = the installed defaults, found in the
-//! bundle's `Resources/models` or the user's model folder), `provider`, `colourSpace`.
+//! bundle's `Resources/models` or the user's model folder; with the default detector, the
+//! installed full-range detector searches for small faces), `provider`, `colourSpace`.
 //! Clips: `Source`, optional `FaceSource` (the face `replace` and `swap` put in: a still or a clip; its
 //! largest face at the same frame, or its nearest frame) and `Mask` (its alpha limits the
 //! change).
@@ -46,7 +47,7 @@ use pixelspace_shared::face::landmarks::Landmarker;
 use pixelspace_shared::face::regions::Plane;
 use pixelspace_shared::face::replace::replace_face;
 use pixelspace_shared::face::retouch::{Retouch, retouch_face, retouch_rect, union_matte};
-use pixelspace_shared::face::search::find_faces_in_view;
+use pixelspace_shared::face::search::{Detectors, find_faces_in_view, smallest_face};
 use pixelspace_shared::face::swap::{Recogniser, Swapper};
 use pixelspace_shared::face::track::{
     Observation, Selection, select, smooth_box, smooth_landmarks, track,
@@ -100,6 +101,9 @@ pub const OUTPUT_OPTIONS: [&str; 4] = ["comp", "matte", "debug", "landmarks"];
 
 /// Manifest names of the default models.
 const DEFAULT_DETECTOR: &str = "face-detector-short-range";
+/// The detector for small faces (the search's windows), used with the default detector where
+/// it is installed.
+const SMALL_FACE_DETECTOR: &str = "face-detector-full-range";
 const DEFAULT_LANDMARKER: &str = "face-landmarks-468";
 /// Most faces looked at per frame.
 const MAX_FACES: usize = 8;
@@ -136,11 +140,21 @@ fn resolve_model(param: &str, default: &str, what: &str) -> Result<PathBuf> {
         })
 }
 
-/// The detector and landmarker in use.
+/// The detectors and landmarker in use.
 struct Models {
-    key: (PathBuf, PathBuf, Provider),
+    key: (PathBuf, Option<PathBuf>, PathBuf, Provider),
     detector: FaceDetector,
+    small_detector: Option<FaceDetector>,
     landmarker: Landmarker,
+}
+
+impl Models {
+    fn detectors(&self) -> Detectors<'_> {
+        Detectors {
+            whole: &self.detector,
+            small: self.small_detector.as_ref(),
+        }
+    }
 }
 
 /// Raw observations per (frame in thousandths, render scale bits, colour-space choice).
@@ -165,18 +179,23 @@ pub struct FaceInstance {
 impl FaceInstance {
     fn models(&self, effect: &ImageEffect, time: f64) -> Result<Arc<Models>> {
         let params = effect.params()?;
-        let det = resolve_model(
-            &params.param(PARAM_DETECTOR)?.get_string_at(time)?,
-            DEFAULT_DETECTOR,
-            "detector",
-        )?;
+        let det_param = params.param(PARAM_DETECTOR)?.get_string_at(time)?;
+        let det = resolve_model(&det_param, DEFAULT_DETECTOR, "detector")?;
+        // With the default detector, small faces are searched by the full-range one where it
+        // is installed; a detector the artist names searches alone.
+        let small = if det_param.trim().is_empty() {
+            models_dir::find_model(&crate::common::default_model_dirs(), SMALL_FACE_DETECTOR)
+                .map(|m| m.model_path())
+        } else {
+            None
+        };
         let lm = resolve_model(
             &params.param(PARAM_LANDMARKER)?.get_string_at(time)?,
             DEFAULT_LANDMARKER,
             "landmarker",
         )?;
         let provider = provider_from_index(params.param(PARAM_PROVIDER)?.get_int_at(time)?)?;
-        let key = (det, lm, provider);
+        let key = (det, small, lm, provider);
         let mut models = self.models.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(m) = models.as_ref()
             && m.key == key
@@ -189,10 +208,15 @@ impl FaceInstance {
             Ok(InferencePipeline::new(manifest, path.clone(), provider)?)
         };
         let detector = FaceDetector::new(load(&key.0)?)?;
-        let landmarker = Landmarker::new(load(&key.1)?)?;
+        let small_detector = match &key.1 {
+            Some(path) => Some(FaceDetector::new(load(path)?)?),
+            None => None,
+        };
+        let landmarker = Landmarker::new(load(&key.2)?)?;
         let m = Arc::new(Models {
             key,
             detector,
+            small_detector,
             landmarker,
         });
         *models = Some(m.clone());
@@ -311,7 +335,7 @@ impl FaceInstance {
         let image = clip_image(effect, clip_name, time)?;
         let view = image.view()?;
         let space = colour.resolve(view.depth());
-        let faces = find_faces_in_view(&models.detector, &view, space)?;
+        let faces = find_faces_in_view(models.detectors(), &view, space)?;
         let faces = &faces[..faces.len().min(MAX_FACES)];
         let marks = models.landmarker.run_view_each(&view, space, faces)?;
         let mut found = Vec::new();
@@ -514,7 +538,7 @@ impl Plugin for Face {
             .evaluate_on_change(true)?;
         params
             .define_string(PARAM_DETECTOR, "Detector model", StringMode::FilePath, "")?
-            .hint("Face detector .onnx (manifest beside it). Empty: the installed face-detector-short-range.")?
+            .hint("Face detector .onnx (manifest beside it). Empty: the installed face-detector-short-range, with face-detector-full-range for small faces where it is installed.")?
             .animates(false)?
             .evaluate_on_change(true)?;
         params
@@ -676,7 +700,12 @@ impl Plugin for Face {
         if tracked.is_empty() {
             effect.set_persistent_message(
                 MessageLevel::Warning,
-                &format!("Face: no face found at frame {time}; the frame passes through unchanged"),
+                &format!(
+                    "Face: no face found at frame {time} (faces {:.0} pixels wide and larger are \
+                     searched; a face turned away or cut by the frame's edge may not be found); \
+                     the frame passes through unchanged",
+                    smallest_face(frame)
+                ),
             );
         } else {
             effect.clear_persistent_message();

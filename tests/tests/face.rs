@@ -9,7 +9,9 @@
 //! * frames rendered in shuffled chunks on 4 threads equal frames rendered in order on 1;
 //! * retouch leaves every pixel outside the face matte alone and keeps eye and lip edge contrast
 //!   within 10 % (what it does to the skin's texture: tests/tests/face_texture.rs);
-//! * float frames above 1.0 keep their range; a frame without a face passes through.
+//! * float frames above 1.0 keep their range; a frame without a face passes through;
+//! * a face running off the frame's edge is retouched inside the frame only, or, cut in half,
+//!   passes through with a message saying no face was found.
 //!
 //! Needs `PIXELSPACE_MODELS_DIR` with face_detector and face_landmarks (as `pixelspace models
 //! fetch --defaults` writes them) and python3 with scikit-image.
@@ -469,6 +471,99 @@ fn a_frame_without_a_face_passes_through_and_says_why() {
         stderr.contains("no face"),
         "no message about the missing face:\n{stderr}"
     );
+}
+
+/// The astronaut photo with `cut` columns (left) or rows (top) of it left out, so its face
+/// runs off the frame's edge; written as `NAME/0001.png`. Returns the pattern and where the
+/// hand-marked face lies in the cut frame (x1, y1, x2, y2, y down; parts may be outside).
+fn photo_cut(dir: &Path, name: &str, left: usize, top: usize) -> (String, [f64; 4]) {
+    let photo = read_image(&data_dir().join("photos/astronaut/0001.png"));
+    let (w, h) = (photo.width - left, photo.height - top);
+    let mut data = Vec::with_capacity(w * h * 4);
+    // Rows count from the bottom, so the top rows left out are the last ones.
+    for y in 0..h {
+        let row = &photo.data[(y * photo.width + left) * 4..][..w * 4];
+        data.extend_from_slice(row);
+    }
+    let folder = dir.join(name);
+    std::fs::create_dir_all(&folder).unwrap();
+    write_png16(
+        &folder.join("0001.png"),
+        &Image {
+            width: w,
+            height: h,
+            data,
+        },
+    );
+    let m = MARKED_FACE;
+    let (l, t) = (left as f64, top as f64);
+    (
+        folder.join("%04d.png").display().to_string(),
+        [m[0] - l, m[1] - t, m[2] - l, m[3] - t],
+    )
+}
+
+#[test]
+fn a_face_at_the_frame_edge_is_retouched_inside_the_frame_or_passes_through_and_says_why() {
+    let dir = scratch("face_edge");
+    // (name, columns cut at the left, rows cut at the top, whether the face must be found):
+    // a quarter of the face cut off, then half of it from the side, then from the top.
+    let cuts = [
+        ("quarter_left", 200, 0, true),
+        ("half_left", 225, 0, false),
+        ("half_top", 0, 130, false),
+    ];
+    for (name, left, top, must_find) in cuts {
+        let (input, face) = photo_cut(&dir, name, left, top);
+        let out = dir
+            .join(format!("{name}_out/%04d.png"))
+            .display()
+            .to_string();
+        let result = render_face(&input, &out, "1..1", &[]);
+        let stderr = String::from_utf8_lossy(&result.stderr);
+        let a = read_image(Path::new(&input.replace("%04d", "0001")));
+        let b = read_image(Path::new(&out.replace("%04d", "0001")));
+        assert_eq!((a.width, a.height), (b.width, b.height), "{name}: size");
+        // Around the marked face: a quarter of its size each side (the matte reaches the brow
+        // and jaw line).
+        let (fw, fh) = (face[2] - face[0], face[3] - face[1]);
+        let near = [
+            face[0] - 0.25 * fw,
+            face[1] - 0.25 * fh,
+            face[2] + 0.25 * fw,
+            face[3] + 0.25 * fh,
+        ];
+        let (mut changed, mut outside) = (0usize, 0usize);
+        for y in 0..a.height {
+            for x in 0..a.width {
+                let (p, q) = (a.pixel(x, y), b.pixel(x, y));
+                if (0..3).all(|c| (p[c] - q[c]).abs() < 1e-6) {
+                    continue;
+                }
+                changed += 1;
+                let (fx, fy) = (x as f64 + 0.5, (a.height - y) as f64 - 0.5);
+                if fx < near[0] || fx > near[2] || fy < near[1] || fy > near[3] {
+                    outside += 1;
+                }
+            }
+        }
+        let says_none = stderr.contains("no face found");
+        eprintln!(
+            "{name} ({}x{}, face at {face:?}): {changed} pixels changed, {outside} of them away \
+             from the face; message about no face: {says_none}",
+            a.width, a.height
+        );
+        assert_eq!(outside, 0, "{name}: pixels away from the face changed");
+        if changed == 0 {
+            assert!(
+                says_none,
+                "{name}: the frame passed through without saying why:\n{stderr}"
+            );
+            assert!(!must_find, "{name}: the face was not found");
+        } else {
+            assert!(!says_none, "{name}: changed, yet says no face was found");
+        }
+    }
 }
 
 /// A still of another take of the face for `replace`: frame 0 of the shot (turned -15 degrees,

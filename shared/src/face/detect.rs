@@ -434,6 +434,9 @@ pub fn decode(detection: &Detection, inferred: &Inferred) -> Result<Vec<Face>> {
     }
 }
 
+/// The side a region is shrunk to for a detector that takes any size (CenterFace).
+pub const DYNAMIC_INPUT_SIDE: u32 = 128;
+
 /// A face detector model with its manifest's decoding.
 #[derive(Debug)]
 pub struct FaceDetector {
@@ -470,6 +473,15 @@ impl FaceDetector {
     /// The underlying pipeline.
     pub fn pipeline(&self) -> &InferencePipeline {
         &self.pipeline
+    }
+
+    /// The shorter side of the picture the detector sees, in model pixels: its fixed input
+    /// size, or [`DYNAMIC_INPUT_SIDE`] for a detector that takes any size.
+    pub fn input_side(&self) -> u32 {
+        match self.pipeline.manifest().size {
+            crate::manifest::Size::Fixed { width, height, .. } => width.min(height).max(1),
+            crate::manifest::Size::Dynamic { .. } => DYNAMIC_INPUT_SIDE,
+        }
     }
 
     /// The faces in `image` (its bounds are the frame region searched; pixels RGBA in the

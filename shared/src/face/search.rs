@@ -1,17 +1,21 @@
-//! Face search over a whole frame at more than one scale. A short-range detector such as
-//! BlazeFace sees the frame shrunk to its input (128x128): a face 200 pixels wide in a 1920x1080
-//! frame becomes 13 pixels there, too small to be found (it finds faces from about 16 of its
-//! input pixels). So besides the whole frame, the detector also looks at overlapping square
-//! windows, and the detections are merged: a face cut by a window's inner edge is dropped in
-//! favour of the window that holds it whole, and duplicates (IoU above 0.3) keep the best score.
+//! Face search over a whole frame at several scales. A detector such as BlazeFace sees the
+//! frame shrunk to its input (128 or 192 pixels square): a face 200 pixels wide in a 1920x1080
+//! frame becomes 13 pixels there, and a face 25 pixels wide in a 768x576 frame 4, too small to
+//! be found (BlazeFace finds faces from about 12 of its input pixels; the search counts on 16).
+//! So besides the whole frame, the detector also looks at overlapping square windows, in levels
+//! of halving size, down to the smallest face searched ([`smallest_face`]: 1/32 of the short
+//! side, at least 16 pixels).
 //!
-//! The windows are sized for the smallest face searched, 1/12 of the frame's short side (90
-//! pixels at 1080 lines): a window of 8 times that (2/3 of the short side) shows it at 16 model
-//! pixels. Larger faces need windows only up to the size the whole frame shows (its long side
-//! / 8, 240 pixels at 1920); the windows overlap so that every face up to 1.25 times that lies
-//! whole in one of them. At 1920x1080 that is 8 windows of 720 (plus the whole frame).
+//! Each level finds faces from half the size the level above finds (the whole frame: its long
+//! side / 8 for a 128-pixel input); its windows overlap by 1.25 times that size, so every face
+//! the level above might miss lies whole in one of them. A window keeps only faces it holds
+//! whole (a face cut by its inner edge is left to a window that holds it) and no larger than
+//! 1.5 times that size (larger faces are the level above's; a window showing part of a large
+//! face must not make a face of it). Duplicates (IoU above 0.3) keep the best score.
 //!
-//! The windows depend only on the frame's size, so the result is a function of the frame alone.
+//! The windows may be searched by a second detector made for small faces (MediaPipe's
+//! full-range BlazeFace); the whole frame always by the first. The windows depend only on the
+//! frame's size and the detectors, so the result is a function of the frame alone.
 
 use super::Face;
 use super::detect::FaceDetector;
@@ -20,37 +24,71 @@ use crate::error::Result;
 use crate::geometry::Rect;
 use crate::image::{FloatImage, ImageView};
 
-/// The square windows searched besides the whole frame: side 2/3 of the short side (none when
-/// the short side is under 720 pixels: such frames are searched whole), stepping by the side
-/// less 1.25 times the smallest face the whole frame shows (long side / 8), at least a quarter
-/// side; the last row and column flush with the frame's edge.
-pub fn windows(frame: Rect) -> Vec<Rect> {
+/// Input pixels a face must span for the search to count on finding it.
+const FACE_MODEL_PIXELS: f64 = 16.0;
+/// How far windows of one level overlap, in faces of the smallest size the level above finds.
+const OVERLAP: f64 = 1.25;
+/// The largest face a window keeps, in faces of the smallest size the level above finds.
+const LARGEST_KEPT: f64 = 1.5;
+
+/// The smallest face searched, in frame pixels (box side): 1/32 of the frame's short side, at
+/// least 16 pixels (smaller faces are too few pixels for the landmark model).
+pub fn smallest_face(frame: Rect) -> f64 {
+    (frame.width().min(frame.height()) as f64 / 32.0).max(16.0)
+}
+
+/// One square window of the search, and the largest face (box side, frame pixels) kept from it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Window {
+    pub rect: Rect,
+    pub largest: f64,
+}
+
+/// The windows searched besides the whole frame, coarse levels first. `whole_input` and
+/// `window_input` are the input sides of the detectors that search the whole frame and the
+/// windows. A level finding faces from `f` pixels has windows of side `f * window_input / 16`
+/// (at most the short side), stepping by the side less 1.25 times the smallest face the level
+/// above finds (at least a quarter side), the last row and column flush with the frame's edge.
+pub fn windows(frame: Rect, whole_input: u32, window_input: u32) -> Vec<Window> {
     let (w, h) = (frame.width() as i32, frame.height() as i32);
     let (short, long) = (w.min(h), w.max(h));
-    if short < 720 {
-        return Vec::new();
-    }
-    let side = short * 2 / 3;
-    let step = (side - long * 5 / 32).max(side / 4);
-    let starts = |len: i32| {
-        let mut v: Vec<i32> = (0..)
-            .map(|k| k * step)
-            .take_while(|s| s + side < len)
-            .collect();
-        v.push(len - side);
-        v.dedup();
-        v
-    };
+    let reach = window_input.max(1) as f64 / FACE_MODEL_PIXELS;
+    let smallest = smallest_face(frame);
+    // The smallest face the level above finds.
+    let mut above = long as f64 * FACE_MODEL_PIXELS / whole_input.max(1) as f64;
     let mut out = Vec::new();
-    for y in starts(h) {
-        for x in starts(w) {
-            out.push(Rect::new(
-                frame.x1 + x,
-                frame.y1 + y,
-                frame.x1 + x + side,
-                frame.y1 + y + side,
-            ));
+    while above > smallest {
+        let side = (((above / 2.0).max(smallest) * reach).round() as i32).min(short);
+        let finds = side as f64 / reach;
+        if side <= 0 || finds >= above {
+            break;
         }
+        let step = (side - (OVERLAP * above).ceil() as i32)
+            .max(side / 4)
+            .max(1);
+        let starts = |len: i32| {
+            let mut v: Vec<i32> = (0..)
+                .map(|k| k * step)
+                .take_while(|s| s + side < len)
+                .collect();
+            v.push(len - side);
+            v.dedup();
+            v
+        };
+        for y in starts(h) {
+            for x in starts(w) {
+                out.push(Window {
+                    rect: Rect::new(
+                        frame.x1 + x,
+                        frame.y1 + y,
+                        frame.x1 + x + side,
+                        frame.y1 + y + side,
+                    ),
+                    largest: LARGEST_KEPT * above,
+                });
+            }
+        }
+        above = finds;
     }
     out
 }
@@ -239,17 +277,40 @@ enum Pixels<'a, 'b> {
     View(&'a ImageView<'b>),
 }
 
-/// Every face in `frame` (pixels in the `colour` encoding), best score first. The detector
-/// sees the whole frame shrunk to at most 256 pixels on its long side, and each window of
-/// [`windows`] shrunk to 128. When there are windows, both are shrunk from the frame at half
-/// resolution (made once; the windows overlap, so this reads each frame pixel once instead of
-/// up to three times), except for rectangles with an odd edge.
+/// The detectors a search runs: `whole` on the whole frame, `small` (when given; else `whole`)
+/// on the windows.
+#[derive(Clone, Copy)]
+pub struct Detectors<'a> {
+    pub whole: &'a FaceDetector,
+    pub small: Option<&'a FaceDetector>,
+}
+
+impl<'a> Detectors<'a> {
+    /// One detector for the whole frame and the windows.
+    pub fn one(detector: &'a FaceDetector) -> Detectors<'a> {
+        Detectors {
+            whole: detector,
+            small: None,
+        }
+    }
+
+    fn for_windows(&self) -> &'a FaceDetector {
+        self.small.unwrap_or(self.whole)
+    }
+}
+
+/// Every face in `frame` (pixels in the `colour` encoding), best score first. The whole frame
+/// is shrunk to twice the whole-frame detector's input on its long side (the detector's own
+/// resize does the rest), each window of [`windows`] to the window detector's input. When there
+/// are windows, both are shrunk from the frame at half resolution (made once; the windows
+/// overlap, so this reads each frame pixel once instead of several times), except for
+/// rectangles with an odd edge.
 pub fn find_faces(
-    detector: &FaceDetector,
+    detectors: Detectors,
     frame: &FloatImage,
     colour: ColourSpace,
 ) -> Result<Vec<Face>> {
-    search(detector, Pixels::Float(frame), colour)
+    search(detectors, Pixels::Float(frame), colour)
 }
 
 /// [`find_faces`] on a host image (its bounds are the frame) without converting the whole
@@ -257,46 +318,63 @@ pub fn find_faces(
 /// needs full resolution is converted alone. Gives the same faces as [`find_faces`] on
 /// `FloatImage::from_view(view, view.bounds())`.
 pub fn find_faces_in_view(
-    detector: &FaceDetector,
+    detectors: Detectors,
     view: &ImageView,
     colour: ColourSpace,
 ) -> Result<Vec<Face>> {
-    search(detector, Pixels::View(view), colour)
+    search(detectors, Pixels::View(view), colour)
 }
 
-fn search(detector: &FaceDetector, pixels: Pixels, colour: ColourSpace) -> Result<Vec<Face>> {
+fn search(detectors: Detectors, pixels: Pixels, colour: ColourSpace) -> Result<Vec<Face>> {
     let bounds = match pixels {
         Pixels::Float(f) => f.bounds,
         Pixels::View(v) => v.bounds(),
     };
-    let windows = windows(bounds);
-    let half =
-        (!windows.is_empty() && bounds.x1 % 2 == 0 && bounds.y1 % 2 == 0).then(|| match pixels {
+    let (whole_input, window_input) = (
+        detectors.whole.input_side(),
+        detectors.for_windows().input_side(),
+    );
+    let windows = windows(bounds, whole_input, window_input);
+    // Half resolution pays where the windows are at least twice the window input.
+    let half = (windows.iter().any(|w| w.rect.width() >= 4 * window_input)
+        && bounds.x1 % 2 == 0
+        && bounds.y1 % 2 == 0)
+        .then(|| match pixels {
             Pixels::Float(f) => halve(f),
             Pixels::View(v) => halve_view(v),
         });
     let prepare = |rect: Rect, long_side: u32| match (&half, pixels) {
-        (Some(h), _) if even(&rect) => shrink_rect(h, 2, rect, long_side),
+        (Some(h), _) if even(&rect) && rect.width().max(rect.height()) >= 2 * long_side => {
+            shrink_rect(h, 2, rect, long_side)
+        }
         (_, Pixels::Float(f)) => shrink_rect(f, 1, rect, long_side),
         (_, Pixels::View(v)) => shrink_rect(&FloatImage::from_view(v, rect), 1, rect, long_side),
     };
     // The whole frame, then every window: each shrunk and run on whichever core is free (a
     // one-thread detector has a session per core), the faces kept in this order; a window's
-    // faces cut by its inner edges are dropped (the whole frame has no inner edge).
-    let jobs: Vec<(Rect, u32)> = std::iter::once((bounds, 256))
-        .chain(windows.iter().map(|w| (*w, 128)))
-        .collect();
+    // faces cut by its inner edges or larger than it keeps are dropped.
+    let whole = Window {
+        rect: bounds,
+        largest: f64::INFINITY,
+    };
+    let jobs: Vec<(Window, u32, &FaceDetector)> =
+        std::iter::once((whole, 2 * whole_input, detectors.whole))
+            .chain(
+                windows
+                    .iter()
+                    .map(|w| (*w, window_input, detectors.for_windows())),
+            )
+            .collect();
     let runs = super::each_on_cores(jobs.len(), |i| {
-        let (rect, long_side) = jobs[i];
-        detect_in(detector, &prepare(rect, long_side), colour)
+        let (window, long_side, detector) = jobs[i];
+        detect_in(detector, &prepare(window.rect, long_side), colour)
     });
     let mut found = Vec::new();
-    for ((window, _), faces) in jobs.iter().zip(runs) {
-        found.extend(
-            faces?
-                .into_iter()
-                .filter(|f| !cut_by_window(f, *window, bounds)),
-        );
+    for ((window, _, _), faces) in jobs.iter().zip(runs) {
+        found.extend(faces?.into_iter().filter(|f| {
+            !cut_by_window(f, window.rect, bounds)
+                && f.bbox.width().max(f.bbox.height()) <= window.largest
+        }));
     }
     found.sort_by(|a, b| b.score.total_cmp(&a.score));
     let mut kept: Vec<Face> = Vec::new();
@@ -312,23 +390,61 @@ fn search(detector: &FaceDetector, pixels: Pixels, colour: ColourSpace) -> Resul
 mod tests {
     use super::*;
 
+    /// Whether every square of side `face` in `frame` lies whole in one of `windows`.
+    fn every_face_lies_whole_in_one(frame: Rect, windows: &[Window], face: i32) -> bool {
+        let step = (face / 4).max(1) as usize;
+        (frame.y1..=frame.y2 - face).step_by(step).all(|y| {
+            (frame.x1..=frame.x2 - face).step_by(step).all(|x| {
+                let f = Rect::new(x, y, x + face, y + face);
+                windows.iter().any(|w| w.rect.contains_rect(&f))
+            })
+        })
+    }
+
     #[test]
-    fn windows_cover_the_frame_with_overlap() {
+    fn window_levels_halve_down_to_the_smallest_face_and_overlap_by_the_level_above() {
         let f = Rect::new(0, 0, 1920, 1080);
-        let w = windows(f);
-        assert!(w.iter().all(|r| r.width() == 720 && r.height() == 720));
-        assert!(w.iter().all(|r| f.contains_rect(r)));
-        // Every pixel lies in some window.
-        for (x, y) in [(0, 0), (1919, 1079), (960, 540), (1700, 100)] {
-            assert!(w.iter().any(|r| r.contains(x, y)), "({x}, {y})");
+        assert_eq!(smallest_face(f), 33.75);
+        let w = windows(f, 128, 128);
+        assert!(w.iter().all(|r| f.contains_rect(&r.rect)));
+        let mut sides: Vec<u32> = w.iter().map(|r| r.rect.width()).collect();
+        sides.dedup();
+        // The whole frame finds faces from 240 pixels; the levels from 120, 60 and 33.75.
+        assert_eq!(sides, [960, 480, 270]);
+        for (side, above) in [(960, 240.0), (480, 120.0), (270, 60.0)] {
+            let level: Vec<Window> = w
+                .iter()
+                .filter(|r| r.rect.width() == side as u32)
+                .copied()
+                .collect();
+            assert!(level.iter().all(|r| r.largest == 1.5 * above));
+            // Every pixel is in a window, and every face the level above might miss (up to
+            // 1.25 times what it finds from) lies whole in one.
+            assert!(every_face_lies_whole_in_one(f, &level, 1));
+            assert!(every_face_lies_whole_in_one(
+                f,
+                &level,
+                (1.25 * above) as i32
+            ));
         }
-        assert_eq!(w.len(), 4 * 2);
-        // Neighbours overlap by at least 1.25 x 240 pixels: such a face lies whole in one.
-        let xs: Vec<i32> = w.iter().filter(|r| r.y1 == 0).map(|r| r.x1).collect();
-        assert_eq!(xs, [0, 420, 840, 1200]);
-        assert!(xs.windows(2).all(|p| 720 - (p[1] - p[0]) >= 300));
-        assert!(windows(Rect::new(0, 0, 512, 512)).is_empty());
-        assert!(windows(Rect::new(0, 0, 1280, 719)).is_empty());
+        // A detector with a larger input needs larger windows for the same faces.
+        let wide = windows(f, 128, 192);
+        let mut sides: Vec<u32> = wide.iter().map(|r| r.rect.width()).collect();
+        sides.dedup();
+        assert_eq!(sides, [1080, 540, 405]);
+        assert!(wide.len() < w.len());
+        // A 768x576 frame is searched down to 18-pixel faces, a 176x144 one down to 16.
+        let sd = windows(Rect::new(0, 0, 768, 576), 128, 128);
+        assert_eq!(smallest_face(Rect::new(0, 0, 768, 576)), 18.0);
+        assert_eq!(sd.last().unwrap().rect.width(), 144);
+        let small = windows(Rect::new(0, 0, 176, 144), 128, 128);
+        assert!(
+            small
+                .iter()
+                .all(|r| r.rect.width() == 128 && r.largest == 33.0)
+        );
+        // A frame whose whole view already shows its smallest face has no windows.
+        assert!(windows(Rect::new(0, 0, 128, 128), 128, 128).is_empty());
     }
 
     #[test]
