@@ -128,6 +128,20 @@ pub const DEFAULTS: &[DefaultModel] = &[
         converter: Converter::MediaPipe,
         licence: "Apache-2.0",
     },
+    // People at any size: the person detector and, on each person's crop, BlazePose GHUM
+    // (points and a person matte).
+    DefaultModel {
+        name: "pose-detector",
+        stem: "pose_detector",
+        converter: Converter::MediaPipe,
+        licence: "Apache-2.0",
+    },
+    DefaultModel {
+        name: "pose-landmarks-full",
+        stem: "pose_landmarks",
+        converter: Converter::MediaPipe,
+        licence: "Apache-2.0",
+    },
     DefaultModel {
         name: "centerface",
         stem: "centerface",

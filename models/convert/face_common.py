@@ -260,6 +260,18 @@ def face_roi(box, keypoints, opts=FACE_ROI):
     return centre, float(side), angle
 
 
+def pose_roi(keypoints, names=POSE_DECODE["keypoints"], opts=POSE_ROI):
+    """(centre (2,), side, angle radians) of the square crop the pose landmark model is fed
+    (pose_detection_to_roi): centred on the hip centre, side twice the distance to the
+    body-circle point times 1.25, rotated so that point is straight above the hips."""
+    c = keypoints[names.index(opts["centre_keypoint"])]
+    e = keypoints[names.index(opts["circle_keypoint"])]
+    angle = math.radians(opts["target_angle_deg"]) - math.atan2(-(e[1] - c[1]), e[0] - c[0])
+    angle = (angle + math.pi) % (2 * math.pi) - math.pi
+    side = 2.0 * float(np.hypot(e[0] - c[0], e[1] - c[1])) * opts["scale"]
+    return np.asarray(c, np.float32), side, angle
+
+
 def roi_matrix(centre, side, angle, size):
     """3x3 matrix mapping crop pixel coords (0..size) to image pixel coords."""
     c, s = math.cos(angle), math.sin(angle)

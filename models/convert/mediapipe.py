@@ -17,6 +17,11 @@ converted by tflite_to_onnx.py and written as OUTDIR/NAME.onnx with its manifest
   face_landmarks       468-point face mesh: image 1x192x192x3 (NHWC, RGB in [0, 1], a rotated
                        face crop) -> landmarks 1x1x1x1404 (x, y, z per point, crop pixels),
                        presence 1x1x1x1 (logit)
+  pose_detector        BlazePose person detector (sparse weights): image 1x224x224x3 (NHWC, RGB in
+                       [-1, 1], letterboxed) -> regressors 1x2254x12, classificators 1x2254x1
+  pose_landmarks       BlazePose GHUM full on a rotated person crop: image 1x256x256x3 (NHWC, RGB in
+                       [0, 1]) -> landmarks 1x195, presence 1x1, segmentation 1x256x256x1 (logits),
+                       heatmap 1x64x64x39, world_landmarks 1x117
   selfie_segmentation  person matte: image 1x256x256x3 (NHWC, RGB in [0, 1]) -> matte 1x256x256x1
 
 Inputs and outputs keep MediaPipe's NHWC contract and shapes; only the names are made readable
@@ -131,6 +136,67 @@ MODELS = {
             },
         },
     },
+    "pose_detector": {
+        "member": "mediapipe/modules/pose_detection/pose_detection.tflite",
+        "rename": {"input_1": "image", "Identity": "regressors", "Identity_1": "classificators"},
+        "manifest": lambda: {
+            "name": "pose-detector",
+            "description": "MediaPipe BlazePose person detector (sparse weights, densified at conversion). "
+                           "2254 anchors; per anchor a box around the face and 4 keypoints (hip centre, a point "
+                           "on the circle around the whole body, shoulder centre, a point on the circle around "
+                           "the upper body) as regressors, and a score logit (classificators). TFLite names: "
+                           "input_1 -> image, Identity -> regressors, Identity_1 -> classificators.",
+            "inputs": [image_input([-1.0, 1.0])],
+            "size": {"mode": "fixed", "width": 224, "height": 224, "fit": "letterbox"},
+            "outputs": [
+                {"name": "regressors", "kind": "tensor", "shape": [1, 2254, 12]},
+                {"name": "classificators", "kind": "tensor", "shape": [1, 2254, 1]},
+            ],
+            "detection": {
+                "format": "ssd_anchors",
+                "boxes": "regressors",
+                "scores": "classificators",
+                "anchors": fc.POSE_ANCHORS,
+                "decode": fc.POSE_DECODE,
+            },
+        },
+    },
+    "pose_landmarks": {
+        "member": "mediapipe/modules/pose_landmark/pose_landmark_full.tflite",
+        "rename": {"input_1": "image", "Identity": "landmarks", "Identity_1": "presence",
+                   "Identity_2": "segmentation", "Identity_3": "heatmap", "Identity_4": "world_landmarks"},
+        "manifest": lambda: {
+            "name": "pose-landmarks-full",
+            "description": "MediaPipe BlazePose GHUM (full) on a rotated person crop: 39 points x (x, y, z, "
+                           "visibility, presence) in crop pixels (landmarks; 33 body points then 6 auxiliary), "
+                           "a person-presence probability (presence), a person matte as logits over the crop "
+                           "(segmentation), keypoint heatmaps and 3-D world points in metres. TFLite names: "
+                           "input_1 -> image, Identity -> landmarks, Identity_1 -> presence, Identity_2 -> "
+                           "segmentation, Identity_3 -> heatmap, Identity_4 -> world_landmarks.",
+            "inputs": [image_input([0.0, 1.0])],
+            "size": {"mode": "fixed", "width": 256, "height": 256},
+            "alignment": {
+                "kind": "keypoint_circle",
+                "detector": "pose-detector",
+                "centre_keypoint": fc.POSE_ROI["centre_keypoint"],
+                "circle_keypoint": fc.POSE_ROI["circle_keypoint"],
+                "target_angle_deg": fc.POSE_ROI["target_angle_deg"],
+                "scale": fc.POSE_ROI["scale"],
+                "border": "zero",
+            },
+            "outputs": [
+                {"name": "landmarks", "kind": "tensor", "shape": [1, 195]},
+                {"name": "presence", "kind": "tensor", "shape": [1, 1]},
+                {"name": "segmentation", "kind": "tensor", "shape": [1, 256, 256, 1]},
+                {"name": "heatmap", "kind": "tensor", "shape": [1, 64, 64, 39]},
+                {"name": "world_landmarks", "kind": "tensor", "shape": [1, 117]},
+            ],
+            "segmentation": {
+                "output": "segmentation", "activation": "sigmoid",
+                "presence": "presence", "presence_activation": "none", "min_presence": 0.5,
+            },
+        },
+    },
     "selfie_segmentation": {
         "member": "mediapipe/modules/selfie_segmentation/selfie_segmentation.tflite",
         "rename": {"input_1": "image", "activation_10": "matte"},
@@ -184,6 +250,34 @@ PARITY = {
         },
         "image": "astronaut",
         "measured_with": "python3 models/convert/mediapipe_parity.py"
+    },
+    "pose_detector": {
+        "sha256": "8845b4e6bbea04fcbe34cb0514b9ba8849665c87f892af0c1f17e6dc39044ef1",
+        "reference": "TFLite interpreter (ai-edge-litert 2.3.0, XNNPACK delegate)",
+        "max_abs_diff": 0.0010223388671875,
+        "per_output": {
+            "regressors": 0.0010223388671875,
+            "classificators": 0.000213623046875
+        },
+        "image": "astronaut",
+        "measured_with": "python3 models/convert/mediapipe_parity.py",
+        "max_rel_diff": 1.3801023897030973e-06
+    },
+    "pose_landmarks": {
+        "sha256": "abb4f29fb9f47a623e221dd65b237ea40c4f582e11de2461d0f2faa11933dafa",
+        "reference": "TFLite interpreter (ai-edge-litert 2.3.0, XNNPACK delegate)",
+        "max_abs_diff": 0.41302490234375,
+        "per_output": {
+            "landmarks": 0.0005950927734375,
+            "presence": 1.7881393432617188e-06,
+            "segmentation": 0.41302490234375,
+            "heatmap": 0.000255584716796875,
+            "world_landmarks": 1.0073184967041016e-05
+        },
+        "image": "astronaut",
+        "measured_with": "python3 models/convert/mediapipe_parity.py",
+        "max_rel_diff": 0.00026688730577006936,
+        "max_abs_diff_matte": 0.0005138702751391055
     },
     "selfie_segmentation": {
         "sha256": "124d2a1b900d86d915f5b34cfc44acb5db25c553aac6babacaded68c6785f528",

@@ -6,8 +6,9 @@ Needs: python3 -m pip install onnxruntime==1.32.0 onnx numpy scikit-image tflite
        (the reference interpreter: ai-edge-litert, else tflite-runtime, else tensorflow's tf.lite)
 
 OUTDIR holds the output of mediapipe.py. Every model is run by ONNX Runtime and by the TFLite
-interpreter on the same tensors made from scikit-image's astronaut photo: the detectors on the
-letterboxed photo, the landmark model on the face crop the detector's result gives (the TFLite
+interpreter on the same tensors made from scikit-image's astronaut photo: the detectors (faces, people) on the
+letterboxed photo, the pose landmark model on the rotated person crop the TFLite person
+detection gives, the landmark model on the face crop the detector's result gives (the TFLite
 detector's, so both see identical pixels), the segmenter on the resized photo. The largest
 absolute difference over all outputs is printed and checked against --limit; with --update it
 is written into each manifest's `parity` block.
@@ -126,34 +127,53 @@ def measure(wheel_dir, models_dir):
     onnx_path = {key: os.path.join(models_dir, key + ".onnx") for key in MODELS}
     results = {}
 
-    def compare(key, x, names):
+    def compare(key, x, names, relative=False):
         ref = run_tflite(make, tfl[key], x)
         got = run_onnx(onnx_path[key], x)
         per = {n: float(np.abs(r - g).max()) for n, r, g in zip(names, ref, got)}
         results[key] = {"reference": reference, "max_abs_diff": max(per.values()), "per_output": per,
                         "image": "astronaut", "measured_with": MEASURED_WITH}
-        return ref
+        if relative:
+            # Outputs with values in the hundreds (pixel coordinates, logits) are checked
+            # relative to their largest magnitude.
+            results[key]["max_rel_diff"] = max(float(np.abs(r - g).max() / max(1.0, np.abs(r).max()))
+                                               for r, g in zip(ref, got))
+        return ref, got
 
     x_det, back = fc.detector_input(photo)
-    det = compare("face_detector", x_det, ["regressors", "classificators"])
+    det, _ = compare("face_detector", x_det, ["regressors", "classificators"])
     faces = fc.decode_blazeface(det[0], det[1], back)
     if not faces:
         raise SystemExit("the TFLite detector found no face in the astronaut photo")
     _, box, kps = faces[0]
     img_full, back_full = fc.letterbox(photo, 192)
-    det_full = compare("face_detector_full_range", (img_full * 2.0 - 1.0)[None], ["regressors", "classificators"])
+    det_full, _ = compare("face_detector_full_range", (img_full * 2.0 - 1.0)[None], ["regressors", "classificators"])
     if not fc.decode_blazeface(det_full[0], det_full[1], back_full, fc.BLAZEFACE_FULL_DECODE, fc.BLAZEFACE_FULL_ANCHORS):
         raise SystemExit("the TFLite full-range detector found no face in the astronaut photo")
     centre, side, angle = fc.face_roi(box, kps)
     crop, _ = fc.crop_roi(photo, centre, side, angle, 192)
     compare("face_landmarks", crop[None], ["landmarks", "presence"])
     x_seg = fc.segmenter_input(photo)
-    seg = compare("selfie_segmentation", x_seg, ["matte"])
+    seg, _ = compare("selfie_segmentation", x_seg, ["matte"])
     op_diff, matte_diff = custom_op_check(onnx_path["selfie_segmentation"], tfl["selfie_segmentation"], x_seg, seg[0])
     results["selfie_segmentation"]["custom_op"] = {
         "op": "Convolution2DTransposeBias -> ConvTranspose",
         "reference": "numpy transposed convolution from the TFLite weights, on the ONNX model's activations",
         "max_abs_diff_op": op_diff, "max_abs_diff_matte_vs_interpreter": matte_diff}
+    # The person detector on the letterboxed photo, the pose landmark model on the rotated crop
+    # the TFLite detection gives (MediaPipe's pose_detection_to_roi); its matte is compared as
+    # logits (relative) and as coverage after the sigmoid.
+    img_pose, back_pose = fc.letterbox(photo, 224)
+    det_pose, _ = compare("pose_detector", (img_pose * 2.0 - 1.0)[None], ["regressors", "classificators"],
+                          relative=True)
+    people = fc.decode_blazeface(det_pose[0], det_pose[1], back_pose, fc.POSE_DECODE, fc.POSE_ANCHORS)
+    if not people:
+        raise SystemExit("the TFLite person detector found no one in the astronaut photo")
+    centre, side, angle = fc.pose_roi(people[0][2])
+    crop, _ = fc.crop_roi(photo, centre, side, angle, 256)
+    ref, got = compare("pose_landmarks", crop[None],
+                       ["landmarks", "presence", "segmentation", "heatmap", "world_landmarks"], relative=True)
+    results["pose_landmarks"]["max_abs_diff_matte"] = float(np.abs(fc.sigmoid(ref[2]) - fc.sigmoid(got[2])).max())
     for key in results:
         results[key]["onnx_sha256"] = fc.sha256_file(onnx_path[key])
     return results
@@ -169,7 +189,7 @@ def main():
     results = measure(args.wheel_dir, args.models)
     failed = False
     for key, r in results.items():
-        ok = r["max_abs_diff"] <= args.limit
+        ok = r.get("max_rel_diff", r["max_abs_diff"]) <= args.limit
         failed |= not ok
         extra = ""
         if "custom_op" in r:
@@ -178,6 +198,12 @@ def main():
             failed |= not ok_op
             extra = (f"; custom op vs numpy {c['max_abs_diff_op']:.3g}, "
                      f"numpy-op matte vs interpreter {c['max_abs_diff_matte_vs_interpreter']:.3g}")
+        if "max_rel_diff" in r:
+            extra += f"; relative to each output's largest value {r['max_rel_diff']:.3g}"
+        if "max_abs_diff_matte" in r:
+            ok_matte = r["max_abs_diff_matte"] <= args.limit
+            failed |= not ok_matte
+            extra += f"; matte after the sigmoid {r['max_abs_diff_matte']:.3g}"
         per = ", ".join(f"{n} {v:.3g}" for n, v in r["per_output"].items())
         print(f"{key}: max abs diff {r['max_abs_diff']:.3g} ({per}){extra} "
               f"[{'ok' if ok else 'FAIL'} at {args.limit:g}] vs {r['reference']}")

@@ -76,6 +76,9 @@ pub struct Manifest {
     /// How a face is cropped before it is fed to the model.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alignment: Option<Alignment>,
+    /// How to read a person matte that a model outputs as a raw tensor (in its input's pixels).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub segmentation: Option<Segmentation>,
     /// Measured difference against the original framework (filled in by converters).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parity: Option<serde_json::Value>,
@@ -960,6 +963,26 @@ pub struct Landmarks {
     pub named_points: BTreeMap<String, u32>,
 }
 
+/// How a person matte output as a raw tensor is read: one value per input pixel (`[1, H, W, 1]`
+/// or `[1, 1, H, W]`), turned into 0..1 coverage by `activation`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Segmentation {
+    /// The tensor output holding the matte.
+    pub output: String,
+    /// Activation turning the raw values into coverage.
+    pub activation: Activation,
+    /// The tensor output with a person-presence score, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub presence: Option<String>,
+    /// Activation of the presence score.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub presence_activation: Option<Activation>,
+    /// Below this presence (after the activation) the crop holds no person.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_presence: Option<f32>,
+}
+
 /// How an identity embedding is read.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -999,6 +1022,24 @@ pub enum Alignment {
         scale: f32,
         /// Which box side the square takes.
         square: Square,
+        /// How pixels outside the frame are filled.
+        border: Border,
+    },
+    /// A square centred on one detector keypoint whose half side is the distance to a second
+    /// keypoint (a point on a circle around the subject), times `scale`, rotated so that the
+    /// line from the first to the second keypoint points at `target_angle_deg` (MediaPipe's
+    /// pose region of interest: hip centre and the circle around the whole body).
+    KeypointCircle {
+        /// `name` of the detector model whose detections are used.
+        detector: String,
+        /// The keypoint at the crop's centre.
+        centre_keypoint: String,
+        /// The keypoint on the circle around the subject.
+        circle_keypoint: String,
+        /// Angle the centre-to-circle line is rotated to, in degrees (counter-clockwise, y up).
+        target_angle_deg: f32,
+        /// The circle's square is scaled by this around its centre.
+        scale: f32,
         /// How pixels outside the frame are filled.
         border: Border,
     },
@@ -1384,12 +1425,15 @@ impl Manifest {
         match first {
             Output::Image(first) => self.validate_apply(first),
             other => {
-                if self.detection.is_none() && self.landmarks.is_none() && self.embedding.is_none()
+                if self.detection.is_none()
+                    && self.landmarks.is_none()
+                    && self.embedding.is_none()
+                    && self.segmentation.is_none()
                 {
                     return Err(self.err(format!(
                         "the first output '{}' is a {} output, but the first output is the image an effect renders; \
                          put an image output first, or, for a model that only produces data, say how to read it \
-                         with a `detection`, `landmarks` or `embedding` block",
+                         with a `detection`, `landmarks`, `embedding` or `segmentation` block",
                         other.name(),
                         other.kind_name()
                     )));
@@ -1526,6 +1570,27 @@ impl Manifest {
         }
         if let Some(a) = &self.alignment {
             self.validate_alignment(a)?;
+        }
+        if let Some(seg) = &self.segmentation {
+            self.tensor_output("segmentation", "output", &seg.output)?;
+            match &seg.presence {
+                Some(p) => {
+                    self.tensor_output("segmentation", "presence", p)?;
+                }
+                None if seg.presence_activation.is_some() || seg.min_presence.is_some() => {
+                    return Err(self.err(
+                        "segmentation `presence_activation` and `min_presence` need a `presence` output",
+                    ));
+                }
+                None => {}
+            }
+            if let Some(m) = seg.min_presence
+                && !(0.0..=1.0).contains(&m)
+            {
+                return Err(self.err(format!(
+                    "segmentation `min_presence` {m} must be 0..1"
+                )));
+            }
         }
         Ok(())
     }
@@ -1761,6 +1826,34 @@ impl Manifest {
                 {
                     return Err(self.err(
                         "alignment `rotation_keypoints` must name two different detector keypoints",
+                    ));
+                }
+                if !target_angle_deg.is_finite() {
+                    return Err(self.err("alignment `target_angle_deg` must be a finite number"));
+                }
+                if !(scale.is_finite() && *scale > 0.0) {
+                    return Err(self.err(format!("alignment `scale` {scale} must be above 0")));
+                }
+            }
+            Alignment::KeypointCircle {
+                detector,
+                centre_keypoint,
+                circle_keypoint,
+                target_angle_deg,
+                scale,
+                ..
+            } => {
+                if detector.trim().is_empty() {
+                    return Err(
+                        self.err("alignment `detector` is empty; give the detector model's `name`")
+                    );
+                }
+                if centre_keypoint == circle_keypoint
+                    || centre_keypoint.trim().is_empty()
+                    || circle_keypoint.trim().is_empty()
+                {
+                    return Err(self.err(
+                        "alignment `centre_keypoint` and `circle_keypoint` must name two different detector keypoints",
                     ));
                 }
                 if !target_angle_deg.is_finite() {

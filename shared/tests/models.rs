@@ -130,6 +130,34 @@ fn every_converter_manifest_loads_and_validates() {
         }
         other => panic!("{other:?}"),
     }
+    // The person detector and BlazePose: the pose crop is a keypoint circle around the
+    // detector's hip centre, and the matte is read from the segmentation block.
+    let pose = Manifest::load(&dir.join("pose_detector.json")).unwrap();
+    match pose.detection.as_ref().unwrap() {
+        Detection::SsdAnchors {
+            anchors, decode, ..
+        } => {
+            assert_eq!(anchors.centres().len(), 2254);
+            assert_eq!(decode.keypoints[0], "hip_centre");
+        }
+        other => panic!("{other:?}"),
+    }
+    let body = Manifest::load(&dir.join("pose_landmarks.json")).unwrap();
+    match body.alignment.as_ref().unwrap() {
+        Alignment::KeypointCircle {
+            detector,
+            centre_keypoint,
+            circle_keypoint,
+            ..
+        } => {
+            assert_eq!(detector, &pose.name);
+            assert_eq!(centre_keypoint, "hip_centre");
+            assert_eq!(circle_keypoint, "body_circle");
+        }
+        other => panic!("{other:?}"),
+    }
+    let seg = body.segmentation.as_ref().unwrap();
+    assert!(matches!(body.output(&seg.output), Some(Output::Tensor(_))));
     let lm = Manifest::load(&dir.join("face_landmarks.json")).unwrap();
     let l = lm.landmarks.as_ref().unwrap();
     assert_eq!((l.count, l.values_per_point), (468, 3));
@@ -397,7 +425,7 @@ fn bad_values_in_the_new_blocks_explain_what_to_fix() {
             |v| {
                 v.as_object_mut().unwrap().remove("detection");
             },
-            "say how to read it with a `detection`, `landmarks` or `embedding` block",
+            "say how to read it with a `detection`, `landmarks`, `embedding` or `segmentation` block",
         ),
         (
             &det,

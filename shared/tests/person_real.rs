@@ -1,6 +1,9 @@
 //! The real converted MediaPipe person models on real photographs: the full-range face detector
 //! finds the astronaut's face at full size and when the photo is shrunk into a corner of a large
-//! frame (a far face), and finds none in a photo without a face.
+//! frame (a far face), and finds none in a photo without a face; the person detector finds the
+//! astronaut with her hips below her face, and the pose matte (`plate::person`) covers her face
+//! and torso but not the flag or the wall, also when she is small in a large frame, and is
+//! empty in a photo without a person.
 //!
 //! Needs `PIXELSPACE_MODELS_DIR` with the converted models (`pixelspace models fetch --defaults`)
 //! and python3 with scikit-image for the photos. Tests fail with instructions when either is
@@ -16,11 +19,22 @@ use pixelspace_shared::geometry::Rect;
 use pixelspace_shared::image::FloatImage;
 use pixelspace_shared::manifest::Manifest;
 use pixelspace_shared::pipeline::InferencePipeline;
+use pixelspace_shared::plate::person::PersonMatter;
 use pixelspace_shared::policy::LicencePolicy;
 use pixelspace_shared::runtime::Provider;
 
 /// Hand-marked face in the astronaut photo, (x1, y1, x2, y2) pixels, y down.
 const ASTRONAUT_FACE: (f64, f64, f64, f64) = (178.0, 78.0, 272.0, 182.0);
+
+/// Regions that are the person (face, torso) and background (flag, wall), y down.
+const PERSON: [(&str, (i32, i32, i32, i32)); 2] = [
+    ("face", (180, 80, 270, 175)),
+    ("torso", (80, 320, 300, 480)),
+];
+const BACKGROUND: [(&str, (i32, i32, i32, i32)); 2] = [
+    ("flag", (0, 0, 100, 150)),
+    ("wall right of the head", (300, 0, 512, 120)),
+];
 
 fn real(stem: &str) -> InferencePipeline {
     init_runtime();
@@ -117,4 +131,104 @@ fn full_range_detector_finds_the_astronaut_near_and_far() {
 fn full_range_detector_sees_no_face_in_a_photo_without_one() {
     let faces = full_range(&photo("coffee"));
     assert!(faces.is_empty(), "{faces:?}");
+}
+
+fn person_matter() -> PersonMatter {
+    PersonMatter::new(
+        std::sync::Arc::new(real("pose_detector")),
+        std::sync::Arc::new(real("pose_landmarks")),
+    )
+    .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Mean of a matte (row by row from the bottom over `frame`) over a y-down box of the photo
+/// placed with its lower-left corner at (x0, y0) and shrunk by `factor`.
+fn mean_over(
+    matte: &[f32],
+    frame: Rect,
+    photo_height: i32,
+    (x0, y0, factor): (i32, i32, i32),
+    (x1, y1, x2, y2): (i32, i32, i32, i32),
+) -> f32 {
+    let w = frame.width() as usize;
+    let (mut sum, mut n) = (0.0, 0);
+    for yd in y1 / factor..y2 / factor {
+        for x in x1 / factor..x2 / factor {
+            let y = y0 + (photo_height / factor - 1 - yd);
+            let i = (y - frame.y1) as usize * w + (x0 + x - frame.x1) as usize;
+            sum += matte[i];
+            n += 1;
+        }
+    }
+    sum / n as f32
+}
+
+#[test]
+fn person_detector_finds_the_astronaut_and_the_pose_matte_covers_her() {
+    let matter = person_matter();
+    let astronaut = photo("astronaut");
+    let people = matter.people(&astronaut, ColourSpace::Srgb).unwrap();
+    assert_eq!(people.len(), 1, "{people:?}");
+    let p = &people[0];
+    let face = {
+        let (x1, y1, x2, y2) = ASTRONAUT_FACE;
+        FaceBox::from_y_down(x1, y1, x2, y2, 512.0)
+    };
+    let iou = p.detection.bbox.iou(&face);
+    let hips = p.detection.keypoint("hip_centre").unwrap();
+    eprintln!(
+        "person: score {:.3}, face IoU {iou:.3}, hips at ({:.0}, {:.0}), crop side {:.0} turned {:.2} rad",
+        p.detection.score, hips.0, hips.1, p.roi.side, p.roi.rotation
+    );
+    assert!(iou > 0.2, "the person detector's box: IoU {iou:.3} with the face");
+    // The Python reference decoding (face_common.py, POSE_DECODE) of the same model gives the
+    // box [161.6, 135.3, 263.9, 237.7] (y down); the input resampling differs slightly.
+    let reference = FaceBox::from_y_down(161.6, 135.3, 263.9, 237.7, 512.0);
+    let b = p.detection.bbox;
+    for (got, want) in [(b.x1, reference.x1), (b.y1, reference.y1), (b.x2, reference.x2), (b.y2, reference.y2)] {
+        assert!((got - want).abs() < 4.0, "box {b:?} vs the reference {reference:?}");
+    }
+    // The hips are well below the face (y up) and the crop is about upright.
+    assert!(hips.1 < face.y1 - 100.0, "hips at {hips:?}");
+    assert!(p.roi.rotation.abs() < 0.5, "rotation {}", p.roi.rotation);
+
+    // Full size, then shrunk 3x into a 768 frame (a person ~170 px tall).
+    for (factor, size, x0, y0) in [(1, 512, 0, 0), (3, 768, 500, 60)] {
+        let frame = if factor == 1 {
+            astronaut.clone()
+        } else {
+            shrunk_into(&astronaut, factor, size, x0, y0)
+        };
+        let matte = matter.matte(&frame, ColourSpace::Srgb).unwrap();
+        for (name, r) in PERSON {
+            let m = mean_over(&matte, frame.bounds, 512, (x0, y0, factor), r);
+            eprintln!("1/{factor}: {name} {m:.3}");
+            assert!(m > 0.7, "1/{factor}: the pose matte over the {name} is {m:.3}");
+        }
+        for (name, r) in BACKGROUND {
+            let m = mean_over(&matte, frame.bounds, 512, (x0, y0, factor), r);
+            eprintln!("1/{factor}: {name} {m:.3}");
+            assert!(m < 0.1, "1/{factor}: the pose matte over the {name} is {m:.3}");
+        }
+        if factor > 1 {
+            // Nothing outside the shrunk photo.
+            let w = size as usize;
+            let outside = (0..size)
+                .flat_map(|y| (0..x0 - 20).map(move |x| (x, y)))
+                .map(|(x, y)| matte[y as usize * w + x as usize])
+                .fold(0f32, f32::max);
+            assert!(outside < 0.05, "matte {outside} left of the photo");
+        }
+    }
+}
+
+#[test]
+fn pose_matte_is_empty_without_a_person() {
+    let matter = person_matter();
+    let coffee = photo("coffee");
+    let people = matter.people(&coffee, ColourSpace::Srgb).unwrap();
+    eprintln!("coffee: {} detections", people.len());
+    let matte = matter.matte(&coffee, ColourSpace::Srgb).unwrap();
+    assert_eq!(matte.len(), coffee.bounds.area());
+    assert!(matte.iter().all(|&m| m == 0.0));
 }

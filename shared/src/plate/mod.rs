@@ -37,6 +37,7 @@ mod gather;
 pub mod inpaint;
 pub mod median;
 pub mod motion;
+pub mod person;
 pub mod propagate;
 
 use crate::error::{Error, Result};
