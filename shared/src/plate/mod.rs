@@ -9,8 +9,13 @@
 //!   Gauss-Newton on the unmatted pixels of both frames); the background each neighbour shows
 //!   under these maps is carried into the hole, and the candidates that agree are kept.
 //! - [`inpaint`]: what no frame shows: a LaMa-contract model when one is given, else the
-//!   built-in fill (multi-scale diffusion, then PatchMatch texture voting).
-//! - [`Method::Auto`]: the three in that order, each filling what the previous left open.
+//!   built-in fill ([`texture`]: multi-scale PatchMatch texture synthesis).
+//! - [`distant`]: locked-off camera, what the whole window hides (someone standing still):
+//!   the median of frames further away in time, at fixed frame numbers, that are on the same
+//!   fixed camera.
+//! - [`Method::Auto`]: median, distant, propagate (skipped where the motion matte found the
+//!   camera fixed), inpaint, each filling what the previous left open. `Median` runs median
+//!   and distant.
 //!
 //! Confidence: 1 where a fill came from real pixels of some frame (and outside the hole), below
 //! 0.5 where it was invented by [`inpaint`], falling with the distance from real pixels.
@@ -32,6 +37,7 @@
 
 pub mod align;
 mod bench;
+pub mod distant;
 pub mod flow;
 mod gather;
 pub mod inpaint;
@@ -39,6 +45,7 @@ pub mod median;
 pub mod motion;
 pub mod person;
 pub mod propagate;
+pub mod texture;
 
 use crate::error::{Error, Result};
 use crate::image::FloatImage;
@@ -49,9 +56,9 @@ pub const HOLE_THRESHOLD: f32 = 0.1;
 /// Where a plate comes from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Method {
-    /// Median, then propagate, then inpaint.
+    /// Median, distant, propagate (not on a camera found fixed), then inpaint.
     Auto,
-    /// Locked-off camera: temporal median of unmatted samples.
+    /// Locked-off camera: temporal median of unmatted samples (the window, then far frames).
     Median,
     /// Moving camera: align neighbours, carry their background in.
     Propagate,
@@ -133,6 +140,17 @@ pub fn window_frames(t: i32, window: u32, range: (i32, i32)) -> Vec<i32> {
     v
 }
 
+/// The temporal fills, in the order `build` tries them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Stage {
+    /// [`median`] over the window.
+    Window,
+    /// [`distant`]: the median of frames further away on a fixed camera.
+    Distant,
+    /// [`propagate`]: aligned neighbours.
+    Propagate,
+}
+
 /// Options of [`build`].
 pub struct PlateOptions<'a> {
     pub method: Method,
@@ -209,19 +227,24 @@ fn build_from(
     for i in &open {
         confidence[*i] = 0.0;
     }
+    // On a camera the motion matte found fixed, aligning neighbours (propagate) finds nothing
+    // the medians did not.
+    let fixed_camera = matches!(motion, motion::MotionUse::Used { .. });
     let temporal = match opts.method {
-        Method::Auto => vec![Method::Median, Method::Propagate],
-        Method::Median => vec![Method::Median],
-        Method::Propagate => vec![Method::Propagate],
+        Method::Auto if fixed_camera => vec![Stage::Window, Stage::Distant],
+        Method::Auto => vec![Stage::Window, Stage::Distant, Stage::Propagate],
+        Method::Median => vec![Stage::Window, Stage::Distant],
+        Method::Propagate => vec![Stage::Propagate],
         Method::Inpaint => vec![],
     };
-    for m in temporal {
+    for stage in temporal {
         if open.is_empty() {
             break;
         }
-        let filled = match m {
-            Method::Median => median::fill(source, t, &current, &open, opts)?,
-            _ => propagate::fill(source, t, &current, &open, opts)?,
+        let filled = match stage {
+            Stage::Window => median::fill(source, t, &current, &open, opts)?,
+            Stage::Distant => distant::fill(source, t, &current, &open, opts)?,
+            Stage::Propagate => propagate::fill(source, t, &current, &open, opts)?,
         };
         let mut still = Vec::with_capacity(open.len());
         for (k, &i) in open.iter().enumerate() {
