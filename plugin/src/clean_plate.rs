@@ -3,7 +3,10 @@
 //!
 //! Clips: `Source` (the shot, read over a window of frames) and optional `Mask` (the matte of
 //! what to remove, its alpha). Without a `Mask`, `autoMatte` builds a person matte with the
-//! segmentation model (default: the installed selfie segmentation).
+//! segmentation model (default: the installed selfie segmentation), merged (maximum) with the
+//! pose matte of every person the installed `pose-detector` and `pose-landmarks-full` find
+//! (`pixelspace_shared::plate::person`; whole bodies and small, far people, which the selfie
+//! model misses). Without the pose models the selfie matte is used alone.
 //!
 //! Params: `method` (auto|median|propagate|inpaint), `window` (frames read around the current
 //! one), `output` (plate: the source with the hole filled | comp: the source blended with the
@@ -34,6 +37,7 @@ use pixelspace_shared::image::{Components, FloatImage};
 use pixelspace_shared::manifest::{Manifest, Output};
 use pixelspace_shared::models_dir;
 use pixelspace_shared::pipeline::{InferRequest, InferencePipeline};
+use pixelspace_shared::plate::person::{MatteCache, PersonMatter};
 use pixelspace_shared::plate::{self, Method, PlateOptions, ShotFrame, ShotSource};
 use pixelspace_shared::runtime::Provider;
 use pixelspace_shared::tensor::Layout;
@@ -93,7 +97,12 @@ pub struct CleanPlate;
 /// Per-instance state: loaded models.
 pub struct CleanPlateInstance {
     models: Cache,
+    /// Pose mattes of frames seen by earlier renders (each render reads a window of frames).
+    pose_mattes: MatteCache,
 }
+
+/// Bytes of pose mattes an instance keeps (one byte a pixel: about 170 frames of 1080p).
+const POSE_MATTE_BUDGET: usize = 256 << 20;
 
 impl CleanPlateInstance {
     fn pipeline(
@@ -117,6 +126,23 @@ impl CleanPlateInstance {
         let p = Arc::new(InferencePipeline::new(manifest, path.clone(), provider)?);
         cache.push((path.clone(), provider, p.clone()));
         Ok(p)
+    }
+}
+
+impl CleanPlateInstance {
+    /// The pose person matte from the installed `pose-detector` and `pose-landmarks-full`, or
+    /// None when either is not installed.
+    fn pose_models(&self, provider: Provider) -> Result<Option<PersonMatter>> {
+        let dirs = crate::common::default_model_dirs();
+        let (Some(detector), Some(landmarks)) = (
+            models_dir::find_model(&dirs, "pose-detector"),
+            models_dir::find_model(&dirs, "pose-landmarks-full"),
+        ) else {
+            return Ok(None);
+        };
+        let detector = self.pipeline(&detector.model_path(), provider, "person detector")?;
+        let landmarks = self.pipeline(&landmarks.model_path(), provider, "pose")?;
+        Ok(Some(PersonMatter::new(detector, landmarks)?))
     }
 }
 
@@ -309,6 +335,9 @@ struct HostShot<'e, 'a> {
     bounds: Rect,
     mask: bool,
     segmenter: Option<Arc<InferencePipeline>>,
+    /// The pose models' person matte, merged with the segmenter's (when installed), and the
+    /// instance's cache of it.
+    people: Option<(PersonMatter, &'e MatteCache)>,
     /// No Mask and no segmenter: the motion matte alone (frames come with an empty matte).
     motion_only: bool,
     dilate: u32,
@@ -354,7 +383,13 @@ impl ShotSource for HostShot<'_, '_> {
             let m = clip.image(t as f64).map_err(core)?;
             alpha_of(&m.view().map_err(core)?, self.bounds)
         } else if let Some(seg) = &self.segmenter {
-            person_matte(seg, &image, self.colour)?
+            let mut matte = person_matte(seg, &image, self.colour)?;
+            if let Some((people, cache)) = &self.people {
+                for (m, p) in matte.iter_mut().zip(cache.matte(people, &image, self.colour)?) {
+                    *m = m.max(p);
+                }
+            }
+            matte
         } else if self.motion_only {
             vec![0.0; self.bounds.area()]
         } else {
@@ -496,6 +531,7 @@ impl Plugin for CleanPlate {
     fn create_instance(_effect: &ImageEffect) -> Result<CleanPlateInstance> {
         Ok(CleanPlateInstance {
             models: Mutex::new(Vec::new()),
+            pose_mattes: MatteCache::new(POSE_MATTE_BUDGET),
         })
     }
 
@@ -573,6 +609,12 @@ impl Plugin for CleanPlate {
         } else {
             None
         };
+        let people = match &segmenter {
+            Some(_) => inst
+                .pose_models(s.provider)?
+                .map(|p| (p, &inst.pose_mattes)),
+            None => None,
+        };
         let wants_flow = matches!(s.method, Method::Auto | Method::Propagate);
         let flow_model = crate::common::rife_models(s.provider)
             .into_iter()
@@ -594,6 +636,7 @@ impl Plugin for CleanPlate {
             mask,
             motion_only: !mask && !s.auto_matte && s.motion_matte,
             segmenter,
+            people,
             dilate: s.dilate,
             colour,
         };
@@ -641,5 +684,6 @@ impl Plugin for CleanPlate {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clear();
+        inst.pose_mattes.clear();
     }
 }

@@ -8,12 +8,15 @@
 //!
 //! Runs on the tiles and persons are independent and merged by maximum (detections by a fixed
 //! ordering), so the matte is the same however many threads compute it. A frame where nobody
-//! is found gives an all-zero matte.
+//! is found gives an all-zero matte. [`MatteCache`] keeps the mattes of recent frames (by
+//! their pixels), as a plate reads each frame of a window again for every frame it renders.
 //! Reference implementation: `decode_blazeface` with `POSE_DECODE`, `pose_roi` and `crop_roi`
 //! in `models/convert/face_common.py`.
 
+use std::collections::VecDeque;
 use std::f64::consts::PI;
-use std::sync::Arc;
+use std::hash::{Hash, Hasher};
+use std::sync::{Arc, Mutex};
 
 use crate::colour::ColourSpace;
 use crate::error::{Error, Result};
@@ -358,6 +361,72 @@ impl PersonMatter {
             }
         }
         Ok(matte)
+    }
+}
+
+/// Person mattes of recently seen frames, keyed by the frame's pixels and the models, stored
+/// in 1/255 steps. A matte always goes through the steps, cached or not, so a render gives
+/// the same result whether the frame was seen before.
+pub struct MatteCache {
+    entries: Mutex<VecDeque<(u64, Arc<Vec<u8>>)>>,
+    budget: usize,
+}
+
+impl MatteCache {
+    /// A cache holding at most `budget` bytes of mattes (the oldest go first).
+    pub fn new(budget: usize) -> MatteCache {
+        MatteCache {
+            entries: Mutex::new(VecDeque::new()),
+            budget,
+        }
+    }
+
+    /// Forgets every matte.
+    pub fn clear(&self) {
+        self.entries.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+
+    /// [`PersonMatter::matte`] of `frame`, from the cache when this frame was seen before.
+    pub fn matte(
+        &self,
+        matter: &PersonMatter,
+        frame: &FloatImage,
+        colour: ColourSpace,
+    ) -> Result<Vec<f32>> {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        matter.detector.model_path().hash(&mut h);
+        matter.landmarks.model_path().hash(&mut h);
+        format!("{colour:?}").hash(&mut h);
+        (frame.bounds.x1, frame.bounds.y1, frame.bounds.x2, frame.bounds.y2).hash(&mut h);
+        for v in &frame.data {
+            h.write_u32(v.to_bits());
+        }
+        let key = h.finish();
+        let found = {
+            let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+            entries.iter().find(|(k, _)| *k == key).map(|(_, m)| m.clone())
+        };
+        let steps = match found {
+            Some(m) => m,
+            None => {
+                let m: Vec<u8> = matter
+                    .matte(frame, colour)?
+                    .into_iter()
+                    .map(|v| (v.clamp(0.0, 1.0) * 255.0).round() as u8)
+                    .collect();
+                let m = Arc::new(m);
+                let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+                if !entries.iter().any(|(k, _)| *k == key) {
+                    entries.push_back((key, m.clone()));
+                }
+                let mut total: usize = entries.iter().map(|(_, m)| m.len()).sum();
+                while total > self.budget && entries.len() > 1 {
+                    total -= entries.pop_front().map_or(0, |(_, m)| m.len());
+                }
+                m
+            }
+        };
+        Ok(steps.iter().map(|&v| v as f32 / 255.0).collect())
     }
 }
 
