@@ -25,8 +25,8 @@ use std::sync::{Arc, Mutex};
 use pixelspace_shared::error::Error as SharedError;
 use pixelspace_shared::extend::warp::for_rows;
 use pixelspace_shared::extend::{
-    self, Context as ExtendContext, Extender, Frame, Interpolator, Mode, Sample, Settings, TimeMap,
-    VelocityCache,
+    self, Confidence, Context as ExtendContext, Extender, Frame, Interpolator, Mode, Sample,
+    Settings, TimeMap, VelocityCache,
 };
 use pixelspace_shared::fused::threads_for;
 use pixelspace_shared::geometry::Rect;
@@ -38,8 +38,8 @@ use pixelspace_shared::runtime::Provider;
 use crate::host_offers::{ClipFrames, LENGTHENING_HOSTS, clip_frames, is_general_context};
 use crate::inference::{FrameColour, provider_from_index};
 use crate::ofx::{
-    ClipPreferences, Context, Error, FramesNeeded, Image, ImageEffect, Plugin, RegionsOfInterest,
-    RenderArgs, Reply, Result, StringMode,
+    ClipPreferences, Context, Error, FramesNeeded, Image, ImageEffect, MessageLevel, Plugin,
+    RegionsOfInterest, RenderArgs, Reply, Result, StringMode,
 };
 
 const CLIP_SOURCE: &str = "Source";
@@ -54,6 +54,11 @@ pub const PARAM_EXTENDER: &str = "extender";
 pub const PARAM_CUT_THRESHOLD: &str = "cutThreshold";
 pub const PARAM_PROVIDER: &str = "provider";
 pub const PARAM_COLOUR_SPACE: &str = "colourSpace";
+pub const PARAM_VIEW: &str = "view";
+
+/// Options of the `view` choice, in index order: the frames, or how much of each frame carries
+/// real pixels of the shot (white) and how much was invented (black).
+pub const VIEW_OPTIONS: [&str; 2] = ["frames", "confidence"];
 
 /// Options of the `mode` choice, in index order.
 pub const MODE_OPTIONS: [&str; 2] = ["retime", "extend"];
@@ -102,6 +107,8 @@ pub fn resolve_model(param: &str, provider: Provider) -> Result<PathBuf> {
 struct Params {
     mode: Mode,
     cut_threshold: f64,
+    /// The confidence view instead of the frames.
+    confidence_view: bool,
 }
 
 fn read_params(effect: &ImageEffect, time: f64) -> Result<Params> {
@@ -123,6 +130,7 @@ fn read_params(effect: &ImageEffect, time: f64) -> Result<Params> {
     Ok(Params {
         mode,
         cut_threshold: params.param(PARAM_CUT_THRESHOLD)?.get_double_at(time)?,
+        confidence_view: params.param(PARAM_VIEW)?.get_int_at(time)? == 1,
     })
 }
 
@@ -267,6 +275,45 @@ fn copy_frame(src: &Image, dst: &mut Image, window: Rect) -> Result<()> {
     Ok(())
 }
 
+/// Writes `window` of `img` to `output`; where the window reaches past `img` (the source is
+/// smaller than the output), its edge pixels repeat.
+fn write_clamped(img: &FloatImage, output: &mut ImageViewMut, window: Rect) {
+    if img.bounds.contains_rect(&window) {
+        write_rows(img, output, window);
+    } else {
+        let mut full = FloatImage::new(window);
+        for (x, y) in window.pixels() {
+            full.set_pixel(x, y, img.pixel_clamped(x, y));
+        }
+        full.write_to(output, window);
+    }
+}
+
+/// The confidence view of a frame: grey levels from 0 (invented) to 1 (real pixels), opaque.
+/// `bounds` are those of the frame a per-pixel map belongs to.
+fn write_confidence(
+    confidence: &Confidence,
+    bounds: Option<Rect>,
+    output: &mut Image,
+    window: Rect,
+) -> Result<()> {
+    let mut view = output.view_mut()?;
+    let window = window.intersect(&view.bounds());
+    let grey = |v: f32| [v, v, v, 1.0];
+    let img = match (confidence, bounds) {
+        (Confidence::Map(map), Some(b)) if map.len() == b.area() => {
+            let w = b.width() as usize;
+            FloatImage::from_fn(b, |x, y| {
+                grey(map[(y - b.y1) as usize * w + (x - b.x1) as usize])
+            })
+        }
+        (Confidence::Invented, _) => FloatImage::filled(window, grey(0.0)),
+        _ => FloatImage::filled(window, grey(1.0)),
+    };
+    write_clamped(&img, &mut view, window);
+    Ok(())
+}
+
 /// The whole of `view` as a working image, its rows decoded on every core (the same values
 /// as `FloatImage::from_view` over the view's bounds).
 fn read_whole(view: &ImageView) -> FloatImage {
@@ -373,6 +420,11 @@ impl Plugin for ExtendShot {
             .hint("How different two frames must be to count as a scene cut (never blended across). Lower finds more cuts.")?
             .animates(false)?
             .evaluate_on_change(true)?;
+        params
+            .define_choice(PARAM_VIEW, "View", &VIEW_OPTIONS, 0)?
+            .hint("frames: the shot. confidence: white where a frame carries the shot's real pixels, black where they were invented (the edge a pan reveals, background behind a moving object), grey where the motion they were carried along was uncertain.")?
+            .animates(false)?
+            .evaluate_on_change(true)?;
         crate::common::define_provider_and_colour_params(&params, "model")?;
         Ok(())
     }
@@ -453,6 +505,9 @@ impl Plugin for ExtendShot {
 
         // Passthrough needs no model at all.
         if let Sample::Source(k) = sample {
+            if params.confidence_view {
+                return write_confidence(&Confidence::Real, None, &mut output, args.window);
+            }
             let src = source.image(k as f64)?;
             return copy_frame(&src, &mut output, args.window);
         }
@@ -507,8 +562,21 @@ impl Plugin for ExtendShot {
             progress: &report,
             velocity_cache: Some(&inst.velocity),
         };
-        let (frame, _how) = extend::make_frame(sample, &cx)?;
-        match frame {
+        let made = extend::make_frame(sample, &cx)?;
+        if let Some(warning) = &made.warning {
+            effect.set_persistent_message(MessageLevel::Warning, &format!("ExtendShot: {warning}"));
+            eprintln!("Pixelspace ExtendShot, frame {time}: {warning}");
+        } else {
+            effect.clear_persistent_message();
+        }
+        if params.confidence_view {
+            let bounds = match &made.frame {
+                Frame::New(img) => Some(img.bounds),
+                Frame::Copy(_) => None,
+            };
+            return write_confidence(&made.confidence, bounds, &mut output, args.window);
+        }
+        match made.frame {
             Frame::Copy(k) => {
                 let src = fetch(k)?;
                 copy_frame(&src, &mut output, args.window)
@@ -516,16 +584,7 @@ impl Plugin for ExtendShot {
             Frame::New(img) => {
                 let mut view = output.view_mut()?;
                 let window = args.window.intersect(&view.bounds());
-                if !img.bounds.contains_rect(&window) {
-                    // The source is smaller than the output window: edge pixels repeat.
-                    let mut full = FloatImage::new(window);
-                    for (x, y) in window.pixels() {
-                        full.set_pixel(x, y, img.pixel_clamped(x, y));
-                    }
-                    full.write_to(&mut view, window);
-                } else {
-                    write_rows(&img, &mut view, window);
-                }
+                write_clamped(&img, &mut view, window);
                 Ok(())
             }
         }

@@ -4,17 +4,20 @@
 //! - [`cut`]: scene-cut detection between consecutive frames
 //! - [`warp`]: flow fields in frame pixels, backward warps and RIFE's fusion on host pixels
 //! - [`interpolate`]: running a flow model (RIFE) and composing the in-between frame
-//! - [`extrapolate`]: frames past the ends: forward warping with easing, occlusion and holes
+//! - [`motion`]: the motion at an edge: camera, each pixel's own motion, and how far to trust them
+//! - [`extrapolate`]: frames past the ends: the edge frame carried on along that motion
 //! - [`learned`]: the model slot for a learned predictor or generative extender
 //!
 //! [`make_frame`] puts them together for one output frame. A [`VelocityCache`] keeps the
 //! motion measured at an edge of the shot, so a tail (or head) of many frames runs the model
-//! once rather than once per frame.
+//! once rather than once per frame (the name is older than the cache's contents: it keeps the
+//! whole [`EdgeMotion`]).
 
 pub mod cut;
 pub mod extrapolate;
 pub mod interpolate;
 pub mod learned;
+pub mod motion;
 pub mod time;
 pub mod warp;
 
@@ -27,8 +30,8 @@ use crate::pipeline::CANCELLED;
 
 pub use interpolate::Interpolator;
 pub use learned::Extender;
+use motion::EdgeMotion;
 pub use time::{Mode, Sample, TimeMap};
-use warp::FlowField;
 
 /// Tunables of [`make_frame`].
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -57,6 +60,28 @@ pub enum Frame {
     New(FloatImage),
 }
 
+/// How much of an output frame carries real pixels of the shot (1) and how much was invented
+/// (0): the confidence view of the effect.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Confidence {
+    /// Every pixel real: a source frame, or one interpolated between two.
+    Real,
+    /// Every pixel made up by a model (a learned predictor's frame).
+    Invented,
+    /// Per pixel, rows like the frame ([`extrapolate::Made::confidence`]).
+    Map(Vec<f32>),
+}
+
+/// An output frame, why it is what it is, and what the artist should be told about it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Made {
+    pub frame: Frame,
+    pub how: How,
+    pub confidence: Confidence,
+    /// A warning for the host's message area (the frame is still made).
+    pub warning: Option<String>,
+}
+
 /// Why [`make_frame`] chose what it did, for messages and tests.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum How {
@@ -68,6 +93,36 @@ pub enum How {
     Predicted,
     /// Nothing to extrapolate from (a one-frame shot, or a cut just before the edge frame).
     Held,
+}
+
+/// Two frames whose mean absolute difference (over RGB) is below this are the same picture
+/// repeated (webcams and screen recordings duplicate frames).
+const DUPLICATE: f64 = 0.5 / 255.0;
+
+/// Frames read at most from an edge, looking for three distinct ones.
+const EDGE_READS: usize = 8;
+
+fn mean_abs_difference(a: &FloatImage, b: &FloatImage) -> f64 {
+    let (mut sum, mut n) = (0.0f64, 0usize);
+    for (p, q) in a.data.chunks_exact(4).zip(b.data.chunks_exact(4)) {
+        for c in 0..3 {
+            sum += (p[c] - q[c]).abs() as f64;
+            n += 1;
+        }
+    }
+    sum / n.max(1) as f64
+}
+
+/// The first pixel value that is not a finite number, as (x, y).
+fn non_finite(img: &FloatImage) -> Option<(i32, i32)> {
+    let w = img.bounds.width() as usize;
+    img.data.iter().position(|v| !v.is_finite()).map(|i| {
+        let p = i / 4;
+        (
+            img.bounds.x1 + (p % w) as i32,
+            img.bounds.y1 + (p / w) as i32,
+        )
+    })
 }
 
 /// Reads source frames (whole frames, all the same bounds, encoded as the host's frames).
@@ -86,17 +141,17 @@ pub struct Context<'a> {
     pub is_cancelled: &'a dyn Fn() -> bool,
     /// Called with the fraction done (0..1).
     pub progress: &'a dyn Fn(f64),
-    /// Where the velocity at an edge is kept between frames (None: measured every time).
+    /// Where the motion at an edge is kept between frames (None: measured every time).
     pub velocity_cache: Option<&'a VelocityCache>,
 }
 
-/// The velocity last measured at an edge of the shot, for the frames after it: every tail
-/// frame extrapolates from the same two source frames, so their motion is measured once. The
-/// entry is keyed by the two frames' contents (a hash of their pixels), the model, the colour
-/// encoding and the edge, so a changed source or setting measures again.
+/// The motion last measured at an edge of the shot, for the frames after it: every tail frame
+/// extrapolates from the same source frames, so their motion is measured once. The entry is
+/// keyed by the frames' contents (a hash of their pixels), the model, the colour encoding and
+/// the edge, so a changed source or setting measures again.
 #[derive(Default)]
 pub struct VelocityCache {
-    entry: Mutex<Option<(u64, Arc<FlowField>)>>,
+    entry: Mutex<Option<(u64, Arc<EdgeMotion>)>>,
 }
 
 impl VelocityCache {
@@ -104,7 +159,7 @@ impl VelocityCache {
         VelocityCache::default()
     }
 
-    fn get(&self, key: u64) -> Option<Arc<FlowField>> {
+    fn get(&self, key: u64) -> Option<Arc<EdgeMotion>> {
         let entry = self.entry.lock().unwrap_or_else(|e| e.into_inner());
         entry
             .as_ref()
@@ -112,8 +167,8 @@ impl VelocityCache {
             .map(|(_, v)| v.clone())
     }
 
-    fn put(&self, key: u64, velocity: Arc<FlowField>) {
-        *self.entry.lock().unwrap_or_else(|e| e.into_inner()) = Some((key, velocity));
+    fn put(&self, key: u64, motion: Arc<EdgeMotion>) {
+        *self.entry.lock().unwrap_or_else(|e| e.into_inner()) = Some((key, motion));
     }
 
     /// Forgets the entry.
@@ -162,11 +217,11 @@ impl Context<'_> {
     /// The frames of the same scene going away from the edge frame `edge` in direction `dir`
     /// (-1: earlier, +1: later), up to `count` frames, the edge frame first.
     fn scene_run(&self, edge: i32, dir: i32, count: usize) -> Result<Vec<FloatImage>> {
-        let mut run = vec![(self.read)(edge)?];
+        let mut run = vec![self.read_checked(edge)?];
         let mut k = edge + dir;
         while run.len() < count && self.in_range(k) {
             self.check()?;
-            let next = (self.read)(k)?;
+            let next = self.read_checked(k)?;
             if self.is_cut(run.last().expect("non-empty"), &next) {
                 break;
             }
@@ -176,84 +231,174 @@ impl Context<'_> {
         Ok(run)
     }
 
-    /// The velocity of the pixels of `last` from `prev`, from the cache when it holds the
-    /// motion of these very frames.
-    fn velocity(
+    /// Reads frame `k`, refusing pixels that are not numbers.
+    fn read_checked(&self, k: i32) -> Result<FloatImage> {
+        let img = (self.read)(k)?;
+        if let Some((x, y)) = non_finite(&img) {
+            return Err(Error::new(format!(
+                "source frame {k} has pixels that are not numbers (NaN or infinite), the first at \
+                 ({x}, {y}): motion cannot be measured from them; clamp or fix the frame before \
+                 ExtendShot"
+            )));
+        }
+        Ok(img)
+    }
+
+    /// The distinct frames of the same scene going away from the edge: up to three, the edge
+    /// frame first, each with its distance in frames from the one before it (repeated frames
+    /// are skipped and counted).
+    fn distinct_run(&self, edge: i32, dir: i32) -> Result<Vec<(FloatImage, f64)>> {
+        let mut run = self.scene_run(edge, dir, EDGE_READS)?.into_iter();
+        let mut distinct = vec![(run.next().expect("the edge frame"), 0.0)];
+        let mut since = 0.0;
+        for img in run {
+            since += 1.0;
+            let newest = &distinct.last().expect("non-empty").0;
+            if mean_abs_difference(newest, &img) >= DUPLICATE {
+                distinct.push((img, since));
+                since = 0.0;
+                if distinct.len() == 3 {
+                    break;
+                }
+            }
+        }
+        Ok(distinct)
+    }
+
+    /// The motion at the edge from its distinct frames (the edge frame first), from the cache
+    /// when it holds the motion of these very frames.
+    fn edge_motion(
         &self,
         edge: i32,
         dir: i32,
-        prev: &FloatImage,
-        last: &FloatImage,
-    ) -> Result<Arc<FlowField>> {
-        let Some(cache) = self.velocity_cache else {
-            return Ok(Arc::new(self.interpolator.velocity(
-                prev,
-                last,
-                self.frame_colour,
-            )?));
-        };
-        let mut h = 0xcbf2_9ce4_8422_2325u64;
-        for part in [
-            self.interpolator
-                .pipeline()
-                .model_path()
-                .display()
-                .to_string(),
-            format!("{edge} {dir} {:?}", self.frame_colour),
-        ] {
-            for b in part.bytes() {
-                h = (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3);
+        run: &[(FloatImage, f64)],
+    ) -> Result<Arc<EdgeMotion>> {
+        let key = self.velocity_cache.map(|_| {
+            let mut h = 0xcbf2_9ce4_8422_2325u64;
+            let gaps: Vec<f64> = run.iter().map(|r| r.1).collect();
+            for part in [
+                self.interpolator
+                    .pipeline()
+                    .model_path()
+                    .display()
+                    .to_string(),
+                format!("{edge} {dir} {:?} {gaps:?}", self.frame_colour),
+            ] {
+                for b in part.bytes() {
+                    h = (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3);
+                }
             }
+            run.iter().fold(h, |h, (img, _)| content_hash(img, h))
+        });
+        if let (Some(cache), Some(key)) = (self.velocity_cache, key)
+            && let Some(m) = cache.get(key)
+        {
+            return Ok(m);
         }
-        let key = content_hash(last, content_hash(prev, h));
-        if let Some(v) = cache.get(key) {
-            return Ok(v);
+        let v1 = self
+            .interpolator
+            .velocity(&run[1].0, &run[0].0, self.frame_colour)?;
+        (self.progress)(0.5);
+        self.check()?;
+        let second = match run.get(2) {
+            Some((third, dt2)) => Some((
+                self.interpolator
+                    .velocity(third, &run[1].0, self.frame_colour)?,
+                *dt2,
+            )),
+            None => None,
+        };
+        let motion = Arc::new(EdgeMotion::measure(v1, run[1].1, run[1].0.clone(), second));
+        if let (Some(cache), Some(key)) = (self.velocity_cache, key) {
+            cache.put(key, motion.clone());
         }
-        let v = Arc::new(self.interpolator.velocity(prev, last, self.frame_colour)?);
-        cache.put(key, v.clone());
-        Ok(v)
+        Ok(motion)
     }
 
     /// Extrapolates `steps` frames beyond the edge frame `edge`, away from direction `dir`
     /// (the direction of the frames before the edge: -1 for a tail, +1 for a head).
-    fn beyond(&self, edge: i32, dir: i32, steps: f64) -> Result<(Frame, How)> {
+    fn beyond(&self, edge: i32, dir: i32, steps: f64) -> Result<Made> {
+        let end = if dir < 0 { "last" } else { "first" };
         if let Some(ext) = self.extender {
             let mut run = self.scene_run(edge, dir, ext.history_len())?;
+            let warning = (run.len() < ext.history_len()).then(|| {
+                format!(
+                    "the extender reads {} frames but the scene at the {end} frame ({edge}) has \
+                     {}: the oldest of them stands in for the missing ones",
+                    ext.history_len(),
+                    run.len()
+                )
+            });
             run.reverse(); // oldest first, the edge frame last
             let n = steps.round().max(1.0) as u32;
             let img = ext.extend(run, n, self.frame_colour, self.is_cancelled)?;
-            return Ok((Frame::New(img), How::Predicted));
+            return Ok(Made {
+                frame: Frame::New(img),
+                how: How::Predicted,
+                confidence: Confidence::Invented,
+                warning,
+            });
         }
-        let run = self.scene_run(edge, dir, 2)?;
+        let run = self.distinct_run(edge, dir)?;
         if run.len() < 2 {
-            return Ok((Frame::Copy(edge), How::Held));
+            let why = if self.first == self.last {
+                "the shot has one frame".to_string()
+            } else if self.in_range(edge + dir) && run.len() == 1 {
+                let scan = self.scene_run(edge, dir, 2)?;
+                if scan.len() < 2 {
+                    format!("a cut lies right before the {end} frame ({edge})")
+                } else {
+                    format!("the frames next to the {end} frame ({edge}) repeat it")
+                }
+            } else {
+                format!("no other frame of the scene at the {end} frame ({edge})")
+            };
+            return Ok(Made {
+                frame: Frame::Copy(edge),
+                how: How::Held,
+                confidence: Confidence::Real,
+                warning: Some(format!(
+                    "{why}, so there is no motion to carry on: frame {edge} is held"
+                )),
+            });
         }
         (self.progress)(0.2);
         self.check()?;
-        let velocity = self.velocity(edge, dir, &run[1], &run[0])?;
+        let motion = self.edge_motion(edge, dir, &run)?;
         (self.progress)(0.8);
         self.check()?;
-        let img = extrapolate::extrapolate(&run[0], &velocity, steps, self.settings.decay);
-        Ok((Frame::New(img), How::Extrapolated))
+        let made = extrapolate::extrapolate(&run[0].0, &motion, steps, self.settings.decay);
+        Ok(Made {
+            frame: Frame::New(made.image),
+            how: How::Extrapolated,
+            confidence: Confidence::Map(made.confidence),
+            warning: None,
+        })
     }
 }
 
 /// Makes the output frame for `sample`.
-pub fn make_frame(sample: Sample, cx: &Context) -> Result<(Frame, How)> {
+pub fn make_frame(sample: Sample, cx: &Context) -> Result<Made> {
     cx.check()?;
+    let real = |frame: Frame, how: How| Made {
+        frame,
+        how,
+        confidence: Confidence::Real,
+        warning: None,
+    };
     let out = match sample {
-        Sample::Source(k) => (Frame::Copy(k.clamp(cx.first, cx.last)), How::Passthrough),
+        Sample::Source(k) => real(Frame::Copy(k.clamp(cx.first, cx.last)), How::Passthrough),
         Sample::Between { k0, k1, t } => {
             let a = (cx.read)(k0)?;
             let b = (cx.read)(k1)?;
             cx.check()?;
             if cx.is_cut(&a, &b) {
                 let k = if t < 0.5 { k0 } else { k1 };
-                (Frame::Copy(k), How::HeldAtCut)
+                real(Frame::Copy(k), How::HeldAtCut)
             } else {
                 (cx.progress)(0.1);
                 let img = cx.interpolator.interpolate(&a, &b, t, cx.frame_colour)?;
-                (Frame::New(img), How::Interpolated)
+                real(Frame::New(img), How::Interpolated)
             }
         }
         Sample::After { last, steps } => cx.beyond(last, -1, steps)?,
