@@ -16,7 +16,7 @@
 //! `amount`, `blend` (seamless | feather, for replace and swap), `smoothing` (frames each side), `output` (comp | matte | debug | landmarks),
 //! `detector` and `landmarker` (model files; empty = the installed defaults, found in the
 //! bundle's `Resources/models` or the user's model folder; with the default detector, the
-//! installed full-range detector searches for small faces), `provider`, `colourSpace`.
+//! installed full-range detector also looks for small faces it missed), `provider`, `colourSpace`.
 //! Clips: `Source`, optional `FaceSource` (the face `replace` and `swap` put in: a still or a clip; its
 //! largest face at the same frame, or its nearest frame) and `Mask` (its alpha limits the
 //! change).
@@ -101,8 +101,8 @@ pub const OUTPUT_OPTIONS: [&str; 4] = ["comp", "matte", "debug", "landmarks"];
 
 /// Manifest names of the default models.
 const DEFAULT_DETECTOR: &str = "face-detector-short-range";
-/// The detector for small faces (the search's windows), used with the default detector where
-/// it is installed.
+/// The detector for small faces (the finest of the search's windows, for faces the default
+/// detector missed), used with the default detector where it is installed.
 const SMALL_FACE_DETECTOR: &str = "face-detector-full-range";
 const DEFAULT_LANDMARKER: &str = "face-landmarks-468";
 /// Most faces looked at per frame.
@@ -151,7 +151,7 @@ struct Models {
 impl Models {
     fn detectors(&self) -> Detectors<'_> {
         Detectors {
-            whole: &self.detector,
+            main: &self.detector,
             small: self.small_detector.as_ref(),
         }
     }
@@ -181,8 +181,8 @@ impl FaceInstance {
         let params = effect.params()?;
         let det_param = params.param(PARAM_DETECTOR)?.get_string_at(time)?;
         let det = resolve_model(&det_param, DEFAULT_DETECTOR, "detector")?;
-        // With the default detector, small faces are searched by the full-range one where it
-        // is installed; a detector the artist names searches alone.
+        // With the default detector, the full-range one (where installed) also searches for
+        // small faces the default missed; a detector the artist names searches alone.
         let small = if det_param.trim().is_empty() {
             models_dir::find_model(&crate::common::default_model_dirs(), SMALL_FACE_DETECTOR)
                 .map(|m| m.model_path())
@@ -538,7 +538,7 @@ impl Plugin for Face {
             .evaluate_on_change(true)?;
         params
             .define_string(PARAM_DETECTOR, "Detector model", StringMode::FilePath, "")?
-            .hint("Face detector .onnx (manifest beside it). Empty: the installed face-detector-short-range, with face-detector-full-range for small faces where it is installed.")?
+            .hint("Face detector .onnx (manifest beside it). Empty: the installed face-detector-short-range, and face-detector-full-range (where installed) for small faces it missed.")?
             .animates(false)?
             .evaluate_on_change(true)?;
         params

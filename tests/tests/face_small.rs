@@ -1,6 +1,7 @@
 //! `org.pixelspace.Face` finds faces where they are small, through `pixelspace render` with the
-//! installed default models (the short-range detector on the whole frame; the full-range one,
-//! where installed, on the search's windows), and with the short-range detector alone:
+//! installed default models (the short-range detector over the whole frame and the search's
+//! windows, and the full-range one, where installed, for small faces it missed), and with the
+//! short-range detector alone:
 //!
 //! * the real photos `basketball_1` and `basketball_2` (640x480, grey; two men tossing a ball):
 //!   the face of the man facing the camera, about 36 pixels wide, is found where it was marked

@@ -14,8 +14,8 @@
 //! * [`blend`] — seamless (Poisson) paste-back: the new face's gradients, bent to meet the
 //!   frame at the matte's edge.
 //! * [`search`] — the detector run on the whole frame and on overlapping windows in levels of
-//!   halving size (optionally a second detector made for small faces on the windows), so
-//!   faces down to 1/32 of the frame's short side are found too.
+//!   halving size, so faces down to 1/32 of the frame's short side are found too (optionally
+//!   with a second detector made for small faces, for faces the first missed).
 //! * [`track`] — faces followed across frames (IoU) and landmarks smoothed over neighbouring
 //!   frames; which faces an effect works on.
 //! * [`regions`] — face oval matte, skin and under-eye masks from the face mesh.

@@ -13,9 +13,11 @@
 //! 1.5 times that size (larger faces are the level above's; a window showing part of a large
 //! face must not make a face of it). Duplicates (IoU above 0.3) keep the best score.
 //!
-//! The windows may be searched by a second detector made for small faces (MediaPipe's
-//! full-range BlazeFace); the whole frame always by the first. The windows depend only on the
-//! frame's size and the detectors, so the result is a function of the frame alone.
+//! A second detector made for small faces (MediaPipe's full-range BlazeFace) may also search
+//! the finest level of its own windows; it only adds faces the first did not find (on real
+//! footage it misses some mid-sized faces the short-range model finds, so it does not replace
+//! it). The windows depend only on the frame's size and the detectors, so the result is a
+//! function of the frame alone.
 
 use super::Face;
 use super::detect::FaceDetector;
@@ -277,34 +279,40 @@ enum Pixels<'a, 'b> {
     View(&'a ImageView<'b>),
 }
 
-/// The detectors a search runs: `whole` on the whole frame, `small` (when given; else `whole`)
-/// on the windows.
+/// The detectors a search runs: `main` on the whole frame and every window; `small` (a
+/// detector made for small faces, such as MediaPipe's full-range BlazeFace), when given, also
+/// on the finest level of its own windows, for faces `main` missed.
 #[derive(Clone, Copy)]
 pub struct Detectors<'a> {
-    pub whole: &'a FaceDetector,
+    pub main: &'a FaceDetector,
     pub small: Option<&'a FaceDetector>,
 }
 
 impl<'a> Detectors<'a> {
-    /// One detector for the whole frame and the windows.
+    /// One detector for the whole search.
     pub fn one(detector: &'a FaceDetector) -> Detectors<'a> {
         Detectors {
-            whole: detector,
+            main: detector,
             small: None,
         }
     }
-
-    fn for_windows(&self) -> &'a FaceDetector {
-        self.small.unwrap_or(self.whole)
-    }
 }
 
-/// Every face in `frame` (pixels in the `colour` encoding), best score first. The whole frame
-/// is shrunk to twice the whole-frame detector's input on its long side (the detector's own
-/// resize does the rest), each window of [`windows`] to the window detector's input. When there
-/// are windows, both are shrunk from the frame at half resolution (made once; the windows
-/// overlap, so this reads each frame pixel once instead of several times), except for
-/// rectangles with an odd edge.
+/// The finest level of `windows` (those of the smallest side).
+fn finest(windows: Vec<Window>) -> Vec<Window> {
+    let side = windows.iter().map(|w| w.rect.width()).min();
+    windows
+        .into_iter()
+        .filter(|w| Some(w.rect.width()) == side)
+        .collect()
+}
+
+/// Every face in `frame` (pixels in the `colour` encoding): the main detector's, best score
+/// first, then those only the small-face detector found, best first. The whole frame is shrunk
+/// to twice the main detector's input on its long side (the detector's own resize does the
+/// rest), each window to its detector's input. Large rectangles are shrunk from the frame at
+/// half resolution (made once; the windows overlap, so this reads each frame pixel once
+/// instead of several times), except for rectangles with an odd edge.
 pub fn find_faces(
     detectors: Detectors,
     frame: &FloatImage,
@@ -325,18 +333,51 @@ pub fn find_faces_in_view(
     search(detectors, Pixels::View(view), colour)
 }
 
+/// Which pass a run belongs to.
+#[derive(Clone, Copy, PartialEq)]
+enum Pass {
+    Main,
+    SmallFaces,
+}
+
+/// Adds each of `found` (best first) that overlaps none of `kept` by an IoU above 0.3.
+fn keep_new(kept: &mut Vec<Face>, mut found: Vec<Face>) {
+    found.sort_by(|a, b| b.score.total_cmp(&a.score));
+    for face in found {
+        if kept.iter().all(|k| k.bbox.iou(&face.bbox) <= 0.3) {
+            kept.push(face);
+        }
+    }
+}
+
 fn search(detectors: Detectors, pixels: Pixels, colour: ColourSpace) -> Result<Vec<Face>> {
     let bounds = match pixels {
         Pixels::Float(f) => f.bounds,
         Pixels::View(v) => v.bounds(),
     };
-    let (whole_input, window_input) = (
-        detectors.whole.input_side(),
-        detectors.for_windows().input_side(),
+    let main_input = detectors.main.input_side();
+    let whole = Window {
+        rect: bounds,
+        largest: f64::INFINITY,
+    };
+    // (window, side it is shrunk to, detector, pass)
+    let mut jobs: Vec<(Window, u32, &FaceDetector, Pass)> =
+        vec![(whole, 2 * main_input, detectors.main, Pass::Main)];
+    jobs.extend(
+        windows(bounds, main_input, main_input)
+            .into_iter()
+            .map(|w| (w, main_input, detectors.main, Pass::Main)),
     );
-    let windows = windows(bounds, whole_input, window_input);
-    // Half resolution pays where the windows are at least twice the window input.
-    let half = (windows.iter().any(|w| w.rect.width() >= 4 * window_input)
+    if let Some(small) = detectors.small {
+        let input = small.input_side();
+        jobs.extend(
+            finest(windows(bounds, main_input, input))
+                .into_iter()
+                .map(|w| (w, input, small, Pass::SmallFaces)),
+        );
+    }
+    // Half resolution pays where a window is at least four times its detector's input.
+    let half = (jobs[1..].iter().any(|j| j.0.rect.width() >= 4 * j.1)
         && bounds.x1 % 2 == 0
         && bounds.y1 % 2 == 0)
         .then(|| match pixels {
@@ -350,39 +391,27 @@ fn search(detectors: Detectors, pixels: Pixels, colour: ColourSpace) -> Result<V
         (_, Pixels::Float(f)) => shrink_rect(f, 1, rect, long_side),
         (_, Pixels::View(v)) => shrink_rect(&FloatImage::from_view(v, rect), 1, rect, long_side),
     };
-    // The whole frame, then every window: each shrunk and run on whichever core is free (a
-    // one-thread detector has a session per core), the faces kept in this order; a window's
-    // faces cut by its inner edges or larger than it keeps are dropped.
-    let whole = Window {
-        rect: bounds,
-        largest: f64::INFINITY,
-    };
-    let jobs: Vec<(Window, u32, &FaceDetector)> =
-        std::iter::once((whole, 2 * whole_input, detectors.whole))
-            .chain(
-                windows
-                    .iter()
-                    .map(|w| (*w, window_input, detectors.for_windows())),
-            )
-            .collect();
+    // Every run on whichever core is free (a one-thread detector has a session per core), the
+    // faces kept in job order; a window's faces cut by its inner edges or larger than it keeps
+    // are dropped.
     let runs = super::each_on_cores(jobs.len(), |i| {
-        let (window, long_side, detector) = jobs[i];
+        let (window, long_side, detector, _) = jobs[i];
         detect_in(detector, &prepare(window.rect, long_side), colour)
     });
-    let mut found = Vec::new();
-    for ((window, _, _), faces) in jobs.iter().zip(runs) {
-        found.extend(faces?.into_iter().filter(|f| {
+    let (mut main, mut small) = (Vec::new(), Vec::new());
+    for ((window, _, _, pass), faces) in jobs.iter().zip(runs) {
+        let faces = faces?.into_iter().filter(|f| {
             !cut_by_window(f, window.rect, bounds)
                 && f.bbox.width().max(f.bbox.height()) <= window.largest
-        }));
-    }
-    found.sort_by(|a, b| b.score.total_cmp(&a.score));
-    let mut kept: Vec<Face> = Vec::new();
-    for face in found {
-        if kept.iter().all(|k| k.bbox.iou(&face.bbox) <= 0.3) {
-            kept.push(face);
+        });
+        match pass {
+            Pass::Main => main.extend(faces),
+            Pass::SmallFaces => small.extend(faces),
         }
     }
+    let mut kept = Vec::new();
+    keep_new(&mut kept, main);
+    keep_new(&mut kept, small);
     Ok(kept)
 }
 
@@ -445,6 +474,49 @@ mod tests {
         );
         // A frame whose whole view already shows its smallest face has no windows.
         assert!(windows(Rect::new(0, 0, 128, 128), 128, 128).is_empty());
+    }
+
+    fn face_at(x: f64, size: f64, score: f32) -> Face {
+        Face {
+            bbox: super::super::FaceBox {
+                x1: x,
+                y1: 0.0,
+                x2: x + size,
+                y2: size,
+            },
+            score,
+            keypoints: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_second_pass_only_adds_faces_the_first_did_not_find() {
+        let mut kept = Vec::new();
+        keep_new(
+            &mut kept,
+            vec![face_at(0.0, 20.0, 0.6), face_at(2.0, 20.0, 0.9)],
+        );
+        // Duplicates keep the best score.
+        assert_eq!(kept, [face_at(2.0, 20.0, 0.9)]);
+        // A better-scored face over a kept one is not added; one elsewhere is, after it.
+        keep_new(
+            &mut kept,
+            vec![face_at(100.0, 20.0, 0.7), face_at(1.0, 20.0, 0.99)],
+        );
+        assert_eq!(kept, [face_at(2.0, 20.0, 0.9), face_at(100.0, 20.0, 0.7)]);
+    }
+
+    #[test]
+    fn the_finest_level_is_the_smallest_windows() {
+        let all = windows(Rect::new(0, 0, 768, 576), 128, 192);
+        let fine = finest(all.clone());
+        assert!(!fine.is_empty() && fine.len() < all.len());
+        assert!(fine.iter().all(|w| w.rect.width() == 216));
+        assert!(every_face_lies_whole_in_one(
+            Rect::new(0, 0, 768, 576),
+            &fine,
+            1
+        ));
     }
 
     #[test]
