@@ -8,7 +8,10 @@
 //!   by hand (the other man turns his face away);
 //! * a real portrait (scikit-image's astronaut) scaled down by area averaging so that its face
 //!   is 20, 24 and 30 pixels wide and pasted into a real street frame (`pedestrians_static`,
-//!   768x576): each face is found where it was put, at its size.
+//!   768x576): each face is found where it was put, at its size;
+//! * the real clip `bikes_traffic` (640x272): the cyclist's face, about 60 pixels wide near the
+//!   frame's top edge, is found in each of the 14 frames it is whole in (0 to 13), moving right
+//!   as he rides across.
 //!
 //! Needs the real footage (`PIXELSPACE_TEST_FOOTAGE`; without it the tests do not run),
 //! `PIXELSPACE_MODELS_DIR` with the face models, and the test photos of tests/setup.
@@ -218,5 +221,54 @@ fn a_portrait_pasted_small_into_a_real_street_is_found_where_it_was_put() {
                 "street ({detectors:?}): the {width}-pixel face put at {marked:.1?} was not found (faces: {faces:.1?})"
             );
         }
+    }
+}
+
+#[test]
+fn the_cyclists_face_is_found_in_every_frame_of_the_real_clip_while_it_is_in_view() {
+    let Some(clip) = footage_clip("bikes_traffic") else {
+        return;
+    };
+    let pattern = clip.join("%05d.png").display().to_string();
+    // Frames 0 to 13: the face is whole in the picture (from frame 14 it leaves at the right).
+    let dir = scratch("face_small_bikes");
+    let output = dir.join("%05d.exr").display().to_string();
+    render_effect_ok(
+        FACE,
+        &[
+            "-i",
+            &pattern,
+            "-o",
+            &output,
+            "--frames",
+            "0..13",
+            "--depth",
+            "float",
+            "--set",
+            "output=landmarks",
+            "--set",
+            "face=all",
+            "--set",
+            "smoothing=0",
+            "--set",
+            "colourSpace=srgb",
+        ],
+    );
+    let mut last_x = f64::NEG_INFINITY;
+    for t in 0..14 {
+        let faces = read_faces(&dir.join(format!("{t:05}.exr")));
+        // The cyclist's face: in the top half of the frame, 40 to 100 pixels wide.
+        let face = faces.iter().find(|b| {
+            let w = b[2] - b[0];
+            (b[1] + b[3]) / 2.0 < 136.0 && (40.0..100.0).contains(&w)
+        });
+        eprintln!("bikes_traffic frame {t}: faces {faces:.1?}");
+        let face = face.unwrap_or_else(|| panic!("frame {t}: the cyclist's face was not found"));
+        let x = (face[0] + face[2]) / 2.0;
+        assert!(
+            x > last_x,
+            "frame {t}: the face moved left ({last_x:.1} -> {x:.1})"
+        );
+        last_x = x;
     }
 }
