@@ -30,6 +30,12 @@ const COARSE_DEPTH: f32 = 2.0 * PATCH_R as f32;
 /// subject should not become a source).
 const SOURCE_MARGIN: usize = 2;
 
+/// Source patches lie within this many times the hole's depth (its deepest pixel's distance
+/// from the known pixels) of the pixel they fill...
+const REACH_DEPTHS: f32 = 4.0;
+/// ...and at least this many pixels (at every level).
+const MIN_REACH: f32 = 16.0;
+
 /// One level of the pyramid.
 struct Level {
     w: usize,
@@ -135,11 +141,14 @@ pub fn fill(rgb: &mut [[f32; 3]], hole: &[bool], w: usize, h: usize) {
         let rounds = if l == top {
             6
         } else if l == 0 {
-            2
+            0
         } else {
             3
         };
-        nnf = match_and_vote(level, &sources, prior, l, rounds);
+        // Sources within a few hole depths: the background next to the hole, at the same
+        // distance from the camera, rather than anything that matches anywhere.
+        let reach = (REACH_DEPTHS * depth / (1u32 << l) as f32).max(MIN_REACH) as i32;
+        nnf = match_and_vote(level, &sources, prior, l, rounds, reach);
         if l == 0 {
             copy_centres(level, &sources, &nnf);
         }
@@ -249,6 +258,7 @@ fn match_and_vote(
     prior: Option<(&Level, &[usize])>,
     level_index: usize,
     rounds: usize,
+    reach: i32,
 ) -> Vec<usize> {
     let (w, h) = (level.w, level.h);
     let targets: Vec<usize> = (0..w * h).filter(|&i| level.hole[i]).collect();
@@ -257,7 +267,14 @@ fn match_and_vote(
     if source_list.is_empty() || targets.is_empty() {
         return nnf;
     }
-    // First matches: the coarser level's at twice the offset, else a random source.
+    // A candidate source: a patch centre within `reach` of the target.
+    let near = |t: usize, s: usize| -> bool {
+        sources[s]
+            && ((s % w) as i32 - (t % w) as i32).abs() <= reach
+            && ((s / w) as i32 - (t / w) as i32).abs() <= reach
+    };
+    // First matches: the coarser level's at twice the offset, else a random source near the
+    // target (anywhere when none is found).
     for &t in &targets {
         let (x, y) = (t % w, t / w);
         let mut m = usize::MAX;
@@ -272,11 +289,30 @@ fn match_and_vote(
                 }
             }
         }
+        let mut rng = Rng::seeded(t, level_index, 0, 99);
+        for _ in 0..16 {
+            if m != usize::MAX {
+                break;
+            }
+            let sx = x as i32 + rng.offset(reach);
+            let sy = y as i32 + rng.offset(reach);
+            if sx >= 0 && sy >= 0 && sx < w as i32 && sy < h as i32 {
+                let cand = sy as usize * w + sx as usize;
+                if sources[cand] {
+                    m = cand;
+                }
+            }
+        }
         if m == usize::MAX {
-            let mut rng = Rng::seeded(t, level_index, 0, 99);
             m = source_list[rng.below(source_list.len())];
         }
         nnf[t] = m;
+    }
+    if prior.is_some() {
+        // Start from the carried matches' own pixels at this size, which have this level's
+        // grain, rather than the enlarged coarse colours, which do not: matched against a
+        // blur, the smoothest patches of the frame would win.
+        copy_centres(level, sources, &nnf);
     }
     let mut cost = vec![0f32; w * h];
     for round in 0..rounds {
@@ -309,7 +345,7 @@ fn match_and_vote(
                         continue;
                     }
                     let cand = sy as usize * w + sx as usize;
-                    if sources[cand] && cand != nnf[t] {
+                    if near(t, cand) && cand != nnf[t] {
                         let d = patch_distance(level, t, cand, cost[t]);
                         if d < cost[t] {
                             cost[t] = d;
@@ -319,13 +355,13 @@ fn match_and_vote(
                 }
                 // Random search around the current match, the radius halving.
                 let mut rng = Rng::seeded(t, level_index, round, pass);
-                let mut radius = w.max(h) as i32;
+                let mut radius = reach;
                 while radius >= 1 {
                     let s = nnf[t];
                     let cx = ((s % w) as i32 + rng.offset(radius)).clamp(0, w as i32 - 1);
                     let cy = ((s / w) as i32 + rng.offset(radius)).clamp(0, h as i32 - 1);
                     let cand = cy as usize * w + cx as usize;
-                    if sources[cand] && cand != s {
+                    if near(t, cand) && cand != s {
                         let d = patch_distance(level, t, cand, cost[t]);
                         if d < cost[t] {
                             cost[t] = d;
@@ -336,7 +372,11 @@ fn match_and_vote(
                 }
             }
         }
-        vote(level, &targets, &nnf, &cost);
+        if level_index == 0 {
+            copy_centres(level, sources, &nnf);
+        } else {
+            vote(level, &targets, &nnf, &cost);
+        }
     }
     nnf
 }
