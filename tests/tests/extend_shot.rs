@@ -602,3 +602,86 @@ fn a_cancelled_render_is_stopped_by_the_effect_and_writes_nothing() {
     fx.render_frames(&[2], &opts, &sink).unwrap();
     assert_eq!(written.load(std::sync::atomic::Ordering::SeqCst), 1);
 }
+
+#[test]
+fn a_one_frame_shot_is_held_with_a_message_and_nan_pixels_are_refused_by_name() {
+    // One frame: nothing to extrapolate from, the frame is held and the host is told why.
+    let src = scratch("extend_one_frame_src");
+    let frame = shot("pan_diag", "src", 1);
+    std::fs::copy(&frame, src.join("0000.png")).expect("copy a frame");
+    let dir = scratch("extend_one_frame");
+    let out = render(
+        EXTEND_SHOT,
+        &[
+            "-i",
+            &pattern(&src, "png"),
+            "-o",
+            &pattern(&dir, "png"),
+            "--frames=0..2",
+            "--set",
+            "mode=extend",
+            "--set",
+            "tail=2",
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("the shot has one frame, so there is no motion to carry on"),
+        "{stderr}"
+    );
+    assert_identical(
+        &out_frame(&dir, 2, "png"),
+        &read_image(&frame),
+        "the held frame",
+    );
+
+    // A NaN in the frame the motion is measured from: the render fails naming the frame, and
+    // writes no made frame.
+    let src = scratch("extend_nan_src");
+    let (w, h) = (64usize, 48usize);
+    for k in 0..3 {
+        let mut data: Vec<f32> = (0..w * h)
+            .flat_map(|i| {
+                let v = ((i % w) as f32 * 0.1 + k as f32 * 0.3).sin() * 0.4 + 0.5;
+                [v, 0.5, 1.0 - v, 1.0]
+            })
+            .collect();
+        if k == 2 {
+            data[4 * (10 * w + 7)] = f32::NAN;
+        }
+        write_exr(
+            &src.join(format!("{k:04}.exr")),
+            &Image {
+                width: w,
+                height: h,
+                data,
+            },
+        );
+    }
+    let dir = scratch("extend_nan");
+    let out = render(
+        EXTEND_SHOT,
+        &[
+            "-i",
+            &pattern(&src, "exr"),
+            "-o",
+            &pattern(&dir, "exr"),
+            "--frames=3..3",
+            "--set",
+            "mode=extend",
+            "--set",
+            "tail=1",
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "a NaN frame must fail: {stderr}");
+    assert!(
+        stderr.contains("source frame 2 has pixels that are not numbers"),
+        "{stderr}"
+    );
+    assert!(
+        !dir.join("0003.exr").exists(),
+        "no frame is written for a failed render"
+    );
+}

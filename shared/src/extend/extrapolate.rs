@@ -201,6 +201,7 @@ pub fn extrapolate(edge: &FloatImage, motion: &EdgeMotion, steps: f64, decay: f6
             };
         }
     }
+    smooth_surfaces(&mut displacement, &landed_speed, &displacement_weight, w, h);
     // A pixel is really reached only if the edge pixel it reads from moves here: a background
     // pixel bleeding a little into the place an object left would read the object.
     for j in 0..n {
@@ -228,7 +229,7 @@ pub fn extrapolate(edge: &FloatImage, motion: &EdgeMotion, steps: f64, decay: f6
                 nearest = nearest.min((shift[2 * i] - dx).hypot(shift[2 * i + 1] - dy));
             }
         }
-        if nearest > 1.0 + 0.1 * dx.hypot(dy) {
+        if nearest > 1.0 + 0.3 * dx.hypot(dy) {
             displacement_weight[j] = 0.0;
             confidence[j] = 0.0;
         }
@@ -292,6 +293,37 @@ pub fn extrapolate(edge: &FloatImage, motion: &EdgeMotion, steps: f64, decay: f6
     Made {
         image: out,
         confidence,
+    }
+}
+
+/// Averages the displacement of each landed pixel over the landed pixels within 2 px that
+/// belong to the same surface (a similar own speed). Where a fast, shearing surface lands
+/// (a swinging leg), neighbouring pixels may be reached by different parts of it; without this
+/// their displacements, and so the picture read back along them, alternate in stripes.
+fn smooth_surfaces(displacement: &mut [f32], speed: &[f32], weight: &[f32], w: usize, h: usize) {
+    const RADIUS: usize = 2;
+    let source = displacement.to_vec();
+    for y in 0..h {
+        for x in 0..w {
+            let j = y * w + x;
+            if weight[j] <= 0.0 || speed[j] <= BACKGROUND_SPEED {
+                continue;
+            }
+            let s = speed[j];
+            let (mut sx, mut sy, mut n) = (0.0f32, 0.0f32, 0.0f32);
+            for yy in y.saturating_sub(RADIUS)..=(y + RADIUS).min(h - 1) {
+                for xx in x.saturating_sub(RADIUS)..=(x + RADIUS).min(w - 1) {
+                    let k = yy * w + xx;
+                    if weight[k] > 0.0 && (speed[k] - s).abs() <= 0.5 + 0.3 * s {
+                        sx += source[2 * k];
+                        sy += source[2 * k + 1];
+                        n += 1.0;
+                    }
+                }
+            }
+            displacement[2 * j] = sx / n;
+            displacement[2 * j + 1] = sy / n;
+        }
     }
 }
 
