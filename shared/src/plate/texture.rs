@@ -8,10 +8,15 @@
 //!    rounds of: nearest-neighbour patches for every hole pixel among the patches wholly
 //!    outside the hole ([`PATCH_R`]; PatchMatch propagation and random search), then each hole
 //!    pixel becomes the weighted mean of what the patches covering it put there.
-//! 3. Each finer level starts from the coarser result (colours enlarged bilinearly, the
-//!    matches carried over at twice the offset) and runs fewer rounds.
-//! 4. At full size each hole pixel finally takes the centre of its own best patch, so the fill
-//!    has the grain of the real background rather than the blur of a mean of many patches.
+//! 3. Each finer level carries the coarser level's matches over at twice the offset and
+//!    starts from those matches' own pixels at its size (matched against enlarged, blurred
+//!    colours, the smoothest patches of the frame would win), then runs fewer rounds. Sources
+//!    lie within [`REACH_DEPTHS`] hole depths of the pixel they fill: the background next to
+//!    the hole, at the same distance from the camera.
+//! 4. At full size each hole pixel takes the centre of the best patch carried from the level
+//!    above, so the fill has the grain of the real background rather than the blur of a mean
+//!    of many patches; then the fill's lowest band (the coarsest level's) is replaced by the
+//!    smooth membrane's, so that its shading meets the hole's border without a step.
 //!
 //! Deterministic: every random draw comes from a generator seeded by the pixel's position,
 //! the level, the round and the pass, and the passes visit pixels in scan order. So the same
@@ -25,7 +30,7 @@ pub const PATCH_R: i32 = 3;
 /// The coarsest level keeps at least this many pixels on its short side.
 const COARSE_SIDE: usize = 24;
 /// Coarsen while the hole's deepest pixel is farther than this from the known pixels.
-const COARSE_DEPTH: f32 = 2.0 * PATCH_R as f32;
+const COARSE_DEPTH: f32 = 4.0 * PATCH_R as f32;
 /// Pixels between a source patch and the hole (a matte edge that missed a fringe of the
 /// subject should not become a source).
 const SOURCE_MARGIN: usize = 2;
@@ -127,6 +132,7 @@ pub fn fill(rgb: &mut [[f32; 3]], hole: &[bool], w: usize, h: usize) {
     }
     let top = levels.len() - 1;
     let mut nnf: Vec<usize> = Vec::new();
+    let mut membrane = Vec::new();
     for l in (0..=top).rev() {
         let (coarser, finer) = levels.split_at_mut(l + 1);
         let level = &mut coarser[l];
@@ -134,6 +140,7 @@ pub fn fill(rgb: &mut [[f32; 3]], hole: &[bool], w: usize, h: usize) {
         if l == top {
             let known: Vec<bool> = level.hole.iter().map(|u| !u).collect();
             level.rgb = push_pull(&level.rgb, &known, level.w, level.h);
+            membrane = level.rgb.clone();
         } else {
             enlarge_colours(&finer[0], level);
         }
@@ -153,10 +160,57 @@ pub fn fill(rgb: &mut [[f32; 3]], hole: &[bool], w: usize, h: usize) {
             copy_centres(level, &sources, &nnf);
         }
     }
+    if top > 0 {
+        let coarsest = (levels[top].w, levels[top].h);
+        take_low_band(&mut levels[0], &membrane, coarsest, top);
+    }
     let base = &levels[0];
     for (i, p) in rgb.iter_mut().enumerate() {
         if hole[i] {
             *p = base.rgb[i];
+        }
+    }
+}
+
+/// Replaces the lowest band of the fill (what the coarsest level, `top` halvings down, holds)
+/// with that of the smooth membrane there (`membrane`, `coarse` its size): the texture and
+/// edges stay, the patches' overall shading gives way to the smooth blend of the hole's
+/// border, which meets the background around the hole without a step and guesses the hidden
+/// colours no worse than a mean of the border.
+fn take_low_band(level: &mut Level, membrane: &[[f32; 3]], coarse: (usize, usize), top: usize) {
+    let (cw, ch) = coarse;
+    let mut down = Level {
+        w: level.w,
+        h: level.h,
+        rgb: level.rgb.clone(),
+        hole: vec![false; level.w * level.h],
+    };
+    for _ in 0..top {
+        down = down.half();
+    }
+    let diff: Vec<[f32; 3]> = membrane
+        .iter()
+        .zip(&down.rgb)
+        .map(|(m, d)| [m[0] - d[0], m[1] - d[1], m[2] - d[2]])
+        .collect();
+    let s = (1usize << top) as f32;
+    for y in 0..level.h {
+        for x in 0..level.w {
+            let i = y * level.w + x;
+            if !level.hole[i] {
+                continue;
+            }
+            let fx = ((x as f32 + 0.5) / s - 0.5).clamp(0.0, (cw - 1) as f32);
+            let fy = ((y as f32 + 0.5) / s - 0.5).clamp(0.0, (ch - 1) as f32);
+            let (x0, y0) = (fx as usize, fy as usize);
+            let (x1, y1) = ((x0 + 1).min(cw - 1), (y0 + 1).min(ch - 1));
+            let (ax, ay) = (fx - x0 as f32, fy - y0 as f32);
+            for c in 0..3 {
+                let p = |xx: usize, yy: usize| diff[yy * cw + xx][c];
+                let b = p(x0, y0) + ax * (p(x1, y0) - p(x0, y0));
+                let t = p(x0, y1) + ax * (p(x1, y1) - p(x0, y1));
+                level.rgb[i][c] += b + ay * (t - b);
+            }
         }
     }
 }
