@@ -13,9 +13,9 @@
 //! - [`distant`]: locked-off camera, what the whole window hides (someone standing still):
 //!   the median of frames further away in time, at fixed frame numbers, that are on the same
 //!   fixed camera.
-//! - [`Method::Auto`]: median, distant, propagate (skipped where the motion matte found the
-//!   camera fixed), inpaint, each filling what the previous left open. `Median` runs median
-//!   and distant.
+//! - [`Method::Auto`]: median, distant, propagate, inpaint, each filling what the previous
+//!   left open; where the motion matte found the camera fixed, propagate is skipped, and where
+//!   it found the camera moving, the two medians are. `Median` runs median and distant.
 //!
 //! Confidence: 1 where a fill came from real pixels of some frame (and outside the hole), below
 //! 0.5 where it was invented by [`inpaint`], falling with the distance from real pixels.
@@ -56,7 +56,8 @@ pub const HOLE_THRESHOLD: f32 = 0.1;
 /// Where a plate comes from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Method {
-    /// Median, distant, propagate (not on a camera found fixed), then inpaint.
+    /// Median, distant, propagate, then inpaint (the medians or propagate skipped where the
+    /// motion matte found the camera moving or fixed).
     Auto,
     /// Locked-off camera: temporal median of unmatted samples (the window, then far frames).
     Median,
@@ -227,15 +228,16 @@ fn build_from(
     for i in &open {
         confidence[*i] = 0.0;
     }
-    // On a camera the motion matte found fixed, aligning neighbours (propagate) finds nothing
-    // the medians did not.
-    let fixed_camera = matches!(motion, motion::MotionUse::Used { .. });
-    let temporal = match opts.method {
-        Method::Auto if fixed_camera => vec![Stage::Window, Stage::Distant],
-        Method::Auto => vec![Stage::Window, Stage::Distant, Stage::Propagate],
-        Method::Median => vec![Stage::Window, Stage::Distant],
-        Method::Propagate => vec![Stage::Propagate],
-        Method::Inpaint => vec![],
+    // Where the motion matte found the camera fixed, aligning neighbours (propagate) finds
+    // nothing the medians did not; where it found the camera moving, the medians of unaligned
+    // frames would blend shifted copies of the background (distant checks each frame itself).
+    let temporal = match (opts.method, motion) {
+        (Method::Auto, motion::MotionUse::Used { .. }) => vec![Stage::Window, Stage::Distant],
+        (Method::Auto, motion::MotionUse::MovingCamera { .. }) => vec![Stage::Propagate],
+        (Method::Auto, _) => vec![Stage::Window, Stage::Distant, Stage::Propagate],
+        (Method::Median, _) => vec![Stage::Window, Stage::Distant],
+        (Method::Propagate, _) => vec![Stage::Propagate],
+        (Method::Inpaint, _) => vec![],
     };
     for stage in temporal {
         if open.is_empty() {
