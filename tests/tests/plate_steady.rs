@@ -6,6 +6,8 @@
 //!   (the median gradient energy of the fill against a ring of background around the hole),
 //!   on a synthetic field of grain and on the clip's real grass.
 //!
+//! The fill is the same on one or two render threads.
+//!
 //! Needs the real footage (`PIXELSPACE_TEST_FOOTAGE`, see `footage_dir`; without it the
 //! footage tests do not run) and `PIXELSPACE_MODELS_DIR` with the default models.
 
@@ -337,4 +339,72 @@ fn a_large_hole_in_the_real_grass_of_pedestrians_static_is_filled_with_grass() {
             "colour {m_fill:?} vs {m_src:?}"
         );
     }
+}
+
+#[test]
+fn the_fill_is_the_same_on_one_or_two_threads() {
+    let dir = scratch("plate_steady_threads");
+    let (w, h) = (240usize, 160usize);
+    // Two frames of grain, each with its own hole.
+    std::fs::create_dir_all(dir.join("shot")).unwrap();
+    std::fs::create_dir_all(dir.join("mask")).unwrap();
+    let mut state = 0x9E37_79B9_7F4A_7C15u64;
+    for t in 0..2usize {
+        let mut img = Image {
+            width: w,
+            height: h,
+            data: vec![1.0; 4 * w * h],
+        };
+        let mut mask = Image {
+            width: w,
+            height: h,
+            data: vec![0.0; 4 * w * h],
+        };
+        for i in 0..w * h {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let n = (state >> 40) as f32 / (1u64 << 24) as f32 - 0.5;
+            img.data[4 * i..4 * i + 3].copy_from_slice(&[0.3 + 0.1 * n, 0.45 + 0.2 * n, 0.2]);
+            let (x, y) = (i % w, i / w);
+            if (60 + 20 * t..120 + 20 * t).contains(&x) && (40..120).contains(&y) {
+                mask.data[4 * i..4 * i + 4].copy_from_slice(&[1.0; 4]);
+            }
+        }
+        write_png16(&dir.join("shot").join(format!("{t:05}.png")), &img);
+        write_png16(&dir.join("mask").join(format!("{t:05}.png")), &mask);
+    }
+    let input = dir.join("shot").join("%05d.png").display().to_string();
+    let mask = format!("Mask={}", dir.join("mask").join("%05d.png").display());
+    let mut outs = Vec::new();
+    for threads in ["1", "2"] {
+        let output = dir.join(threads).join("%05d.png").display().to_string();
+        render_effect_ok(
+            EFFECT,
+            &[
+                "-i",
+                &input,
+                "-o",
+                &output,
+                "--frames",
+                "0..1",
+                "--clip",
+                &mask,
+                "--threads",
+                threads,
+                "--set",
+                "method=inpaint",
+                "--set",
+                "inpaintModel=none",
+            ],
+        );
+        outs.push(
+            (0..2)
+                .map(|t| read_image(&dir.join(threads).join(format!("{t:05}.png"))))
+                .collect::<Vec<_>>(),
+        );
+    }
+    let src = read_image(&dir.join("shot").join("00000.png"));
+    assert!(outs[0][0] != src, "nothing was filled");
+    assert!(outs[0] == outs[1], "--threads 1 and 2 give different fills");
 }
