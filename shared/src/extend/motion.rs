@@ -161,6 +161,10 @@ pub struct EdgeMotion {
     pub residual: Vec<f32>,
     /// How far each pixel's own motion can be trusted (0..1).
     pub trust: Vec<f32>,
+    /// How fast the velocity changes across each pixel's surface (pixels per frame, per pixel
+    /// of distance): a surface moving `s` frames on stretches by `s` times this, and tears
+    /// once that passes a pixel or so.
+    pub stretch: Vec<f32>,
     /// The frame before the edge frame (towards the inside of the shot), its distance in
     /// frames, and its own residual motion (`(dx, dy)` per pixel, None without a third frame):
     /// the background that a moving object uncovers is looked for there.
@@ -214,7 +218,8 @@ impl EdgeMotion {
         };
         let residual = residual_of(&v1, &camera, still_camera);
         let (trust, earlier_residual) = match second {
-            None => (vec![0.5f32; w * h], None),
+            // Two frames say nothing of how steady the motion is: only its rigidity counts.
+            None => (vec![1.0f32; w * h], None),
             Some((mut v2, dt2)) => {
                 scale(&mut v2, 1.0 / dt2 as f32);
                 let camera2 = fit_camera(&v2);
@@ -241,6 +246,7 @@ impl EdgeMotion {
         };
         let mut trust = trust;
         let smooth = rigidity(&v1, w, h);
+        let stretch = stretch(&v1, w, h);
         for (t, r) in trust.iter_mut().zip(&smooth) {
             *t *= r;
         }
@@ -253,6 +259,7 @@ impl EdgeMotion {
             camera,
             residual,
             trust,
+            stretch,
             earlier: Some(Earlier {
                 frame: earlier_frame,
                 dt: dt1,
@@ -306,6 +313,52 @@ fn rigidity(v: &FlowField, w: usize, h: usize) -> Vec<f32> {
             let sum: f32 = (a..=b).map(|yy| rows[yy * w + x]).sum();
             let r = sum / (b - a + 1) as f32;
             out[y * w + x] = 1.0 / (1.0 + r * r);
+        }
+    }
+    out
+}
+
+/// The velocity change per pixel of distance across each pixel's own surface: the largest
+/// over its four neighbours two pixels away, leaving out jumps too large to be one surface
+/// stretching (an edge between two things moving differently), averaged over a small window.
+fn stretch(v: &FlowField, w: usize, h: usize) -> Vec<f32> {
+    const GAP: usize = 2;
+    const RADIUS: usize = 2;
+    let at = |x: usize, y: usize| {
+        let i = y * w + x;
+        (v.data[2 * i], v.data[2 * i + 1])
+    };
+    let mut raw = vec![0.0f32; w * h];
+    for y in 0..h {
+        for x in 0..w {
+            let (vx, vy) = at(x, y);
+            let mut most = 0.0f32;
+            for (nx, ny) in [
+                (x.saturating_sub(GAP), y),
+                ((x + GAP).min(w - 1), y),
+                (x, y.saturating_sub(GAP)),
+                (x, (y + GAP).min(h - 1)),
+            ] {
+                let (ux, uy) = at(nx, ny);
+                let d = (vx - ux).hypot(vy - uy);
+                if d <= 2.0 + 0.25 * vx.hypot(vy) {
+                    most = most.max(d / GAP as f32);
+                }
+            }
+            raw[y * w + x] = most;
+        }
+    }
+    let mut out = vec![0.0f32; w * h];
+    for y in 0..h {
+        for x in 0..w {
+            let (mut sum, mut n) = (0.0f32, 0.0f32);
+            for yy in y.saturating_sub(RADIUS)..=(y + RADIUS).min(h - 1) {
+                for xx in x.saturating_sub(RADIUS)..=(x + RADIUS).min(w - 1) {
+                    sum += raw[yy * w + xx];
+                    n += 1.0;
+                }
+            }
+            out[y * w + x] = sum / n;
         }
     }
     out
