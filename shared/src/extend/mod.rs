@@ -248,19 +248,22 @@ impl Context<'_> {
     /// frame first, each with its distance in frames from the one before it (repeated frames
     /// are skipped and counted).
     fn distinct_run(&self, edge: i32, dir: i32) -> Result<Vec<(FloatImage, f64)>> {
-        let mut run = self.scene_run(edge, dir, EDGE_READS)?.into_iter();
-        let mut distinct = vec![(run.next().expect("the edge frame"), 0.0)];
+        let mut distinct = vec![(self.read_checked(edge)?, 0.0)];
         let mut since = 0.0;
-        for img in run {
-            since += 1.0;
+        let mut k = edge + dir;
+        while distinct.len() < 3 && self.in_range(k) && (k - edge).abs() < EDGE_READS as i32 {
+            self.check()?;
+            let img = self.read_checked(k)?;
             let newest = &distinct.last().expect("non-empty").0;
+            if self.is_cut(newest, &img) {
+                break;
+            }
+            since += 1.0;
             if mean_abs_difference(newest, &img) >= DUPLICATE {
                 distinct.push((img, since));
                 since = 0.0;
-                if distinct.len() == 3 {
-                    break;
-                }
             }
+            k += dir;
         }
         Ok(distinct)
     }
