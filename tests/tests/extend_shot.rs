@@ -719,3 +719,33 @@ fn repeated_frames_are_skipped_and_the_motion_is_measured_per_frame() {
     println!("doubled pan_diag, 2 frames past the end: {p:.2} dB, holding {held:.2} dB");
     assert!(p >= held + 3.0, "{p:.2} dB against holding's {held:.2} dB");
 }
+
+#[test]
+fn an_extender_given_a_scene_shorter_than_its_context_says_so() {
+    let model = shots_dir().join("extender").join("linear.onnx");
+    let src = scratch("extend_short_context_src");
+    std::fs::copy(shot("pan_diag", "src", 1), src.join("0000.png")).expect("copy a frame");
+    let dir = scratch("extend_short_context");
+    let out = render(
+        EXTEND_SHOT,
+        &[
+            "-i",
+            &pattern(&src, "png"),
+            "-o",
+            &pattern(&dir, "png"),
+            "--frames=1..1",
+            "--set",
+            "mode=extend",
+            "--set",
+            "tail=1",
+            "--set",
+            &format!("extender={}", model.display()),
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("the extender reads 2 frames but the scene at the last frame (0) has 1"),
+        "{stderr}"
+    );
+}
