@@ -216,9 +216,11 @@ fn frames_and_method(effect: &ImageEffect, t: i32, asked: Method) -> Result<((i3
 }
 
 /// A person matte from a segmentation model, over `frame`'s bounds: one pass over the whole
-/// frame, then a second over a square box around what it found (grown by half), so that a
-/// person who fills little of the frame is seen at the model's full resolution; the matte is
-/// the larger of the two.
+/// frame, one over each square of the frame's height (or width) spread across a wide (or
+/// tall) frame, undistorted as the model was trained (a wide frame squeezed into its square
+/// input hides legs and bodies), then a pass over a square box around what they found (grown
+/// by half), so that a person who fills little of the frame is seen at the model's full
+/// resolution; the matte is the largest of them.
 pub fn person_matte(
     model: &InferencePipeline,
     frame: &FloatImage,
@@ -226,6 +228,29 @@ pub fn person_matte(
 ) -> std::result::Result<Vec<f32>, CoreError> {
     let b = frame.bounds;
     let mut matte = segment(model, frame, colour)?;
+    let w = b.width() as usize;
+    let merge = |matte: &mut [f32], r: Rect, fine: Vec<f32>| {
+        for ((x, y), m) in r.pixels().zip(fine) {
+            let i = (y - b.y1) as usize * w + (x - b.x1) as usize;
+            matte[i] = matte[i].max(m);
+        }
+    };
+    let (long, short) = (b.width().max(b.height()), b.width().min(b.height()));
+    if short > 0 && long * 5 > short * 6 {
+        // Squares from one end to the other, overlapping by at least a third.
+        let count = (long - short).div_ceil(short * 2 / 3).max(1) + 1;
+        for k in 0..count {
+            let off = ((long - short) as u64 * k as u64 / (count - 1) as u64) as i32;
+            let r = if b.width() >= b.height() {
+                Rect::new(b.x1 + off, b.y1, b.x1 + off + short as i32, b.y2)
+            } else {
+                Rect::new(b.x1, b.y1 + off, b.x2, b.y1 + off + short as i32)
+            };
+            let square = FloatImage::from_fn(r, |x, y| frame.pixel(x, y));
+            let fine = segment(model, &square, colour)?;
+            merge(&mut matte, r, fine);
+        }
+    }
     let (mut x1, mut y1, mut x2, mut y2) = (i32::MAX, i32::MAX, i32::MIN, i32::MIN);
     for ((x, y), m) in b.pixels().zip(&matte) {
         if *m > 0.3 {
@@ -252,11 +277,7 @@ pub fn person_matte(
     }
     let crop = FloatImage::from_fn(boxr, |x, y| frame.pixel(x, y));
     let fine = segment(model, &crop, colour)?;
-    let w = b.width() as usize;
-    for ((x, y), m) in boxr.pixels().zip(fine) {
-        let i = (y - b.y1) as usize * w + (x - b.x1) as usize;
-        matte[i] = matte[i].max(m);
-    }
+    merge(&mut matte, boxr, fine);
     Ok(matte)
 }
 
@@ -385,7 +406,10 @@ impl ShotSource for HostShot<'_, '_> {
         } else if let Some(seg) = &self.segmenter {
             let mut matte = person_matte(seg, &image, self.colour)?;
             if let Some((people, cache)) = &self.people {
-                for (m, p) in matte.iter_mut().zip(cache.matte(people, &image, self.colour)?) {
+                for (m, p) in matte
+                    .iter_mut()
+                    .zip(cache.matte(people, &image, self.colour)?)
+                {
                     *m = m.max(p);
                 }
             }

@@ -1587,9 +1587,7 @@ impl Manifest {
             if let Some(m) = seg.min_presence
                 && !(0.0..=1.0).contains(&m)
             {
-                return Err(self.err(format!(
-                    "segmentation `min_presence` {m} must be 0..1"
-                )));
+                return Err(self.err(format!("segmentation `min_presence` {m} must be 0..1")));
             }
         }
         Ok(())

@@ -97,7 +97,10 @@ fn full_range_detector_finds_the_astronaut_near_and_far() {
     let faces = full_range(&astronaut);
     assert_eq!(faces.len(), 1, "{faces:?}");
     let iou = faces[0].bbox.iou(&marked);
-    eprintln!("full range, full size: score {:.3}, IoU {iou:.3}", faces[0].score);
+    eprintln!(
+        "full range, full size: score {:.3}, IoU {iou:.3}",
+        faces[0].score
+    );
     assert!(iou >= 0.6, "IoU {iou:.3} with the hand-marked face");
     // Eyes inside the box, in its upper half (y up).
     for eye in ["right_eye", "left_eye"] {
@@ -122,9 +125,15 @@ fn full_range_detector_finds_the_astronaut_near_and_far() {
         .iter()
         .map(|face| face.bbox.iou(&want))
         .fold(0.0, f64::max);
-    eprintln!("full range, 1/{factor} size: {} faces, best IoU {best:.3}", faces.len());
+    eprintln!(
+        "full range, 1/{factor} size: {} faces, best IoU {best:.3}",
+        faces.len()
+    );
     assert_eq!(faces.len(), 1, "{faces:?}");
-    assert!(best >= 0.5, "best IoU {best:.3} with the shrunk face {want:?}");
+    assert!(
+        best >= 0.5,
+        "best IoU {best:.3} with the shrunk face {want:?}"
+    );
 }
 
 #[test]
@@ -180,13 +189,24 @@ fn person_detector_finds_the_astronaut_and_the_pose_matte_covers_her() {
         "person: score {:.3}, face IoU {iou:.3}, hips at ({:.0}, {:.0}), crop side {:.0} turned {:.2} rad",
         p.detection.score, hips.0, hips.1, p.roi.side, p.roi.rotation
     );
-    assert!(iou > 0.2, "the person detector's box: IoU {iou:.3} with the face");
+    assert!(
+        iou > 0.2,
+        "the person detector's box: IoU {iou:.3} with the face"
+    );
     // The Python reference decoding (face_common.py, POSE_DECODE) of the same model gives the
     // box [161.6, 135.3, 263.9, 237.7] (y down); the input resampling differs slightly.
     let reference = FaceBox::from_y_down(161.6, 135.3, 263.9, 237.7, 512.0);
     let b = p.detection.bbox;
-    for (got, want) in [(b.x1, reference.x1), (b.y1, reference.y1), (b.x2, reference.x2), (b.y2, reference.y2)] {
-        assert!((got - want).abs() < 4.0, "box {b:?} vs the reference {reference:?}");
+    for (got, want) in [
+        (b.x1, reference.x1),
+        (b.y1, reference.y1),
+        (b.x2, reference.x2),
+        (b.y2, reference.y2),
+    ] {
+        assert!(
+            (got - want).abs() < 4.0,
+            "box {b:?} vs the reference {reference:?}"
+        );
     }
     // The hips are well below the face (y up) and the crop is about upright.
     assert!(hips.1 < face.y1 - 100.0, "hips at {hips:?}");
@@ -203,12 +223,18 @@ fn person_detector_finds_the_astronaut_and_the_pose_matte_covers_her() {
         for (name, r) in PERSON {
             let m = mean_over(&matte, frame.bounds, 512, (x0, y0, factor), r);
             eprintln!("1/{factor}: {name} {m:.3}");
-            assert!(m > 0.7, "1/{factor}: the pose matte over the {name} is {m:.3}");
+            assert!(
+                m > 0.7,
+                "1/{factor}: the pose matte over the {name} is {m:.3}"
+            );
         }
         for (name, r) in BACKGROUND {
             let m = mean_over(&matte, frame.bounds, 512, (x0, y0, factor), r);
             eprintln!("1/{factor}: {name} {m:.3}");
-            assert!(m < 0.1, "1/{factor}: the pose matte over the {name} is {m:.3}");
+            assert!(
+                m < 0.1,
+                "1/{factor}: the pose matte over the {name} is {m:.3}"
+            );
         }
         if factor > 1 {
             // Nothing outside the shrunk photo.

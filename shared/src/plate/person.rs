@@ -94,7 +94,11 @@ impl PersonMatter {
     ) -> Result<PersonMatter> {
         let dm = detector.manifest();
         let lm = landmarks.manifest();
-        let what = format!("pose model '{}' ({})", lm.name, landmarks.model_path().display());
+        let what = format!(
+            "pose model '{}' ({})",
+            lm.name,
+            landmarks.model_path().display()
+        );
         let Some(crate::manifest::Detection::SsdAnchors { decode, .. }) = &dm.detection else {
             return Err(Error::new(format!(
                 "model '{}' is not a person detector: its manifest has no SSD 'detection' block",
@@ -102,7 +106,9 @@ impl PersonMatter {
             )));
         };
         let segmentation = lm.segmentation.clone().ok_or_else(|| {
-            Error::new(format!("{what} has no 'segmentation' block (no person matte)"))
+            Error::new(format!(
+                "{what} has no 'segmentation' block (no person matte)"
+            ))
         })?;
         let Some(Alignment::KeypointCircle {
             detector: detector_name,
@@ -132,10 +138,14 @@ impl PersonMatter {
             }
         }
         let Size::Fixed { width, height, .. } = lm.size else {
-            return Err(Error::new(format!("{what} takes a fixed-size crop (size mode 'fixed')")));
+            return Err(Error::new(format!(
+                "{what} takes a fixed-size crop (size mode 'fixed')"
+            )));
         };
         if width != height {
-            return Err(Error::new(format!("{what}: the person crop needs a square model input")));
+            return Err(Error::new(format!(
+                "{what}: the person crop needs a square model input"
+            )));
         }
         Ok(PersonMatter {
             detector_input: only_image_input(&detector, "person detector")?,
@@ -189,35 +199,33 @@ impl PersonMatter {
             return Ok(Vec::new());
         };
         let regions = Self::search_regions(frame.bounds);
-        let found: Vec<Result<Vec<Face>>> =
-            crate::face::each_on_cores(regions.len(), |i| {
-                let r = regions[i];
-                let tile;
-                let image = if r == frame.bounds {
-                    frame
-                } else {
-                    tile = FloatImage::from_fn(r, |x, y| frame.pixel(x, y));
-                    &tile
-                };
-                let inferred = self.detector.infer(&InferRequest {
-                    images: &[(self.detector_input.as_str(), image)],
-                    frame_colour: colour,
-                    constants: &[],
-                })?;
-                let found = detect::decode(detection, &inferred)?;
-                if r == frame.bounds {
-                    return Ok(found);
-                }
-                let side = r.width().max(r.height()) as f64;
-                Ok(found
-                    .into_iter()
-                    .filter(|d| {
-                        self.roi(d).is_some_and(|roi| {
-                            roi.side / self.scale <= TILE_PERSON_MAX * side
-                        })
-                    })
-                    .collect())
-            });
+        let found: Vec<Result<Vec<Face>>> = crate::face::each_on_cores(regions.len(), |i| {
+            let r = regions[i];
+            let tile;
+            let image = if r == frame.bounds {
+                frame
+            } else {
+                tile = FloatImage::from_fn(r, |x, y| frame.pixel(x, y));
+                &tile
+            };
+            let inferred = self.detector.infer(&InferRequest {
+                images: &[(self.detector_input.as_str(), image)],
+                frame_colour: colour,
+                constants: &[],
+            })?;
+            let found = detect::decode(detection, &inferred)?;
+            if r == frame.bounds {
+                return Ok(found);
+            }
+            let side = r.width().max(r.height()) as f64;
+            Ok(found
+                .into_iter()
+                .filter(|d| {
+                    self.roi(d)
+                        .is_some_and(|roi| roi.side / self.scale <= TILE_PERSON_MAX * side)
+                })
+                .collect())
+        });
         let mut all = Vec::new();
         for f in found {
             all.extend(f?);
@@ -290,7 +298,9 @@ impl PersonMatter {
         let seg = &self.segmentation;
         if let Some(p) = &seg.presence {
             let t = out.get(p).ok_or_else(|| {
-                Error::new(format!("pose model '{name}' did not return its output '{p}'"))
+                Error::new(format!(
+                    "pose model '{name}' did not return its output '{p}'"
+                ))
             })?;
             let v = t.data.first().copied().unwrap_or(0.0);
             let v = activate(v, seg.presence_activation.unwrap_or(Activation::None));
@@ -315,7 +325,11 @@ impl PersonMatter {
                 )));
             }
         };
-        let mask: Vec<f32> = t.data.iter().map(|&v| activate(v, seg.activation)).collect();
+        let mask: Vec<f32> = t
+            .data
+            .iter()
+            .map(|&v| activate(v, seg.activation))
+            .collect();
         let from_frame = to_frame.inverse()?;
         let (kx, ky) = (mw as f64 / n as f64, mh as f64 / n as f64);
         let sample = |u: f64, v: f64| -> f32 {
@@ -383,7 +397,10 @@ impl MatteCache {
 
     /// Forgets every matte.
     pub fn clear(&self) {
-        self.entries.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        self.entries
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
     }
 
     /// [`PersonMatter::matte`] of `frame`, from the cache when this frame was seen before.
@@ -397,14 +414,23 @@ impl MatteCache {
         matter.detector.model_path().hash(&mut h);
         matter.landmarks.model_path().hash(&mut h);
         format!("{colour:?}").hash(&mut h);
-        (frame.bounds.x1, frame.bounds.y1, frame.bounds.x2, frame.bounds.y2).hash(&mut h);
+        (
+            frame.bounds.x1,
+            frame.bounds.y1,
+            frame.bounds.x2,
+            frame.bounds.y2,
+        )
+            .hash(&mut h);
         for v in &frame.data {
             h.write_u32(v.to_bits());
         }
         let key = h.finish();
         let found = {
             let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-            entries.iter().find(|(k, _)| *k == key).map(|(_, m)| m.clone())
+            entries
+                .iter()
+                .find(|(k, _)| *k == key)
+                .map(|(_, m)| m.clone())
         };
         let steps = match found {
             Some(m) => m,
@@ -469,6 +495,9 @@ mod tests {
             }
         }
         // A small frame is searched whole only.
-        assert_eq!(PersonMatter::search_regions(Rect::new(0, 0, 300, 200)).len(), 1);
+        assert_eq!(
+            PersonMatter::search_regions(Rect::new(0, 0, 300, 200)).len(),
+            1
+        );
     }
 }
