@@ -143,45 +143,34 @@ pub fn extrapolate(edge: &FloatImage, motion: &EdgeMotion, steps: f64, decay: f6
         speed[i] = rx.hypot(ry);
         source_confidence[i] = if vx == 0.0 && vy == 0.0 { 1.0 } else { trust };
     }
-    // Each source pixel lands on the pixels within 1.5 px of where it goes (tent weights), so
-    // a surface that spreads out by up to about twice stays closed.
-    const REACH: f32 = 1.5;
-    let footprint = |i: usize, visit: &mut dyn FnMut(usize, f32)| {
+    // Each source pixel lands on the pixels within 1.5 px of where it goes (weights falling
+    // smoothly to 0 there), so a surface that spreads out by up to about twice stays closed.
+    let footprint = |i: usize, out: &mut [(usize, f32); 16]| -> usize {
         let tx = (i % w) as f32 + shift[2 * i];
         let ty = (i / w) as f32 + shift[2 * i + 1];
-        if !(tx.is_finite() && ty.is_finite()) {
-            return;
-        }
-        let (x0, x1) = ((tx - REACH).ceil() as i64, (tx + REACH).floor() as i64);
-        let (y0, y1) = ((ty - REACH).ceil() as i64, (ty + REACH).floor() as i64);
-        for y in y0.max(0)..=y1.min(h as i64 - 1) {
-            for x in x0.max(0)..=x1.min(w as i64 - 1) {
-                let d = (x as f32 - tx).hypot(y as f32 - ty);
-                let wgt = (1.0 - d / REACH).max(0.0);
-                if wgt > 1e-3 {
-                    visit(y as usize * w + x as usize, wgt * wgt);
-                }
-            }
-        }
+        landing(tx, ty, w, h, out)
     };
     let in_front = |s: f32, front: f32| s >= front - (0.5 + 0.1 * front);
 
     // Pass 1: the fastest own motion landing on each pixel (the front surface).
     let mut front = vec![f32::NEG_INFINITY; n];
+    let mut lands = [(0usize, 0.0f32); 16];
     for i in 0..n {
         let s = speed[i];
-        footprint(i, &mut |j, _| {
+        let count = footprint(i, &mut lands);
+        for &(j, _) in &lands[..count] {
             if s > front[j] {
                 front[j] = s;
             }
-        });
+        }
     }
     // Pass 2: the front surface's displacement, speed and confidence where it lands.
     let mut acc = vec![0.0f32; 5 * n];
     for i in 0..n {
         let (s, c) = (speed[i], source_confidence[i]);
         let (dx, dy) = (shift[2 * i], shift[2 * i + 1]);
-        footprint(i, &mut |j, wgt| {
+        let count = footprint(i, &mut lands);
+        for &(j, wgt) in &lands[..count] {
             if in_front(s, front[j]) {
                 let a = &mut acc[5 * j..5 * j + 5];
                 a[0] += wgt * dx;
@@ -190,7 +179,7 @@ pub fn extrapolate(edge: &FloatImage, motion: &EdgeMotion, steps: f64, decay: f6
                 a[3] += wgt * c;
                 a[4] += wgt;
             }
-        });
+        }
     }
     // The displacement of every made pixel: where something landed, its own; elsewhere, that of
     // the background around it.
@@ -306,6 +295,41 @@ pub fn extrapolate(edge: &FloatImage, motion: &EdgeMotion, steps: f64, decay: f6
         image: out,
         confidence,
     }
+}
+
+/// How far a landing pixel reaches (pixels).
+const REACH: f32 = 1.5;
+
+/// The pixels within [`REACH`] of `(tx, ty)` and their weights `(1 - d^2 / REACH^2)^2`, into
+/// `out`; returns how many.
+fn landing(tx: f32, ty: f32, w: usize, h: usize, out: &mut [(usize, f32); 16]) -> usize {
+    if !(tx.is_finite() && ty.is_finite()) {
+        return 0;
+    }
+    let (x0, x1) = (
+        (tx - REACH).ceil().max(0.0),
+        (tx + REACH).floor().min((w - 1) as f32),
+    );
+    let (y0, y1) = (
+        (ty - REACH).ceil().max(0.0),
+        (ty + REACH).floor().min((h - 1) as f32),
+    );
+    if x0 > x1 || y0 > y1 {
+        return 0;
+    }
+    let mut n = 0;
+    for y in y0 as usize..=y1 as usize {
+        let dy = y as f32 - ty;
+        for x in x0 as usize..=x1 as usize {
+            let dx = x as f32 - tx;
+            let k = 1.0 - (dx * dx + dy * dy) / (REACH * REACH);
+            if k > 0.03 {
+                out[n] = (y * w + x, k * k);
+                n += 1;
+            }
+        }
+    }
+    n
 }
 
 /// Averages the displacement of each landed pixel over the landed pixels within 2 px that
