@@ -28,10 +28,13 @@ use crate::error::{Error, Result};
 use crate::image::FloatImage;
 use crate::pipeline::CANCELLED;
 
+use crate::geometry::Rect;
+use crate::resize::resize_to;
 pub use interpolate::Interpolator;
 pub use learned::Extender;
 use motion::EdgeMotion;
 pub use time::{Mode, Sample, TimeMap};
+use warp::FlowField;
 
 /// Tunables of [`make_frame`].
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -98,6 +101,9 @@ pub enum How {
 /// Two frames whose mean absolute difference (over RGB) is below this are the same picture
 /// repeated (webcams and screen recordings duplicate frames).
 const DUPLICATE: f64 = 0.5 / 255.0;
+
+/// Frames of more pixels than this (1280x720) measure the motion before the edge at half size.
+const HALF_SIZE_ABOVE: usize = 1280 * 720;
 
 /// Frames read at most from an edge, looking for three distinct ones.
 const EDGE_READS: usize = 8;
@@ -304,11 +310,7 @@ impl Context<'_> {
         (self.progress)(0.5);
         self.check()?;
         let second = match run.get(2) {
-            Some((third, dt2)) => Some((
-                self.interpolator
-                    .velocity(third, &run[1].0, self.frame_colour)?,
-                *dt2,
-            )),
+            Some((third, dt2)) => Some((self.earlier_velocity(third, &run[1].0)?, *dt2)),
             None => None,
         };
         let motion = Arc::new(EdgeMotion::measure(v1, run[1].1, run[1].0.clone(), second));
@@ -316,6 +318,36 @@ impl Context<'_> {
             cache.put(key, motion.clone());
         }
         Ok(motion)
+    }
+
+    /// The velocity of `later`'s pixels from `earlier`, for the frame before the edge: it only
+    /// says how steady the motion was and where the background was open, so frames larger than
+    /// [`HALF_SIZE_ABOVE`] pixels are measured at half size (a quarter of the model's work).
+    fn earlier_velocity(&self, earlier: &FloatImage, later: &FloatImage) -> Result<FlowField> {
+        let b = later.bounds;
+        if b.area() <= HALF_SIZE_ABOVE {
+            return self
+                .interpolator
+                .velocity(earlier, later, self.frame_colour);
+        }
+        let half = Rect::from_size(b.width().div_ceil(2), b.height().div_ceil(2));
+        let small = self.interpolator.velocity(
+            &resize_to(earlier, half),
+            &resize_to(later, half),
+            self.frame_colour,
+        )?;
+        let (kx, ky) = (
+            half.width() as f32 / b.width() as f32,
+            half.height() as f32 / b.height() as f32,
+        );
+        Ok(FlowField::from_fn(b, |x, y| {
+            let (hx, hy) = (
+                ((x - b.x1) as f32 + 0.5) * kx - 0.5,
+                ((y - b.y1) as f32 + 0.5) * ky - 0.5,
+            );
+            let (vx, vy) = interpolate::sample_flow(&small, hx, hy);
+            (vx / kx, vy / ky)
+        }))
     }
 
     /// Extrapolates `steps` frames beyond the edge frame `edge`, away from direction `dir`
