@@ -33,6 +33,7 @@
 use crate::image::FloatImage;
 
 use super::motion::EdgeMotion;
+use super::warp::for_rows;
 
 /// The default per-frame decay of steady motion.
 pub const DEFAULT_DECAY: f64 = 0.95;
@@ -238,35 +239,27 @@ pub fn extrapolate(edge: &FloatImage, motion: &EdgeMotion, steps: f64, decay: f6
     let landed: Vec<bool> = displacement_weight.iter().map(|w| *w > 0.0).collect();
     pull_push(&mut displacement, 2, &displacement_weight, w, h);
 
-    // Colours: read back along the displacement.
+    // Colours: read back along the displacement. Each pixel gives its colour, the weight it
+    // has in filling what is still unknown, and its confidence (rows on every core).
     let earlier = motion.earlier.as_ref();
-    let mut out = FloatImage::new(edge.bounds);
-    let mut colour_weight = vec![0.0f32; n];
-    for j in 0..n {
+    let colour_of = |j: usize| -> ([f32; 4], f32, f32) {
         let (qx, qy) = ((j % w) as f32, (j / w) as f32);
         let (sx, sy) = (qx - displacement[2 * j], qy - displacement[2 * j + 1]);
-        let px = &mut out.data[4 * j..4 * j + 4];
         if landed[j] {
-            px.copy_from_slice(&sample(edge, w, h, sx, sy));
-            colour_weight[j] = if landed_speed[j] <= BACKGROUND_SPEED {
+            let weight = if landed_speed[j] <= BACKGROUND_SPEED {
                 1.0
             } else {
                 1e-4
             };
-            continue;
+            return (sample(edge, w, h, sx, sy), weight, confidence[j]);
         }
         if !inside(sx, sy, w, h) {
             // The edge the camera moves towards: the picture continues mirrored.
-            px.copy_from_slice(&sample(edge, w, h, mirror(sx, w), mirror(sy, h)));
-            colour_weight[j] = 1.0;
-            continue;
+            return (sample(edge, w, h, mirror(sx, w), mirror(sy, h)), 1.0, 0.0);
         }
         let (ix, iy) = (sx.round() as usize, sy.round() as usize);
         if speed[iy.min(h - 1) * w + ix.min(w - 1)] <= BACKGROUND_SPEED {
-            px.copy_from_slice(&sample(edge, w, h, sx, sy));
-            colour_weight[j] = 1.0;
-            confidence[j] = 1.0;
-            continue;
+            return (sample(edge, w, h, sx, sy), 1.0, 1.0);
         }
         // A moving object covered it in the edge frame: the frame before, if it showed
         // background there.
@@ -282,13 +275,28 @@ pub fn extrapolate(edge: &FloatImage, motion: &EdgeMotion, steps: f64, decay: f6
             if inside(ex, ey, w, h) {
                 let (ix, iy) = (ex.round() as usize, ey.round() as usize);
                 if earlier_speed[iy.min(h - 1) * w + ix.min(w - 1)] <= BACKGROUND_SPEED {
-                    px.copy_from_slice(&sample(&e.frame, w, h, ex, ey));
-                    colour_weight[j] = 1.0;
-                    confidence[j] = 0.5;
-                    continue;
+                    return (sample(&e.frame, w, h, ex, ey), 1.0, 0.5);
                 }
             }
         }
+        ([0.0; 4], 0.0, 0.0)
+    };
+    let mut read = vec![0.0f32; 6 * n];
+    for_rows(&mut read, 6 * w, |y, row| {
+        for (x, px) in row.chunks_exact_mut(6).enumerate() {
+            let (rgba, weight, c) = colour_of(y * w + x);
+            px[..4].copy_from_slice(&rgba);
+            px[4] = weight;
+            px[5] = c;
+        }
+    });
+    let mut out = FloatImage::new(edge.bounds);
+    let mut colour_weight = vec![0.0f32; n];
+    let mut confidence = vec![0.0f32; n];
+    for (j, px) in read.chunks_exact(6).enumerate() {
+        out.data[4 * j..4 * j + 4].copy_from_slice(&px[..4]);
+        colour_weight[j] = px[4];
+        confidence[j] = px[5];
     }
     pull_push(&mut out.data, 4, &colour_weight, w, h);
     Made {
@@ -339,7 +347,7 @@ fn landing(tx: f32, ty: f32, w: usize, h: usize, out: &mut [(usize, f32); 16]) -
 fn smooth_surfaces(displacement: &mut [f32], speed: &[f32], weight: &[f32], w: usize, h: usize) {
     const RADIUS: usize = 2;
     let source = displacement.to_vec();
-    for y in 0..h {
+    for_rows(displacement, 2 * w, |y, row| {
         for x in 0..w {
             let j = y * w + x;
             if weight[j] <= 0.0 || speed[j] <= BACKGROUND_SPEED {
@@ -357,10 +365,10 @@ fn smooth_surfaces(displacement: &mut [f32], speed: &[f32], weight: &[f32], w: u
                     }
                 }
             }
-            displacement[2 * j] = sx / n;
-            displacement[2 * j + 1] = sy / n;
+            row[2 * x] = sx / n;
+            row[2 * x + 1] = sy / n;
         }
-    }
+    });
 }
 
 /// Fills the pixels whose `weight` is 0 from those around them, in proportion to their weights
