@@ -336,3 +336,65 @@ fn the_confidence_view_marks_carried_and_invented_pixels() {
         "further from the shot, more is invented: {invented:?}"
     );
 }
+
+#[test]
+fn made_frames_are_the_same_on_one_or_two_threads_and_in_any_order() {
+    let case = &CASES[0];
+    let Some(clip_dir) = footage_clip(case.clip) else {
+        return;
+    };
+    let src = scratch("extend_real_threads_src");
+    for t in 0..SHOT {
+        std::fs::copy(
+            clip_frame(&clip_dir, case.start + MADE + t),
+            src.join(format!("{t:05}.png")),
+        )
+        .expect("copy a frame of the shot");
+    }
+    let render_with = |threads: &str, frames: &str, name: &str| {
+        let out = scratch(name);
+        render_effect_ok(
+            EXTEND_SHOT,
+            &[
+                "-i",
+                &format!("{}/%05d.png", src.display()),
+                "-o",
+                &format!("{}/%05d.png", out.display()),
+                &format!("--frames={frames}"),
+                "--threads",
+                threads,
+                "--set",
+                "mode=extend",
+                "--set",
+                "head=3",
+                "--set",
+                "tail=3",
+            ],
+        );
+        out
+    };
+    let one = render_with("1", &format!("-3..{}", SHOT + 2), "extend_real_threads_1");
+    let two = render_with("2", &format!("-3..{}", SHOT + 2), "extend_real_threads_2");
+    // The last tail frame alone, without the frames before it (nothing cached from them).
+    let alone = render_with(
+        "1",
+        &format!("{0}..{0}", SHOT + 2),
+        "extend_real_threads_alone",
+    );
+    for t in (-3..0).chain(SHOT..SHOT + 3) {
+        let name = format!("{t:05}.png");
+        let a = std::fs::read(one.join(&name)).expect("frame on one thread");
+        let b = std::fs::read(two.join(&name)).expect("frame on two threads");
+        assert!(
+            read_image(&one.join(&name)) == read_image(&two.join(&name)),
+            "frame {t} differs between one and two threads ({} and {} bytes)",
+            a.len(),
+            b.len()
+        );
+    }
+    let last = format!("{:05}.png", SHOT + 2);
+    assert!(
+        read_image(&one.join(&last)) == read_image(&alone.join(&last)),
+        "the last tail frame depends on the frames rendered before it"
+    );
+}
