@@ -300,10 +300,11 @@ pub fn extend(ws: &Workspace, clip: &'static Clip, clip_dir: &Path) -> Result<Re
             beaten(&tail_gain),
             mean(&tail_gain)
         ),
-        "Look at the head: a pedestrian strides through the first frames of the shot, and carried backwards along his \
-         motion his legs and coat tear apart within a few frames (top rows of the sheet). At the tail only the camera \
-         drifts, and the made frames hold together. Head and tail extension suits shots whose motion is steady; a \
-         figure moving fast near the cut breaks up."
+        "Look at the head: a pedestrian strides through the first frames of the shot. His swinging leg changes speed \
+         and shape from frame to frame, so its motion is not trusted: it eases to a stop within a frame or two instead \
+         of being carried on, and where part of it was still trusted it smears a little (top rows of the sheet). At \
+         the tail only the camera drifts, and the made frames hold together. Head and tail extension suits shots whose \
+         motion is steady; a figure moving fast and unevenly near the cut stops rather than walking on."
             .to_string(),
     ];
     Ok(Report {
@@ -311,7 +312,7 @@ pub fn extend(ws: &Workspace, clip: &'static Clip, clip_dir: &Path) -> Result<Re
         title: "A shot extended at head and tail".to_string(),
         summary: format!(
             "ExtendShot in extend mode adds {HELD} frames before the first frame of a {SHOT}-frame shot and {HELD} after its last, \
-             extrapolated along the shot's own motion (RIFE flow between the end frames). The camera's real frames just outside \
+             carried on along the motion of the shot's last frames (RIFE flow over the last three frames, each pixel's motion trusted as far as it held steady). The camera's real frames just outside \
              the shot were held out, so each made frame can be compared with what the camera actually recorded there."
         ),
         clip,
