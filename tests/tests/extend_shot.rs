@@ -253,18 +253,29 @@ fn a_hard_cut_is_never_blended_across() {
         std::fs::copy(shot("cut", "src", from), short.join(format!("{k:04}.png"))).unwrap();
     }
     let dir = scratch("extend_cut_last");
-    render_extend(&[
-        "-i",
-        &pattern(&short, "png"),
-        "-o",
-        &pattern(&dir, "png"),
-        "--frames",
-        "1..5",
-        "--set",
-        "mode=extend",
-        "--set",
-        "tail=2",
-    ]);
+    let out = render(
+        EXTEND_SHOT,
+        &[
+            "-i",
+            &pattern(&short, "png"),
+            "-o",
+            &pattern(&dir, "png"),
+            "--frames",
+            "1..5",
+            "--set",
+            "mode=extend",
+            "--set",
+            "tail=2",
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(
+            "a cut lies right before the last frame (3), so there is no motion to carry on"
+        ),
+        "the host is told why the tail holds: {stderr}"
+    );
     let last = read_image(&short.join("0003.png"));
     for k in [4, 5] {
         assert_identical(
