@@ -5,9 +5,11 @@
 //! `i / speed` from the first frame; in-between times are interpolated); `extend` keeps every
 //! source frame at its time (copied bit for bit) and adds `head` frames before the first and
 //! `tail` frames after the last. The effect's time domain grows accordingly, and the frames each
-//! output frame needs are declared to the host. Frames past the ends are extrapolated from the
-//! last two frames of the scene (forward warping along the model's flow, eased out), or
-//! predicted by the model in `extender` when one is set. A scene cut (score above
+//! output frame needs are declared to the host. Frames past the ends carry the end frame on
+//! along the motion of the scene's last three distinct frames, each pixel's motion eased to a
+//! still as far as it cannot be trusted (`pixelspace_shared::extend::extrapolate`), or are
+//! predicted by the model in `extender` when one is set. A frame held for want of motion (a
+//! one-frame shot, a cut right before the end) says why in the host's message area. A scene cut (score above
 //! `cutThreshold`) is never interpolated or extrapolated across. The maths lives in
 //! `pixelspace_shared::extend`; this file reads params and clips and writes the output.
 //!
@@ -15,7 +17,8 @@
 //! bundle's `Resources/models/` or the user's model folder: `rife-motion`, the network without
 //! its frame output, else the full `rife`; on a GPU provider the other way round),
 //! `extender` (optional),
-//! `cutThreshold`, `provider`, `colourSpace`.
+//! `cutThreshold`, `view` (`frames`, or `confidence`: white where a frame carries real pixels,
+//! black where they were invented), `provider`, `colourSpace`.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
