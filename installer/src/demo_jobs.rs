@@ -294,7 +294,7 @@ pub fn extend(ws: &Workspace, clip: &'static Clip, clip_dir: &Path) -> Result<Re
         format!(
             "Against the real frames, the made frames beat holding the end frame at {} of {HELD} distances at the head \
              ({:+.2} dB on average) and {} of {HELD} at the tail ({:+.2} dB). Both fall off with distance from the shot: \
-             two frames cannot foresee where the camera and the people go next.",
+             three frames cannot foresee where the camera and the people go next.",
             beaten(&head_gain),
             mean(&head_gain),
             beaten(&tail_gain),
@@ -694,14 +694,16 @@ pub fn clean_plate(ws: &Workspace, clip: &'static Clip, clip_dir: &Path) -> Resu
         .collect();
     let preview = preview(ws, id, &preview_frames, 0.8, clip.fps())?;
     let notes = vec![
-        "The matte is the automatic person matte (MediaPipe's selfie segmentation) together with the motion matte: the \
-         camera is locked off, so whatever differs from the window's temporal background is taken out too. The median of the \
-         frames around, over the samples where nothing moved, rebuilds the road and grass behind: the people walking go."
+        "The matte is the automatic person matte (MediaPipe's selfie segmentation merged with a BlazePose matte of every \
+         person the pose detector finds) together with the motion matte: the camera is locked off, so whatever differs from \
+         the window's temporal background is taken out too. The median of the frames around, over the samples where nothing \
+         moved, rebuilds the road and grass behind; where someone stood for the whole window, frames further away in time \
+         show what was behind them, and what no frame shows gets a patch-matched texture fill."
             .to_string(),
-        "What it does badly here: people who stand still for most of the window are part of the temporal background, so \
-         where they stood no frame shows what is behind them and the fill paints a flat patch; the red and white tape \
-         flutters in the wind, is taken for a moving thing and becomes a grey smear. See the difference column, which shows \
-         what was replaced. A Mask clip drawn or keyed by the artist, or a longer window, does better."
+        "What it does badly here: the red and white tape flutters in the wind, so the motion matte takes it out and its \
+         stretch of road is rebuilt slightly smudged; where a man stood still a faint, slightly brighter patch remains. See \
+         the difference column, which shows what was replaced. A Mask clip drawn or keyed by the artist does better where \
+         the automatic mattes take too much."
             .to_string(),
         "The plate output is shown. The comp output blends the source with the plate by the matte, which is soft where the \
          person matte alone found someone."
