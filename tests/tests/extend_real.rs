@@ -110,18 +110,24 @@ fn flat_block_share(img: &Image) -> f64 {
     100.0 * flat as f64 / (bw * bh).max(1) as f64
 }
 
-/// Cuts the shot out of the clip (renumbered from 0), renders 12 frames past each end and
-/// measures them against the real frames.
-fn measure(case: &Case, clip_dir: &Path) -> Measured {
-    let src = scratch(&format!("extend_real_{}_src", case.clip));
-    let shot_first = case.start + MADE;
+/// The case's shot, frames `%05d.png` renumbered from 0, in the scratch folder `name`.
+fn cut_shot(case: &Case, clip_dir: &Path, name: &str) -> PathBuf {
+    let src = scratch(name);
     for t in 0..SHOT {
         std::fs::copy(
-            clip_frame(clip_dir, shot_first + t),
+            clip_frame(clip_dir, case.start + MADE + t),
             src.join(format!("{t:05}.png")),
         )
         .expect("copy a frame of the shot");
     }
+    src
+}
+
+/// Cuts the shot out of the clip (renumbered from 0), renders 12 frames past each end and
+/// measures them against the real frames.
+fn measure(case: &Case, clip_dir: &Path) -> Measured {
+    let src = cut_shot(case, clip_dir, &format!("extend_real_{}_src", case.clip));
+    let shot_first = case.start + MADE;
     let out = scratch(&format!("extend_real_{}", case.clip));
     render_effect_ok(
         EXTEND_SHOT,
@@ -279,14 +285,7 @@ fn the_confidence_view_marks_carried_and_invented_pixels() {
     let Some(clip_dir) = footage_clip(case.clip) else {
         return;
     };
-    let src = scratch("extend_real_confidence_src");
-    for t in 0..SHOT {
-        std::fs::copy(
-            clip_frame(&clip_dir, case.start + MADE + t),
-            src.join(format!("{t:05}.png")),
-        )
-        .expect("copy a frame of the shot");
-    }
+    let src = cut_shot(case, &clip_dir, "extend_real_confidence_src");
     let out = scratch("extend_real_confidence");
     render_effect_ok(
         EXTEND_SHOT,
@@ -343,14 +342,7 @@ fn made_frames_are_the_same_on_one_or_two_threads_and_in_any_order() {
     let Some(clip_dir) = footage_clip(case.clip) else {
         return;
     };
-    let src = scratch("extend_real_threads_src");
-    for t in 0..SHOT {
-        std::fs::copy(
-            clip_frame(&clip_dir, case.start + MADE + t),
-            src.join(format!("{t:05}.png")),
-        )
-        .expect("copy a frame of the shot");
-    }
+    let src = cut_shot(case, &clip_dir, "extend_real_threads_src");
     let render_with = |threads: &str, frames: &str, name: &str| {
         let out = scratch(name);
         render_effect_ok(

@@ -57,6 +57,18 @@ fn render_extend(args: &[&str]) {
     );
 }
 
+/// Renders like [`render_extend`] and returns what the host printed (its messages).
+fn render_extend_stderr(args: &[&str]) -> String {
+    let out = render(EXTEND_SHOT, args);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        out.status.success(),
+        "pixelspace render {EXTEND_SHOT} {args:?} failed ({}):\n{stderr}",
+        out.status
+    );
+    stderr
+}
+
 fn out_frame(dir: &Path, frame: i32, ext: &str) -> Image {
     read_image(&dir.join(format!("{frame:04}.{ext}")))
 }
@@ -253,23 +265,18 @@ fn a_hard_cut_is_never_blended_across() {
         std::fs::copy(shot("cut", "src", from), short.join(format!("{k:04}.png"))).unwrap();
     }
     let dir = scratch("extend_cut_last");
-    let out = render(
-        EXTEND_SHOT,
-        &[
-            "-i",
-            &pattern(&short, "png"),
-            "-o",
-            &pattern(&dir, "png"),
-            "--frames",
-            "1..5",
-            "--set",
-            "mode=extend",
-            "--set",
-            "tail=2",
-        ],
-    );
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
+    let stderr = render_extend_stderr(&[
+        "-i",
+        &pattern(&short, "png"),
+        "-o",
+        &pattern(&dir, "png"),
+        "--frames",
+        "1..5",
+        "--set",
+        "mode=extend",
+        "--set",
+        "tail=2",
+    ]);
     assert!(
         stderr.contains(
             "a cut lies right before the last frame (3), so there is no motion to carry on"
@@ -621,22 +628,17 @@ fn a_one_frame_shot_is_held_with_a_message_and_nan_pixels_are_refused_by_name() 
     let frame = shot("pan_diag", "src", 1);
     std::fs::copy(&frame, src.join("0000.png")).expect("copy a frame");
     let dir = scratch("extend_one_frame");
-    let out = render(
-        EXTEND_SHOT,
-        &[
-            "-i",
-            &pattern(&src, "png"),
-            "-o",
-            &pattern(&dir, "png"),
-            "--frames=0..2",
-            "--set",
-            "mode=extend",
-            "--set",
-            "tail=2",
-        ],
-    );
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
+    let stderr = render_extend_stderr(&[
+        "-i",
+        &pattern(&src, "png"),
+        "-o",
+        &pattern(&dir, "png"),
+        "--frames=0..2",
+        "--set",
+        "mode=extend",
+        "--set",
+        "tail=2",
+    ]);
     assert!(
         stderr.contains("the shot has one frame, so there is no motion to carry on"),
         "{stderr}"
@@ -737,24 +739,19 @@ fn an_extender_given_a_scene_shorter_than_its_context_says_so() {
     let src = scratch("extend_short_context_src");
     std::fs::copy(shot("pan_diag", "src", 1), src.join("0000.png")).expect("copy a frame");
     let dir = scratch("extend_short_context");
-    let out = render(
-        EXTEND_SHOT,
-        &[
-            "-i",
-            &pattern(&src, "png"),
-            "-o",
-            &pattern(&dir, "png"),
-            "--frames=1..1",
-            "--set",
-            "mode=extend",
-            "--set",
-            "tail=1",
-            "--set",
-            &format!("extender={}", model.display()),
-        ],
-    );
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
+    let stderr = render_extend_stderr(&[
+        "-i",
+        &pattern(&src, "png"),
+        "-o",
+        &pattern(&dir, "png"),
+        "--frames=1..1",
+        "--set",
+        "mode=extend",
+        "--set",
+        "tail=1",
+        "--set",
+        &format!("extender={}", model.display()),
+    ]);
     assert!(
         stderr.contains("the extender reads 2 frames but the scene at the last frame (0) has 1"),
         "{stderr}"

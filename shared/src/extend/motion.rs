@@ -269,99 +269,90 @@ impl EdgeMotion {
     }
 }
 
-/// How rigidly each pixel moves with its surroundings (0..1): 1 where the velocity is the
-/// same a few pixels away, falling where it changes within a small neighbourhood (a swinging
-/// leg, fluttering cloth, a tear in the flow), averaged over a window so that a whole non-rigid
-/// region eases together rather than pixel by pixel.
-fn rigidity(v: &FlowField, w: usize, h: usize) -> Vec<f32> {
-    const GAP: usize = 2;
-    const RADIUS: usize = 4;
+/// Neighbours compared with a pixel lie this many pixels away.
+const NEIGHBOUR_GAP: usize = 2;
+
+/// The largest velocity change from pixel `(x, y)` to its four neighbours [`NEIGHBOUR_GAP`]
+/// pixels away (clamped at the frame's edges), among the changes `keep(change, speed)` accepts.
+fn largest_change(
+    v: &FlowField,
+    w: usize,
+    h: usize,
+    (x, y): (usize, usize),
+    keep: impl Fn(f32, f32) -> bool,
+) -> f32 {
     let at = |x: usize, y: usize| {
         let i = y * w + x;
         (v.data[2 * i], v.data[2 * i + 1])
     };
-    let mut roughness = vec![0.0f32; w * h];
-    for y in 0..h {
-        for x in 0..w {
-            let (vx, vy) = at(x, y);
-            let mut worst = 0.0f32;
-            for (nx, ny) in [
-                (x.saturating_sub(GAP), y),
-                ((x + GAP).min(w - 1), y),
-                (x, y.saturating_sub(GAP)),
-                (x, (y + GAP).min(h - 1)),
-            ] {
-                let (ux, uy) = at(nx, ny);
-                worst = worst.max((vx - ux).hypot(vy - uy));
-            }
-            roughness[y * w + x] = worst / (1.0 + 0.1 * vx.hypot(vy));
-        }
-    }
-    // Box average over (2 RADIUS + 1)^2, rows then columns.
+    let (vx, vy) = at(x, y);
+    let speed = vx.hypot(vy);
+    [
+        (x.saturating_sub(NEIGHBOUR_GAP), y),
+        ((x + NEIGHBOUR_GAP).min(w - 1), y),
+        (x, y.saturating_sub(NEIGHBOUR_GAP)),
+        (x, (y + NEIGHBOUR_GAP).min(h - 1)),
+    ]
+    .into_iter()
+    .map(|(nx, ny)| {
+        let (ux, uy) = at(nx, ny);
+        (vx - ux).hypot(vy - uy)
+    })
+    .filter(|change| keep(*change, speed))
+    .fold(0.0, f32::max)
+}
+
+/// The mean of `values` over the `(2 radius + 1)^2` window around each pixel (clipped at the
+/// frame's edges), rows then columns.
+fn box_average(values: &[f32], w: usize, h: usize, radius: usize) -> Vec<f32> {
     let mut rows = vec![0.0f32; w * h];
     for y in 0..h {
         for x in 0..w {
-            let (a, b) = (x.saturating_sub(RADIUS), (x + RADIUS).min(w - 1));
-            let sum: f32 = roughness[y * w + a..=y * w + b].iter().sum();
+            let (a, b) = (x.saturating_sub(radius), (x + radius).min(w - 1));
+            let sum: f32 = values[y * w + a..=y * w + b].iter().sum();
             rows[y * w + x] = sum / (b - a + 1) as f32;
         }
     }
     let mut out = vec![0.0f32; w * h];
     for y in 0..h {
-        let (a, b) = (y.saturating_sub(RADIUS), (y + RADIUS).min(h - 1));
+        let (a, b) = (y.saturating_sub(radius), (y + radius).min(h - 1));
         for x in 0..w {
             let sum: f32 = (a..=b).map(|yy| rows[yy * w + x]).sum();
-            let r = sum / (b - a + 1) as f32;
-            out[y * w + x] = 1.0 / (1.0 + r * r);
+            out[y * w + x] = sum / (b - a + 1) as f32;
         }
     }
     out
 }
 
+/// How rigidly each pixel moves with its surroundings (0..1): 1 where the velocity is the
+/// same a few pixels away, falling where it changes within a small neighbourhood (a swinging
+/// leg, fluttering cloth, a tear in the flow), averaged over a window so that a whole non-rigid
+/// region eases together rather than pixel by pixel.
+fn rigidity(v: &FlowField, w: usize, h: usize) -> Vec<f32> {
+    let roughness: Vec<f32> = (0..w * h)
+        .map(|i| {
+            let (x, y) = (i % w, i / w);
+            let speed = v.data[2 * i].hypot(v.data[2 * i + 1]);
+            largest_change(v, w, h, (x, y), |_, _| true) / (1.0 + 0.1 * speed)
+        })
+        .collect();
+    box_average(&roughness, w, h, 4)
+        .into_iter()
+        .map(|r| 1.0 / (1.0 + r * r))
+        .collect()
+}
+
 /// The velocity change per pixel of distance across each pixel's own surface: the largest
-/// over its four neighbours two pixels away, leaving out jumps too large to be one surface
-/// stretching (an edge between two things moving differently), averaged over a small window.
+/// over its four neighbours, leaving out jumps too large to be one surface stretching (an edge
+/// between two things moving differently), averaged over a small window.
 fn stretch(v: &FlowField, w: usize, h: usize) -> Vec<f32> {
-    const GAP: usize = 2;
-    const RADIUS: usize = 2;
-    let at = |x: usize, y: usize| {
-        let i = y * w + x;
-        (v.data[2 * i], v.data[2 * i + 1])
-    };
-    let mut raw = vec![0.0f32; w * h];
-    for y in 0..h {
-        for x in 0..w {
-            let (vx, vy) = at(x, y);
-            let mut most = 0.0f32;
-            for (nx, ny) in [
-                (x.saturating_sub(GAP), y),
-                ((x + GAP).min(w - 1), y),
-                (x, y.saturating_sub(GAP)),
-                (x, (y + GAP).min(h - 1)),
-            ] {
-                let (ux, uy) = at(nx, ny);
-                let d = (vx - ux).hypot(vy - uy);
-                if d <= 2.0 + 0.25 * vx.hypot(vy) {
-                    most = most.max(d / GAP as f32);
-                }
-            }
-            raw[y * w + x] = most;
-        }
-    }
-    let mut out = vec![0.0f32; w * h];
-    for y in 0..h {
-        for x in 0..w {
-            let (mut sum, mut n) = (0.0f32, 0.0f32);
-            for yy in y.saturating_sub(RADIUS)..=(y + RADIUS).min(h - 1) {
-                for xx in x.saturating_sub(RADIUS)..=(x + RADIUS).min(w - 1) {
-                    sum += raw[yy * w + xx];
-                    n += 1.0;
-                }
-            }
-            out[y * w + x] = sum / n;
-        }
-    }
-    out
+    let raw: Vec<f32> = (0..w * h)
+        .map(|i| {
+            let same_surface = |change: f32, speed: f32| change <= 2.0 + 0.25 * speed;
+            largest_change(v, w, h, (i % w, i / w), same_surface) / NEIGHBOUR_GAP as f32
+        })
+        .collect();
+    box_average(&raw, w, h, 2)
 }
 
 #[cfg(test)]
