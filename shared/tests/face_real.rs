@@ -20,10 +20,8 @@ use pixelspace_shared::face::landmarks::{FaceLandmarks, Landmarker};
 use pixelspace_shared::face::{Face, FaceBox};
 use pixelspace_shared::geometry::Rect;
 use pixelspace_shared::image::{Components, FloatImage, ImageView, ImageViewMut, PixelDepth};
-use pixelspace_shared::manifest::{Alignment, Manifest};
-use pixelspace_shared::pipeline::{InferencePipeline, InputImage, RenderRequest};
-use pixelspace_shared::policy::LicencePolicy;
-use pixelspace_shared::runtime::Provider;
+use pixelspace_shared::manifest::Alignment;
+use pixelspace_shared::pipeline::{InputImage, RenderRequest};
 
 /// Hand-marked face in the astronaut photo, (x1, y1, x2, y2) pixels, y down (as in
 /// models/convert/check_faces.py): hairline to chin, cheek to cheek.
@@ -39,29 +37,6 @@ const BACKGROUND: [Region; 2] = [
     ("flag", (0, 0, 100, 150)),
     ("wall right of the head", (300, 0, 512, 120)),
 ];
-
-fn real(stem: &str) -> InferencePipeline {
-    init_runtime();
-    let path = real_model_path(stem);
-    let m = Manifest::for_model(&path).unwrap_or_else(|e| panic!("{e}"));
-    InferencePipeline::new_with_policy(m, path, Provider::Cpu, &LicencePolicy::allow_all())
-        .unwrap_or_else(|e| panic!("{e}"))
-}
-
-/// A scikit-image photo as a frame (RGBA, sRGB-encoded, y up, bounds from the origin).
-fn photo(name: &str) -> FloatImage {
-    let (w, h, bytes) = skimage_photo(name);
-    let (w, h) = (w as i32, h as i32);
-    FloatImage::from_fn(Rect::new(0, 0, w, h), |x, y| {
-        let i = (((h - 1 - y) * w + x) * 3) as usize;
-        [
-            bytes[i] as f32 / 255.0,
-            bytes[i + 1] as f32 / 255.0,
-            bytes[i + 2] as f32 / 255.0,
-            1.0,
-        ]
-    })
-}
 
 fn astronaut() -> FloatImage {
     static PHOTO: std::sync::OnceLock<FloatImage> = std::sync::OnceLock::new();

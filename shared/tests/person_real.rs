@@ -17,11 +17,7 @@ use pixelspace_shared::face::detect::FaceDetector;
 use pixelspace_shared::face::{Face, FaceBox};
 use pixelspace_shared::geometry::Rect;
 use pixelspace_shared::image::FloatImage;
-use pixelspace_shared::manifest::Manifest;
-use pixelspace_shared::pipeline::InferencePipeline;
 use pixelspace_shared::plate::person::PersonMatter;
-use pixelspace_shared::policy::LicencePolicy;
-use pixelspace_shared::runtime::Provider;
 
 /// Hand-marked face in the astronaut photo, (x1, y1, x2, y2) pixels, y down.
 const ASTRONAUT_FACE: (f64, f64, f64, f64) = (178.0, 78.0, 272.0, 182.0);
@@ -35,29 +31,6 @@ const BACKGROUND: [(&str, (i32, i32, i32, i32)); 2] = [
     ("flag", (0, 0, 100, 150)),
     ("wall right of the head", (300, 0, 512, 120)),
 ];
-
-fn real(stem: &str) -> InferencePipeline {
-    init_runtime();
-    let path = real_model_path(stem);
-    let m = Manifest::for_model(&path).unwrap_or_else(|e| panic!("{e}"));
-    InferencePipeline::new_with_policy(m, path, Provider::Cpu, &LicencePolicy::allow_all())
-        .unwrap_or_else(|e| panic!("{e}"))
-}
-
-/// A scikit-image photo as a frame (RGBA, sRGB-encoded, y up, bounds from the origin).
-fn photo(name: &str) -> FloatImage {
-    let (w, h, bytes) = skimage_photo(name);
-    let (w, h) = (w as i32, h as i32);
-    FloatImage::from_fn(Rect::new(0, 0, w, h), |x, y| {
-        let i = (((h - 1 - y) * w + x) * 3) as usize;
-        [
-            bytes[i] as f32 / 255.0,
-            bytes[i + 1] as f32 / 255.0,
-            bytes[i + 2] as f32 / 255.0,
-            1.0,
-        ]
-    })
-}
 
 /// `img` shrunk by an integer factor (box average) and placed with its lower-left corner at
 /// (x0, y0) of a mid-grey frame of `size` x `size`.

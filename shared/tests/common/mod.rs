@@ -5,7 +5,12 @@
 
 use std::path::PathBuf;
 
-use pixelspace_shared::runtime::{self, RuntimeInfo};
+use pixelspace_shared::geometry::Rect;
+use pixelspace_shared::image::FloatImage;
+use pixelspace_shared::manifest::Manifest;
+use pixelspace_shared::pipeline::InferencePipeline;
+use pixelspace_shared::policy::LicencePolicy;
+use pixelspace_shared::runtime::{self, Provider, RuntimeInfo};
 
 /// `PIXELSPACE_ORT_LIB`, else the user cache path the installer uses.
 pub fn ort_library() -> PathBuf {
@@ -255,4 +260,28 @@ pub fn skimage_photo(name: &str) -> (usize, usize, Vec<u8>) {
     let bytes = out.stdout[nl + 1..].to_vec();
     assert_eq!(bytes.len(), w * h * 3);
     (w, h, bytes)
+}
+
+/// A real model from `$PIXELSPACE_MODELS_DIR` as a pipeline, every licence allowed.
+pub fn real(stem: &str) -> InferencePipeline {
+    init_runtime();
+    let path = real_model_path(stem);
+    let m = Manifest::for_model(&path).unwrap_or_else(|e| panic!("{e}"));
+    InferencePipeline::new_with_policy(m, path, Provider::Cpu, &LicencePolicy::allow_all())
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// A scikit-image photo as a frame (RGBA, sRGB-encoded, y up, bounds from the origin).
+pub fn photo(name: &str) -> FloatImage {
+    let (w, h, bytes) = skimage_photo(name);
+    let (w, h) = (w as i32, h as i32);
+    FloatImage::from_fn(Rect::new(0, 0, w, h), |x, y| {
+        let i = (((h - 1 - y) * w + x) * 3) as usize;
+        [
+            bytes[i] as f32 / 255.0,
+            bytes[i + 1] as f32 / 255.0,
+            bytes[i + 2] as f32 / 255.0,
+            1.0,
+        ]
+    })
 }
