@@ -129,38 +129,28 @@ fn measure(case: &Case, clip_dir: &Path) -> Measured {
     let src = cut_shot(case, clip_dir, &format!("extend_real_{}_src", case.clip));
     let shot_first = case.start + MADE;
     let out = scratch(&format!("extend_real_{}", case.clip));
-    render_effect_ok(
-        EXTEND_SHOT,
-        &[
-            "-i",
-            &format!("{}/%05d.png", src.display()),
-            "-o",
-            &format!("{}/%05d.png", out.display()),
-            &format!("--frames=-{MADE}..-1"),
-            "--set",
-            "mode=extend",
-            "--set",
-            &format!("head={MADE}"),
-            "--set",
-            &format!("tail={MADE}"),
-        ],
-    );
-    render_effect_ok(
-        EXTEND_SHOT,
-        &[
-            "-i",
-            &format!("{}/%05d.png", src.display()),
-            "-o",
-            &format!("{}/%05d.png", out.display()),
-            &format!("--frames={SHOT}..{}", SHOT + MADE - 1),
-            "--set",
-            "mode=extend",
-            "--set",
-            &format!("head={MADE}"),
-            "--set",
-            &format!("tail={MADE}"),
-        ],
-    );
+    // The head, then the tail: the frames in between are the source, passed through.
+    for frames in [
+        format!("--frames=-{MADE}..-1"),
+        format!("--frames={SHOT}..{}", SHOT + MADE - 1),
+    ] {
+        render_effect_ok(
+            EXTEND_SHOT,
+            &[
+                "-i",
+                &format!("{}/%05d.png", src.display()),
+                "-o",
+                &format!("{}/%05d.png", out.display()),
+                &frames,
+                "--set",
+                "mode=extend",
+                "--set",
+                &format!("head={MADE}"),
+                "--set",
+                &format!("tail={MADE}"),
+            ],
+        );
+    }
     let real = |t: i32| read_image(&clip_frame(clip_dir, shot_first + t));
     // `%05d` writes frame -3 as `-0003`.
     let made = |t: i32| read_image(&out.join(format!("{t:05}.png")));
