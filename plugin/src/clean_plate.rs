@@ -465,7 +465,10 @@ fn report_plate(effect: &ImageEffect, t: i32, built: &plate::Plate) {
                 ),
             );
         }
-        MotionUse::Off | MotionUse::TooFewFrames | MotionUse::Used { .. } => {}
+        MotionUse::Off
+        | MotionUse::TooFewFrames
+        | MotionUse::Used { .. }
+        | MotionUse::Compensated { .. } => {}
     }
 }
 

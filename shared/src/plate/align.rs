@@ -36,6 +36,19 @@ impl Affine2 {
         (p[0] * x + p[1] * y + p[2], p[3] * x + p[4] * y + p[5])
     }
 
+    /// The map back, or `None` when this one folds the plane (determinant near 0).
+    pub fn inverse(&self) -> Option<Affine2> {
+        let [a, b, tx, c, d, ty] = self.p;
+        let det = a * d - b * c;
+        if det.abs() < 1e-9 {
+            return None;
+        }
+        let (ia, ib, ic, id) = (d / det, -b / det, -c / det, a / det);
+        Some(Affine2 {
+            p: [ia, ib, -(ia * tx + ib * ty), ic, id, -(ic * tx + id * ty)],
+        })
+    }
+
     /// The same map on coordinates scaled by `s` (a pyramid level `s` times larger).
     pub fn rescaled(&self, s: f64) -> Affine2 {
         let mut p = self.p;
@@ -427,6 +440,21 @@ mod tests {
             image: FloatImage::from_fn(bounds, |x, y| background(x as f32 + dx, y as f32 + dy)),
             matte: vec![0.0; (w * h) as usize],
         }
+    }
+
+    #[test]
+    fn an_affine_and_its_inverse_undo_each_other() {
+        let a = Affine2 {
+            p: [1.02, 0.05, 3.5, -0.04, 0.98, -7.25],
+        };
+        let b = a.inverse().expect("invertible");
+        let (u, v) = a.apply(12.0, 40.0);
+        let (x, y) = b.apply(u, v);
+        assert!((x - 12.0).abs() < 1e-9 && (y - 40.0).abs() < 1e-9);
+        let flat = Affine2 {
+            p: [1.0, 2.0, 0.0, 0.5, 1.0, 0.0],
+        };
+        assert!(flat.inverse().is_none());
     }
 
     #[test]

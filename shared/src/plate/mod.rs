@@ -43,6 +43,7 @@ mod gather;
 pub mod inpaint;
 pub mod median;
 pub mod motion;
+pub mod moving_camera;
 pub mod person;
 pub mod propagate;
 pub mod texture;
@@ -233,7 +234,10 @@ fn build_from(
     // frames would blend shifted copies of the background (distant checks each frame itself).
     let temporal = match (opts.method, motion) {
         (Method::Auto, motion::MotionUse::Used { .. }) => vec![Stage::Window, Stage::Distant],
-        (Method::Auto, motion::MotionUse::MovingCamera { .. }) => vec![Stage::Propagate],
+        (
+            Method::Auto,
+            motion::MotionUse::MovingCamera { .. } | motion::MotionUse::Compensated { .. },
+        ) => vec![Stage::Propagate],
         (Method::Auto, _) => vec![Stage::Window, Stage::Distant, Stage::Propagate],
         (Method::Median, _) => vec![Stage::Window, Stage::Distant],
         (Method::Propagate, _) => vec![Stage::Propagate],

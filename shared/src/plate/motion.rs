@@ -18,6 +18,7 @@
 //! only on the window's frames: the same at any thread count and in any render order.
 
 use super::align::{self, Level};
+use super::moving_camera;
 use super::gather::{full, half};
 use super::{HOLE_THRESHOLD, PlateOptions, ShotFrame, ShotSource, dilate, window_frames};
 use crate::error::{Error, Result};
@@ -46,8 +47,12 @@ pub enum MotionUse {
     TooFewFrames,
     /// Used; it covers this share of the current frame.
     Used { share: f32 },
-    /// The camera moves (this many pixels at a corner across the window): not used.
+    /// The camera moves (this many pixels at a corner across the window) and the window's
+    /// frames could not be aligned: not used.
     MovingCamera { shift: f64 },
+    /// The camera moves (`shift` as above); found against a background aligned to each frame
+    /// ([`super::moving_camera`]). It covers `share` of the current frame.
+    Compensated { share: f32, shift: f64 },
     /// It covered this share of the current frame (a light change, a shaking camera): not used.
     TooLarge { share: f32 },
 }
@@ -101,9 +106,9 @@ impl ShotSource for WithMotion<'_> {
 }
 
 /// One frame at the working resolution.
-struct Small {
-    rgb: Vec<[u16; 3]>,
-    valid: Vec<f32>,
+pub(super) struct Small {
+    pub(super) rgb: Vec<[u16; 3]>,
+    pub(super) valid: Vec<f32>,
 }
 
 /// Box-averages `f` by `s` (RGB as half floats; valid where no pixel of the box is matted).
@@ -133,7 +138,7 @@ fn shrink(f: &ShotFrame, s: usize, lw: usize, lh: usize) -> Small {
     Small { rgb, valid }
 }
 
-fn level(s: &Small, lw: usize, lh: usize) -> Level {
+pub(super) fn level(s: &Small, lw: usize, lh: usize) -> Level {
     let grey = s
         .rgb
         .iter()
@@ -147,7 +152,7 @@ fn level(s: &Small, lw: usize, lh: usize) -> Level {
     }
 }
 
-fn pyramid(base: Level) -> Vec<Level> {
+pub(super) fn pyramid(base: Level) -> Vec<Level> {
     let mut v = vec![base];
     while v.last().map(|l| l.w.min(l.h) / 2 >= 24).unwrap_or(false) {
         let next = v.last().expect("level").half();
@@ -218,11 +223,31 @@ pub fn detect(
         .map(|e| corner_shift(&cur_pyr, e))
         .fold(0.0, f64::max)
         * s as f64;
+    let ti = frames
+        .iter()
+        .position(|&k| k == t)
+        .expect("t in its window");
+    let grow_small = grow.div_ceil(s as u32);
+    let n = lw * lh;
     if shift > LOCKED_SHIFT {
-        return Ok((MotionUse::MovingCamera { shift }, None));
+        let Some(mattes) = moving_camera::mattes(&smalls, ti, lw, lh, grow_small, MIN_FRAMES)
+        else {
+            return Ok((MotionUse::MovingCamera { shift }, None));
+        };
+        let share = mattes[ti].iter().filter(|&&m| m > 0).count() as f32 / n as f32;
+        if share > MAX_SHARE {
+            return Ok((MotionUse::TooLarge { share }, None));
+        }
+        let mattes = MotionMattes {
+            frames,
+            scale: s,
+            lw,
+            lh,
+            mattes,
+        };
+        return Ok((MotionUse::Compensated { share, shift }, Some(mattes)));
     }
     // The temporal background and each frame's difference from it.
-    let n = lw * lh;
     let nf = smalls.len();
     let mut bg = vec![[0f32; 3]; n];
     let mut vals = vec![0f32; nf];
@@ -245,14 +270,9 @@ pub fn detect(
             })
             .collect()
     };
-    let ti = frames
-        .iter()
-        .position(|&k| k == t)
-        .expect("t in its window");
     let mut d_t = diff(&smalls[ti]);
     let noise = median(&mut d_t);
     let threshold = (NOISE_K * noise).max(MIN_STEP);
-    let grow_small = grow.div_ceil(s as u32);
     let mut mattes = Vec::with_capacity(nf);
     for sm in &smalls {
         let d = diff(sm);
@@ -276,7 +296,7 @@ pub fn detect(
 }
 
 /// Specks removed, gaps closed, enclosed holes filled, grown by `grow` pixels.
-fn clean(raw: &[u8], w: usize, h: usize, grow: u32) -> Vec<u8> {
+pub(super) fn clean(raw: &[u8], w: usize, h: usize, grow: u32) -> Vec<u8> {
     let n = w * h;
     let speck = (n / 20000).max(6);
     let mut m = raw.to_vec();
@@ -353,7 +373,7 @@ fn regions(m: &[u8], w: usize, h: usize, value: u8, eight: bool) -> Vec<(Vec<usi
 }
 
 /// The median of `v` (reorders it; the lower middle value for an even count).
-fn median(v: &mut [f32]) -> f32 {
+pub(super) fn median(v: &mut [f32]) -> f32 {
     let k = (v.len() - 1) / 2;
     *v.select_nth_unstable_by(k, |a, b| a.total_cmp(b)).1
 }
@@ -417,14 +437,43 @@ mod tests {
     }
 
     #[test]
-    fn a_panning_camera_gets_no_motion_matte() {
+    fn a_moving_box_is_matted_under_a_panning_camera() {
         let s = shot(2.0);
-        let (u, m) = detect(&s, 6, &opts(Method::Median, 12), 0).unwrap();
-        assert!(m.is_none());
-        let MotionUse::MovingCamera { shift } = u else {
+        // The opening against edge slivers rounds the box's corners; 2 px of growth brings
+        // them back.
+        let (u, m) = detect(&s, 6, &opts(Method::Median, 12), 2).unwrap();
+        let MotionUse::Compensated { shift, .. } = u else {
             panic!("{u:?}")
         };
         assert!(shift > 5.0, "shift {shift}");
+        let m = m.expect("a matte");
+        for t in [3, 6, 9] {
+            let full = m.full(t, 64, 64 * 48).unwrap();
+            let bx = 2 + 5 * t as usize;
+            let inside = (18..30)
+                .flat_map(|y| (bx..(bx + 10).min(64)).map(move |x| y * 64 + x))
+                .filter(|&i| full[i] > 0.5)
+                .count();
+            let size = 12 * ((bx + 10).min(64) - bx);
+            assert!(inside == size, "frame {t}: {inside} of {size} box pixels matted");
+            let total = full.iter().filter(|&&v| v > 0.5).count();
+            // The box grown by 2 px on every side, and no more.
+            let grown = 16 * ((bx + 12).min(64) - bx + 2);
+            assert!(total <= grown, "frame {t}: {total} pixels matted");
+        }
+    }
+
+    #[test]
+    fn a_moving_camera_without_shared_background_gets_no_motion_matte() {
+        let mut s = shot(2.0);
+        for (t, f) in s.0.iter_mut().enumerate() {
+            if t != 6 {
+                f.matte.iter_mut().for_each(|m| *m = 1.0);
+            }
+        }
+        let (u, m) = detect(&s, 6, &opts(Method::Median, 12), 0).unwrap();
+        assert!(m.is_none());
+        assert!(matches!(u, MotionUse::MovingCamera { .. }), "{u:?}");
     }
 
     #[test]
