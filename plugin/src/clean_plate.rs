@@ -17,9 +17,10 @@
 //! `segmenter` (default the installed `selfie-segmentation`), `inpaintModel` (LaMa contract;
 //! default an installed `lama`, else the built-in fill; `none`: the built-in fill), `provider`,
 //! `colourSpace`, `motionMatte` (on: with method auto or median and no Mask clip, whatever
-//! moves against the window's temporal background on a locked-off camera is removed too, not
-//! only people; off for a moving camera, found by aligning the window's ends), `motionGrow`
-//! (px the motion matte grows by, for motion blur and shadow fringe).
+//! moves against the window's temporal background is removed too, not only people; when the
+//! camera moves, found by aligning the window's ends, the background follows the camera:
+//! each frame aligned, with a shift per block for parallax), `motionGrow` (px the motion
+//! matte grows by, for motion blur and shadow fringe).
 //!
 //! A matte that covers the whole frame leaves the frame as it is, with a message.
 //!
@@ -448,8 +449,9 @@ fn report_plate(effect: &ImageEffect, t: i32, built: &plate::Plate) {
                 "CleanPlate",
                 "motion-camera",
                 &format!(
-                    "CleanPlate: the camera moves ({shift:.1} px across the window at frame {t}), \
-                     so the motion matte is off: only the person matte is removed"
+                    "CleanPlate: the camera moves ({shift:.1} px across the window at frame {t}) \
+                     and too few of the window's frames could be aligned to it, so the motion \
+                     matte is off there: only the person matte is removed"
                 ),
             );
         }
@@ -545,7 +547,7 @@ impl Plugin for CleanPlate {
         }
         params
             .define_boolean(PARAM_MOTION_MATTE, "Motion matte", true)?
-            .hint("Locked-off camera, no Mask clip: also remove whatever moves against the shot's background (method auto or median; off by itself when the camera moves).")?
+            .hint("No Mask clip: also remove whatever moves against the shot's background (method auto or median; when the camera moves, against a background aligned to each frame).")?
             .animates(false)?;
         params
             .define_int(PARAM_MOTION_GROW, "Motion grow (px)", 6, (0, 256))?

@@ -327,13 +327,15 @@ fn auto_plate_of_bikes_walker_removes_the_walker() {
         floor.0, 0,
         "the measure takes parts of a frame without the walker for the walker"
     );
-    // The aim is that nothing of the walker is left; reached so far: 42-43 % left. Only the
-    // legs are in view, so the pose detector (it finds people by their face) never sees the
-    // walker; the selfie segmenter finds the legs in some frames and not in others; and the
-    // motion matte is off because the camera drifts. This bound keeps what is reached.
+    // The aim is that nothing of the walker is left; reached: 3.9 %. Only the legs are in
+    // view, so the pose detector (it finds people by their face) never sees the walker, and the
+    // selfie segmenter finds the legs in some frames only; the motion matte, found against a
+    // background aligned to each frame (the camera drifts), takes them out. What is left lies
+    // along the near bollard where the legs passed behind it: the plate rebuilds its edge a
+    // pixel or two off. Before the moving-camera motion matte: 42-43 %.
     assert!(
-        share <= 0.5,
-        "{:.1} % of the walker's pixels are left (42-43 % when this test was written); plates in {}",
+        share <= 0.06,
+        "{:.1} % of the walker's pixels are left (3.9 % when this test was written); plates in {}",
         100.0 * share,
         out.display()
     );

@@ -16,6 +16,8 @@
 //! - [`Method::Auto`]: median, distant, propagate, inpaint, each filling what the previous
 //!   left open; where the motion matte found the camera fixed, propagate is skipped, and where
 //!   it found the camera moving, the two medians are. `Median` runs median and distant.
+//! - [`motion`] and [`moving_camera`]: the motion matte (whatever moves against the window's
+//!   background, on a fixed or a moving camera), merged into the frames' mattes.
 //!
 //! Confidence: 1 where a fill came from real pixels of some frame (and outside the hole), below
 //! 0.5 where it was invented by [`inpaint`], falling with the distance from real pixels.

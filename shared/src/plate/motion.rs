@@ -3,9 +3,10 @@
 //!
 //! 1. Each frame of the window is read once and kept small (box-averaged so that its long side
 //!    is at most [`WORK_SIDE`] pixels, RGB as half floats).
-//! 2. The camera must be fixed: the frames at both ends of the window are aligned to the
-//!    current one ([`super::align::estimate`] on the unmatted pixels); when a corner of the
-//!    frame moves by more than [`LOCKED_SHIFT`] pixels the camera moves and no matte is made.
+//! 2. Is the camera fixed? The frames at both ends of the window are aligned to the current
+//!    one ([`super::align::estimate`] on the unmatted pixels); when a corner of the frame
+//!    moves by more than [`LOCKED_SHIFT`] pixels the camera moves, and the mattes come from
+//!    [`super::moving_camera`] (a background that follows the camera) instead of 3 and 4.
 //! 3. The background is the per-pixel, per-channel median of the window. A frame's pixel moves
 //!    where its largest channel difference from that background exceeds [`NOISE_K`] times the
 //!    current frame's median difference (the shot's own noise), and at least [`MIN_STEP`].
@@ -18,8 +19,8 @@
 //! only on the window's frames: the same at any thread count and in any render order.
 
 use super::align::{self, Level};
-use super::moving_camera;
 use super::gather::{full, half};
+use super::moving_camera;
 use super::{HOLE_THRESHOLD, PlateOptions, ShotFrame, ShotSource, dilate, window_frames};
 use crate::error::{Error, Result};
 
@@ -455,7 +456,10 @@ mod tests {
                 .filter(|&i| full[i] > 0.5)
                 .count();
             let size = 12 * ((bx + 10).min(64) - bx);
-            assert!(inside == size, "frame {t}: {inside} of {size} box pixels matted");
+            assert!(
+                inside == size,
+                "frame {t}: {inside} of {size} box pixels matted"
+            );
             let total = full.iter().filter(|&&v| v > 0.5).count();
             // The box grown by 2 px on every side, and no more.
             let grown = 16 * ((bx + 12).min(64) - bx + 2);

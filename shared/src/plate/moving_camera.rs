@@ -19,7 +19,7 @@
 //! carries into the hole have their own movers left out too. Sequential and a function of the
 //! window's frames only: the same at any thread count and render order.
 
-use super::align::{self, Affine2};
+use super::align::{self, Affine2, Level};
 use super::dilate;
 use super::gather::full;
 use super::motion::{NOISE_K, Small, clean, level, median, pyramid};
@@ -28,6 +28,16 @@ use super::motion::{NOISE_K, Small, clean, level, median, pyramid};
 pub const MIN_SAMPLES: usize = 3;
 /// Reach (working pixels) of the background colours a pixel is compared with.
 pub const PARALLAX: usize = 2;
+/// Blocks of this many pixels of the half-size level get their own shift over the affine.
+pub const BLOCK: usize = 8;
+/// Largest local shift searched, in pixels of the half-size level.
+pub const LOCAL_REACH: i32 = 3;
+/// A block's shift must match at most this share of the difference with no shift...
+pub const CLEARLY_BETTER: f32 = 0.8;
+/// ...and within this many times the frame's typical block difference, plus
+/// [`MATCH_FLOOR`] (grey, 0..1).
+pub const MATCH_K: f32 = 4.0;
+pub const MATCH_FLOOR: f32 = 1.0 / 255.0;
 /// The smallest difference (0..1) that counts as motion under a moving camera; aligned frames
 /// are resampled, so this is above the fixed camera's step.
 pub const MIN_STEP: f32 = 10.0 / 255.0;
@@ -46,28 +56,27 @@ pub(super) fn mattes(
     min_frames: usize,
 ) -> Option<Vec<Vec<u8>>> {
     let cur_pyr = pyramid(level(&smalls[ti], lw, lh));
-    let maps: Vec<Option<Affine2>> = smalls
+    let warps: Vec<Option<Warp>> = smalls
         .iter()
         .enumerate()
         .map(|(k, sm)| {
             if k == ti {
-                return Some(Affine2::IDENTITY);
+                return Some(Warp::still(lw, lh));
             }
-            align::estimate(&cur_pyr, &pyramid(level(sm, lw, lh)), None).map(|(a, _)| a)
+            let pyr = pyramid(level(sm, lw, lh));
+            let (affine, _) = align::estimate(&cur_pyr, &pyr, None)?;
+            Some(Warp::matched(affine, &cur_pyr, &pyr))
         })
         .collect();
-    if maps.iter().flatten().count() < min_frames {
+    if warps.iter().flatten().count() < min_frames {
         return None;
     }
-    let background = background(smalls, &maps, lw, lh);
+    let background = background(smalls, &warps, lw, lh);
     let (lo, hi) = envelope(&background, lw, lh, PARALLAX);
     let differences: Vec<Option<Vec<f32>>> = smalls
         .iter()
-        .zip(&maps)
-        .map(|(sm, map)| {
-            let back = map.as_ref()?.inverse()?;
-            Some(difference(sm, &back, &lo, &hi, lw, lh))
-        })
+        .zip(&warps)
+        .map(|(sm, warp)| Some(difference(sm, warp.as_ref()?, &lo, &hi, lw, lh)))
         .collect();
     let mut current = differences[ti].clone()?;
     let threshold = (NOISE_K * median(&mut current)).max(MIN_STEP);
@@ -92,7 +101,7 @@ pub(super) fn mattes(
 /// [`MIN_SAMPLES`] frames show a pixel.
 fn background(
     smalls: &[Small],
-    maps: &[Option<Affine2>],
+    warps: &[Option<Warp>],
     lw: usize,
     lh: usize,
 ) -> Vec<Option<[f32; 3]>> {
@@ -102,9 +111,9 @@ fn background(
     for y in 0..lh {
         for x in 0..lw {
             samples.clear();
-            for (sm, map) in smalls.iter().zip(maps) {
-                let Some(map) = map else { continue };
-                let (u, v) = map.apply(x as f64 + 0.5, y as f64 + 0.5);
+            for (sm, warp) in smalls.iter().zip(warps) {
+                let Some(warp) = warp else { continue };
+                let (u, v) = warp.apply(x as f64 + 0.5, y as f64 + 0.5);
                 if let Some(p) = sample(sm, lw, lh, u, v) {
                     samples.push(p);
                 }
@@ -210,21 +219,27 @@ fn square_extreme(
     out
 }
 
-/// How far each pixel of `sm` lies outside the background's range where `back` (the frame's
-/// coordinates to the current frame's) puts it: the largest channel's distance, 0 where the
-/// background is unknown.
+/// How far each pixel of `sm` lies outside the background's range where `warp` (the current
+/// frame's coordinates to this frame's) takes it back: the largest channel's distance, 0 where
+/// the background is unknown or the warp cannot be undone.
 fn difference(
     sm: &Small,
-    back: &Affine2,
+    warp: &Warp,
     lo: &[[f32; 3]],
     hi: &[[f32; 3]],
     lw: usize,
     lh: usize,
 ) -> Vec<f32> {
     let mut out = vec![0f32; lw * lh];
+    let Some(back) = warp.affine.inverse() else {
+        return out;
+    };
     for y in 0..lh {
         for x in 0..lw {
             let (u, v) = back.apply(x as f64 + 0.5, y as f64 + 0.5);
+            // The local shift is small and smooth: taken where the affine alone lands.
+            let [sx, sy] = warp.shift_at(u, v);
+            let (u, v) = (u - sx as f64, v - sy as f64);
             let (bx, by) = (u.floor(), v.floor());
             if bx < 0.0 || by < 0.0 || bx >= lw as f64 || by >= lh as f64 {
                 continue;
@@ -251,4 +266,162 @@ fn open(m: &[f32], w: usize, radius: u32) -> Vec<f32> {
     let inv: Vec<f32> = m.iter().map(|v| 1.0 - v).collect();
     let eroded: Vec<f32> = dilate(&inv, w, radius).iter().map(|v| 1.0 - v).collect();
     dilate(&eroded, w, radius)
+}
+
+/// Where a window frame shows a pixel of the current frame: the frame's affine, plus a shift
+/// per block found by matching (the near and far parts of a scene move differently when the
+/// camera travels), interpolated between block centres.
+struct Warp {
+    affine: Affine2,
+    /// Block grid: columns, rows, block size (working pixels) and shift (working pixels).
+    cols: usize,
+    rows: usize,
+    size: f64,
+    shifts: Vec<[f32; 2]>,
+}
+
+impl Warp {
+    /// The current frame itself.
+    fn still(lw: usize, lh: usize) -> Warp {
+        Warp {
+            affine: Affine2::IDENTITY,
+            cols: 1,
+            rows: 1,
+            size: lw.max(lh) as f64,
+            shifts: vec![[0.0; 2]],
+        }
+    }
+
+    /// `affine` refined per block on the half-size levels of both pyramids (level 1).
+    fn matched(affine: Affine2, cur_pyr: &[Level], pyr: &[Level]) -> Warp {
+        let (Some(cur), Some(nb)) = (cur_pyr.get(1), pyr.get(1)) else {
+            return Warp {
+                affine,
+                ..Warp::still(cur_pyr[0].w, cur_pyr[0].h)
+            };
+        };
+        let half = affine.rescaled(0.5);
+        let (cols, rows) = (cur.w.div_ceil(BLOCK), cur.h.div_ceil(BLOCK));
+        let mut found = Vec::with_capacity(cols * rows);
+        for by in 0..rows {
+            for bx in 0..cols {
+                found.push(block_shift(cur, nb, &half, bx * BLOCK, by * BLOCK));
+            }
+        }
+        // A shift counts only where it really matches: not where something moves in either
+        // frame, which no shift matches well.
+        let mut costs: Vec<f32> = found.iter().filter_map(|f| f.map(|f| f.cost)).collect();
+        let typical = if costs.is_empty() {
+            0.0
+        } else {
+            median(&mut costs)
+        };
+        // Half-size pixels to working pixels.
+        let shifts = found
+            .iter()
+            .map(|f| match f {
+                Some(f) if f.cost <= MATCH_K * typical + MATCH_FLOOR => {
+                    [2.0 * f.shift[0], 2.0 * f.shift[1]]
+                }
+                _ => [0.0; 2],
+            })
+            .collect();
+        Warp {
+            affine,
+            cols,
+            rows,
+            size: (2 * BLOCK) as f64,
+            shifts,
+        }
+    }
+
+    /// The block shift at working coordinates `(x, y)` (bilinear between block centres).
+    fn shift_at(&self, x: f64, y: f64) -> [f32; 2] {
+        let fx = (x / self.size - 0.5).clamp(0.0, (self.cols - 1) as f64);
+        let fy = (y / self.size - 0.5).clamp(0.0, (self.rows - 1) as f64);
+        let (x0, y0) = (fx.floor() as usize, fy.floor() as usize);
+        let (x1, y1) = ((x0 + 1).min(self.cols - 1), (y0 + 1).min(self.rows - 1));
+        let (wx, wy) = ((fx - x0 as f64) as f32, (fy - y0 as f64) as f32);
+        let at = |x: usize, y: usize| self.shifts[y * self.cols + x];
+        let mut out = [0f32; 2];
+        for c in 0..2 {
+            let top = at(x0, y0)[c] * (1.0 - wx) + at(x1, y0)[c] * wx;
+            let bottom = at(x0, y1)[c] * (1.0 - wx) + at(x1, y1)[c] * wx;
+            out[c] = top * (1.0 - wy) + bottom * wy;
+        }
+        out
+    }
+
+    /// Where the frame shows the current frame's working point `(x, y)`.
+    fn apply(&self, x: f64, y: f64) -> (f64, f64) {
+        let (u, v) = self.affine.apply(x, y);
+        let [sx, sy] = self.shift_at(x, y);
+        (u + sx as f64, v + sy as f64)
+    }
+}
+
+/// A block's best shift over the affine and how well it matches.
+#[derive(Clone, Copy)]
+struct BlockMatch {
+    shift: [f32; 2],
+    /// Mean absolute grey difference at that shift.
+    cost: f32,
+}
+
+/// The integer shift (half-size pixels, within [`LOCAL_REACH`]) over `affine` that best
+/// matches the block at `(x0, y0)` of `cur` in `nb` (mean absolute grey difference over the
+/// pixels valid in both), or `None` where too few pixels are valid; no shift unless it
+/// matches clearly better than none.
+fn block_shift(
+    cur: &Level,
+    nb: &Level,
+    affine: &Affine2,
+    x0: usize,
+    y0: usize,
+) -> Option<BlockMatch> {
+    let pixels: Vec<(usize, (f64, f64))> = (y0..(y0 + BLOCK).min(cur.h))
+        .flat_map(|y| (x0..(x0 + BLOCK).min(cur.w)).map(move |x| (x, y)))
+        .filter(|&(x, y)| cur.valid[y * cur.w + x] > 0.5)
+        .map(|(x, y)| (y * cur.w + x, affine.apply(x as f64 + 0.5, y as f64 + 0.5)))
+        .collect();
+    if pixels.len() < BLOCK * BLOCK / 2 {
+        return None;
+    }
+    let cost = |dx: i32, dy: i32| -> Option<f32> {
+        let (mut sum, mut n) = (0f32, 0usize);
+        for &(i, (u, v)) in &pixels {
+            let (u, v) = (u + dx as f64, v + dy as f64);
+            if nb.sample(&nb.valid, u, v).is_some_and(|ok| ok > 0.99) {
+                let g = nb.sample(&nb.grey, u, v).expect("inside, as valid was");
+                sum += (cur.grey[i] - g).abs();
+                n += 1;
+            }
+        }
+        (2 * n >= pixels.len()).then(|| sum / n as f32)
+    };
+    let still = cost(0, 0)?;
+    let mut best = BlockMatch {
+        shift: [0.0; 2],
+        cost: still,
+    };
+    for dy in -LOCAL_REACH..=LOCAL_REACH {
+        for dx in -LOCAL_REACH..=LOCAL_REACH {
+            if let Some(c) = cost(dx, dy)
+                && c < best.cost
+            {
+                best = BlockMatch {
+                    shift: [dx as f32, dy as f32],
+                    cost: c,
+                };
+            }
+        }
+    }
+    if best.cost < CLEARLY_BETTER * still {
+        Some(best)
+    } else {
+        Some(BlockMatch {
+            shift: [0.0; 2],
+            cost: still,
+        })
+    }
 }
