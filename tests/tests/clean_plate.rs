@@ -573,11 +573,11 @@ fn motion_matte_removes_a_moving_box_under_a_panning_camera_and_is_the_same_on_o
     );
     assert_eq!(n, 1200);
     assert!(
-        p >= 32.0,
-        "plate PSNR {p:.2} dB where the box was, need >= 32 dB"
+        p >= 45.0,
+        "plate PSNR {p:.2} dB where the box was, need >= 45 dB (53.7 when written)"
     );
     assert!(
-        p_rest >= 40.0,
-        "plate PSNR {p_rest:.2} dB away from the box, need >= 40 dB"
+        p_rest >= 44.0,
+        "plate PSNR {p_rest:.2} dB away from the box, need >= 44 dB (47.9 when written)"
     );
 }
