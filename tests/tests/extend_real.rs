@@ -11,8 +11,14 @@
 //! | | asserted | wanted |
 //! |---|---|---|
 //! | worst made frame against holding | at most 0.5 dB worse | at most 0.5 dB worse |
-//! | first 4 made frames, mean gain over the clips | at least 1 dB | at least 3 dB |
+//! | first 4 made frames, mean gain over the clips | at least 1.2 dB | at least 3 dB |
 //! | the first tail frame | beats holding in every clip | the first 4, head and tail |
+//! | the first 4 made frames, head and tail | no worse than holding in every clip | better |
+//!
+//! The first 4 frames beat holding in every clip but the talking head's head, where they equal
+//! it: the flow model measures under half a pixel a frame there, so nothing is carried (the
+//! head rocks back and forth, and the real frames before the shot resemble the shot's second
+//! frame more than its first, which no carried motion foresees).
 //! | flat 8x8 blocks (luma std under 1/255) | made at most 4 points more than real | within 3 points |
 //!
 //! A made frame with fewer flat blocks than the real one is not an invented slab (the real frame
@@ -244,6 +250,18 @@ fn extended_frames_on_real_footage_against_the_real_frames_and_holding() {
                 }
             }
         }
+        for (end, gains) in [("head", &m.head_gain), ("tail", &m.tail_gain)] {
+            for (k, g) in gains[..4].iter().enumerate() {
+                if *g < -0.01 {
+                    failures.push(format!(
+                        "{} {end} +{}: {g:+.2} dB, the first 4 made frames must not be worse \
+                         than holding",
+                        m.clip,
+                        k + 1
+                    ));
+                }
+            }
+        }
         if m.tail_gain[0] <= 0.0 {
             failures.push(format!(
                 "{} tail +1: {:+.2} dB, the first tail frame must beat holding",
@@ -261,9 +279,9 @@ fn extended_frames_on_real_footage_against_the_real_frames_and_holding() {
             }
         }
     }
-    if mean4 < 1.0 {
+    if mean4 < 1.2 {
         failures.push(format!(
-            "the first 4 made frames beat holding by {mean4:+.2} dB on average (at least 1 dB)"
+            "the first 4 made frames beat holding by {mean4:+.2} dB on average (at least 1.2 dB)"
         ));
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));

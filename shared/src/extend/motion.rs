@@ -143,10 +143,17 @@ pub fn fit_camera(velocity: &FlowField) -> Affine {
     model
 }
 
-/// Residual speeds (pixels per frame) below this are noise.
-const RESIDUAL_DEAD: f32 = 0.25;
+/// Residual speeds (pixels per frame) below this are noise (measured on a talking head in a
+/// car: the flow model gives half a pixel a frame along a window pillar at the frame's edge
+/// where nothing moves, and carrying it made every frame worse than holding).
+const RESIDUAL_DEAD: f32 = 0.5;
 /// ... and above this are taken whole; in between they ramp in.
-const RESIDUAL_FULL: f32 = 0.75;
+const RESIDUAL_FULL: f32 = 1.0;
+/// A pixel's velocity may differ from its point's velocity a frame earlier by this much
+/// (pixels per frame) plus [`STEADY_SHARE`] of its speed and still count as steady.
+const STEADY_SLACK: f32 = 1.5;
+/// The share of a pixel's speed its velocity may change by between frames and stay steady.
+const STEADY_SHARE: f32 = 0.25;
 /// A camera moving less than this (pixels per frame, anywhere in the frame) is still.
 const CAMERA_DEAD: f64 = 0.1;
 
@@ -226,7 +233,7 @@ impl EdgeMotion {
                 let still2 = camera2.largest(w, h) < CAMERA_DEAD;
                 // Each pixel's velocity against the velocity its point had in the earlier frame.
                 let mut trust = vec![0.0f32; w * h];
-                for i in 0..w * h {
+                for (i, t) in trust.iter_mut().enumerate() {
                     let (x, y) = ((i % w) as f32, (i / w) as f32);
                     let (vx, vy) = (v1.data[2 * i], v1.data[2 * i + 1]);
                     let (x0, y0) = (
@@ -235,9 +242,9 @@ impl EdgeMotion {
                     );
                     let (ux, uy) = sample_flow(&v2, x0, y0);
                     let change = (vx - ux).hypot(vy - uy);
-                    let tolerance = 1.0 + 0.25 * vx.hypot(vy);
+                    let tolerance = STEADY_SLACK + STEADY_SHARE * vx.hypot(vy);
                     let r = change / tolerance;
-                    trust[i] = 1.0 / (1.0 + r * r);
+                    *t = 1.0 / (1.0 + r * r);
                 }
                 let r2 = residual_of(&v2, &camera2, still2);
                 let speed = r2.chunks_exact(2).map(|v| v[0].hypot(v[1])).collect();
