@@ -64,7 +64,11 @@ pub(super) fn mattes(
                 return Some(Warp::still(lw, lh));
             }
             let pyr = pyramid(level(sm, lw, lh));
-            let (affine, _) = align::estimate(&cur_pyr, &pyr, None)?;
+            // Fitted on the half-size levels (the block shifts and the parallax reach take up
+            // the rest), a quarter of the work of the full level.
+            let fine = usize::from(cur_pyr.len() > 1 && pyr.len() > 1);
+            let (affine, _) = align::estimate(&cur_pyr[fine..], &pyr[fine..], None)?;
+            let affine = affine.rescaled((1 << fine) as f64);
             Some(Warp::matched(affine, &cur_pyr, &pyr))
         })
         .collect();
