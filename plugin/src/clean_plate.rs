@@ -6,7 +6,8 @@
 //! segmentation model (default: the installed selfie segmentation), merged (maximum) with the
 //! pose matte of every person the installed `pose-detector` and `pose-landmarks-full` find
 //! (`pixelspace_shared::plate::person`; whole bodies and small, far people, which the selfie
-//! model misses). Without the pose models the selfie matte is used alone.
+//! model misses), held over the frames where the detector misses someone it found two frames
+//! around. Without the pose models the selfie matte is used alone.
 //!
 //! Params: `method` (auto|median|propagate|inpaint), `window` (frames read around the current
 //! one), `output` (plate: the source with the hole filled | comp: the source blended with the
@@ -407,10 +408,25 @@ impl ShotSource for HostShot<'_, '_> {
         } else if let Some(seg) = &self.segmenter {
             let mut matte = person_matte(seg, &image, self.colour)?;
             if let Some((people, cache)) = &self.people {
-                for (m, p) in matte
-                    .iter_mut()
-                    .zip(cache.matte(people, &image, self.colour)?)
-                {
+                // The frames around, so that a person the detector misses here is held.
+                let (range, bounds) = (self.range, self.bounds);
+                let fetch = |k: i32| -> pixelspace_shared::error::Result<Option<FloatImage>> {
+                    if k < range.0 || k > range.1 {
+                        return Ok(None);
+                    }
+                    let img = src.image(k as f64).map_err(core)?;
+                    Ok(Some(FloatImage::from_view(
+                        &img.view().map_err(core)?,
+                        bounds,
+                    )))
+                };
+                for (m, p) in matte.iter_mut().zip(cache.held_matte(
+                    people,
+                    t,
+                    &image,
+                    &fetch,
+                    self.colour,
+                )?) {
                     *m = m.max(p);
                 }
             }

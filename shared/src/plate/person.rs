@@ -6,10 +6,17 @@
 //! hips, sized by the circle around the whole body and rotated upright; its `segmentation`
 //! output is warped back into the frame and the persons' mattes merged by their maximum.
 //!
+//! Steady over time ([`held_people`]): the detector misses people now and then, for a frame or
+//! two, while the landmark model still sees them in a crop. So a person found within
+//! [`HOLD_FRAMES`] frames before and within as many after, but not in this frame, is looked for
+//! in this frame at the crop interpolated between the two; the landmark model's presence score
+//! says whether they are there.
+//!
 //! Runs on the tiles and persons are independent and merged by maximum (detections by a fixed
 //! ordering), so the matte is the same however many threads compute it. A frame where nobody
-//! is found gives an all-zero matte. [`MatteCache`] keeps the mattes of recent frames (by
-//! their pixels), as a plate reads each frame of a window again for every frame it renders.
+//! is found gives an all-zero matte. [`MatteCache`] keeps the people and mattes of recent
+//! frames (by their pixels), as a plate reads each frame of a window again for every frame it
+//! renders.
 //! Reference implementation: `decode_blazeface` with `POSE_DECODE`, `pose_roi` and `crop_roi`
 //! in `models/convert/face_common.py`.
 
@@ -43,6 +50,12 @@ const SAME_PERSON_OVERLAP: f64 = 0.5;
 /// larger people are found whole on a larger tile or the frame, and a tile of a close-up shows
 /// only parts of one (which the detector takes for small people).
 const TILE_PERSON_MAX: f64 = 1.0;
+
+/// A person missed by the detector is looked for when found this many frames before and after.
+pub const HOLD_FRAMES: i32 = 2;
+/// Two crops are one person when their centres are closer than this share of the larger side
+/// and their sides differ by less than a factor of two.
+const SAME_CROP: f64 = 0.2;
 
 /// One person found in a frame.
 #[derive(Clone, Debug, PartialEq)]
@@ -362,6 +375,17 @@ impl PersonMatter {
     /// from the bottom (0..1); all zero when nobody is found.
     pub fn matte(&self, frame: &FloatImage, colour: ColourSpace) -> Result<Vec<f32>> {
         let people = self.people(frame, colour)?;
+        self.matte_of(frame, colour, &people)
+    }
+
+    /// The merged (maximum) matte of `people` in `frame` (each one's crop; those the landmark
+    /// model finds no person in add nothing), over the frame's bounds.
+    pub fn matte_of(
+        &self,
+        frame: &FloatImage,
+        colour: ColourSpace,
+        people: &[Person],
+    ) -> Result<Vec<f32>> {
         let bounds = frame.bounds;
         let mattes = crate::face::each_on_cores(people.len(), |i| {
             self.person_matte(frame, colour, &people[i].roi, bounds)
@@ -378,29 +402,92 @@ impl PersonMatter {
     }
 }
 
+/// The people of a frame held over the detector's misses: everyone found in it (`current`),
+/// then each person found in a frame before it and in a frame after it (`near`: frame offset
+/// and the people found there, offsets within [`HOLD_FRAMES`]) whom `current` lacks, at the
+/// crop interpolated between the nearest such frames (nearest first on each side; the same
+/// person when the crops match, see [`SAME_CROP`]).
+pub fn held_people(current: &[Person], near: &[(i32, Vec<Person>)]) -> Vec<Person> {
+    let mut out = current.to_vec();
+    let mut near: Vec<&(i32, Vec<Person>)> = near.iter().collect();
+    near.sort_by_key(|(offset, _)| (offset.abs(), *offset));
+    for &(before_at, ref before) in near.iter().copied().filter(|(o, _)| *o < 0) {
+        for b in before {
+            if out.iter().any(|p| same_crop(&p.roi, &b.roi)) {
+                continue;
+            }
+            let after = near.iter().filter(|(o, _)| *o > 0).find_map(|(o, people)| {
+                people
+                    .iter()
+                    .find(|a| same_crop(&a.roi, &b.roi))
+                    .map(|a| (*o, a))
+            });
+            if let Some((after_at, a)) = after {
+                let w = -before_at as f64 / (after_at - before_at) as f64;
+                out.push(Person {
+                    detection: b.detection.clone(),
+                    roi: between(&b.roi, &a.roi, w),
+                });
+            }
+        }
+    }
+    out
+}
+
+/// True when two crops frame the same person (see [`SAME_CROP`]).
+fn same_crop(a: &Roi, b: &Roi) -> bool {
+    let d = (a.centre.0 - b.centre.0).hypot(a.centre.1 - b.centre.1);
+    let (small, large) = (a.side.min(b.side), a.side.max(b.side));
+    d < SAME_CROP * large && large < 2.0 * small
+}
+
+/// The crop `w` of the way from `a` to `b` (rotation along the shorter way round).
+fn between(a: &Roi, b: &Roi, w: f64) -> Roi {
+    let lerp = |x: f64, y: f64| x + w * (y - x);
+    let turn = (b.rotation - a.rotation + PI).rem_euclid(2.0 * PI) - PI;
+    Roi {
+        centre: (lerp(a.centre.0, b.centre.0), lerp(a.centre.1, b.centre.1)),
+        side: lerp(a.side, b.side),
+        rotation: (a.rotation + w * turn + PI).rem_euclid(2.0 * PI) - PI,
+    }
+}
+
 /// Person mattes of recently seen frames, keyed by the frame's pixels and the models, stored
 /// in 1/255 steps. A matte always goes through the steps, cached or not, so a render gives
 /// the same result whether the frame was seen before.
 pub struct MatteCache {
     entries: Mutex<VecDeque<(u64, Arc<Vec<u8>>)>>,
+    people: Mutex<VecDeque<(u64, Arc<Vec<Person>>)>>,
+    /// Clip time and cache key of the frames read last.
+    seen: Mutex<VecDeque<(i32, u64)>>,
     budget: usize,
 }
+
+/// How many frames' people a [`MatteCache`] keeps (a few hundred bytes each).
+const PEOPLE_KEPT: usize = 512;
 
 impl MatteCache {
     /// A cache holding at most `budget` bytes of mattes (the oldest go first).
     pub fn new(budget: usize) -> MatteCache {
         MatteCache {
             entries: Mutex::new(VecDeque::new()),
+            people: Mutex::new(VecDeque::new()),
+            seen: Mutex::new(VecDeque::new()),
             budget,
         }
     }
 
-    /// Forgets every matte.
+    /// Forgets every matte and person.
     pub fn clear(&self) {
         self.entries
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clear();
+        self.people
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+        self.seen.lock().unwrap_or_else(|e| e.into_inner()).clear();
     }
 
     /// [`PersonMatter::matte`] of `frame`, from the cache when this frame was seen before.
@@ -410,21 +497,66 @@ impl MatteCache {
         frame: &FloatImage,
         colour: ColourSpace,
     ) -> Result<Vec<f32>> {
+        let key = key_of_frame(matter, frame, colour);
+        let people = self.people_of(matter, frame, colour, key)?;
+        self.matte_of_people(matter, frame, colour, key, &people)
+    }
+
+    /// The matte of frame `t`'s people (`frame` holds its pixels) held over the detector's
+    /// misses ([`held_people`]) with the frames within [`HOLD_FRAMES`] of it. Their people come
+    /// from the cache where a frame at that time was seen (by its pixels) before, else `fetch`
+    /// reads the frame (`None`: outside the shot). Pixels that changed at a time since it was
+    /// last read are seen when that frame is read again; until then the people found there
+    /// before only add crops to look at, and the landmark model decides from this frame's
+    /// pixels whether someone is there.
+    pub fn held_matte(
+        &self,
+        matter: &PersonMatter,
+        t: i32,
+        frame: &FloatImage,
+        fetch: &dyn Fn(i32) -> Result<Option<FloatImage>>,
+        colour: ColourSpace,
+    ) -> Result<Vec<f32>> {
+        let key = key_of_frame(matter, frame, colour);
+        self.remember(t, key);
+        let current = self.people_of(matter, frame, colour, key)?;
+        let mut near = Vec::new();
         let mut h = std::collections::hash_map::DefaultHasher::new();
-        matter.detector.model_path().hash(&mut h);
-        matter.landmarks.model_path().hash(&mut h);
-        format!("{colour:?}").hash(&mut h);
-        (
-            frame.bounds.x1,
-            frame.bounds.y1,
-            frame.bounds.x2,
-            frame.bounds.y2,
-        )
-            .hash(&mut h);
-        for v in &frame.data {
-            h.write_u32(v.to_bits());
+        key.hash(&mut h);
+        for offset in (-HOLD_FRAMES..=HOLD_FRAMES).filter(|&o| o != 0) {
+            let k = t + offset;
+            let seen = self
+                .key_at(k)
+                .and_then(|key| self.cached_people(key).map(|p| (key, p)));
+            let found = match seen {
+                Some(found) => Some(found),
+                None => match fetch(k)? {
+                    Some(f) => {
+                        let key = key_of_frame(matter, &f, colour);
+                        self.remember(k, key);
+                        Some((key, self.people_of(matter, &f, colour, key)?))
+                    }
+                    None => None,
+                },
+            };
+            if let Some((key, people)) = found {
+                (offset, key).hash(&mut h);
+                near.push((offset, people.as_ref().clone()));
+            }
         }
-        let key = h.finish();
+        let people = held_people(&current, &near);
+        self.matte_of_people(matter, frame, colour, h.finish(), &people)
+    }
+
+    /// The matte of `people` in `frame` under the cache key `key`.
+    fn matte_of_people(
+        &self,
+        matter: &PersonMatter,
+        frame: &FloatImage,
+        colour: ColourSpace,
+        key: u64,
+        people: &[Person],
+    ) -> Result<Vec<f32>> {
         let found = {
             let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
             entries
@@ -436,7 +568,7 @@ impl MatteCache {
             Some(m) => m,
             None => {
                 let m: Vec<u8> = matter
-                    .matte(frame, colour)?
+                    .matte_of(frame, colour, people)?
                     .into_iter()
                     .map(|v| (v.clamp(0.0, 1.0) * 255.0).round() as u8)
                     .collect();
@@ -454,6 +586,72 @@ impl MatteCache {
         };
         Ok(steps.iter().map(|&v| v as f32 / 255.0).collect())
     }
+
+    /// Notes that the frame at time `t` had the cache key `key`.
+    fn remember(&self, t: i32, key: u64) {
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        seen.retain(|(k, _)| *k != t);
+        seen.push_back((t, key));
+        while seen.len() > PEOPLE_KEPT {
+            seen.pop_front();
+        }
+    }
+
+    /// The cache key of the frame last read at time `t`.
+    fn key_at(&self, t: i32) -> Option<u64> {
+        let seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        seen.iter().find(|(k, _)| *k == t).map(|(_, key)| *key)
+    }
+
+    /// The people of the frame with cache key `key`, when cached.
+    fn cached_people(&self, key: u64) -> Option<Arc<Vec<Person>>> {
+        let people = self.people.lock().unwrap_or_else(|e| e.into_inner());
+        people
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, p)| p.clone())
+    }
+
+    /// [`PersonMatter::people`] of the frame whose key is `key`, from the cache when seen.
+    fn people_of(
+        &self,
+        matter: &PersonMatter,
+        frame: &FloatImage,
+        colour: ColourSpace,
+        key: u64,
+    ) -> Result<Arc<Vec<Person>>> {
+        if let Some(p) = self.cached_people(key) {
+            return Ok(p);
+        }
+        let p = Arc::new(matter.people(frame, colour)?);
+        let mut people = self.people.lock().unwrap_or_else(|e| e.into_inner());
+        if !people.iter().any(|(k, _)| *k == key) {
+            people.push_back((key, p.clone()));
+        }
+        while people.len() > PEOPLE_KEPT {
+            people.pop_front();
+        }
+        Ok(p)
+    }
+}
+
+/// A frame's cache key: its bounds and pixels, the models and the colour encoding.
+fn key_of_frame(matter: &PersonMatter, frame: &FloatImage, colour: ColourSpace) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    matter.detector.model_path().hash(&mut h);
+    matter.landmarks.model_path().hash(&mut h);
+    format!("{colour:?}").hash(&mut h);
+    (
+        frame.bounds.x1,
+        frame.bounds.y1,
+        frame.bounds.x2,
+        frame.bounds.y2,
+    )
+        .hash(&mut h);
+    for v in &frame.data {
+        h.write_u32(v.to_bits());
+    }
+    h.finish()
 }
 
 /// The share of the smaller box that lies inside the other.
@@ -499,5 +697,88 @@ mod tests {
             PersonMatter::search_regions(Rect::new(0, 0, 300, 200)).len(),
             1
         );
+    }
+
+    fn person_at(x: f64, y: f64, side: f64, rotation: f64) -> Person {
+        Person {
+            detection: Face {
+                bbox: crate::face::FaceBox {
+                    x1: x - 5.0,
+                    y1: y - 5.0,
+                    x2: x + 5.0,
+                    y2: y + 5.0,
+                },
+                score: 0.9,
+                keypoints: Vec::new(),
+            },
+            roi: Roi {
+                centre: (x, y),
+                side,
+                rotation,
+            },
+        }
+    }
+
+    #[test]
+    fn a_person_missed_between_two_frames_is_held_at_the_crop_between() {
+        let before = person_at(100.0, 50.0, 80.0, 0.1);
+        let after = person_at(112.0, 50.0, 84.0, 0.2);
+        // Missed in this frame only: halfway.
+        let held = held_people(&[], &[(-1, vec![before.clone()]), (1, vec![after.clone()])]);
+        assert_eq!(held.len(), 1);
+        let r = &held[0].roi;
+        assert!((r.centre.0 - 106.0).abs() < 1e-9 && (r.side - 82.0).abs() < 1e-9);
+        assert!((r.rotation - 0.15).abs() < 1e-9);
+        // Missed in two frames, seen two before and one after: two thirds of the way.
+        let held = held_people(&[], &[(-2, vec![before.clone()]), (1, vec![after.clone()])]);
+        assert!((held[0].roi.centre.0 - 108.0).abs() < 1e-9);
+        // The nearest frame on each side is used.
+        let far = person_at(90.0, 50.0, 80.0, 0.1);
+        let held = held_people(
+            &[],
+            &[
+                (-2, vec![far]),
+                (-1, vec![before.clone()]),
+                (1, vec![after.clone()]),
+            ],
+        );
+        assert_eq!(held.len(), 1);
+        assert!((held[0].roi.centre.0 - 106.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn only_people_seen_on_both_sides_and_missing_here_are_held() {
+        let before = person_at(100.0, 50.0, 80.0, 0.0);
+        let after = person_at(104.0, 52.0, 80.0, 0.0);
+        // Found in this frame: kept once.
+        let here = person_at(102.0, 51.0, 80.0, 0.0);
+        let held = held_people(
+            std::slice::from_ref(&here),
+            &[(-1, vec![before.clone()]), (1, vec![after.clone()])],
+        );
+        assert_eq!(held, vec![here]);
+        // Leaving (seen before only) or arriving (after only): not held.
+        assert!(held_people(&[], &[(-1, vec![before.clone()])]).is_empty());
+        assert!(held_people(&[], &[(1, vec![after.clone()])]).is_empty());
+        // Someone else after (far away, or of another size): not held.
+        let other = person_at(300.0, 50.0, 80.0, 0.0);
+        let bigger = person_at(100.0, 50.0, 200.0, 0.0);
+        assert!(held_people(&[], &[(-1, vec![before.clone()]), (1, vec![other])]).is_empty());
+        assert!(held_people(&[], &[(-1, vec![before]), (1, vec![bigger])]).is_empty());
+    }
+
+    #[test]
+    fn a_held_crop_turns_the_short_way_round() {
+        let a = Roi {
+            centre: (0.0, 0.0),
+            side: 10.0,
+            rotation: PI - 0.1,
+        };
+        let b = Roi {
+            rotation: -PI + 0.1,
+            ..a
+        };
+        let r = between(&a, &b, 0.5).rotation;
+        assert!((r.abs() - PI).abs() < 1e-9, "{r}");
     }
 }
