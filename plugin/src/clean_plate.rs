@@ -6,8 +6,8 @@
 //! segmentation model (default: the installed selfie segmentation), merged (maximum) with the
 //! pose matte of every person the installed `pose-detector` and `pose-landmarks-full` find
 //! (`pixelspace_shared::plate::person`; whole bodies and small, far people, which the selfie
-//! model misses), held over the frames where the detector misses someone it found two frames
-//! around. Without the pose models the selfie matte is used alone.
+//! model misses), held over the frames where the detector misses someone it found up to four
+//! frames before and after. Without the pose models the selfie matte is used alone.
 //!
 //! Params: `method` (auto|median|propagate|inpaint), `window` (frames read around the current
 //! one), `output` (plate: the source with the hole filled | comp: the source blended with the

@@ -52,7 +52,7 @@ const SAME_PERSON_OVERLAP: f64 = 0.5;
 const TILE_PERSON_MAX: f64 = 1.0;
 
 /// A person missed by the detector is looked for when found this many frames before and after.
-pub const HOLD_FRAMES: i32 = 2;
+pub const HOLD_FRAMES: i32 = 4;
 /// Two crops are one person when their centres are closer than this share of the larger side
 /// and their sides differ by less than a factor of two.
 const SAME_CROP: f64 = 0.2;

@@ -262,6 +262,61 @@ pub fn skimage_photo(name: &str) -> (usize, usize, Vec<u8>) {
     (w, h, bytes)
 }
 
+/// A PNG read by python3 (Pillow) as RGB bytes, rows top-down: (width, height, bytes).
+pub fn png_rgb(path: &std::path::Path) -> (usize, usize, Vec<u8>) {
+    let script = "import sys\nfrom PIL import Image\nimport numpy as np\n\
+                  a = np.asarray(Image.open(sys.argv[1]).convert('RGB'))\n\
+                  sys.stdout.write('%d %d\\n' % a.shape[:2]); sys.stdout.flush()\n\
+                  sys.stdout.buffer.write(a.astype('uint8').tobytes())";
+    let out = std::process::Command::new("python3")
+        .args(["-c", script, &path.to_string_lossy()])
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run python3 ({e}); reading PNGs needs Pillow"));
+    assert!(
+        out.status.success(),
+        "reading {} failed (python3 -m pip install pillow numpy):\n{}",
+        path.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let nl = out.stdout.iter().position(|&b| b == b'\n').unwrap();
+    let head = String::from_utf8_lossy(&out.stdout[..nl]).to_string();
+    let mut it = head.split_whitespace().map(|v| v.parse::<usize>().unwrap());
+    let (h, w) = (it.next().unwrap(), it.next().unwrap());
+    let bytes = out.stdout[nl + 1..].to_vec();
+    assert_eq!(bytes.len(), w * h * 3);
+    (w, h, bytes)
+}
+
+/// Frame `t` of a real footage clip (`$PIXELSPACE_TEST_FOOTAGE/video/CLIP/NNNNN.png`, fetched
+/// by `../shared/footage/get.sh`), rows bottom-up like a host's; `None` without the footage
+/// outside CI (under CI its absence fails the test).
+pub fn footage_frame(clip: &str, t: i32) -> Option<FloatImage> {
+    let Some(dir) = std::env::var_os("PIXELSPACE_TEST_FOOTAGE") else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "PIXELSPACE_TEST_FOOTAGE is not set under CI: tests/setup fetches the footage"
+        );
+        eprintln!("PIXELSPACE_TEST_FOOTAGE is not set: no real footage, nothing tested");
+        return None;
+    };
+    let path = PathBuf::from(dir)
+        .join("video")
+        .join(clip)
+        .join(format!("{t:05}.png"));
+    assert!(path.is_file(), "{} is missing", path.display());
+    let (w, h, bytes) = png_rgb(&path);
+    let (w, h) = (w as i32, h as i32);
+    Some(FloatImage::from_fn(Rect::new(0, 0, w, h), |x, y| {
+        let i = (((h - 1 - y) * w + x) * 3) as usize;
+        [
+            bytes[i] as f32 / 255.0,
+            bytes[i + 1] as f32 / 255.0,
+            bytes[i + 2] as f32 / 255.0,
+            1.0,
+        ]
+    }))
+}
+
 /// A real model from `$PIXELSPACE_MODELS_DIR` as a pipeline, every licence allowed.
 pub fn real(stem: &str) -> InferencePipeline {
     init_runtime();
