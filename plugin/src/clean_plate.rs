@@ -20,8 +20,9 @@
 //! `colourSpace`, `motionMatte` (on: with method auto or median and no Mask clip, whatever
 //! moves against the window's temporal background is removed too, not only people; when the
 //! camera moves, found by aligning the window's ends, the background follows the camera:
-//! each frame aligned, with a shift per block for parallax), `motionGrow` (px the motion
-//! matte grows by, for motion blur and shadow fringe).
+//! each frame aligned, with a shift per block for parallax, and with autoMatte only movers
+//! that the person matte touches in some frame are taken), `motionGrow` (px the motion matte
+//! grows by, for motion blur and shadow fringe).
 //!
 //! A matte that covers the whole frame leaves the frame as it is, with a message.
 //!
@@ -694,6 +695,7 @@ impl Plugin for CleanPlate {
             frame_colour: colour,
             is_cancelled: &is_cancelled,
             motion_grow: (!mask && s.motion_matte).then_some(s.motion_grow),
+            mattes_mark_people: shot.segmenter.is_some(),
         };
         let built = plate::build(&shot, t, &opts)?;
         report_plate(effect, t, &built);

@@ -89,6 +89,7 @@ mod tests {
                 frame_colour: ColourSpace::Srgb,
                 is_cancelled: &|| false,
                 motion_grow,
+                mattes_mark_people: false,
             };
             let start = std::time::Instant::now();
             let n = 3;

@@ -76,6 +76,7 @@ pub(crate) mod tests {
             frame_colour: ColourSpace::Srgb,
             is_cancelled: &|| false,
             motion_grow: None,
+            mattes_mark_people: false,
         }
     }
 

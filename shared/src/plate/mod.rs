@@ -172,6 +172,10 @@ pub struct PlateOptions<'a> {
     /// The motion matte ([`motion`]) grown by this many pixels, for `auto` and `median`;
     /// `None`: no motion matte.
     pub motion_grow: Option<u32>,
+    /// The frames' mattes mark people (an automatic person matte): under a moving camera the
+    /// motion matte then keeps only movers that a person matte touches somewhere in the
+    /// window ([`moving_camera`]); false: it keeps every mover.
+    pub mattes_mark_people: bool,
 }
 
 /// Builds the plate of frame `t`.

@@ -231,8 +231,15 @@ pub fn detect(
     let grow_small = grow.div_ceil(s as u32);
     let n = lw * lh;
     if shift > LOCKED_SHIFT {
-        let Some(mattes) = moving_camera::mattes(&smalls, ti, lw, lh, grow_small, MIN_FRAMES)
-        else {
+        let Some(mattes) = moving_camera::mattes(
+            &smalls,
+            ti,
+            lw,
+            lh,
+            grow_small,
+            MIN_FRAMES,
+            opts.mattes_mark_people,
+        ) else {
             return Ok((MotionUse::MovingCamera { shift }, None));
         };
         let share = mattes[ti].iter().filter(|&&m| m > 0).count() as f32 / n as f32;
@@ -333,7 +340,13 @@ pub(super) fn clean(raw: &[u8], w: usize, h: usize, grow: u32) -> Vec<u8> {
 
 /// The connected regions of pixels equal to `value` (8-connected when `eight`, else 4), each
 /// with whether it touches the frame's border, in scan order.
-fn regions(m: &[u8], w: usize, h: usize, value: u8, eight: bool) -> Vec<(Vec<usize>, bool)> {
+pub(super) fn regions(
+    m: &[u8],
+    w: usize,
+    h: usize,
+    value: u8,
+    eight: bool,
+) -> Vec<(Vec<usize>, bool)> {
     let mut seen = vec![false; m.len()];
     let mut out = Vec::new();
     let mut stack = Vec::new();
@@ -464,6 +477,59 @@ mod tests {
             // The box grown by 2 px on every side, and no more.
             let grown = 16 * ((bx + 12).min(64) - bx + 2);
             assert!(total <= grown, "frame {t}: {total} pixels matted");
+        }
+    }
+
+    #[test]
+    fn under_a_moving_camera_with_person_mattes_only_movers_a_matte_touches_are_kept() {
+        // The box of `shot` is marked by a matte in frames 2 and 3 only; a second box, never
+        // marked, crosses lower down the other way.
+        let (w, h) = (64usize, 48usize);
+        let mut s = shot(2.0);
+        for (t, f) in s.0.iter_mut().enumerate() {
+            let t = t as i32;
+            let bx = 2 + 5 * t;
+            if t == 2 || t == 3 {
+                for y in 18..30 {
+                    for x in bx..bx + 10 {
+                        f.matte[y as usize * w + x as usize] = 1.0;
+                    }
+                }
+            }
+            let cx = 52 - 4 * t;
+            for y in 36..44 {
+                for x in cx.max(0)..(cx + 8).min(w as i32) {
+                    let v = if (x + y) % 4 < 2 { 0.9 } else { 0.1 };
+                    let i = 4 * (y as usize * w + x as usize);
+                    f.image.data[i..i + 3].copy_from_slice(&[1.0 - v, v, 1.0 - v]);
+                }
+            }
+        }
+        let mut o = opts(Method::Median, 12);
+        let count = |m: &MotionMattes, x0: usize, x1: usize, y0: usize, y1: usize| {
+            let full = m.full(6, w, w * h).unwrap();
+            (y0..y1)
+                .flat_map(|y| (x0..x1).map(move |x| y * w + x))
+                .filter(|&i| full[i] > 0.5)
+                .count()
+        };
+        // Every mover without person mattes; the marked one alone with them.
+        for (people, second) in [(false, true), (true, false)] {
+            o.mattes_mark_people = people;
+            let (u, m) = detect(&s, 6, &o, 0).unwrap();
+            assert!(matches!(u, MotionUse::Compensated { .. }), "{u:?}");
+            let m = m.expect("a matte");
+            // Frame 6: the first box at x 32..42, y 18..30; the second at x 28..36, y 36..44.
+            assert!(
+                count(&m, 32, 42, 18, 30) >= 100,
+                "people {people}: first box"
+            );
+            let lower = count(&m, 28, 36, 36, 44);
+            assert_eq!(
+                lower > 40,
+                second,
+                "people {people}: {lower} px of the second box"
+            );
         }
     }
 

@@ -15,6 +15,14 @@
 //!    and at least [`MIN_STEP`]; what is left of a frame's moving pixels after an opening by
 //!    [`OPENING`] pixels (thin slivers along edges go) is cleaned like the fixed camera's.
 //!
+//! 5. With an automatic person matte (`PlateOptions::mattes_mark_people`), only movers that
+//!    a person matte touches somewhere in the window are kept: a region of moving pixels is a
+//!    person's when it overlaps its frame's matte, or overlaps (in the current frame's
+//!    coordinates) a person's region of the frame before or after. So legs that the person
+//!    models see in a few frames only are taken out in all of them, while a passing car, a
+//!    reflection or parallax the alignment missed stays. Without person mattes every mover
+//!    is kept.
+//!
 //! Each frame's matte comes from the same background, so the neighbours that `propagate`
 //! carries into the hole have their own movers left out too. Sequential and a function of the
 //! window's frames only: the same at any thread count and render order.
@@ -22,7 +30,7 @@
 use super::align::{self, Affine2, Level};
 use super::dilate;
 use super::gather::full;
-use super::motion::{NOISE_K, Small, clean, level, median, pyramid};
+use super::motion::{NOISE_K, Small, clean, level, median, pyramid, regions};
 
 /// A background pixel needs this many aligned frames that show it.
 pub const MIN_SAMPLES: usize = 3;
@@ -46,7 +54,8 @@ pub const OPENING: u32 = 2;
 
 /// The moving pixels of each frame of the window (`smalls`, in window order; `ti` is the
 /// current frame), grown by `grow` working pixels; `None` when fewer than `min_frames`
-/// frames could be aligned.
+/// frames could be aligned. `with_person`: the frames' mattes mark people, and only movers
+/// that a matte touches somewhere in the window are kept ([`touching_a_person`]).
 pub(super) fn mattes(
     smalls: &[Small],
     ti: usize,
@@ -54,6 +63,7 @@ pub(super) fn mattes(
     lh: usize,
     grow: u32,
     min_frames: usize,
+    with_person: bool,
 ) -> Option<Vec<Vec<u8>>> {
     let cur_pyr = pyramid(level(&smalls[ti], lw, lh));
     let warps: Vec<Option<Warp>> = smalls
@@ -84,20 +94,148 @@ pub(super) fn mattes(
         .collect();
     let mut current = differences[ti].clone()?;
     let threshold = (NOISE_K * median(&mut current)).max(MIN_STEP);
+    let moving: Vec<Option<Vec<u8>>> = differences
+        .iter()
+        .map(|d| {
+            let raw: Vec<f32> = d
+                .as_ref()?
+                .iter()
+                .map(|&v| (v > threshold) as u8 as f32)
+                .collect();
+            let opened = open(&raw, lw, OPENING);
+            let m: Vec<u8> = opened.iter().map(|&v| (v > 0.5) as u8).collect();
+            Some(clean(&m, lw, lh, 0))
+        })
+        .collect();
+    let moving = if with_person {
+        touching_a_person(smalls, &warps, &moving, lw, lh)
+    } else {
+        moving
+    };
     Some(
-        differences
-            .iter()
-            .map(|d| match d {
+        moving
+            .into_iter()
+            .map(|m| match m {
                 None => vec![0u8; lw * lh],
-                Some(d) => {
-                    let raw: Vec<f32> = d.iter().map(|&v| (v > threshold) as u8 as f32).collect();
-                    let opened = open(&raw, lw, OPENING);
-                    let m: Vec<u8> = opened.iter().map(|&v| (v > 0.5) as u8).collect();
-                    clean(&m, lw, lh, grow)
+                Some(m) => {
+                    let f: Vec<f32> = m.iter().map(|&v| v as f32).collect();
+                    dilate(&f, lw, grow)
+                        .iter()
+                        .map(|&v| (v > 0.5) as u8)
+                        .collect()
                 }
             })
             .collect(),
     )
+}
+
+/// Of each frame's moving regions, those that belong to a mover some frame's matte touches.
+/// The frames' moving pixels are carried into the current frame's coordinates and split into
+/// regions; a region overlapping its frame's matte is a person's, and so is every region of
+/// the previous or next frame that it overlaps, and so on through the window. The rest (a
+/// reflection, a passing car, parallax the alignment missed) is dropped.
+fn touching_a_person(
+    smalls: &[Small],
+    warps: &[Option<Warp>],
+    moving: &[Option<Vec<u8>>],
+    lw: usize,
+    lh: usize,
+) -> Vec<Option<Vec<u8>>> {
+    // Each frame's moving pixels and matte in the current frame's coordinates.
+    let carried: Vec<Option<(Vec<u8>, Vec<bool>)>> = smalls
+        .iter()
+        .zip(warps)
+        .zip(moving)
+        .map(|((sm, warp), m)| {
+            let (warp, m) = (warp.as_ref()?, m.as_ref()?);
+            let mut moves = vec![0u8; lw * lh];
+            let mut matted = vec![false; lw * lh];
+            for y in 0..lh {
+                for x in 0..lw {
+                    let (u, v) = warp.apply(x as f64 + 0.5, y as f64 + 0.5);
+                    let (u, v) = (u.floor(), v.floor());
+                    if u < 0.0 || v < 0.0 || u >= lw as f64 || v >= lh as f64 {
+                        continue;
+                    }
+                    let j = v as usize * lw + u as usize;
+                    moves[y * lw + x] = m[j];
+                    matted[y * lw + x] = sm.valid[j] < 0.5;
+                }
+            }
+            Some((moves, matted))
+        })
+        .collect();
+    // Regions per frame: a region id per pixel (usize::MAX: not moving) and whether the matte
+    // touches each region.
+    let mut ids: Vec<Vec<usize>> = Vec::with_capacity(carried.len());
+    let mut first_id = Vec::with_capacity(carried.len());
+    let mut seeded: Vec<bool> = Vec::new();
+    for c in &carried {
+        let mut id = vec![usize::MAX; lw * lh];
+        first_id.push(seeded.len());
+        if let Some((moves, matted)) = c {
+            for (region, _) in regions(moves, lw, lh, 1, true) {
+                let touched = region.iter().any(|&i| matted[i]);
+                for &i in &region {
+                    id[i] = seeded.len();
+                }
+                seeded.push(touched);
+            }
+        }
+        ids.push(id);
+    }
+    // Regions of neighbouring frames that overlap are one mover: spread the seeds both ways
+    // until nothing changes.
+    let mut links: Vec<Vec<usize>> = vec![Vec::new(); seeded.len()];
+    for k in 1..ids.len() {
+        for i in 0..lw * lh {
+            let (a, b) = (ids[k - 1][i], ids[k][i]);
+            if a != usize::MAX && b != usize::MAX && !links[a].contains(&b) {
+                links[a].push(b);
+                links[b].push(a);
+            }
+        }
+    }
+    let mut kept = seeded.clone();
+    let mut stack: Vec<usize> = (0..kept.len()).filter(|&r| kept[r]).collect();
+    while let Some(r) = stack.pop() {
+        for &n in &links[r] {
+            if !kept[n] {
+                kept[n] = true;
+                stack.push(n);
+            }
+        }
+    }
+    // Back in each frame's own coordinates: a moving pixel stays when the current frame's
+    // pixel it maps to is in a kept region of that frame.
+    moving
+        .iter()
+        .zip(warps)
+        .zip(&ids)
+        .map(|((m, warp), id)| {
+            let (m, warp) = (m.as_ref()?, warp.as_ref()?);
+            let back = warp.affine.inverse()?;
+            let mut out = vec![0u8; lw * lh];
+            for y in 0..lh {
+                for x in 0..lw {
+                    if m[y * lw + x] == 0 {
+                        continue;
+                    }
+                    let (u, v) = back.apply(x as f64 + 0.5, y as f64 + 0.5);
+                    let [sx, sy] = warp.shift_at(u, v);
+                    let (u, v) = ((u - sx as f64).floor(), (v - sy as f64).floor());
+                    if u < 0.0 || v < 0.0 || u >= lw as f64 || v >= lh as f64 {
+                        continue;
+                    }
+                    let r = id[v as usize * lw + u as usize];
+                    if r != usize::MAX && kept[r] {
+                        out[y * lw + x] = 1;
+                    }
+                }
+            }
+            Some(out)
+        })
+        .collect()
 }
 
 /// The window's background in the current frame's coordinates: per channel, the median of
