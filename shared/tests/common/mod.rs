@@ -237,20 +237,17 @@ pub fn real_model_path(stem: &str) -> PathBuf {
         })
 }
 
-/// A scikit-image photo as (width, height, RGB bytes, rows from the top).
-pub fn skimage_photo(name: &str) -> (usize, usize, Vec<u8>) {
-    let script = "import sys\nfrom skimage import data\na = getattr(data, sys.argv[1])()[:, :, :3]\n\
-                  sys.stdout.write('%d %d\\n' % a.shape[:2]); sys.stdout.flush()\n\
-                  sys.stdout.buffer.write(a.astype('uint8').tobytes())";
+/// Runs a python3 `script` that prints "HEIGHT WIDTH\n" and then the RGB bytes of a picture
+/// (rows from the top), with `arg` as its argument: (width, height, bytes). `what` names the
+/// picture and `needs` the packages, for the messages.
+fn python_rgb(script: &str, arg: &str, what: &str, needs: &str) -> (usize, usize, Vec<u8>) {
     let out = std::process::Command::new("python3")
-        .args(["-c", script, name])
+        .args(["-c", script, arg])
         .output()
-        .unwrap_or_else(|e| {
-            panic!("cannot run python3 ({e}); the photos need python3 with scikit-image")
-        });
+        .unwrap_or_else(|e| panic!("cannot run python3 ({e}); {what} needs python3 with {needs}"));
     assert!(
         out.status.success(),
-        "reading scikit-image's '{name}' photo failed (python3 -m pip install scikit-image):\n{}",
+        "reading {what} failed (python3 -m pip install {needs}):\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
     let nl = out.stdout.iter().position(|&b| b == b'\n').unwrap();
@@ -262,29 +259,42 @@ pub fn skimage_photo(name: &str) -> (usize, usize, Vec<u8>) {
     (w, h, bytes)
 }
 
+/// A scikit-image photo as (width, height, RGB bytes, rows from the top).
+pub fn skimage_photo(name: &str) -> (usize, usize, Vec<u8>) {
+    let script = "import sys\nfrom skimage import data\na = getattr(data, sys.argv[1])()[:, :, :3]\n\
+                  sys.stdout.write('%d %d\\n' % a.shape[:2]); sys.stdout.flush()\n\
+                  sys.stdout.buffer.write(a.astype('uint8').tobytes())";
+    python_rgb(
+        script,
+        name,
+        &format!("scikit-image's '{name}' photo"),
+        "scikit-image",
+    )
+}
+
 /// A PNG read by python3 (Pillow) as RGB bytes, rows top-down: (width, height, bytes).
 pub fn png_rgb(path: &std::path::Path) -> (usize, usize, Vec<u8>) {
     let script = "import sys\nfrom PIL import Image\nimport numpy as np\n\
                   a = np.asarray(Image.open(sys.argv[1]).convert('RGB'))\n\
                   sys.stdout.write('%d %d\\n' % a.shape[:2]); sys.stdout.flush()\n\
                   sys.stdout.buffer.write(a.astype('uint8').tobytes())";
-    let out = std::process::Command::new("python3")
-        .args(["-c", script, &path.to_string_lossy()])
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run python3 ({e}); reading PNGs needs Pillow"));
-    assert!(
-        out.status.success(),
-        "reading {} failed (python3 -m pip install pillow numpy):\n{}",
-        path.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let nl = out.stdout.iter().position(|&b| b == b'\n').unwrap();
-    let head = String::from_utf8_lossy(&out.stdout[..nl]).to_string();
-    let mut it = head.split_whitespace().map(|v| v.parse::<usize>().unwrap());
-    let (h, w) = (it.next().unwrap(), it.next().unwrap());
-    let bytes = out.stdout[nl + 1..].to_vec();
-    assert_eq!(bytes.len(), w * h * 3);
-    (w, h, bytes)
+    let path = path.to_string_lossy();
+    python_rgb(script, &path, &path, "pillow numpy")
+}
+
+/// RGB bytes (rows from the top) as an opaque image with rows from the bottom, as a host
+/// hands frames over.
+fn rgb_image(w: usize, h: usize, bytes: &[u8]) -> FloatImage {
+    let (w, h) = (w as i32, h as i32);
+    FloatImage::from_fn(Rect::new(0, 0, w, h), |x, y| {
+        let i = (((h - 1 - y) * w + x) * 3) as usize;
+        [
+            bytes[i] as f32 / 255.0,
+            bytes[i + 1] as f32 / 255.0,
+            bytes[i + 2] as f32 / 255.0,
+            1.0,
+        ]
+    })
 }
 
 /// Frame `t` of a real footage clip (`$PIXELSPACE_TEST_FOOTAGE/video/CLIP/NNNNN.png`, fetched
@@ -305,16 +315,7 @@ pub fn footage_frame(clip: &str, t: i32) -> Option<FloatImage> {
         .join(format!("{t:05}.png"));
     assert!(path.is_file(), "{} is missing", path.display());
     let (w, h, bytes) = png_rgb(&path);
-    let (w, h) = (w as i32, h as i32);
-    Some(FloatImage::from_fn(Rect::new(0, 0, w, h), |x, y| {
-        let i = (((h - 1 - y) * w + x) * 3) as usize;
-        [
-            bytes[i] as f32 / 255.0,
-            bytes[i + 1] as f32 / 255.0,
-            bytes[i + 2] as f32 / 255.0,
-            1.0,
-        ]
-    }))
+    Some(rgb_image(w, h, &bytes))
 }
 
 /// A real model from `$PIXELSPACE_MODELS_DIR` as a pipeline, every licence allowed.
@@ -329,14 +330,5 @@ pub fn real(stem: &str) -> InferencePipeline {
 /// A scikit-image photo as a frame (RGBA, sRGB-encoded, y up, bounds from the origin).
 pub fn photo(name: &str) -> FloatImage {
     let (w, h, bytes) = skimage_photo(name);
-    let (w, h) = (w as i32, h as i32);
-    FloatImage::from_fn(Rect::new(0, 0, w, h), |x, y| {
-        let i = (((h - 1 - y) * w + x) * 3) as usize;
-        [
-            bytes[i] as f32 / 255.0,
-            bytes[i + 1] as f32 / 255.0,
-            bytes[i + 2] as f32 / 255.0,
-            1.0,
-        ]
-    })
+    rgb_image(w, h, &bytes)
 }
