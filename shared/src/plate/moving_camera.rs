@@ -334,25 +334,28 @@ fn square_extreme(
     reach: usize,
     pick: fn(f32, f32) -> f32,
 ) -> Vec<[f32; 3]> {
-    let mut rows = v.to_vec();
+    let rows = line_extreme(v, w, h, reach, pick, true);
+    line_extreme(&rows, w, h, reach, pick, false)
+}
+
+/// `pick` over the `reach` pixels each side along rows (`along_rows`) or along columns.
+fn line_extreme(
+    v: &[[f32; 3]],
+    w: usize,
+    h: usize,
+    reach: usize,
+    pick: fn(f32, f32) -> f32,
+    along_rows: bool,
+) -> Vec<[f32; 3]> {
+    let mut out = v.to_vec();
     for y in 0..h {
         for x in 0..w {
+            let (at, len, stride) = if along_rows { (x, w, 1) } else { (y, h, w) };
+            let start = y * w + x - at * stride;
             let mut acc = v[y * w + x];
-            for xx in x.saturating_sub(reach)..(x + reach + 1).min(w) {
+            for k in at.saturating_sub(reach)..(at + reach + 1).min(len) {
                 for c in 0..3 {
-                    acc[c] = pick(acc[c], v[y * w + xx][c]);
-                }
-            }
-            rows[y * w + x] = acc;
-        }
-    }
-    let mut out = rows.clone();
-    for y in 0..h {
-        for x in 0..w {
-            let mut acc = rows[y * w + x];
-            for yy in y.saturating_sub(reach)..(y + reach + 1).min(h) {
-                for c in 0..3 {
-                    acc[c] = pick(acc[c], rows[yy * w + x][c]);
+                    acc[c] = pick(acc[c], v[start + k * stride][c]);
                 }
             }
             out[y * w + x] = acc;
@@ -565,5 +568,37 @@ fn block_shift(
             shift: [0.0; 2],
             cost: still,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn square_extremes_match_a_direct_search() {
+        let (w, h, reach) = (7, 5, 2);
+        let v: Vec<[f32; 3]> = (0..w * h)
+            .map(|i| {
+                let a = ((i * 37 + 11) % 23) as f32;
+                [a, 23.0 - a, ((i * 7) % 5) as f32]
+            })
+            .collect();
+        for (pick, name) in [(f32::min as fn(f32, f32) -> f32, "min"), (f32::max, "max")] {
+            let got = square_extreme(&v, w, h, reach, pick);
+            for y in 0..h {
+                for x in 0..w {
+                    for c in 0..3 {
+                        let mut want = v[y * w + x][c];
+                        for yy in y.saturating_sub(reach)..(y + reach + 1).min(h) {
+                            for xx in x.saturating_sub(reach)..(x + reach + 1).min(w) {
+                                want = pick(want, v[yy * w + xx][c]);
+                            }
+                        }
+                        assert_eq!(got[y * w + x][c], want, "{name} at ({x}, {y}) channel {c}");
+                    }
+                }
+            }
+        }
     }
 }
