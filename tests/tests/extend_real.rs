@@ -140,16 +140,11 @@ fn measure(case: &Case, clip_dir: &Path) -> Measured {
         format!("--frames=-{MADE}..-1"),
         format!("--frames={SHOT}..{}", SHOT + MADE - 1),
     ] {
-        render_effect_ok(
-            EXTEND_SHOT,
+        render_extend(
+            &src,
+            &out,
+            &frames,
             &[
-                "-i",
-                &format!("{}/%05d.png", src.display()),
-                "-o",
-                &format!("{}/%05d.png", out.display()),
-                &frames,
-                "--set",
-                "mode=extend",
                 "--set",
                 &format!("head={MADE}"),
                 "--set",
@@ -192,6 +187,16 @@ fn row(values: &[f64]) -> String {
         .map(|v| format!("{v:+6.2}"))
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// Renders ExtendShot in `mode=extend` over the shot in `src` into `out` (both `%05d.png`
+/// folders), for `frames` (a `--frames=` argument), with more arguments after.
+fn render_extend(src: &Path, out: &Path, frames: &str, more: &[&str]) {
+    let input = format!("{}/%05d.png", src.display());
+    let output = format!("{}/%05d.png", out.display());
+    let mut args = vec!["-i", &input, "-o", &output, frames, "--set", "mode=extend"];
+    args.extend_from_slice(more);
+    render_effect_ok(EXTEND_SHOT, &args);
 }
 
 #[test]
@@ -295,21 +300,11 @@ fn the_confidence_view_marks_carried_and_invented_pixels() {
     };
     let src = cut_shot(case, &clip_dir, "extend_real_confidence_src");
     let out = scratch("extend_real_confidence");
-    render_effect_ok(
-        EXTEND_SHOT,
-        &[
-            "-i",
-            &format!("{}/%05d.png", src.display()),
-            "-o",
-            &format!("{}/%05d.png", out.display()),
-            &format!("--frames={}..{}", SHOT - 1, SHOT + 5),
-            "--set",
-            "mode=extend",
-            "--set",
-            "tail=6",
-            "--set",
-            "view=confidence",
-        ],
+    render_extend(
+        &src,
+        &out,
+        &format!("--frames={}..{}", SHOT - 1, SHOT + 5),
+        &["--set", "tail=6", "--set", "view=confidence"],
     );
     let share = |img: &Image, keep: &dyn Fn(f32) -> bool| {
         img.data.chunks_exact(4).filter(|p| keep(p[0])).count() as f64
@@ -353,23 +348,11 @@ fn made_frames_are_the_same_on_one_or_two_threads_and_in_any_order() {
     let src = cut_shot(case, &clip_dir, "extend_real_threads_src");
     let render_with = |threads: &str, frames: &str, name: &str| {
         let out = scratch(name);
-        render_effect_ok(
-            EXTEND_SHOT,
-            &[
-                "-i",
-                &format!("{}/%05d.png", src.display()),
-                "-o",
-                &format!("{}/%05d.png", out.display()),
-                &format!("--frames={frames}"),
-                "--threads",
-                threads,
-                "--set",
-                "mode=extend",
-                "--set",
-                "head=3",
-                "--set",
-                "tail=3",
-            ],
+        render_extend(
+            &src,
+            &out,
+            &format!("--frames={frames}"),
+            &["--threads", threads, "--set", "head=3", "--set", "tail=3"],
         );
         out
     };
