@@ -552,35 +552,27 @@ fn block_shift(
         shift: [0.0; 2],
         cost: still,
     };
-    // Every second shift within the reach, then the shifts around the best of those.
-    let coarse: Vec<(i32, i32)> = (-LOCAL_REACH..=LOCAL_REACH)
-        .step_by(2)
-        .flat_map(|dy| {
-            (-LOCAL_REACH..=LOCAL_REACH)
-                .step_by(2)
-                .map(move |dx| (dx, dy))
-        })
-        .collect();
-    for pass in 0..2 {
-        let shifts = if pass == 0 {
-            coarse.clone()
-        } else {
-            let [cx, cy] = best.shift.map(|v| v as i32);
-            (cy - 1..=cy + 1)
-                .flat_map(|dy| (cx - 1..=cx + 1).map(move |dx| (dx, dy)))
-                .filter(|&(dx, dy)| dx.abs() <= LOCAL_REACH && dy.abs() <= LOCAL_REACH)
-                .collect()
-        };
-        for (dx, dy) in shifts {
-            if let Some(c) = cost(dx, dy)
-                && c < best.cost
-            {
-                best = BlockMatch {
-                    shift: [dx as f32, dy as f32],
-                    cost: c,
-                };
+    // Every second shift within the reach (step 2), then the shifts around the best of
+    // those (step 1).
+    let mut centre = [0i32; 2];
+    for (reach, step) in [(LOCAL_REACH, 2), (1, 1)] {
+        for dy in (-reach..=reach).step_by(step) {
+            for dx in (-reach..=reach).step_by(step) {
+                let (dx, dy) = (centre[0] + dx, centre[1] + dy);
+                if dx.abs() > LOCAL_REACH || dy.abs() > LOCAL_REACH {
+                    continue;
+                }
+                if let Some(c) = cost(dx, dy)
+                    && c < best.cost
+                {
+                    best = BlockMatch {
+                        shift: [dx as f32, dy as f32],
+                        cost: c,
+                    };
+                }
             }
         }
+        centre = best.shift.map(|v| v as i32);
     }
     if best.cost < CLEARLY_BETTER * still {
         Some(best)
