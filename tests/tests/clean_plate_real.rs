@@ -147,8 +147,8 @@ fn people_left(
 }
 
 /// The street of bikes_walker without the walker, in two depth layers. As the camera drifts
-/// sideways, the near bollard moves about twice as far as the wall behind it (19 px against
-/// 40 px between frames 28 and 54), further than any fixed tolerance should allow.
+/// sideways, the near bollard moves about twice as far as the wall behind it (40 px against
+/// the wall's 19 px between frames 28 and 54), further than any fixed tolerance should allow.
 struct EmptyStreet {
     /// A frame without the walker.
     frame: Rgb,
@@ -240,14 +240,12 @@ fn near_shift(a: &Rgb, b: &Rgb, wall: (i32, i32), reach: i32) -> (i32, i32) {
                 .iter()
                 .filter(|&&i| {
                     let (x, y) = ((i as i32) % w + dx, (i as i32) / w + dy);
+                    if x < 0 || y < 0 || x >= w || y >= h {
+                        return false;
+                    }
                     let j = (y * w + x) as usize * 3;
-                    x >= 0
-                        && y >= 0
-                        && x < w
-                        && y < h
-                        && (0..3).all(|c| {
-                            (a.data[i * 3 + c] as i32 - b.data[j + c] as i32).abs() <= FAR / 4
-                        })
+                    (0..3)
+                        .all(|c| (a.data[i * 3 + c] as i32 - b.data[j + c] as i32).abs() <= FAR / 4)
                 })
                 .count();
             if found > best.0 {
